@@ -1,0 +1,27 @@
+# Every target sets itself up on a fresh machine: a .venv with the CPU build of torch first
+# (so nothing pulls a multi-GB CUDA build), then the project with pinned versions, then the
+# Animal-MNIST data package without its declared dependencies (they pull tensorflow).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps animal-mnist==0.4
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+demo: $(STAMP)
+	$(BIN)/i2i-unlearn demo
+
+clean:
+	rm -rf $(VENV) runs

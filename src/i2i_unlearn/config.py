@@ -1,0 +1,141 @@
+"""Run configurations as dataclasses. YAML in, unknown keys rejected, every knob visible.
+
+A config file mirrors these classes one to one; `to_dict` is what gets recorded beside results.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from i2i_unlearn.errors import UserError
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "animal-mnist"     # a name from `i2i-unlearn list datasets`
+    root: str | None = None           # folder for fashion-mnist IDX files or an image folder
+    image_size: int = 32              # 28px datasets are zero-padded, folders are resized
+    channels: int = 1                 # 1 = grey, 3 = RGB (image folders are converted)
+    test_per_class: int = 100         # held-out images per class, never seen by training or unlearning
+    split_seed: int = 0               # the train/test split depends only on this seed
+
+
+@dataclass
+class TaskConfig:
+    name: str = "center-inpaint"      # center-inpaint | outpaint | random-patches
+    ratio: float = 0.5                # hole side / visible side / hidden-patch fraction
+
+
+@dataclass
+class OptimConfig:
+    optimizer: str = "adamw"          # adamw | adam
+    lr: float = 5e-5
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.05
+    warmup_steps: int = 0
+    schedule: str = "cosine"          # cosine | constant (after warm-up)
+    grad_clip: float = 3.0            # 0 disables clipping
+
+
+@dataclass
+class TrainConfig:
+    """Training a model family from scratch (`i2i-unlearn train`, and the `retrain` baseline)."""
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: dict = field(default_factory=lambda: {"family": "mae"})  # family + that family's knobs
+    classes: list[str] | None = None  # train on these classes only (None = all)
+    steps: int = 4000
+    batch_size: int = 64
+    tasks: list[TaskConfig] = field(default_factory=lambda: [
+        TaskConfig("center-inpaint", 0.25), TaskConfig("center-inpaint", 0.5),
+        TaskConfig("center-inpaint", 0.75), TaskConfig("outpaint", 0.5),
+        TaskConfig("random-patches", 0.75)])
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
+        lr=1.5e-3, betas=(0.9, 0.95), weight_decay=0.05, warmup_steps=200, schedule="cosine", grad_clip=1.0))
+    checkpoint_every: int = 500
+    log_every: int = 50
+
+
+@dataclass
+class UnlearnConfig:
+    """Unlearning a trained model (`i2i-unlearn unlearn`). Defaults follow the released code
+    where it fits this scale; method.md section 2 lists where they come from."""
+    method: str = "ours"
+    seed: int = 0
+    forget_classes: list[str] = field(default_factory=list)
+    forget_files: str | None = None   # text file with one image id per line (instead of classes)
+    retain_classes: list[str] | None = None  # None = every class not forgotten
+    retain_size: int | None = None    # sample this many retain images ...
+    retain_ratio: float | None = None  # ... or this many per forget image (not both)
+    proxy: DataConfig | None = None   # a proxy retain set from another dataset (replaces the real one)
+    proxy_classes: list[str] | None = None
+    alpha: float = 0.25               # weight of the forget term
+    noise: str = "batch-gaussian"     # batch-gaussian | standard-gaussian | uniform
+    feature_norm: str = "none"        # none | teacher-variance (per feature map)
+    steps: int = 500
+    batch_size: int = 32              # forget images per step; the same number of retain images
+    tasks: list[TaskConfig] = field(default_factory=lambda: [
+        TaskConfig("center-inpaint", 0.25), TaskConfig("center-inpaint", 0.5),
+        TaskConfig("center-inpaint", 0.75), TaskConfig("outpaint", 0.5)])
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-4, warmup_steps=25))
+    checkpoint_every: int = 100
+    log_every: int = 10
+
+
+def from_dict(cls, values: dict, where: str = ""):
+    """Build dataclass `cls` from a plain dict, refusing unknown keys with the list of known ones."""
+    if not isinstance(values, dict):
+        raise UserError(f"config{where}: expected a mapping, got {type(values).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise UserError(f"config{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {name: _convert(hints[name], value, f"{where}.{name}") for name, value in values.items()}
+    return cls(**kwargs)
+
+
+def _convert(hint, value, where):
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in args if a is not type(None))
+        return _convert(hint, value, where)
+    if dataclasses.is_dataclass(hint):
+        return value if isinstance(value, hint) else from_dict(hint, value, where)
+    if origin is list:
+        return [_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is tuple:
+        return tuple(value)
+    if hint is float and isinstance(value, (int, float)):
+        return float(value)
+    return value
+
+
+def to_dict(config) -> dict:
+    """Plain, YAML/JSON-safe dict of a config (tuples become lists)."""
+    def plain(v):
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+    return plain(dataclasses.asdict(config))
+
+
+def load_yaml(cls, path: str | Path):
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"config file {path} is not valid YAML: {exc}") from None
+    return from_dict(cls, values, f" {path.name}")

@@ -1,0 +1,151 @@
+"""The one optimisation loop, for training and for unlearning.
+
+It knows nothing about models or methods: it steps an `objective` (an nn.Module whose forward
+takes a batch and returns a dict with a "loss") over batches from `make_batch(step, generator)`.
+All randomness of a step comes from a generator seeded by (seed, step, process), so a run
+resumed from a checkpoint takes exactly the steps an uninterrupted run takes.
+Runs on accelerate: one CPU process, or `accelerate launch` on many processes/GPUs.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import torch
+from accelerate import Accelerator, DistributedDataParallelKwargs
+from tqdm.auto import tqdm
+
+from i2i_unlearn.checkpoints import (load_tensors, optimizer_from_tensors, optimizer_to_tensors,
+                                     save_tensors_atomic, write_json_atomic)
+from i2i_unlearn.config import OptimConfig
+from i2i_unlearn.errors import UserError
+from safetensors import safe_open
+
+CHECKPOINTS = "checkpoints"
+
+
+def make_accelerator() -> Accelerator:
+    # find_unused_parameters: some methods leave trainable parameters without a gradient on a step
+    return Accelerator(kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+
+
+def step_generator(seed: int, step: int, process: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 1_009 + process)
+
+
+def make_optimizer(parameters, config: OptimConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
+    raise UserError(f"unknown optimizer {config.optimizer!r}; available: adamw, adam")
+
+
+def lr_factor(step: int, total: int, config: OptimConfig) -> float:
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return 1.0
+    if config.schedule == "cosine":
+        progress = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    raise UserError(f"unknown schedule {config.schedule!r}; available: cosine, constant")
+
+
+def _latest_checkpoint(run_dir: Path) -> Path | None:
+    folder = run_dir / CHECKPOINTS
+    done = sorted(folder.glob("step-*[0-9]")) if folder.is_dir() else []
+    return done[-1] if done else None
+
+
+def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimizer, log: list[dict]) -> Path:
+    """Write step-N.tmp/ then rename it: a killed run leaves either a whole checkpoint or none."""
+    folder = run_dir / CHECKPOINTS
+    final = folder / f"step-{step:07d}"
+    tmp = folder / f"step-{step:07d}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_tensors_atomic(tmp / "model.safetensors", module.state_dict())
+    tensors, meta = optimizer_to_tensors(optimizer)
+    save_tensors_atomic(tmp / "optimizer.safetensors", tensors, meta)
+    write_json_atomic(tmp / "state.json", {"step": step, "log": log})
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    for old in folder.glob("step-*[0-9]"):
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _load_checkpoint(folder: Path, module: torch.nn.Module, optimizer) -> tuple[int, list[dict]]:
+    module.load_state_dict(load_tensors(folder / "model.safetensors"))
+    with safe_open(folder / "optimizer.safetensors", framework="pt") as f:
+        meta = f.metadata()
+    optimizer.load_state_dict(optimizer_from_tensors(load_tensors(folder / "optimizer.safetensors"), meta))
+    state = json.loads((folder / "state.json").read_text())
+    return state["step"], state["log"]
+
+
+def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: OptimConfig, steps: int, seed: int,
+             make_batch: Callable[[int, torch.Generator], dict], run_dir: Path, checkpoint_every: int,
+             log_every: int, resume: bool, description: str,
+             accelerator: Accelerator | None = None) -> list[dict]:
+    """Optimise the trainable parameters of `module` (the part of `objective` that is saved).
+
+    Returns the log (one dict of mean loss terms per `log_every` steps).
+    """
+    accelerator = accelerator or make_accelerator()
+    run_dir = Path(run_dir)
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    if not trainable:
+        raise UserError("nothing to train: every parameter is frozen")
+    optimizer = make_optimizer(trainable, optim)
+    start, log = 0, []
+    if resume:
+        checkpoint = _latest_checkpoint(run_dir)
+        if checkpoint is None:
+            raise UserError(f"--resume: no checkpoint in {run_dir / CHECKPOINTS}")
+        start, log = _load_checkpoint(checkpoint, module, optimizer)
+        accelerator.print(f"resuming from {checkpoint} (step {start} of {steps})")
+    objective, optimizer = accelerator.prepare(objective, optimizer)
+    objective.train()
+    sums: dict[str, float] = {}
+    last_good = start
+    progress = tqdm(range(start, steps), initial=start, total=steps, desc=description,
+                    disable=not accelerator.is_local_main_process, dynamic_ncols=True)
+    for step in progress:
+        batch = make_batch(step, step_generator(seed, step, accelerator.process_index))
+        terms = objective(batch)
+        loss = terms["loss"]
+        if not torch.isfinite(loss):
+            where = (f"the last good checkpoint (step {last_good}) is kept in {run_dir / CHECKPOINTS}"
+                     if last_good else "no checkpoint was written yet")
+            raise UserError(f"the loss became {loss.item()} at step {step}: stopped; {where}. "
+                            "Lower the learning rate or alpha.")
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        if optim.grad_clip > 0:
+            accelerator.clip_grad_norm_(trainable, optim.grad_clip)
+        # the learning rate is a pure function of the step, so a resumed run needs no scheduler state
+        for group in optimizer.param_groups:
+            group["lr"] = optim.lr * lr_factor(step, steps, optim)
+        optimizer.step()
+        for name, value in terms.items():
+            sums[name] = sums.get(name, 0.0) + float(value.detach())
+        done = step + 1
+        if done % log_every == 0 or done == steps:
+            count = log_every if done % log_every == 0 else done % log_every
+            entry = {"step": done, "lr": optimizer.param_groups[0]["lr"],
+                     **{k: round(v / count, 6) for k, v in sums.items()}}
+            log.append(entry)
+            sums = {}
+            progress.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k not in ("step", "lr")})
+        if (done % checkpoint_every == 0 or done == steps) and accelerator.is_main_process:
+            _save_checkpoint(run_dir, done, module, optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer, log)
+            last_good = done
+        accelerator.wait_for_everyone()
+    progress.close()
+    return log

@@ -1,0 +1,156 @@
+"""The model protocol every family implements, the registry, and save/load.
+
+Every method and metric talks only to this protocol: output = D(E(T(x))).
+Images are float tensors in [0, 1], (B, C, H, W); masks are (B, 1, H, W), 1 = hidden.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from i2i_unlearn.checkpoints import load_tensors, save_tensors_atomic, sha256_file, write_json_atomic
+from i2i_unlearn.errors import UserError
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+MODELS: dict[str, type["I2IModel"]] = {}
+
+
+def register_model(cls):
+    MODELS[cls.family] = cls
+    return cls
+
+
+class I2IModel(nn.Module):
+    """Base of every family. Subclasses set `family`, `config_class`, and implement the methods."""
+    family: ClassVar[str]
+    config_class: ClassVar[type]
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+
+    # --- the parts encoder-only methods tune and freeze -----------------------------------
+    @property
+    def encoder(self) -> nn.Module:
+        raise NotImplementedError
+
+    @property
+    def decoder(self) -> nn.Module:
+        raise NotImplementedError
+
+    @property
+    def mask_grid(self) -> int:
+        """Cells per side that task masks snap to (patch or token grid)."""
+        raise NotImplementedError
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        raise NotImplementedError
+
+    def frozen_modules(self) -> list[nn.Module]:
+        """Parts no method may train (e.g. a VQ tokenizer)."""
+        return []
+
+    # --- the protocol -------------------------------------------------------------------
+    def sample_context(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator) -> dict[str, Any]:
+        """Randomness teacher and student must share (token drops, timestep, diffusion noise)."""
+        return {}
+
+    def encode(self, x, mask, ctx) -> torch.Tensor | list[torch.Tensor]:
+        """E(T(x)): the encoder's output (a list of feature maps for U-Nets)."""
+        raise NotImplementedError
+
+    def predict(self, x, mask, ctx) -> torch.Tensor:
+        """The differentiable output the family's training loss compares (pixels, noise, token logits)."""
+        raise NotImplementedError
+
+    def training_loss(self, x, mask, ctx, target=None) -> torch.Tensor:
+        """The family's own loss; `target` replaces x as what the hidden region should become."""
+        raise NotImplementedError
+
+    def noise_target(self, images, noise_image, generator) -> torch.Tensor:
+        """What `noisy-label` asks the hidden region to become: the noise image, for pixel models."""
+        return noise_image
+
+    def generate(self, x, mask, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The I2I output in [0, 1]; visible pixels are exactly those of x."""
+        raise NotImplementedError
+
+    # --- save / load ----------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path, extra: dict | None = None) -> None:
+        """config.json (family, model config, weight hash, `extra` provenance) + model.safetensors."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_tensors_atomic(directory / WEIGHTS_NAME, self.state_dict(), {"family": self.family})
+        config = {"family": self.family, "model": dataclasses.asdict(self.config),
+                  "weights_sha256": sha256_file(directory / WEIGHTS_NAME), **(extra or {})}
+        write_json_atomic(directory / CONFIG_NAME, config)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> "I2IModel":
+        info = read_model_config(directory)
+        if info["family"] != cls.family:
+            raise UserError(f"{directory} holds a {info['family']} model, not a {cls.family} model")
+        return _build_and_load(cls, directory, info)
+
+
+def read_model_config(directory: str | Path) -> dict:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(f"model directory not found: {directory}")
+    path = directory / CONFIG_NAME
+    if not path.is_file():
+        raise UserError(f"{directory} is not a model directory (no {CONFIG_NAME})")
+    try:
+        info = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON: {exc}") from None
+    if info.get("family") not in MODELS:
+        raise UserError(f"{directory}: unknown model family {info.get('family')!r}; available: {', '.join(MODELS)}")
+    return info
+
+
+def _build_and_load(cls, directory: Path, info: dict) -> I2IModel:
+    directory = Path(directory)
+    weights = directory / WEIGHTS_NAME
+    if not weights.is_file():
+        raise UserError(f"weight file missing: {weights}")
+    actual = sha256_file(weights)
+    if actual != info.get("weights_sha256"):
+        raise UserError(f"{weights} does not match the hash in its config.json (altered or from another model): "
+                        f"expected {info.get('weights_sha256')}, got {actual}")
+    from i2i_unlearn.config import from_dict
+    model = cls(from_dict(cls.config_class, info["model"], " model"))
+    state = load_tensors(weights)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise UserError(f"{weights} does not fit a {cls.family} model of this config: {str(exc).splitlines()[0]}") from None
+    model.pretrained_info = info
+    return model
+
+
+def load_model(directory: str | Path, family: str | None = None) -> I2IModel:
+    """Load any registered family from a directory written by `save_pretrained`."""
+    info = read_model_config(directory)
+    if family is not None and info["family"] != family:
+        raise UserError(f"{directory} holds a {info['family']} model, not a {family} model")
+    return _build_and_load(MODELS[info["family"]], Path(directory), info)
+
+
+def build_model(model_config: dict) -> I2IModel:
+    """A fresh, randomly initialised model from a config dict with a `family` key."""
+    from i2i_unlearn.config import from_dict
+    values = dict(model_config)
+    family = values.pop("family", None)
+    if family not in MODELS:
+        raise UserError(f"unknown model family {family!r}; available: {', '.join(MODELS)}")
+    cls = MODELS[family]
+    return cls(from_dict(cls.config_class, values, " model"))

@@ -1,0 +1,40 @@
+"""What every run does around its loop: claim an output folder safely, record provenance."""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from i2i_unlearn.checkpoints import git_commit, versions, write_json_atomic
+from i2i_unlearn.errors import UserError
+
+RUN_RECORD = "run.json"
+
+
+def prepare_output_dir(out_dir: str | Path, *, overwrite: bool, resume: bool,
+                       protected: list[Path] = ()) -> Path:
+    """Refuse an existing folder unless --overwrite (start again) or --resume (go on)."""
+    out_dir = Path(out_dir)
+    for path in protected:
+        if out_dir.resolve() == Path(path).resolve():
+            raise UserError(f"refusing to write into {out_dir}: it is the input model (choose another --out)")
+    if resume:
+        if not out_dir.is_dir():
+            raise UserError(f"--resume: {out_dir} does not exist")
+        return out_dir
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not overwrite:
+            raise UserError(f"{out_dir} already exists: pass --overwrite to replace it or --resume to continue")
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+def run_record(kind: str, config: dict, inputs: dict, started: float, **extra) -> dict:
+    """Everything needed to reproduce a number: config (seed inside), inputs' hashes, versions."""
+    return {"kind": kind, "config": config, "inputs": inputs, "versions": versions(), "git_commit": git_commit(),
+            "wall_time_s": round(time.time() - started, 1), **extra}
+
+
+def write_run_record(out_dir: Path, record: dict) -> None:
+    write_json_atomic(Path(out_dir) / RUN_RECORD, record)

@@ -1,0 +1,77 @@
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from i2i_unlearn.cli import app
+from i2i_unlearn.errors import UserError
+
+runner = CliRunner()
+
+
+def _error(args) -> str:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert isinstance(result.exception, UserError), result.output
+    return str(result.exception)
+
+
+def test_list_shows_every_registry():
+    for what, expected in (("methods", ["ours", "max-loss", "noisy-label", "retain-label", "random-encoder",
+                                        "retrain"]),
+                           ("models", ["mae"]), ("datasets", ["animal-mnist", "fashion-mnist", "image-folder"])):
+        result = runner.invoke(app, ["list", what])
+        assert result.exit_code == 0
+        assert [line.split()[0] for line in result.output.splitlines()] == expected
+    assert "choose one of" in _error(["list", "everything"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--forget-classes", "Unicorn"], "unknown class name.*known: Bear, Bird, Cat"),
+    ([], "forget set is empty"),
+    (["--forget-classes", "Cat", "--retain-classes", "Cat,Dog"], "both forgotten and retained"),
+    (["--forget-classes", "Cat", "--alpha", "-1"], "alpha must be >= 0"),
+    (["--forget-classes", "Cat", "--method", "magic"], "unknown method 'magic'; available: ours"),
+    (["--forget-classes", "Cat", "--noise", "pink"], "unknown noise type"),
+    (["--forget-classes", "Cat", "--forget-files", "nope.txt"], "forget file list not found"),
+])
+def test_unlearn_bad_input_is_refused_and_writes_nothing(tiny_model_dir, tmp_path, args, message):
+    out = tmp_path / "out"
+    assert re.search(message, _error(
+        ["unlearn", "--model", tiny_model_dir, "--out", out, "--steps", "1", *args]))
+    assert not out.exists()
+
+
+def test_mask_ratio_outside_the_unit_interval_is_refused(tiny_model_dir, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("tasks: [{name: center-inpaint, ratio: 1.5}]\n")
+    assert "ratio must be in (0, 1)" in _error(["unlearn", "--model", tiny_model_dir, "--out", tmp_path / "o",
+                                                 "--forget-classes", "Cat", "--config", config])
+    config.write_text("stepz: 3\n")
+    assert "unknown key(s) stepz" in _error(["unlearn", "--model", tiny_model_dir, "--out", tmp_path / "o",
+                                             "--forget-classes", "Cat", "--config", config])
+
+
+def test_existing_output_needs_overwrite_and_the_input_model_is_never_the_output(tiny_model_dir, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    base = ["unlearn", "--model", tiny_model_dir, "--forget-classes", "Cat", "--steps", "1"]
+    assert "already exists" in _error([*base, "--out", out])
+    assert (out / "keep.txt").read_text() == "mine"
+    assert "it is the input model" in _error([*base, "--out", tiny_model_dir, "--overwrite"])
+    assert (tiny_model_dir / "model.safetensors").is_file()
+    result = runner.invoke(app, [str(a) for a in [*base, "--out", out, "--overwrite"]])
+    assert result.exit_code == 0, result.output
+    assert (out / "model.safetensors").is_file() and not (out / "keep.txt").exists()
+
+
+def test_errors_print_one_line_without_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "i2i_unlearn.cli", "unlearn", "--model", str(tmp_path / "nope"),
+                             "--out", str(tmp_path / "out"), "--forget-classes", "Cat"],
+                            capture_output=True, text=True, env={k: v for k, v in os.environ.items()
+                                                                 if k != "I2I_UNLEARN_DEBUG"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: model directory not found: {tmp_path / 'nope'}"]

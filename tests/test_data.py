@@ -1,0 +1,112 @@
+import struct
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from i2i_unlearn.config import DataConfig, UnlearnConfig
+from i2i_unlearn.data import load_dataset, load_split, make_unlearn_split
+from i2i_unlearn.data.datasets import deduplicate
+from i2i_unlearn.errors import UserError
+
+ANIMALS = DataConfig()
+
+
+def test_animal_mnist_loads_deduplicated_with_class_names():
+    images = load_dataset(ANIMALS)
+    assert images.class_names[2] == "Cat" and len(images.class_names) == 10
+    assert len(images) == 10_000 - 284          # the package's exact duplicates are gone
+    assert images.images.shape[1:] == (1, 32, 32) and 0 <= images.images.min() and images.images.max() <= 1
+    flat = images.images.flatten(1)
+    assert len(torch.unique(torch.cat([flat, images.labels[:, None].float()], 1), dim=0)) == len(images)
+
+
+def test_deduplicate_keeps_first_of_each_exact_pair():
+    pixels = np.array([[1, 2], [3, 4], [1, 2], [1, 2]], dtype=np.uint8)
+    labels = np.array([0, 0, 0, 1])
+    assert deduplicate(pixels, labels).tolist() == [0, 1, 3]   # same pixels, other class: kept
+
+
+def test_split_is_deterministic_per_seed_and_disjoint():
+    train_a, test_a = load_split(ANIMALS)
+    train_b, test_b = load_split(ANIMALS)
+    assert train_a.ids == train_b.ids and test_a.ids == test_b.ids
+    assert not set(train_a.ids) & set(test_a.ids)
+    assert torch.bincount(test_a.labels).tolist() == [100] * 10
+    _, test_other = load_split(DataConfig(split_seed=1))
+    assert test_other.ids != test_a.ids
+
+
+def test_unlearn_split_sets():
+    split = make_unlearn_split(ANIMALS, UnlearnConfig(forget_classes=["cat"], retain_ratio=2.0))
+    assert split.forget_class_names == ["Cat"]
+    assert set(split.forget_train.labels.tolist()) == {2} and set(split.forget_test.labels.tolist()) == {2}
+    assert 2 not in split.retain_train.labels.tolist() and 2 not in split.retain_test.labels.tolist()
+    assert len(split.retain_train) == 2 * len(split.forget_train)
+    train, test = load_split(ANIMALS)
+    assert not set(split.forget_train.ids + split.retain_train.ids) & set(test.ids)   # never a test image
+
+
+def test_forget_by_file_list(tmp_path):
+    train, _ = load_split(ANIMALS)
+    listing = tmp_path / "forget.txt"
+    listing.write_text("\n".join(train.ids[:5]) + "\n")
+    split = make_unlearn_split(ANIMALS, UnlearnConfig(forget_files=str(listing)))
+    assert split.forget_train.ids == train.ids[:5]
+    assert not set(split.retain_train.ids) & set(train.ids[:5])
+
+
+def test_unknown_class_lists_the_known_ones():
+    with pytest.raises(UserError, match="unknown class name.*Unicorn.*known: Bear, Bird, Cat"):
+        make_unlearn_split(ANIMALS, UnlearnConfig(forget_classes=["Unicorn"]))
+
+
+def test_empty_forget_set_is_refused(tmp_path):
+    with pytest.raises(UserError, match="forget set is empty"):
+        make_unlearn_split(ANIMALS, UnlearnConfig(forget_classes=[]))
+
+
+def test_forget_class_in_retain_set_is_refused():
+    with pytest.raises(UserError, match="Cat are both forgotten and retained"):
+        make_unlearn_split(ANIMALS, UnlearnConfig(forget_classes=["Cat"], retain_classes=["Dog", "Cat"]))
+
+
+def test_missing_and_empty_image_folders(tmp_path):
+    with pytest.raises(UserError, match="image folder not found"):
+        load_dataset(DataConfig(dataset="image-folder", root=str(tmp_path / "nope")))
+    (tmp_path / "empty" / "cats").mkdir(parents=True)
+    with pytest.raises(UserError, match="no images found"):
+        load_dataset(DataConfig(dataset="image-folder", root=str(tmp_path / "empty")))
+
+
+def test_image_folder_reads_rgb_and_grey_and_names_a_corrupt_file(tmp_path):
+    for cls, colour in (("cats", (255, 0, 0)), ("dogs", (0, 0, 255))):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            Image.new("RGB", (40, 50), colour).save(tmp_path / cls / f"{i}.png")
+    rgb = load_dataset(DataConfig(dataset="image-folder", root=str(tmp_path), channels=3, image_size=16))
+    assert rgb.class_names == ["cats", "dogs"] and rgb.images.shape == (6, 3, 16, 16)
+    assert torch.allclose(rgb.images[0, :, 5, 5], torch.tensor([1.0, 0.0, 0.0]))
+    grey = load_dataset(DataConfig(dataset="image-folder", root=str(tmp_path), channels=1, image_size=16))
+    assert grey.images.shape == (6, 1, 16, 16)
+    (tmp_path / "dogs" / "broken.png").write_bytes(b"not a png at all")
+    with pytest.raises(UserError, match="cannot read image .*broken.png"):
+        load_dataset(DataConfig(dataset="image-folder", root=str(tmp_path)))
+
+
+def _write_idx(path, array):
+    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_fashion_mnist_reads_idx_files_from_any_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 6), ("t10k", 4)):
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", rng.integers(0, 255, (n, 28, 28)))
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    images = load_dataset(DataConfig(dataset="fashion-mnist", root=str(tmp_path)))
+    assert len(images) == 10 and images.images.shape[1:] == (1, 32, 32)
+    assert images.class_names[0] == "T-shirt"
+    with pytest.raises(UserError, match="Fashion-MNIST folder not found"):
+        load_dataset(DataConfig(dataset="fashion-mnist", root=str(tmp_path / "nope")))

@@ -1,0 +1,82 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import i2i_unlearn.loop as loop
+from i2i_unlearn.errors import UserError
+from i2i_unlearn.methods.ours import Ours
+from i2i_unlearn.models import load_model
+from i2i_unlearn.unlearn import unlearn
+from conftest import tiny_unlearn_config
+
+
+def test_lr_schedule_warms_up_then_decays():
+    from i2i_unlearn.config import OptimConfig
+    config = OptimConfig(warmup_steps=10, schedule="cosine")
+    factors = [loop.lr_factor(s, 100, config) for s in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == 1.0 and factors[99] < 0.01
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:]))
+
+
+def test_a_killed_run_resumed_ends_with_the_same_weights(tiny_model_dir, tmp_path, monkeypatch):
+    config = tiny_unlearn_config(steps=6, checkpoint_every=2)
+    unlearn(tiny_model_dir, config, tmp_path / "straight")
+
+    real_generator = loop.step_generator
+
+    def killed_at_step_5(seed, step, process=0):
+        if step == 5:
+            raise KeyboardInterrupt
+        return real_generator(seed, step, process)
+    monkeypatch.setattr(loop, "step_generator", killed_at_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        unlearn(tiny_model_dir, config, tmp_path / "resumed")
+    assert sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()) == ["step-0000004"]
+    assert not (tmp_path / "resumed" / "model.safetensors").exists()
+    monkeypatch.setattr(loop, "step_generator", real_generator)
+    with pytest.raises(UserError, match="already exists"):
+        unlearn(tiny_model_dir, config, tmp_path / "resumed")
+    unlearn(tiny_model_dir, config, tmp_path / "resumed", resume=True)
+
+    straight, resumed = load_model(tmp_path / "straight"), load_model(tmp_path / "resumed")
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+    log = [json.loads(line) for line in (tmp_path / "resumed" / "unlearn_log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_model_dir, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real_loss = Ours.loss
+
+    def nan_on_fourth_step(self, *args):
+        calls["n"] += 1
+        terms = real_loss(self, *args)
+        return {k: v * float("nan") for k, v in terms.items()} if calls["n"] == 4 else terms
+    monkeypatch.setattr(Ours, "loss", nan_on_fourth_step)
+    with pytest.raises(UserError, match=r"loss became nan at step 3.*last good checkpoint \(step 2\)"):
+        unlearn(tiny_model_dir, tiny_unlearn_config(steps=6, checkpoint_every=2), tmp_path / "out")
+    assert (tmp_path / "out" / "checkpoints" / "step-0000002" / "model.safetensors").is_file()
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_unlearning_under_accelerate_launch_with_two_processes(tiny_model_dir, tmp_path):
+    config = tmp_path / "unlearn.yaml"
+    config.write_text("steps: 8\nbatch_size: 8\nlog_every: 1\ncheckpoint_every: 4\nalpha: 1.0\n"
+                      "tasks: [{name: center-inpaint, ratio: 0.5}]\noptim: {lr: 0.003, warmup_steps: 0}\n")
+    launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
+    result = subprocess.run(
+        [launcher, "launch", "--num_processes", "2", "--cpu", "--num_machines", "1", "--mixed_precision", "no",
+         "--dynamo_backend", "no", "-m", "i2i_unlearn.cli", "unlearn", "--model", str(tiny_model_dir),
+         "--out", str(tmp_path / "out"), "--forget-classes", "Cat", "--config", str(config)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    original, result_model = load_model(tiny_model_dir), load_model(tmp_path / "out")
+    for key, value in original.decoder.state_dict().items():
+        assert torch.equal(value, result_model.decoder.state_dict()[key]), key
+    log = [json.loads(line) for line in (tmp_path / "out" / "unlearn_log.jsonl").read_text().splitlines()]
+    assert log[-1]["forget"] < log[0]["forget"]
