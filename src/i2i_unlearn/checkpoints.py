@@ -36,6 +36,9 @@ def atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a result file should read like any other
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -111,3 +114,42 @@ def optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict[str, str
         if "betas" in group:
             group["betas"] = tuple(group["betas"])
     return {"state": state, "param_groups": groups}
+
+
+# --- a directory of weights: config.json (with the weights' sha256) + model.safetensors ---
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+
+def save_weights_dir(directory: str | Path, state: dict[str, torch.Tensor], config: dict) -> None:
+    """Weights first, then config.json naming their hash: a reader never sees a config without them."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_tensors_atomic(directory / WEIGHTS_NAME, state)
+    write_json_atomic(directory / CONFIG_NAME, {**config, "weights_sha256": sha256_file(directory / WEIGHTS_NAME)})
+
+
+def read_config_dir(directory: str | Path, what: str = "model") -> dict:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(f"{what} directory not found: {directory}")
+    path = directory / CONFIG_NAME
+    if not path.is_file():
+        raise UserError(f"{directory} is not a {what} directory (no {CONFIG_NAME})")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON: {exc}") from None
+
+
+def read_weights_dir(directory: str | Path, config: dict) -> dict[str, torch.Tensor]:
+    """The weights of a directory, after checking them against the hash in its config.json."""
+    weights = Path(directory) / WEIGHTS_NAME
+    if not weights.is_file():
+        raise UserError(f"weight file missing: {weights}")
+    actual = sha256_file(weights)
+    if actual != config.get("weights_sha256"):
+        raise UserError(f"{weights} does not match the hash in its config.json (altered or from another model): "
+                        f"expected {config.get('weights_sha256')}, got {actual}")
+    return load_tensors(weights)

@@ -1,4 +1,4 @@
-"""The `i2i-unlearn` command: train, unlearn, list, demo."""
+"""The `i2i-unlearn` command: train, unlearn, evaluate, report, list, demo."""
 from __future__ import annotations
 
 import os
@@ -15,6 +15,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Make image-to-image generative models forget (Li et al., ICLR 2024).")
 
 DEFAULT_MODEL = Path("pretrained/mae-animal-mnist")
+DEFAULT_EVALUATOR = Path("pretrained/evaluator-animal-mnist")
 
 
 def _names(values: list[str] | None) -> list[str] | None:
@@ -101,13 +102,60 @@ def list_things(what: str = typer.Argument(..., help="models | methods | dataset
         typer.echo(f"{name:16s} {text}".rstrip())
 
 
+@app.command("train-evaluator")
+def train_evaluator(config: Path = typer.Option(..., help="evaluator YAML (see configs/)"),
+                    out: Path = typer.Option(..., help="evaluator directory to write"),
+                    overwrite: bool = typer.Option(False, help="replace --out if it exists")):
+    """Train the domain evaluator (a classifier with a 'no object' class) used by `evaluate`."""
+    from i2i_unlearn.config import EvaluatorConfig
+    from i2i_unlearn.evaluation.evaluator import train_evaluator as run
+    evaluator = run(load_yaml(EvaluatorConfig, config), out, overwrite=overwrite)
+    typer.echo(f"saved {out} (test accuracy {evaluator.info['test_accuracy']:.4f})")
+
+
+@app.command()
+def evaluate(model: list[str] = typer.Option(..., help="NAME=DIR, repeated: e.g. original=DIR unlearned=DIR"),
+             out: Path = typer.Option(..., help="folder for results.json, grids and T-SNE"),
+             evaluator: str = typer.Option(str(DEFAULT_EVALUATOR),
+                                           help="evaluator directory, or clip:/dir or hf:/dir (local transformers)"),
+             task: str = typer.Option("center-inpaint", help="center-inpaint | outpaint | random-patches"),
+             ratio: float = typer.Option(0.5, help="hole side / visible side / hidden fraction"),
+             forget_classes: Optional[list[str]] = typer.Option(None, help="default: from the unlearned model"),
+             seed: int = typer.Option(0, help="masks and sampling seed, the same for every model"),
+             overwrite: bool = typer.Option(False, help="replace --out if it exists")):
+    """Generate with several models on the same held-out images and score them."""
+    from i2i_unlearn.config import TaskConfig
+    from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
+    from i2i_unlearn.evaluation.results import summary_table
+    model_dirs = {}
+    for spec in model:
+        name, sep, directory = spec.partition("=")
+        if not sep or not name or not directory:
+            raise UserError(f"--model expects NAME=DIR, got {spec!r}")
+        model_dirs[name] = directory
+    results = evaluate_model_dirs(model_dirs, TaskConfig(task, ratio), evaluator, out,
+                                  forget_classes=_names(forget_classes), seed=seed, overwrite=overwrite)
+    typer.echo(summary_table(results))
+    typer.echo(f"results: {out / 'results.json'}")
+
+
+@app.command()
+def report(results: Path = typer.Option(..., help="results.json written by `evaluate`"),
+           out: Optional[Path] = typer.Option(None, help="folder for report.html and report.md (default: beside results)")):
+    """Write a self-contained report.html and a report.md from evaluation results."""
+    from i2i_unlearn.evaluation.report import write_report
+    html, markdown = write_report(results, out)
+    typer.echo(f"wrote {html} and {markdown}")
+
+
 @app.command()
 def demo(model: Path = typer.Option(DEFAULT_MODEL, help="the shipped Animal-MNIST MAE"),
+         evaluator: Path = typer.Option(DEFAULT_EVALUATOR, help="the shipped Animal-MNIST evaluator"),
          out: Path = typer.Option(Path("runs/demo"), help="where the demo writes (replaced each run)"),
          forget_classes: str = typer.Option("Cat", help="classes to forget")):
-    """The main job: forget Cat with `ours` and show before/after on held-out images."""
+    """The main job: forget Cat with `ours`, evaluate before/after on held-out images, write the report."""
     from i2i_unlearn.demo import run_demo
-    run_demo(model, out, _names([forget_classes]))
+    run_demo(model, evaluator, out, _names([forget_classes]))
 
 
 def main() -> None:

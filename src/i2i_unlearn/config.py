@@ -139,3 +139,19 @@ def load_yaml(cls, path: str | Path):
     except yaml.YAMLError as exc:
         raise UserError(f"config file {path} is not valid YAML: {exc}") from None
     return from_dict(cls, values, f" {path.name}")
+
+
+@dataclass
+class EvaluatorConfig:
+    """Training the domain evaluator (`i2i-unlearn train-evaluator`), method.md section 4."""
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    feature_dim: int = 64             # penultimate features: FID, KID, similarity, T-SNE
+    width: int = 32                   # channels of the first conv block (doubled twice)
+    steps: int = 1500
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    no_object_fraction: float = 0.25  # share of each batch turned into the extra "no object" class
+    blur_fill_fraction: float = 0.3   # real images whose hole is filled with a blur of itself (keep label)
+    log_every: int = 50

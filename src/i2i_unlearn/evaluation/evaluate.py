@@ -1,31 +1,162 @@
-"""Evaluate models side by side on the held-out forget and retain test images under one task."""
+"""Evaluate models side by side on the held-out forget and retain test images under one task.
+
+Every model generates for the same images with the same masks and seed; the numbers, grids and
+T-SNE go to one folder with a results.json (schema: results.schema.json).
+"""
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import torch
 
+from i2i_unlearn.checkpoints import sha256_text, versions, write_json_atomic
 from i2i_unlearn.config import TaskConfig, to_dict
-from i2i_unlearn.data import UnlearnSplit
+from i2i_unlearn.data import ImageSet, UnlearnSplit
+from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.evaluation.generation import generate_outputs, hidden_mse
 from i2i_unlearn.evaluation.grids import image_grid, show_input
+from i2i_unlearn.evaluation.results import validate_results
+from i2i_unlearn.evaluation.targets import GROUND_TRUTH, MEAN_FILL, check_targets
+from i2i_unlearn.evaluation.tsne import tsne_plot
 from i2i_unlearn.models import I2IModel
+from i2i_unlearn.tasks import degrade, noise_image
+
+NOISE_KL_SHRINK = 1e-2
 
 
-def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig, out_dir: str | Path,
-             seed: int = 0, grid_columns: int = 8) -> dict:
-    """Generate with every model on the same test images, masks and seed; score and draw them."""
+def _scores(evaluator, outputs, truth, masks, forget_indices, noise_outputs=None) -> dict:
+    kid_mean, kid_std = metrics.kid(evaluator, outputs, truth)
+    noise_kl = None
+    if noise_outputs is not None:
+        noise_kl = metrics.gaussian_kl(evaluator.features(outputs), evaluator.features(noise_outputs), NOISE_KL_SHRINK)
+    return {"fid": metrics.fid(evaluator, outputs, truth), "kid_mean": kid_mean, "kid_std": kid_std,
+            "is": metrics.inception_score(evaluator, outputs), "similarity": metrics.similarity(evaluator, outputs, truth),
+            "recognition": metrics.recognition_rate(evaluator, outputs, forget_indices),
+            "noise_kl": noise_kl, "hidden_mse": hidden_mse(outputs, truth, masks)}
+
+
+def _fid_floor(evaluator, images: torch.Tensor, seed: int) -> float | None:
+    """FID between two disjoint random halves of the real images: the noise floor of the set size."""
+    if len(images) < 8:
+        return None
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    half = len(images) // 2
+    return metrics.fid(evaluator, images[order[:half]], images[order[half:2 * half]])
+
+
+def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig, evaluator, out_dir: str | Path,
+             *, mean_image: torch.Tensor, model_dirs: dict[str, str] | None = None, seed: int = 0,
+             grid_columns: int = 8, tsne_retain: int = 200, progress=None) -> dict:
+    """Score every model on both test sets; write grids, T-SNE and results.json into out_dir."""
     out_dir = Path(out_dir)
-    results = {"task": to_dict(task), "seed": seed, "sets": {}}
-    for set_name, images in (("forget", split.forget_test), ("retain", split.retain_test)):
-        scores, rows = {}, []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    class_names = split.forget_test.class_names
+    forget_indices = [class_names.index(n) for n in split.forget_class_names]
+    if evaluator.has_classes:
+        lookup = {name: i for i, name in enumerate(evaluator.class_names)}
+        forget_indices = [lookup[n] for n in split.forget_class_names if n in lookup]
+    sets = {"forget": split.forget_test, "retain": split.retain_test}
+    results_metrics: dict[str, dict] = {name: {} for name in [*models, MEAN_FILL, GROUND_TRUTH]}
+    embeddings, images_out = {}, {}
+    for set_name, images in sets.items():
+        truth = images.images
+        if len(truth) < 2:
+            for row in results_metrics.values():
+                row[set_name] = dict.fromkeys(["fid", "kid_mean", "kid_std", "is", "similarity", "recognition",
+                                               "noise_kl", "hidden_mse"])
+            continue
+        rows, masks = [], None
         for name, model in models.items():
-            outputs, masks = generate_outputs(model, images.images, task, seed)
-            scores[name] = {"hidden_mse": hidden_mse(outputs, images.images, masks)}
-            if not rows:
-                rows.append(("input", show_input(images.images[:grid_columns], masks[:grid_columns])))
+            outputs, masks = generate_outputs(model, truth, task, seed)
+            noise_outputs, _ = generate_outputs(model, noise_image(truth, "batch-gaussian",
+                                                                   torch.Generator().manual_seed(seed)), task, seed)
+            results_metrics[name][set_name] = _scores(evaluator, outputs, truth, masks, forget_indices, noise_outputs)
+            images_out[(name, set_name)] = outputs
             rows.append((name, outputs[:grid_columns]))
-        rows.append(("ground truth", images.images[:grid_columns]))
-        grid = image_grid(rows, out_dir / f"grid_{set_name}.png")
-        results["sets"][set_name] = {"count": len(images), "scores": scores, "grid": grid.name}
+            if progress:
+                progress(f"scored {name} on {set_name}")
+        filled = degrade(truth, masks, mean_image)
+        results_metrics[MEAN_FILL][set_name] = _scores(evaluator, filled, truth, masks, forget_indices)
+        results_metrics[GROUND_TRUTH][set_name] = _scores(evaluator, truth, truth, masks, forget_indices)
+        grid_rows = [("input", show_input(truth[:grid_columns], masks[:grid_columns])), *rows,
+                     ("ground truth", truth[:grid_columns])]
+        image_grid(grid_rows, out_dir / f"grid_{set_name}.png")
+        for name in models:
+            keep = images_out[(name, set_name)][:tsne_retain] if set_name == "retain" else images_out[(name, set_name)]
+            embeddings[(name, set_name)] = evaluator.embeddings(keep)
+    figures = {f"grid_{s}": f"grid_{s}.png" for s in sets if len(sets[s]) >= 2}
+    if embeddings:
+        tsne_plot(embeddings, out_dir / "tsne.png", seed=seed)
+        figures["tsne"] = "tsne.png"
+
+    from i2i_unlearn.evaluation.evaluator import instrument_check
+    test_all = ImageSet(torch.cat([split.forget_test.images, split.retain_test.images]),
+                        torch.cat([split.forget_test.labels, split.retain_test.labels]), class_names,
+                        split.forget_test.ids + split.retain_test.ids, split.forget_test.name)
+    results = {
+        "schema_version": 1,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "task": to_dict(task), "seed": seed, "dataset": split.forget_test.name,
+        "forget_classes": split.forget_class_names,
+        "sets": {name: {"count": len(images), "classes": sorted({class_names[i] for i in images.labels.tolist()}),
+                        "ids_sha256": sha256_text("\n".join(images.ids))} for name, images in sets.items()},
+        "evaluator": evaluator.describe(),
+        "models": {name: {"dir": str((model_dirs or {}).get(name, "")), "family": model.family,
+                          "weights_sha256": getattr(model, "pretrained_info", {}).get("weights_sha256", ""),
+                          "method": (getattr(model, "pretrained_info", {}).get("unlearning") or {})
+                          .get("config", {}).get("method")} for name, model in models.items()},
+        "metrics": results_metrics,
+        "reference_rows": [MEAN_FILL, GROUND_TRUTH],
+        "floors": {name: {"fid_real_halves": _fid_floor(evaluator, images.images, seed)}
+                   for name, images in sets.items()},
+        "instrument_check": instrument_check(evaluator, test_all, task, seed) if evaluator.has_classes else None,
+        "images": figures,
+        "settings": {"sample_counts": {n: len(s) for n, s in sets.items()}, "sampler_steps": None,
+                     "generation_deterministic": all(m.family == "mae" for m in models.values()),
+                     "kid_subsets": 50, "kid_subset_size": "min(100, set size)", "is_splits": 1,
+                     "noise_kl": f"Gaussian-fitted KL(outputs || outputs for batch-gaussian noise inputs), "
+                                 f"covariance shrinkage {NOISE_KL_SHRINK}",
+                     "mean_image": "mean of the training split", "recognition": "argmax over the evaluator's "
+                                                                               "classes, incl. 'no object'"},
+        "versions": versions(),
+    }
+    results["targets"] = check_targets(results)
+    validate_results(results)
+    write_json_atomic(out_dir / "results.json", results)
     return results
+
+
+def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, evaluator_spec: str,
+                        out_dir: str | Path, *, forget_classes: list[str] | None = None, seed: int = 0,
+                        overwrite: bool = False) -> dict:
+    """Load models by directory (the first one's training data defines the test sets) and evaluate."""
+    from tqdm.auto import tqdm
+
+    from i2i_unlearn.config import UnlearnConfig
+    from i2i_unlearn.data import load_split, make_unlearn_split
+    from i2i_unlearn.errors import UserError
+    from i2i_unlearn.evaluation.embedders import load_embedder
+    from i2i_unlearn.models import load_model
+    from i2i_unlearn.runs import prepare_output_dir
+    from i2i_unlearn.tasks import check_task
+    from i2i_unlearn.unlearn import training_data_config
+
+    check_task(task)
+    if not model_dirs:
+        raise UserError("give at least one model (--model NAME=DIR)")
+    models = {name: load_model(directory) for name, directory in model_dirs.items()}
+    evaluator = load_embedder(evaluator_spec)
+    if not forget_classes:  # take them from an unlearned model's lineage
+        lineages = [m.pretrained_info.get("unlearning") for m in models.values()]
+        forget_classes = next((l["forget_classes"] for l in lineages if l), None)
+        if not forget_classes:
+            raise UserError("no model records its forget classes: pass --forget-classes")
+    data = training_data_config(next(iter(models.values())))
+    split = make_unlearn_split(data, UnlearnConfig(forget_classes=forget_classes))
+    train, _ = load_split(data)
+    out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=False)
+    with tqdm(total=2 * len(models), desc="evaluate", dynamic_ncols=True) as bar:
+        return evaluate(models, split, task, evaluator, out_dir, mean_image=train.images.mean(dim=0, keepdim=True),
+                        model_dirs={k: str(v) for k, v in model_dirs.items()}, seed=seed,
+                        progress=lambda _: bar.update(1))

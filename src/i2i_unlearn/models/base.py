@@ -6,18 +6,14 @@ Images are float tensors in [0, 1], (B, C, H, W); masks are (B, 1, H, W), 1 = hi
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from i2i_unlearn.checkpoints import load_tensors, save_tensors_atomic, sha256_file, write_json_atomic
+from i2i_unlearn.checkpoints import WEIGHTS_NAME, read_config_dir, read_weights_dir, save_weights_dir
 from i2i_unlearn.errors import UserError
-
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 
 MODELS: dict[str, type["I2IModel"]] = {}
 
@@ -86,63 +82,37 @@ class I2IModel(nn.Module):
     # --- save / load ----------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, extra: dict | None = None) -> None:
         """config.json (family, model config, weight hash, `extra` provenance) + model.safetensors."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_tensors_atomic(directory / WEIGHTS_NAME, self.state_dict(), {"family": self.family})
-        config = {"family": self.family, "model": dataclasses.asdict(self.config),
-                  "weights_sha256": sha256_file(directory / WEIGHTS_NAME), **(extra or {})}
-        write_json_atomic(directory / CONFIG_NAME, config)
+        save_weights_dir(directory, self.state_dict(),
+                         {"family": self.family, "model": dataclasses.asdict(self.config), **(extra or {})})
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> "I2IModel":
-        info = read_model_config(directory)
-        if info["family"] != cls.family:
-            raise UserError(f"{directory} holds a {info['family']} model, not a {cls.family} model")
-        return _build_and_load(cls, directory, info)
+        return load_model(directory, family=cls.family)
 
 
 def read_model_config(directory: str | Path) -> dict:
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise UserError(f"model directory not found: {directory}")
-    path = directory / CONFIG_NAME
-    if not path.is_file():
-        raise UserError(f"{directory} is not a model directory (no {CONFIG_NAME})")
-    try:
-        info = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is not valid JSON: {exc}") from None
+    info = read_config_dir(directory, "model")
     if info.get("family") not in MODELS:
         raise UserError(f"{directory}: unknown model family {info.get('family')!r}; available: {', '.join(MODELS)}")
     return info
 
 
-def _build_and_load(cls, directory: Path, info: dict) -> I2IModel:
-    directory = Path(directory)
-    weights = directory / WEIGHTS_NAME
-    if not weights.is_file():
-        raise UserError(f"weight file missing: {weights}")
-    actual = sha256_file(weights)
-    if actual != info.get("weights_sha256"):
-        raise UserError(f"{weights} does not match the hash in its config.json (altered or from another model): "
-                        f"expected {info.get('weights_sha256')}, got {actual}")
-    from i2i_unlearn.config import from_dict
-    model = cls(from_dict(cls.config_class, info["model"], " model"))
-    state = load_tensors(weights)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise UserError(f"{weights} does not fit a {cls.family} model of this config: {str(exc).splitlines()[0]}") from None
-    model.pretrained_info = info
-    return model
-
-
 def load_model(directory: str | Path, family: str | None = None) -> I2IModel:
     """Load any registered family from a directory written by `save_pretrained`."""
+    from i2i_unlearn.config import from_dict
     info = read_model_config(directory)
     if family is not None and info["family"] != family:
         raise UserError(f"{directory} holds a {info['family']} model, not a {family} model")
-    return _build_and_load(MODELS[info["family"]], Path(directory), info)
+    state = read_weights_dir(directory, info)
+    cls = MODELS[info["family"]]
+    model = cls(from_dict(cls.config_class, info["model"], " model"))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise UserError(f"{Path(directory) / WEIGHTS_NAME} does not fit a {cls.family} model of this config: "
+                        f"{str(exc).splitlines()[0]}") from None
+    model.pretrained_info = info
+    return model
 
 
 def build_model(model_config: dict) -> I2IModel:

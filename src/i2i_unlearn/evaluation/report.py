@@ -1,0 +1,323 @@
+"""report.html and report.md from results.json.
+
+The HTML is one self-contained file (images inlined as data URIs, no external CSS, scripts,
+fonts or URLs) so it opens offline anywhere. Every string taken from results.json is escaped:
+class and model names are user input.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import quote
+
+from i2i_unlearn.checkpoints import atomic_write, write_text_atomic
+from i2i_unlearn.errors import UserError
+from i2i_unlearn.evaluation.results import (METRICS, MISSING, SETS, format_plain, format_score, load_results,
+                                            row_names, target_limit, target_verdict)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+GRID_CAPTION = "rows: input (hidden region tinted), each model's output, ground truth."
+TSNE_CAPTION = "T-SNE of the evaluator's embeddings of each model's outputs, forget vs retain."
+LEGEND = ("↑ higher is better on that set, ↓ lower is better, no arrow: neither. "
+          "KID is mean ± std over subsets; – means not measured; rows marked (ref) are references, not models.")
+INSTRUMENT_NOTE = ("A classifier evaluator can be biased by the very outputs unlearning produces (in a trial, "
+                   "noise-textured fills were called one animal whatever the image), so this table shows what it "
+                   "predicts for real test images whose hidden region is filled with noise, flat grey or the mean "
+                   "image: a trustworthy instrument gives the forget classes no large share.")
+INSTRUMENT_KEY_HTML = "Forget classes are shaded; each fill's largest share is bold."
+INSTRUMENT_KEY_MD = "Each fill's largest share is bold."
+FLOOR_NOTE = ("Two disjoint halves of the same real test images already differ by this FID: differences between "
+              "models smaller than it are within sample noise.")
+MAX_CLASSES_LISTED = 12
+
+CSS = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+       color: #222; max-width: 1100px; margin: 2em auto; padding: 0 1em; }
+h1 { font-size: 1.6em; margin-bottom: .2em; }
+h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
+h3 { font-size: 1em; margin: 1.2em 0 .3em; }
+.sub, .note, figcaption { color: #555; }
+.note { max-width: 85ch; }
+table { border-collapse: collapse; margin: .4em 0 1.4em; font-variant-numeric: tabular-nums; }
+caption { text-align: left; font-weight: 600; padding-bottom: .3em; }
+th, td { padding: .25em .75em; text-align: left; white-space: nowrap; }
+table.numbers th:not(:first-child), table.numbers td:not(:first-child) { text-align: right; }
+td.text { white-space: normal; overflow-wrap: anywhere; }
+thead th { border-top: 2px solid #222; border-bottom: 1px solid #222; font-weight: 600; vertical-align: bottom; }
+/* both sets' tables share one fixed column grid, so their columns line up */
+table.results { width: 100%; table-layout: fixed; }
+table.results th, table.results td:first-child { white-space: normal; }
+table.results th, table.results td { padding: .25em .6em; }
+table.results th:first-child { width: 16%; }
+table.results th:nth-child(3) { width: 14%; }
+tbody tr:last-child td { border-bottom: 2px solid #222; }
+tr.ref td { color: #666; font-style: italic; }
+tr.first-ref td { border-top: 1px solid #bbb; }
+.forget { background: #fdeceb; }
+.strong { font-weight: 700; }
+.met { color: #1a7f37; font-weight: 600; }
+.missed { color: #c62828; font-weight: 600; }
+.unjudged { color: #777; }
+.hash { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+figure { margin: 1em 0 1.6em; }
+figure img { max-width: 100%; image-rendering: pixelated; border: 1px solid #ddd; }
+figcaption { font-size: .9em; margin-top: .3em; }
+"""
+
+
+# --- figures ---
+
+def _image_files(results: dict, folder: Path) -> dict[str, Path]:
+    """Figure name -> checked PNG path beside results.json."""
+    files = {}
+    for key, name in results["images"].items():
+        if Path(name).name != name:  # only files beside results.json, never a path elsewhere
+            raise UserError(f"images.{key}: {name!r} is not a file name beside results.json")
+        path = folder / name
+        if not path.is_file():
+            raise UserError(f"image {key!r} not found: {path}")
+        with open(path, "rb") as f:
+            if f.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+                raise UserError(f"image {key!r} is not a PNG file: {path}")
+        files[key] = path
+    return files
+
+
+def _figure_sections(image_keys) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(section title, [(image key, caption)]) in report order: grids, T-SNE, any other figure."""
+    grids = [(k, f"{k.removeprefix('grid_').capitalize()} set — {GRID_CAPTION}") for k in image_keys
+             if k.startswith("grid_")]
+    tsne = [(k, TSNE_CAPTION) for k in image_keys if k == "tsne"]
+    others = [(k, k) for k in image_keys if not k.startswith("grid_") and k != "tsne"]
+    sections = [("Outputs", grids), ("T-SNE", tsne), ("Other figures", others)]
+    return [(title, figures) for title, figures in sections if figures]
+
+
+# --- content shared by both formats: tables as header + rows of cells ---
+# A cell is plain text, or (text, style) with style one of: strong, forget, met, missed, unjudged, hash, text.
+
+def _class_list(names: list[str]) -> str:
+    if len(names) <= MAX_CLASSES_LISTED:
+        return ", ".join(names)
+    return ", ".join(names[:MAX_CLASSES_LISTED]) + f", … ({len(names)} classes)"
+
+
+def _results_table(results: dict, set_name: str, space: str = " ") -> tuple[str, list, list, list[str]]:
+    """Caption, header, rows and row styles of one set's metrics table (space: between label and arrow)."""
+    info = results["sets"][set_name]
+    caption = f"{set_name.capitalize()} set — {info['count']} test images of {_class_list(info['classes'])}"
+    header = ["model", *(metric.header(set_name, space=space) for metric in METRICS)]
+    references = results["reference_rows"]
+    names = row_names(results)
+    first_reference = next((name for name in names if name in references), None)  # a rule goes above it
+    rows, row_styles = [], []
+    for name in names:
+        scores = results["metrics"][name][set_name]
+        rows.append([f"{name} (ref)" if name in references else name, *(format_score(m, scores) for m in METRICS)])
+        row_styles.append("ref first-ref" if name == first_reference else "ref" if name in references else "")
+    return caption, header, rows, row_styles
+
+
+def _targets_table(results: dict) -> tuple[list, list]:
+    styles = {True: "met", False: "missed", None: "unjudged"}
+    rows = [[target["name"], format_plain(target["value"]), target_limit(target),
+             (target_verdict(target), styles[target["met"]])] for target in results["targets"]]
+    return ["target", "value", "limit", "result"], rows
+
+
+def _instrument_table(check: dict, forget_classes: list[str]) -> tuple[list, list]:
+    classes = list(dict.fromkeys(c for shares in check["shares"].values() for c in shares))
+    header = ["fill", *((c, "forget") if c in forget_classes else c for c in classes)]
+    rows = []
+    for fill, shares in check["shares"].items():
+        largest = max(shares.values(), default=None)
+        row = [fill]
+        for name in classes:
+            share = shares.get(name)
+            styles = []
+            if name in forget_classes:
+                styles.append("forget")
+            if share is not None and share == largest:
+                styles.append("strong")
+            row.append((MISSING if share is None else f"{share * 100:.1f}%", " ".join(styles)))
+        rows.append(row)
+    return header, rows
+
+
+def _instrument_intro(check: dict) -> str:
+    task = check["task"]
+    if isinstance(task, dict) and {"name", "ratio"} <= task.keys():
+        task = f"{task['name']}, ratio {task['ratio']:g}"
+    return f"Task {_setting_text(task)}; {_setting_text(check['count'])} test images per fill."
+
+
+def _floors_table(results: dict) -> tuple[list, list]:
+    rows = [[set_name, str(results["sets"][set_name]["count"]),
+             format_plain(results["floors"][set_name]["fid_real_halves"])]
+            for set_name in SETS if set_name in results["floors"]]
+    return ["set", "real test images", "FID between halves"], rows
+
+
+def _setting_text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _settings_tables(results: dict) -> list[tuple[str, list, list]]:
+    """(title, header, rows) for everything that changes a number."""
+    evaluator = results["evaluator"]
+    accuracy = evaluator.get("test_accuracy")
+    run = [["dataset", results["dataset"]], ["forget classes", ", ".join(results["forget_classes"])],
+           ["task", f"{results['task']['name']}, ratio {results['task']['ratio']:g}"],
+           ["seed", str(results["seed"])], ["created", results["created"]],
+           ["schema version", str(results["schema_version"])]]
+    sets = [[name, str(info["count"]), (", ".join(info["classes"]), "text"), (info["ids_sha256"], "hash")]
+            for name, info in results["sets"].items()]
+    evaluator_rows = [["name", evaluator["name"]], ["kind", evaluator["kind"]],
+                      ["sha256", (evaluator["sha256"], "hash")],
+                      ["test accuracy", MISSING if accuracy is None else f"{accuracy * 100:.1f}%"]]
+    if evaluator.get("class_names"):
+        evaluator_rows.append(["classes", (", ".join(evaluator["class_names"]), "text")])
+    models = [[name, info.get("method") or MISSING, info["family"], (info["dir"] or MISSING, "text"),
+               (info["weights_sha256"] or MISSING, "hash")] for name, info in results["models"].items()]
+    settings = [[key, (_setting_text(value), "text")] for key, value in results["settings"].items()]
+    versions = [[name, version] for name, version in results["versions"].items()]
+    tables = [("Run", ["setting", "value"], run),
+              ("Test sets", ["set", "images", "classes", "image ids sha256"], sets),
+              ("Evaluator", ["field", "value"], evaluator_rows),
+              ("Models", ["model", "method", "family", "directory", "weights sha256"], models),
+              ("Settings", ["setting", "value"], settings),
+              ("Versions", ["package", "version"], versions)]
+    return [(title, header, rows) for title, header, rows in tables if rows]
+
+
+# --- HTML ---
+
+def _html_cell(tag: str, cell) -> str:
+    text, style = cell if isinstance(cell, tuple) else (cell, "")
+    attribute = f' class="{html.escape(style)}"' if style else ""
+    return f"<{tag}{attribute}>{html.escape(text)}</{tag}>"
+
+
+def _html_table(header: list, rows: list, caption: str = "", row_styles: list[str] | None = None,
+                style: str = "") -> str:
+    """style "numbers": right-aligned columns after the first; "numbers results": also the results grid."""
+    lines = [f'<table class="{style}">' if style else "<table>"]
+    if caption:
+        lines.append(f"<caption>{html.escape(caption)}</caption>")
+    lines.append("<thead><tr>" + "".join(_html_cell("th", c) for c in header) + "</tr></thead><tbody>")
+    for i, row in enumerate(rows):
+        style = row_styles[i] if row_styles else ""
+        opening = f'<tr class="{style}">' if style else "<tr>"
+        lines.append(opening + "".join(_html_cell("td", c) for c in row) + "</tr>")
+    lines.append("</tbody></table>")
+    return "\n".join(lines)
+
+
+def _html_figure(path: Path, caption: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def render_html(results: dict, images: dict[str, Path]) -> str:
+    e = html.escape
+    title = f"Unlearning results: {results['dataset']}"
+    parts = [f"<h1>{e(title)}</h1>",
+             f'<p class="sub">Forget classes: {e(", ".join(results["forget_classes"]))} · '
+             f'task {e(results["task"]["name"])}, ratio {results["task"]["ratio"]:g} · '
+             f'seed {results["seed"]} · created {e(results["created"])}</p>',
+             "<h2>Results</h2>", f'<p class="note">{e(LEGEND)}</p>']
+    for set_name in SETS:
+        caption, header, rows, row_styles = _results_table(results, set_name, space="\u00a0")
+        parts.append(_html_table(header, rows, caption, row_styles, style="numbers results"))
+    if results.get("targets"):
+        parts += ["<h2>Targets</h2>", _html_table(*_targets_table(results), style="numbers")]
+    for section, figures in _figure_sections(images):
+        parts.append(f"<h2>{e(section)}</h2>")
+        parts += [_html_figure(images[key], caption) for key, caption in figures]
+    parts += ["<h2>Instrument check</h2>", f'<p class="note">{e(INSTRUMENT_NOTE)}</p>']
+    check = results["instrument_check"]
+    if check is None:
+        parts.append('<p class="note">Not run: the evaluator has no classes.</p>')
+    else:
+        parts += [f'<p class="note">{e(_instrument_intro(check))} {e(INSTRUMENT_KEY_HTML)}</p>',
+                  _html_table(*_instrument_table(check, results["forget_classes"]), style="numbers")]
+    parts += ["<h2>FID floor</h2>", f'<p class="note">{e(FLOOR_NOTE)}</p>',
+              _html_table(*_floors_table(results), style="numbers"), "<h2>Settings and provenance</h2>"]
+    for table_title, header, rows in _settings_tables(results):
+        parts += [f"<h3>{e(table_title)}</h3>", _html_table(header, rows)]
+    body = "\n".join(parts)
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+# --- Markdown ---
+
+def _md(text: str) -> str:
+    """Text as literal Markdown: no emphasis, links, raw HTML or table cell breaks."""
+    return re.sub(r"([\\`*_\[\]<>|&])", r"\\\1", text).replace("\n", " ")
+
+
+def _md_cell(cell) -> str:
+    text, style = cell if isinstance(cell, tuple) else (cell, "")
+    strong = {"strong", "missed"} & set(style.split())
+    return f"**{_md(text)}**" if strong else _md(text)
+
+
+def _md_table(header: list, rows: list, numbers: bool = True) -> list[str]:
+    """numbers: right-align the columns after the first."""
+    alignment = " ---: " if numbers else " --- "
+    lines = ["| " + " | ".join(_md_cell(c) for c in header) + " |",
+             "|" + "|".join([" --- "] + [alignment] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def render_markdown(results: dict, image_keys) -> str:
+    lines = [f"# Unlearning results: {_md(results['dataset'])}", "",
+             f"Forget classes: {_md(', '.join(results['forget_classes']))} · task {_md(results['task']['name'])}, "
+             f"ratio {results['task']['ratio']:g} · seed {results['seed']} · created {_md(results['created'])}", "",
+             "## Results", "", _md(LEGEND), ""]
+    for set_name in SETS:
+        caption, header, rows, _ = _results_table(results, set_name)
+        lines += [f"**{_md(caption)}**", "", *_md_table(header, rows)]
+    if results.get("targets"):
+        lines += ["## Targets", "", *_md_table(*_targets_table(results))]
+    for section, figures in _figure_sections(image_keys):
+        lines += [f"## {section}", ""]
+        for key, caption in figures:
+            lines += [f"![{_md(key)}]({quote(results['images'][key])})", "", f"*{_md(caption)}*", ""]
+    lines += ["## Instrument check", "", _md(INSTRUMENT_NOTE), ""]
+    check = results["instrument_check"]
+    if check is None:
+        lines += ["Not run: the evaluator has no classes.", ""]
+    else:
+        header, rows = _instrument_table(check, results["forget_classes"])
+        header = [f"{c[0]} (forget)" if isinstance(c, tuple) else c for c in header]  # no shading in Markdown
+        lines += [_md(f"{_instrument_intro(check)} {INSTRUMENT_KEY_MD}"), "",
+                  *_md_table(header, rows)]
+    lines += ["## FID floor", "", _md(FLOOR_NOTE), "", *_md_table(*_floors_table(results)),
+              "## Settings and provenance", ""]
+    for table_title, header, rows in _settings_tables(results):
+        lines += [f"### {table_title}", "", *_md_table(header, rows, numbers=False)]
+    return "\n".join(lines)
+
+
+def write_report(results_path: str | Path, out_dir: str | Path | None = None) -> tuple[Path, Path]:
+    """Write report.html and report.md for a results.json; returns their paths."""
+    results_path = Path(results_path)
+    results = load_results(results_path)
+    out_dir = Path(out_dir) if out_dir is not None else results_path.parent
+    images = _image_files(results, results_path.parent)
+    html_path, markdown_path = out_dir / "report.html", out_dir / "report.md"
+    write_text_atomic(html_path, render_html(results, images))
+    if out_dir.resolve() != results_path.parent.resolve():  # the Markdown links images by file name
+        for path in images.values():
+            atomic_write(out_dir / path.name, lambda tmp, source=path: shutil.copyfile(source, tmp))
+    write_text_atomic(markdown_path, render_markdown(results, images))
+    return html_path, markdown_path

@@ -1,0 +1,158 @@
+"""results.json: its schema check, the metrics it holds (label and good direction per set) and
+a plain-text summary for the terminal. The report (report.py) renders the same content as HTML."""
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+from jsonschema.exceptions import best_match
+
+from i2i_unlearn.errors import UserError
+
+SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
+SETS = ("forget", "retain")
+ARROWS = {"higher": "↑", "lower": "↓", None: ""}
+MISSING = "–"  # shown for a null number
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str    # key in a `scores` object of results.json
+    label: str  # report column header
+    short: str  # terminal column header
+    good: dict  # set name -> "higher", "lower" or None (no better direction on that set)
+    digits: int  # decimals shown
+
+    def arrow(self, set_name: str) -> str:
+        return ARROWS[self.good[set_name]]
+
+    def header(self, set_name: str, short: bool = False, space: str = " ") -> str:
+        """Label and arrow; space="\u00a0" keeps the arrow beside the label where headers wrap."""
+        label, arrow = (self.short if short else self.label), self.arrow(set_name)
+        return f"{label}{space}{arrow}" if arrow else label
+
+
+# method.md section 4: forgetting should push forget outputs away from the ground truth and
+# toward the outputs for noise, while retain outputs stay as good as before.
+METRICS = [
+    Metric("fid", "FID", "FID", {"forget": "higher", "retain": "lower"}, 2),
+    Metric("kid_mean", "KID", "KID", {"forget": "higher", "retain": "lower"}, 4),  # shown as mean ± kid_std
+    Metric("is", "IS", "IS", {"forget": "lower", "retain": "higher"}, 2),
+    Metric("similarity", "similarity", "sim", {"forget": "lower", "retain": "higher"}, 3),
+    Metric("recognition", "forget-class recognition", "recog", {"forget": "lower", "retain": None}, 3),
+    Metric("noise_kl", "KL to noise outputs", "noise KL", {"forget": "lower", "retain": "higher"}, 2),
+    Metric("hidden_mse", "hole MSE", "hole MSE", {"forget": "higher", "retain": "lower"}, 4),
+]
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+
+
+def _json_path(parts) -> str:
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def validate_results(results: dict) -> None:
+    """Raise UserError naming the first field that breaks the schema or the rows' consistency."""
+    error = best_match(_validator().iter_errors(results))
+    if error is not None:
+        message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
+        raise UserError(f"invalid results: {_json_path(error.absolute_path)}: {message}")
+    # The schema cannot relate fields to each other; the tables need every row to be one or the other.
+    for name in results["reference_rows"]:
+        if name not in results["metrics"]:
+            raise UserError(f"invalid results: reference_rows: {name!r} is not a row of metrics")
+    for name in results["metrics"]:
+        if name not in results["models"] and name not in results["reference_rows"]:
+            raise UserError(f"invalid results: metrics.{name}: neither a model nor a reference row")
+
+
+def load_results(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"results file not found: {path}")
+    try:
+        results = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is not valid JSON: {exc}") from None
+    try:
+        validate_results(results)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    return results
+
+
+def format_number(value: float | None, digits: int) -> str:
+    if value is None:
+        return MISSING
+    if value != 0 and math.isfinite(value) and abs(value) < 0.5 * 10 ** -digits:
+        return f"{value:.1e}"  # would round to zero
+    return f"{value:.{digits}f}"
+
+
+def format_score(metric: Metric, scores: dict) -> str:
+    text = format_number(scores[metric.key], metric.digits)
+    if metric.key == "kid_mean" and scores[metric.key] is not None and scores["kid_std"] is not None:
+        text += f" ± {format_number(scores['kid_std'], metric.digits)}"
+    return text
+
+
+def format_plain(value: float | None) -> str:
+    """A number without a known scale (targets, floors)."""
+    return MISSING if value is None else f"{value:.4g}"
+
+
+def row_names(results: dict) -> list[str]:
+    """Rows of the results tables: models first, then reference rows, each in metrics order."""
+    references = results["reference_rows"]
+    return [n for n in results["metrics"] if n not in references] + [n for n in results["metrics"] if n in references]
+
+
+def target_limit(target: dict) -> str:
+    """The limit with its comparison when the target records one (`op`)."""
+    op = {"<=": "≤ ", ">=": "≥ "}.get(target.get("op"), "")
+    return op + format_plain(target["limit"])
+
+
+def target_verdict(target: dict) -> str:
+    return {True: "met", False: "MISSED", None: "not judged"}[target["met"]]
+
+
+def summary_table(results: dict) -> str:
+    """Fixed-width tables for a terminal: one block per set, then the targets."""
+    references = results["reference_rows"]
+    names = row_names(results)
+    labels = [f"{n} (ref)" if n in references else n for n in names]
+    lines = [f"{results['dataset']} | forget: {', '.join(results['forget_classes'])} | "
+             f"{results['task']['name']} {results['task']['ratio']:g} | seed {results['seed']}"]
+    for set_name in SETS:
+        columns = [["model", *labels]]
+        for metric in METRICS:
+            columns.append([metric.header(set_name, short=True),
+                            *(format_score(metric, results["metrics"][n][set_name]) for n in names)])
+        widths = [max(len(cell) for cell in column) for column in columns]
+        lines += ["", f"{set_name} set ({results['sets'][set_name]['count']} images)"]
+        for i in range(len(names) + 1):
+            cells = [columns[0][i].ljust(widths[0])]
+            cells += [column[i].rjust(width) for column, width in zip(columns[1:], widths[1:])]
+            lines.append("  ".join(cells).rstrip())
+            if i == 0:
+                lines.append("-" * len(lines[-1]))
+    floors = [f"{s} {format_plain(results['floors'][s]['fid_real_halves'])}" for s in SETS if s in results["floors"]]
+    if floors:
+        lines += ["", "FID floor (two halves of the real test images): " + ", ".join(floors)]
+    if results.get("targets"):
+        lines += ["", "targets:"]
+        for target in results["targets"]:
+            lines.append(f"  {target['name']}: {format_plain(target['value'])} vs limit {target_limit(target)}"
+                         f" — {target_verdict(target)}")
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from i2i_unlearn.config import DataConfig, EvaluatorConfig, TaskConfig, UnlearnConfig
+from i2i_unlearn.data import load_split, make_unlearn_split
+from i2i_unlearn.errors import UserError
+from i2i_unlearn.evaluation import metrics
+from i2i_unlearn.evaluation.embedders import load_embedder
+from i2i_unlearn.evaluation.evaluate import evaluate
+from i2i_unlearn.evaluation.evaluator import load_evaluator, train_evaluator
+from i2i_unlearn.evaluation.results import load_results, validate_results
+from i2i_unlearn.models import load_model
+
+SHIPPED_EVALUATOR = Path(__file__).parents[1] / "pretrained" / "evaluator-animal-mnist"
+
+
+@pytest.fixture(scope="module")
+def tiny_evaluator_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("evaluators") / "tiny"
+    train_evaluator(EvaluatorConfig(steps=30, batch_size=64, width=8, feature_dim=16, log_every=10), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def test_images():
+    _, test = load_split(DataConfig())
+    return test
+
+
+def test_fid_of_a_set_with_itself_is_zero_and_grows_with_noise(tiny_evaluator_dir, test_images):
+    evaluator = load_evaluator(tiny_evaluator_dir)
+    real = test_images.images[:300]
+    generator = torch.Generator().manual_seed(0)
+    assert abs(metrics.fid(evaluator, real, real)) < 1e-3
+    scores = [metrics.fid(evaluator, (real + level * torch.randn(real.shape, generator=generator)).clamp(0, 1), real)
+              for level in (0.05, 0.2, 0.5)]
+    assert 0 < scores[0] < scores[1] < scores[2]
+    kid_small, _ = metrics.kid(evaluator, (real + 0.05 * torch.randn(real.shape, generator=generator)).clamp(0, 1), real)
+    kid_large, _ = metrics.kid(evaluator, (real + 0.5 * torch.randn(real.shape, generator=generator)).clamp(0, 1), real)
+    assert kid_small < kid_large
+
+
+def test_inception_score_of_one_repeated_image_is_one(tiny_evaluator_dir, test_images):
+    evaluator = load_evaluator(tiny_evaluator_dir)
+    assert metrics.inception_score(evaluator, test_images.images[:1].repeat(64, 1, 1, 1)) == pytest.approx(1.0, abs=1e-4)
+    if SHIPPED_EVALUATOR.is_dir():  # a trained classifier on ten balanced classes: IS well above 1
+        assert metrics.inception_score(load_evaluator(SHIPPED_EVALUATOR), test_images.images) > 5
+
+
+def test_similarity_of_an_image_with_itself_is_one(tiny_evaluator_dir, test_images):
+    evaluator = load_evaluator(tiny_evaluator_dir)
+    images = test_images.images[:50]
+    assert metrics.similarity(evaluator, images, images) == pytest.approx(1.0, abs=1e-5)
+    assert metrics.similarity(evaluator, images, images.flip(0)) < 0.999
+
+
+def test_gaussian_kl_is_zero_for_the_same_features_and_positive_otherwise():
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(200, 8, generator=generator)
+    assert metrics.gaussian_kl(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.gaussian_kl(a, a + 1.0) > 1.0
+
+
+@pytest.mark.skipif(not SHIPPED_EVALUATOR.is_dir(), reason="shipped evaluator not built yet")
+def test_recognition_of_real_test_images_equals_the_shipped_evaluators_accuracy(test_images):
+    evaluator = load_evaluator(SHIPPED_EVALUATOR)
+    for index, name in enumerate(test_images.class_names):
+        rate = metrics.recognition_rate(evaluator, test_images.images[test_images.labels == index], [index])
+        assert rate == pytest.approx(evaluator.info["test_accuracy_by_class"][name], abs=1e-4)
+    correct = sum(metrics.recognition_rate(evaluator, test_images.images[test_images.labels == i], [i]) *
+                  int((test_images.labels == i).sum()) for i in range(10))
+    assert correct / len(test_images) == pytest.approx(evaluator.info["test_accuracy"], abs=1e-4)
+
+
+def test_the_evaluator_loads_only_with_a_matching_hash(tiny_evaluator_dir, tmp_path):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in tiny_evaluator_dir.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    load_evaluator(copy)
+    weights = copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-2] + b"\x00\x01")
+    with pytest.raises(UserError, match="does not match the hash"):
+        load_evaluator(copy)
+    with pytest.raises(UserError, match="not an evaluator directory"):
+        config = json.loads((tiny_evaluator_dir / "config.json").read_text())
+        (copy / "config.json").write_text(json.dumps({**config, "kind": "mae"}))
+        load_evaluator(copy)
+
+
+def test_a_local_clip_vision_model_serves_as_embedder(tmp_path, test_images):
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+    torch.manual_seed(0)
+    CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=32,
+        patch_size=8, projection_dim=16)).save_pretrained(tmp_path / "clip")
+    embedder = load_embedder(f"clip:{tmp_path / 'clip'}")
+    images = test_images.images[:40]
+    assert embedder.features(images).shape == (40, 16)
+    assert metrics.similarity(embedder, images, images) == pytest.approx(1.0, abs=1e-5)
+    assert abs(metrics.fid(embedder, images, images)) < 1e-3
+    assert metrics.fid(embedder, images, images.flip(-1)) > 0
+    assert metrics.inception_score(embedder, images) is None and metrics.recognition_rate(embedder, images, [2]) is None
+    with pytest.raises(UserError, match="embedder directory not found"):
+        load_embedder(f"clip:{tmp_path / 'nope'}")
+
+
+def test_evaluate_writes_valid_results_grids_and_tsne(tiny_model_dir, tiny_evaluator_dir, tmp_path):
+    model = load_model(tiny_model_dir)
+    split = make_unlearn_split(DataConfig(test_per_class=12), UnlearnConfig(forget_classes=["Cat"]))
+    train, _ = load_split(DataConfig())
+    results = evaluate({"original": model, "unlearned": model}, split, TaskConfig("center-inpaint", 0.5),
+                       load_evaluator(tiny_evaluator_dir), tmp_path, mean_image=train.images.mean(0, keepdim=True))
+    validate_results(results)
+    assert load_results(tmp_path / "results.json")["metrics"].keys() == results["metrics"].keys()
+    assert results["sets"]["forget"]["count"] == 12 and results["sets"]["retain"]["count"] == 108
+    same = results["metrics"]["original"]["forget"]
+    assert same == results["metrics"]["unlearned"]["forget"]   # same model, same seed, same masks: same numbers
+    assert results["metrics"]["ground truth"]["forget"]["similarity"] == pytest.approx(1.0, abs=1e-5)
+    for name in results["images"].values():
+        assert (tmp_path / name).stat().st_size > 1000
+    assert {t["name"] for t in results["targets"]} >= {"retain FID <= 1.15 x original"}
