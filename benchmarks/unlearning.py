@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from i2i_unlearn.checkpoints import versions, write_json_atomic, write_text_atomic
-from i2i_unlearn.config import TaskConfig, UnlearnConfig
+from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.report import write_report
 from i2i_unlearn.unlearn import unlearn
@@ -25,6 +25,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "pretrained" / "mae-animal-mnist"))
     parser.add_argument("--evaluator", default=str(ROOT / "pretrained" / "evaluator-animal-mnist"))
+    parser.add_argument("--config", default=str(ROOT / "configs" / "unlearn-mae-animal-mnist.yaml"),
+                        help="base unlearning config; --methods and --set override it")
     parser.add_argument("--methods", default="ours")
     parser.add_argument("--tasks", default="center-inpaint:0.5,center-inpaint:0.75,outpaint:0.5")
     parser.add_argument("--forget-classes", default="Cat")
@@ -37,10 +39,11 @@ def main():
     tasks = [TaskConfig(name, float(ratio)) for name, ratio in (t.split(":") for t in args.tasks.split(","))]
     training = json.loads((Path(args.model) / "run.json").read_text())
     work = Path(args.work)
-    record = {"model": args.model, "training_wall_time_s": training["wall_time_s"], "forget_classes": forget,
+    record = {"model": args.model, "base_config": args.config, "training_wall_time_s": training["wall_time_s"], "forget_classes": forget,
               "versions": versions(), "runs": []}
     for method in args.methods.split(","):
-        config = UnlearnConfig(method=method, forget_classes=forget)
+        config = load_yaml(UnlearnConfig, args.config)
+        config.method, config.forget_classes = method, forget
         for override in args.set:
             key, value = override.split("=", 1)
             setattr(config, key, json.loads(value))

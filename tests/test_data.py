@@ -110,3 +110,15 @@ def test_fashion_mnist_reads_idx_files_from_any_folder(tmp_path):
     assert images.class_names[0] == "T-shirt"
     with pytest.raises(UserError, match="Fashion-MNIST folder not found"):
         load_dataset(DataConfig(dataset="fashion-mnist", root=str(tmp_path / "nope")))
+
+
+def test_a_proxy_dataset_replaces_the_retain_set(tmp_path):
+    for cls in ("shapes", "blobs"):
+        (tmp_path / cls).mkdir()
+        for i in range(4):
+            Image.new("L", (28, 28), 40 * i).save(tmp_path / cls / f"{i}.png")
+    proxy = DataConfig(dataset="image-folder", root=str(tmp_path), test_per_class=1)
+    split = make_unlearn_split(ANIMALS, UnlearnConfig(forget_classes=["Cat"], proxy=proxy, proxy_classes=["blobs"]))
+    assert split.retain_train.name == f"folder:{tmp_path.name}" and len(split.retain_train) == 3
+    assert set(split.retain_train.labels.tolist()) == {0}          # only "blobs"
+    assert 2 not in split.retain_test.labels.tolist() and len(split.retain_test) == 900   # real retain test images

@@ -73,3 +73,13 @@ def test_every_method_runs_and_encoder_only_methods_keep_the_decoder(name, tiny_
     if name in ENCODER_ONLY:
         assert decoder_same
     assert (tmp_path / "out" / "run.json").is_file()
+
+
+def test_retain_batches_can_be_larger_than_forget_batches(tiny_model_dir):
+    from i2i_unlearn.data import make_unlearn_split
+    from i2i_unlearn.unlearn import unlearning_batches
+    config = tiny_unlearn_config(batch_size=4, retain_batch_size=12)
+    model = load_model(tiny_model_dir)
+    batch = unlearning_batches(make_unlearn_split(DataConfig(), config), config, model)(0, torch.Generator())
+    assert batch["forget_images"].shape[0] == 4 and batch["retain_images"].shape[0] == 12
+    assert batch["forget_noise"].shape == batch["forget_images"].shape

@@ -16,6 +16,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 DEFAULT_MODEL = Path("pretrained/mae-animal-mnist")
 DEFAULT_EVALUATOR = Path("pretrained/evaluator-animal-mnist")
+DEFAULT_UNLEARN_CONFIG = Path("configs/unlearn-mae-animal-mnist.yaml")
 
 
 def _names(values: list[str] | None) -> list[str] | None:
@@ -55,7 +56,8 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
             alpha: Optional[float] = typer.Option(None, help="weight of the forget term"),
             lr: Optional[float] = typer.Option(None, help="learning rate"),
             steps: Optional[int] = typer.Option(None, help="optimisation steps"),
-            batch_size: Optional[int] = typer.Option(None, help="forget (and retain) images per step"),
+            batch_size: Optional[int] = typer.Option(None, help="forget images per step"),
+            retain_batch_size: Optional[int] = typer.Option(None, help="retain images per step (default: batch size)"),
             noise: Optional[str] = typer.Option(None, help="batch-gaussian | standard-gaussian | uniform"),
             feature_norm: Optional[str] = typer.Option(None, help="none | teacher-variance"),
             seed: Optional[int] = typer.Option(None, help="seed of every random choice"),
@@ -70,6 +72,7 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
                  "forget_files": str(forget_files) if forget_files else None,
                  "retain_classes": _names(retain_classes), "retain_size": retain_size, "retain_ratio": retain_ratio,
                  "proxy_classes": _names(proxy_classes), "alpha": alpha, "steps": steps, "batch_size": batch_size,
+                 "retain_batch_size": retain_batch_size,
                  "noise": noise, "feature_norm": feature_norm, "seed": seed}
     for key, value in overrides.items():
         if value is not None:
@@ -151,11 +154,12 @@ def report(results: Path = typer.Option(..., help="results.json written by `eval
 @app.command()
 def demo(model: Path = typer.Option(DEFAULT_MODEL, help="the shipped Animal-MNIST MAE"),
          evaluator: Path = typer.Option(DEFAULT_EVALUATOR, help="the shipped Animal-MNIST evaluator"),
+         config: Path = typer.Option(DEFAULT_UNLEARN_CONFIG, help="unlearning knobs (tuned for the shipped MAE)"),
          out: Path = typer.Option(Path("runs/demo"), help="where the demo writes (replaced each run)"),
-         forget_classes: str = typer.Option("Cat", help="classes to forget")):
+         forget_classes: Optional[str] = typer.Option(None, help="classes to forget (default: the config's, Cat)")):
     """The main job: forget Cat with `ours`, evaluate before/after on held-out images, write the report."""
     from i2i_unlearn.demo import run_demo
-    run_demo(model, evaluator, out, _names([forget_classes]))
+    run_demo(model, evaluator, config, out, _names([forget_classes]) if forget_classes else None)
 
 
 def main() -> None:

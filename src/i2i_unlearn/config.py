@@ -78,7 +78,8 @@ class UnlearnConfig:
     noise: str = "batch-gaussian"     # batch-gaussian | standard-gaussian | uniform
     feature_norm: str = "none"        # none | teacher-variance (per feature map)
     steps: int = 500
-    batch_size: int = 32              # forget images per step; the same number of retain images
+    batch_size: int = 32              # forget images per step
+    retain_batch_size: int | None = None  # retain images per step (None = batch_size)
     tasks: list[TaskConfig] = field(default_factory=lambda: [
         TaskConfig("center-inpaint", 0.25), TaskConfig("center-inpaint", 0.5),
         TaskConfig("center-inpaint", 0.75), TaskConfig("outpaint", 0.5)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from i2i_unlearn.config import TaskConfig, UnlearnConfig
+from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.report import write_report
@@ -14,16 +14,21 @@ from i2i_unlearn.unlearn import unlearn
 DEMO_TASK = TaskConfig("center-inpaint", 0.5)
 
 
-def run_demo(model_dir: Path, evaluator_dir: Path, out_dir: Path, forget_classes: list[str]) -> dict:
+def run_demo(model_dir: Path, evaluator_dir: Path, config_path: Path, out_dir: Path,
+             forget_classes: list[str] | None = None) -> dict:
+    """Unlearn with the knobs of `config_path` (tuned for the shipped MAE), evaluate, report."""
     started = time.time()
     for path in (model_dir, evaluator_dir):
         if not Path(path).is_dir():
             raise UserError(f"{path} not found (run the demo from the repository root)")
+    config = load_yaml(UnlearnConfig, config_path)
+    if forget_classes:
+        config.forget_classes = forget_classes
     unlearned_dir = Path(out_dir) / "unlearned"
-    unlearn(model_dir, UnlearnConfig(method="ours", forget_classes=forget_classes), unlearned_dir, overwrite=True)
+    unlearn(model_dir, config, unlearned_dir, overwrite=True)
     evaluation_dir = Path(out_dir) / "evaluation"
     results = evaluate_model_dirs({"original": model_dir, "unlearned": unlearned_dir}, DEMO_TASK, str(evaluator_dir),
-                                  evaluation_dir, forget_classes=forget_classes, overwrite=True)
+                                  evaluation_dir, forget_classes=config.forget_classes, overwrite=True)
     html, markdown = write_report(evaluation_dir / "results.json")
     print()
     print(summary_table(results))

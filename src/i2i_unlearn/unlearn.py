@@ -37,8 +37,8 @@ def check_config(config: UnlearnConfig) -> None:
         raise UserError(f"alpha must be >= 0, got {config.alpha}")
     if config.noise not in NOISE_TYPES:
         raise UserError(f"unknown noise type {config.noise!r}; available: {', '.join(NOISE_TYPES)}")
-    if config.steps <= 0 or config.batch_size <= 0:
-        raise UserError("steps and batch_size must be positive")
+    if config.steps <= 0 or config.batch_size <= 0 or (config.retain_batch_size or 1) <= 0:
+        raise UserError("steps, batch_size and retain_batch_size must be positive")
     for task in config.tasks:
         check_task(task)
     if not config.forget_classes and not config.forget_files:
@@ -46,14 +46,15 @@ def check_config(config: UnlearnConfig) -> None:
 
 
 def unlearning_batches(split: UnlearnSplit, config: UnlearnConfig, model: I2IModel):
-    """make_batch for the loop: equal-sized forget and retain batches under one drawn task."""
+    """make_batch for the loop: a forget and a retain batch under one drawn task."""
     forget, retain = split.forget_train, split.retain_train
+    sizes = {"forget": config.batch_size, "retain": config.retain_batch_size or config.batch_size}
 
     def make_batch(step: int, generator: torch.Generator) -> dict:
         task = config.tasks[int(torch.randint(len(config.tasks), (1,), generator=generator))]
         batch = {"generator": generator}
         for side, images in (("forget", forget), ("retain", retain)):
-            index = torch.randint(len(images), (config.batch_size,), generator=generator)
+            index = torch.randint(len(images), (sizes[side],), generator=generator)
             x = images.images[index]
             batch[f"{side}_images"] = x
             batch[f"{side}_mask"] = make_mask(task, len(x), x.shape[-1], model.mask_grid, generator)

@@ -22,7 +22,7 @@ from i2i_unlearn.evaluation.tsne import tsne_plot
 from i2i_unlearn.models import I2IModel
 from i2i_unlearn.tasks import degrade, noise_image
 
-NOISE_KL_SHRINK = 1e-2
+NOISE_KL_SHRINK = 0.1  # ReLU features have near-dead dimensions: shrink hard, the same for every model
 
 
 def _scores(evaluator, outputs, truth, masks, forget_indices, noise_outputs=None) -> dict:
@@ -67,24 +67,26 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
                                                "noise_kl", "hidden_mse"])
             continue
         rows, masks = [], None
+        shown = torch.linspace(0, len(truth) - 1, min(grid_columns, len(truth))).round().long()  # spread over classes
         for name, model in models.items():
             outputs, masks = generate_outputs(model, truth, task, seed)
             noise_outputs, _ = generate_outputs(model, noise_image(truth, "batch-gaussian",
                                                                    torch.Generator().manual_seed(seed)), task, seed)
             results_metrics[name][set_name] = _scores(evaluator, outputs, truth, masks, forget_indices, noise_outputs)
             images_out[(name, set_name)] = outputs
-            rows.append((name, outputs[:grid_columns]))
+            rows.append((name, outputs[shown]))
             if progress:
                 progress(f"scored {name} on {set_name}")
         filled = degrade(truth, masks, mean_image)
         results_metrics[MEAN_FILL][set_name] = _scores(evaluator, filled, truth, masks, forget_indices)
         results_metrics[GROUND_TRUTH][set_name] = _scores(evaluator, truth, truth, masks, forget_indices)
-        grid_rows = [("input", show_input(truth[:grid_columns], masks[:grid_columns])), *rows,
-                     ("ground truth", truth[:grid_columns])]
+        grid_rows = [("input", show_input(truth[shown], masks[shown])), *rows, ("ground truth", truth[shown])]
         image_grid(grid_rows, out_dir / f"grid_{set_name}.png")
         for name in models:
-            keep = images_out[(name, set_name)][:tsne_retain] if set_name == "retain" else images_out[(name, set_name)]
-            embeddings[(name, set_name)] = evaluator.embeddings(keep)
+            outputs = images_out[(name, set_name)]
+            if set_name == "retain" and len(outputs) > tsne_retain:  # an even sample across the retain classes
+                outputs = outputs[torch.linspace(0, len(outputs) - 1, tsne_retain).round().long()]
+            embeddings[(name, set_name)] = evaluator.embeddings(outputs)
     figures = {f"grid_{s}": f"grid_{s}.png" for s in sets if len(sets[s]) >= 2}
     if embeddings:
         tsne_plot(embeddings, out_dir / "tsne.png", seed=seed)

@@ -2,10 +2,16 @@
 evaluator (or embedder). FID/KID/IS come from torchmetrics with our evaluator as `feature`."""
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
+
+
+# torchmetrics warns that KID/IS keep all features in memory (a few hundred small vectors here)
+warnings.filterwarnings("ignore", message=".*will save all extracted features in buffer.*")
 
 
 def _batches(images, size=256):
@@ -30,7 +36,9 @@ def kid(evaluator, generated: torch.Tensor, real: torch.Tensor, seed: int = 0) -
         metric.update(batch, real=True)
     for batch in _batches(generated):
         metric.update(batch, real=False)
-    mean, std = metric.compute()
+    with warnings.catch_warnings():  # one subset (set size <= subset size) has no std: torchmetrics warns
+        warnings.simplefilter("ignore", UserWarning)
+        mean, std = metric.compute()
     return float(mean), float(std)
 
 
