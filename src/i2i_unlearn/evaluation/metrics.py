@@ -49,7 +49,9 @@ def inception_score(evaluator, generated: torch.Tensor) -> float | None:
     metric = InceptionScore(feature=evaluator.logit_module(), splits=1)  # floats pass through as they are
     for batch in _batches(generated):
         metric.update(batch)
-    return float(metric.compute()[0])
+    with warnings.catch_warnings():  # one split has no std: torchmetrics warns
+        warnings.simplefilter("ignore", UserWarning)
+        return float(metric.compute()[0])
 
 
 def similarity(evaluator, generated: torch.Tensor, real: torch.Tensor) -> float:

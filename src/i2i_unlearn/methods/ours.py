@@ -13,10 +13,14 @@ class Ours(Method):
     summary = "encoder-only: retain encodings kept, forget encodings pulled to the teacher's encodings of noise"
     trains = "encoder"
 
+    def forget_target(self, teacher, forget: Batch, generator):
+        """The teacher's encoding of the noise images, under the forget images' mask and randomness."""
+        return teacher.encode(forget.noise, forget.mask, forget.ctx)
+
     def loss(self, student, teacher, forget: Batch, retain: Batch, generator):
         with torch.no_grad():
             retain_target = teacher.encode(retain.images, retain.mask, retain.ctx)
-            forget_target = teacher.encode(forget.noise, forget.mask, forget.ctx)  # same mask and ctx
+            forget_target = self.forget_target(teacher, forget, generator)
         norm = self.config.feature_norm
         return {"retain": feature_distance(student.encode(retain.images, retain.mask, retain.ctx), retain_target, norm),
                 "forget": feature_distance(student.encode(forget.images, forget.mask, forget.ctx), forget_target, norm)}
