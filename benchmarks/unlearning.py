@@ -39,7 +39,7 @@ def main():
     tasks = [TaskConfig(name, float(ratio)) for name, ratio in (t.split(":") for t in args.tasks.split(","))]
     training = json.loads((Path(args.model) / "run.json").read_text())
     work = Path(args.work)
-    record = {"model": args.model, "base_config": args.config, "training_wall_time_s": training["wall_time_s"], "forget_classes": forget,
+    record = {"model": _relative(args.model), "base_config": _relative(args.config), "training_wall_time_s": training["wall_time_s"], "forget_classes": forget,
               "versions": versions(), "runs": []}
     for method in args.methods.split(","):
         config = load_yaml(UnlearnConfig, args.config)
@@ -65,6 +65,12 @@ def main():
     write_json_atomic(ROOT / "benchmarks" / "results" / f"{args.name}.json", record)
     write_text_atomic(ROOT / "benchmarks" / "results" / f"{args.name}.md", markdown(record))
     print(markdown(record))
+
+
+def _relative(path) -> str:
+    """Paths inside the repository are recorded relative to it, so the JSON reads the same anywhere."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _fmt(value, digits=3):
