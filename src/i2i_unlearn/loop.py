@@ -16,13 +16,13 @@ from typing import Callable
 
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs
+from safetensors import safe_open
 from tqdm.auto import tqdm
 
 from i2i_unlearn.checkpoints import (load_tensors, optimizer_from_tensors, optimizer_to_tensors,
                                      save_tensors_atomic, write_json_atomic)
 from i2i_unlearn.config import OptimConfig
 from i2i_unlearn.errors import UserError
-from safetensors import safe_open
 
 CHECKPOINTS = "checkpoints"
 
