@@ -55,6 +55,11 @@ def make_mask(task: TaskConfig, batch_size: int, image_size: int, grid: int,
     return cells.repeat_interleave(cell, dim=2).repeat_interleave(cell, dim=3)
 
 
+def pick(options: list, generator: torch.Generator):
+    """One of `options`, drawn with the step's generator (a task per batch, a fill per batch)."""
+    return options[int(torch.randint(len(options), (1,), generator=generator))]
+
+
 def degrade(images: torch.Tensor, mask: torch.Tensor, fill: torch.Tensor | float = 0.0) -> torch.Tensor:
     """T(x): hidden pixels replaced by `fill` (a value or an image broadcastable to x)."""
     return images * (1 - mask) + mask * fill

@@ -16,7 +16,7 @@ from i2i_unlearn.errors import UserError
 from i2i_unlearn.loop import CHECKPOINTS, make_accelerator, run_loop
 from i2i_unlearn.models import I2IModel, build_model
 from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
-from i2i_unlearn.tasks import check_task, make_mask
+from i2i_unlearn.tasks import check_task, make_mask, pick
 
 TRAIN_LOG = "train_log.jsonl"
 
@@ -42,7 +42,7 @@ def image_batches(images: ImageSet, config, model: I2IModel):
 
     def make_batch(step: int, generator: torch.Generator) -> dict:
         index = torch.randperm(len(images), generator=generator)[:config.batch_size]
-        task = config.tasks[int(torch.randint(len(config.tasks), (1,), generator=generator))]
+        task = pick(config.tasks, generator)
         x = images.images[index]
         mask = make_mask(task, len(index), x.shape[-1], model.mask_grid, generator)
         return {"images": x, "mask": mask, "generator": generator}

@@ -18,7 +18,7 @@ from i2i_unlearn.methods import UnlearnObjective, get_method
 from i2i_unlearn.methods.base import set_trainable
 from i2i_unlearn.models import I2IModel, load_model
 from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
-from i2i_unlearn.tasks import NOISE_TYPES, check_task, make_mask, noise_image
+from i2i_unlearn.tasks import NOISE_TYPES, check_task, make_mask, noise_image, pick
 
 UNLEARN_LOG = "unlearn_log.jsonl"
 
@@ -51,7 +51,7 @@ def unlearning_batches(split: UnlearnSplit, config: UnlearnConfig, model: I2IMod
     sizes = {"forget": config.batch_size, "retain": config.retain_batch_size or config.batch_size}
 
     def make_batch(step: int, generator: torch.Generator) -> dict:
-        task = config.tasks[int(torch.randint(len(config.tasks), (1,), generator=generator))]
+        task = pick(config.tasks, generator)
         batch = {"generator": generator}
         for side, images in (("forget", forget), ("retain", retain)):
             index = torch.randint(len(images), (sizes[side],), generator=generator)

@@ -14,6 +14,7 @@ from i2i_unlearn.checkpoints import sha256_text, versions, write_json_atomic
 from i2i_unlearn.config import TaskConfig, to_dict
 from i2i_unlearn.data import ImageSet, UnlearnSplit
 from i2i_unlearn.evaluation import metrics
+from i2i_unlearn.evaluation.evaluator import instrument_check
 from i2i_unlearn.evaluation.generation import generate_outputs, hidden_mse
 from i2i_unlearn.evaluation.grids import image_grid, show_input
 from i2i_unlearn.evaluation.results import validate_results
@@ -52,10 +53,9 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     class_names = split.forget_test.class_names
-    forget_indices = [class_names.index(n) for n in split.forget_class_names]
-    if evaluator.has_classes:
-        lookup = {name: i for i, name in enumerate(evaluator.class_names)}
-        forget_indices = [lookup[n] for n in split.forget_class_names if n in lookup]
+    # the forget classes in the evaluator's own class list (an embedder has none: no recognition rate)
+    evaluator_classes = evaluator.class_names if evaluator.has_classes else []
+    forget_indices = [evaluator_classes.index(n) for n in split.forget_class_names if n in evaluator_classes]
     sets = {"forget": split.forget_test, "retain": split.retain_test}
     results_metrics: dict[str, dict] = {name: {} for name in [*models, MEAN_FILL, GROUND_TRUTH]}
     embeddings, images_out = {}, {}
@@ -92,7 +92,6 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
         tsne_plot(embeddings, out_dir / "tsne.png", seed=seed)
         figures["tsne"] = "tsne.png"
 
-    from i2i_unlearn.evaluation.evaluator import instrument_check
     test_all = ImageSet(torch.cat([split.forget_test.images, split.retain_test.images]),
                         torch.cat([split.forget_test.labels, split.retain_test.labels]), class_names,
                         split.forget_test.ids + split.retain_test.ids, split.forget_test.name)

@@ -25,7 +25,7 @@ from i2i_unlearn.config import EvaluatorConfig, TaskConfig, to_dict
 from i2i_unlearn.data import ImageSet, load_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
-from i2i_unlearn.tasks import degrade, make_mask, noise_image
+from i2i_unlearn.tasks import degrade, make_mask, noise_image, pick
 
 NO_OBJECT = "no object"
 FILL_TASKS = [TaskConfig("center-inpaint", r) for r in (0.25, 0.5, 0.75)] + \
@@ -137,8 +137,8 @@ def make_fill(images: torch.Tensor, mask: torch.Tensor, fill: str, mean_image: t
 
 
 def _no_object_batch(images, mean_image, generator):
-    task = FILL_TASKS[int(torch.randint(len(FILL_TASKS), (1,), generator=generator))]
-    fill = FILLS[int(torch.randint(len(FILLS), (1,), generator=generator))]
+    task = pick(FILL_TASKS, generator)
+    fill = pick(FILLS, generator)
     mask = make_mask(task, len(images), images.shape[-1], 8, generator)
     return make_fill(images, mask, fill, mean_image, generator)
 
