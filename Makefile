@@ -6,7 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo clean
+.PHONY: install test demo demo-diffusion demo-vqgan clean
+
+FAMILY ?= mae
 
 install: $(STAMP)
 
@@ -21,7 +23,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
-	$(BIN)/i2i-unlearn demo
+	$(BIN)/i2i-unlearn demo --family $(FAMILY)
+
+demo-diffusion: $(STAMP)
+	$(BIN)/i2i-unlearn demo --family diffusion
+
+demo-vqgan: $(STAMP)
+	$(BIN)/i2i-unlearn demo --family vqgan
 
 clean:
 	rm -rf $(VENV) runs

@@ -1,19 +1,28 @@
-"""Shared fixtures: a tiny real MAE trained for a few steps on real Animal-MNIST images."""
+"""Shared fixtures: tiny real models of every family, trained a few steps on real Animal-MNIST images."""
 from pathlib import Path
 
 import pytest
 import torch
 
-from i2i_unlearn.config import OptimConfig, TaskConfig, TrainConfig, UnlearnConfig
+from i2i_unlearn.config import OptimConfig, TaskConfig, TokenizerTrainConfig, TrainConfig, UnlearnConfig
 from i2i_unlearn.train import train
+from i2i_unlearn.train_tokenizer import train_tokenizer
 
 TINY_MAE = {"family": "mae", "image_size": 32, "channels": 1, "patch_size": 8, "hidden_size": 32, "num_layers": 1,
             "num_heads": 2, "intermediate_size": 64, "decoder_hidden_size": 32, "decoder_num_layers": 1,
             "decoder_num_heads": 2, "decoder_intermediate_size": 64}
 
+TINY_DIFFUSION = {"family": "diffusion", "block_out_channels": [8, 16], "down_block_types": ["DownBlock2D"] * 2,
+                  "up_block_types": ["UpBlock2D"] * 2, "norm_num_groups": 4, "sampler_steps": 3}
+TINY_TOKENIZER = {"block_out_channels": [8, 16, 16], "norm_num_groups": 8, "latent_channels": 4, "codebook_size": 16}
+# A random tokenizer, for protocol tests that need no trained one; the vqgan fixture trains one.
+TINY_VQGAN = {"family": "vqgan", "tokenizer": TINY_TOKENIZER, "width": 32, "heads": 2, "mlp_ratio": 2,
+              "encoder_layers": 1, "decoder_layers": 1, "decode_steps": 3}
+TINY_MODELS = {"mae": TINY_MAE, "diffusion": TINY_DIFFUSION, "vqgan": TINY_VQGAN}
 
-def tiny_train_config(steps: int = 4) -> TrainConfig:
-    return TrainConfig(model=dict(TINY_MAE), steps=steps, batch_size=16, checkpoint_every=2, log_every=2,
+
+def tiny_train_config(steps: int = 4, model: dict = TINY_MAE) -> TrainConfig:
+    return TrainConfig(model=dict(model), steps=steps, batch_size=16, checkpoint_every=2, log_every=2,
                        tasks=[TaskConfig("center-inpaint", 0.5)],
                        optim=OptimConfig(lr=1e-3, warmup_steps=0, schedule="constant"))
 
@@ -32,3 +41,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "tiny-mae"
     train(tiny_train_config(), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dirs(tmp_path_factory, tiny_model_dir) -> dict[str, Path]:
+    """A trained tiny model directory per family (the vqgan one on a tiny trained tokenizer)."""
+    root = tmp_path_factory.mktemp("families")
+    train(tiny_train_config(model=TINY_DIFFUSION), root / "diffusion")
+    train_tokenizer(TokenizerTrainConfig(tokenizer=TINY_TOKENIZER, steps=4, batch_size=8, adversarial_start=2,
+                                         checkpoint_every=2, log_every=2), root / "tokenizer")
+    vqgan = {k: v for k, v in TINY_VQGAN.items() if k != "tokenizer"}
+    train(tiny_train_config(model={**vqgan, "tokenizer_path": str(root / "tokenizer")}), root / "vqgan")
+    return {"mae": tiny_model_dir, "diffusion": root / "diffusion", "vqgan": root / "vqgan"}

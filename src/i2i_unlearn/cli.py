@@ -8,15 +8,13 @@ from typing import Optional
 
 import typer
 
-from i2i_unlearn.config import DataConfig, TrainConfig, UnlearnConfig, load_yaml
+from i2i_unlearn.config import DataConfig, TokenizerTrainConfig, TrainConfig, UnlearnConfig, load_yaml
 from i2i_unlearn.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Make image-to-image generative models forget (Li et al., ICLR 2024).")
 
-DEFAULT_MODEL = Path("pretrained/mae-animal-mnist")
 DEFAULT_EVALUATOR = Path("pretrained/evaluator-animal-mnist")
-DEFAULT_UNLEARN_CONFIG = Path("configs/unlearn-mae-animal-mnist.yaml")
 
 
 def _names(values: list[str] | None) -> list[str] | None:
@@ -38,6 +36,21 @@ def train(config: Path = typer.Option(..., help="training YAML (see configs/)"),
     if steps is not None:
         train_config.steps = steps
     run_train(train_config, out, resume=resume, overwrite=overwrite)
+    typer.echo(f"saved {out}")
+
+
+@app.command("train-tokenizer")
+def train_tokenizer(config: Path = typer.Option(..., help="tokenizer YAML (see configs/vq-tokenizer-*.yaml)"),
+                    out: Path = typer.Option(..., help="tokenizer directory to write"),
+                    steps: Optional[int] = typer.Option(None, help="override the config's step count"),
+                    resume: bool = typer.Option(False, help="continue from the last checkpoint in --out"),
+                    overwrite: bool = typer.Option(False, help="replace --out if it exists")):
+    """Train the VQ tokenizer of the vqgan family (a VQ-GAN); the transformer is trained by `train`."""
+    from i2i_unlearn.train_tokenizer import train_tokenizer as run_train_tokenizer
+    tokenizer_config = load_yaml(TokenizerTrainConfig, config)
+    if steps is not None:
+        tokenizer_config.steps = steps
+    run_train_tokenizer(tokenizer_config, out, resume=resume, overwrite=overwrite)
     typer.echo(f"saved {out}")
 
 
@@ -152,14 +165,17 @@ def report(results: Path = typer.Option(..., help="results.json written by `eval
 
 
 @app.command()
-def demo(model: Path = typer.Option(DEFAULT_MODEL, help="the shipped Animal-MNIST MAE"),
+def demo(family: str = typer.Option("mae", help="mae (10 classes), diffusion (10 classes) or vqgan (Cat+Dog)"),
+         model: Optional[Path] = typer.Option(None, help="model directory (default: the family's shipped model)"),
          evaluator: Path = typer.Option(DEFAULT_EVALUATOR, help="the shipped Animal-MNIST evaluator"),
-         config: Path = typer.Option(DEFAULT_UNLEARN_CONFIG, help="unlearning knobs (tuned for the shipped MAE)"),
-         out: Path = typer.Option(Path("runs/demo"), help="where the demo writes (replaced each run)"),
+         config: Optional[Path] = typer.Option(None, help="unlearning knobs (default: those tuned for the shipped model)"),
+         out: Optional[Path] = typer.Option(None, help="where the demo writes, replaced each run (default: runs/demo-FAMILY)"),
          forget_classes: Optional[str] = typer.Option(None, help="classes to forget (default: the config's, Cat)")):
     """The main job: forget Cat with `ours`, evaluate before/after on held-out images, write the report."""
-    from i2i_unlearn.demo import run_demo
-    run_demo(model, evaluator, config, out, _names([forget_classes]) if forget_classes else None)
+    from i2i_unlearn.demo import demo_paths, run_demo
+    shipped_model, tuned_config = demo_paths(family)
+    run_demo(model or shipped_model, evaluator, config or tuned_config, out or Path(f"runs/demo-{family}"),
+             _names([forget_classes]) if forget_classes else None)
 
 
 def main() -> None:

@@ -62,6 +62,29 @@ class TrainConfig:
 
 
 @dataclass
+class TokenizerTrainConfig:
+    """Training a VQ tokenizer as a VQ-GAN (`i2i-unlearn train-tokenizer`), for the vqgan family."""
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: dict = field(default_factory=dict)  # VQTokenizerConfig knobs (models/vqgan.py)
+    classes: list[str] | None = None  # train on these classes only (None = all)
+    steps: int = 1500
+    batch_size: int = 64
+    l1_weight: float = 1.0            # reconstruction = l1_weight * L1 + MSE, in [-1, 1] pixel space
+    adversarial: bool = True          # hinge-loss patch discriminator (a training-time part only)
+    adversarial_weight: float = 0.1
+    adversarial_start: int = 500      # steps of plain reconstruction before the discriminator joins
+    discriminator_width: int = 32
+    dead_code_threshold: float = 0.03  # a code used less than this share of a uniform code's use ...
+    usage_decay: float = 0.99          # ... in this running average is re-initialised from the batch
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
+        optimizer="adam", lr=5e-4, betas=(0.5, 0.9), weight_decay=0.0, warmup_steps=100, schedule="cosine",
+        grad_clip=1.0))
+    checkpoint_every: int = 250
+    log_every: int = 25
+
+
+@dataclass
 class UnlearnConfig:
     """Unlearning a trained model (`i2i-unlearn unlearn`). Defaults follow the released code
     where it fits this scale; method.md section 2 lists where they come from."""

@@ -1,4 +1,4 @@
-"""The main job: forget a class of the shipped MAE with `ours`, evaluate before/after, report."""
+"""The main job: forget a class of a shipped model with `ours`, evaluate before/after, report."""
 from __future__ import annotations
 
 import time
@@ -12,11 +12,24 @@ from i2i_unlearn.evaluation.results import summary_table
 from i2i_unlearn.unlearn import unlearn
 
 DEMO_TASK = TaskConfig("center-inpaint", 0.5)
+EVALUATOR = Path("pretrained/evaluator-animal-mnist")
+# family -> (shipped model, unlearning knobs tuned for it)
+DEMOS = {
+    "mae": (Path("pretrained/mae-animal-mnist"), Path("configs/unlearn-mae-animal-mnist.yaml")),
+    "diffusion": (Path("pretrained/diffusion-animal-mnist"), Path("configs/unlearn-diffusion-animal-mnist.yaml")),
+    "vqgan": (Path("pretrained/vqgan-cat-dog"), Path("configs/unlearn-vqgan-cat-dog.yaml")),
+}
+
+
+def demo_paths(family: str) -> tuple[Path, Path]:
+    if family not in DEMOS:
+        raise UserError(f"no demo for family {family!r}; available: {', '.join(DEMOS)}")
+    return DEMOS[family]
 
 
 def run_demo(model_dir: Path, evaluator_dir: Path, config_path: Path, out_dir: Path,
              forget_classes: list[str] | None = None) -> dict:
-    """Unlearn with the knobs of `config_path` (tuned for the shipped MAE), evaluate, report."""
+    """Unlearn with the knobs of `config_path` (tuned for the shipped model), evaluate, report."""
     started = time.time()
     for path in (model_dir, evaluator_dir):
         if not Path(path).is_dir():

@@ -15,7 +15,7 @@ class Ours(Method):
 
     def forget_target(self, teacher, forget: Batch, generator):
         """The teacher's encoding of the noise images, under the forget images' mask and randomness."""
-        return teacher.encode(forget.noise, forget.mask, forget.ctx)
+        return teacher.encode_noise(forget.images, forget.noise, forget.mask, forget.ctx)
 
     def loss(self, student, teacher, forget: Batch, retain: Batch, generator):
         with torch.no_grad():

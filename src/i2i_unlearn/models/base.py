@@ -50,6 +50,15 @@ class I2IModel(nn.Module):
     def image_shape(self) -> tuple[int, int, int]:
         raise NotImplementedError
 
+    def init_pretrained_parts(self) -> None:
+        """Load parts a fresh model starts from (a trained VQ tokenizer); build_model calls it,
+        load_model does not (the saved weights hold those parts)."""
+
+    @property
+    def sampling_steps(self) -> int | None:
+        """Network passes of one generate() (DDIM or MaskGIT steps); None for a single pass."""
+        return None
+
     def frozen_modules(self) -> list[nn.Module]:
         """Parts no method may train (e.g. a VQ tokenizer)."""
         return []
@@ -62,6 +71,12 @@ class I2IModel(nn.Module):
     def encode(self, x, mask, ctx) -> torch.Tensor | list[torch.Tensor]:
         """E(T(x)): the encoder's output (a list of feature maps for U-Nets)."""
         raise NotImplementedError
+
+    def encode_noise(self, x, noise_image, mask, ctx) -> torch.Tensor | list[torch.Tensor]:
+        """E0(T(n)) for forget images x: what `ours` pulls their encodings to. By default the noise
+        image under the forget images' mask and randomness; a family may build it differently
+        (the diffusion family keeps x's known pixels and puts pure noise in the hole)."""
+        return self.encode(noise_image, mask, ctx)
 
     def predict(self, x, mask, ctx) -> torch.Tensor:
         """The differentiable output the family's training loss compares (pixels, noise, token logits)."""
@@ -123,4 +138,6 @@ def build_model(model_config: dict) -> I2IModel:
     if family not in MODELS:
         raise UserError(f"unknown model family {family!r}; available: {', '.join(MODELS)}")
     cls = MODELS[family]
-    return cls(from_dict(cls.config_class, values, " model"))
+    model = cls(from_dict(cls.config_class, values, " model"))
+    model.init_pretrained_parts()
+    return model
