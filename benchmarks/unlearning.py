@@ -39,8 +39,12 @@ def main():
     tasks = [TaskConfig(name, float(ratio)) for name, ratio in (t.split(":") for t in args.tasks.split(","))]
     training = json.loads((Path(args.model) / "run.json").read_text())
     work = Path(args.work)
-    record = {"model": _relative(args.model), "base_config": _relative(args.config), "training_wall_time_s": training["wall_time_s"], "forget_classes": forget,
+    record = {"model": _relative(args.model), "base_config": _relative(args.config),
+              "training_wall_time_s": training["wall_time_s"], "forget_classes": forget,
               "versions": versions(), "runs": []}
+    tokenizer = training["config"]["model"].get("tokenizer_path")
+    if tokenizer:  # a vqgan model: its frozen tokenizer was trained first, by a run of its own
+        record["tokenizer_training_wall_time_s"] = json.loads((ROOT / tokenizer / "run.json").read_text())["wall_time_s"]
     for method in args.methods.split(","):
         config = load_yaml(UnlearnConfig, args.config)
         config.method, config.forget_classes = method, forget
@@ -52,6 +56,8 @@ def main():
         seconds = time.time() - started
         run = {"method": method, "unlearning_wall_time_s": round(seconds, 1),
                "fraction_of_training_time": round(seconds / training["wall_time_s"], 4),
+               "fraction_of_training_time_with_tokenizer": round(
+                   seconds / (training["wall_time_s"] + record.get("tokenizer_training_wall_time_s", 0)), 4),
                "config_overrides": args.set, "evaluations": []}
         for task in tasks:
             out = work / f"{method}-eval-{task.name}-{task.ratio}"
@@ -78,7 +84,9 @@ def _fmt(value, digits=3):
 
 
 def markdown(record: dict) -> str:
-    lines = [f"Forget {', '.join(record['forget_classes'])}; training took {record['training_wall_time_s']:.0f} s.", "",
+    tokenizer = record.get("tokenizer_training_wall_time_s")
+    lines = [f"Forget {', '.join(record['forget_classes'])}; training took {record['training_wall_time_s']:.0f} s"
+             + (f" (+ {tokenizer:.0f} s for the tokenizer)." if tokenizer else "."), "",
              "| method | task | row | forget FID ↑ | forget recog. ↓ | forget sim. ↓ | retain FID ↓ | retain sim. ↑ |"
              " retain IS ↑ |", "|---|---|---|---|---|---|---|---|---|"]
     for run in record["runs"]:

@@ -21,7 +21,7 @@ def _error(args) -> str:
 def test_list_shows_every_registry():
     for what, expected in (("methods", ["ours", "max-loss", "noisy-label", "retain-label", "random-encoder",
                                         "retrain"]),
-                           ("models", ["mae"]), ("datasets", ["animal-mnist", "fashion-mnist", "image-folder"])):
+                           ("models", ["diffusion", "mae", "vqgan"]), ("datasets", ["animal-mnist", "fashion-mnist", "image-folder"])):
         result = runner.invoke(app, ["list", what])
         assert result.exit_code == 0
         assert [line.split()[0] for line in result.output.splitlines()] == expected
@@ -75,3 +75,32 @@ def test_errors_print_one_line_without_traceback(tmp_path):
                                                                  if k != "I2I_UNLEARN_DEBUG"})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: model directory not found: {tmp_path / 'nope'}"]
+
+
+def test_train_tokenizer_and_a_vqgan_on_it_from_the_command_line(tmp_path):
+    import yaml
+    from conftest import TINY_TOKENIZER, TINY_VQGAN
+    tokenizer_yaml = tmp_path / "tokenizer.yaml"
+    tokenizer_yaml.write_text(yaml.safe_dump({"tokenizer": TINY_TOKENIZER, "steps": 2, "batch_size": 4,
+                                              "adversarial_start": 1, "checkpoint_every": 1, "log_every": 1}))
+    result = runner.invoke(app, ["train-tokenizer", "--config", str(tokenizer_yaml), "--out", str(tmp_path / "tok")])
+    assert result.exit_code == 0, result.output
+    model = {k: v for k, v in TINY_VQGAN.items() if k != "tokenizer"}
+    model_yaml = tmp_path / "vqgan.yaml"
+    model_yaml.write_text(yaml.safe_dump({"model": {**model, "tokenizer_path": str(tmp_path / "tok")}, "steps": 1,
+                                          "batch_size": 4, "classes": ["Cat", "Dog"], "checkpoint_every": 1}))
+    result = runner.invoke(app, ["train", "--config", str(model_yaml), "--out", str(tmp_path / "vq")])
+    assert result.exit_code == 0, result.output
+    # a tokenizer directory is not a model, and a model directory is not a tokenizer
+    assert "not a VQ tokenizer" in _error(["train", "--config", str(_with_tokenizer(model_yaml, tmp_path / "vq")),
+                                           "--out", str(tmp_path / "vq2")])
+    assert "unknown model family 'vq-tokenizer'" in _error(["evaluate", "--model", f"x={tmp_path / 'tok'}",
+                                                            "--forget-classes", "Cat", "--out", str(tmp_path / "e")])
+
+
+def _with_tokenizer(model_yaml, tokenizer_path):
+    import yaml
+    values = yaml.safe_load(model_yaml.read_text())
+    values["model"]["tokenizer_path"] = str(tokenizer_path)
+    model_yaml.write_text(yaml.safe_dump(values))
+    return model_yaml

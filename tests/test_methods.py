@@ -104,3 +104,17 @@ def test_retain_batches_can_be_larger_than_forget_batches(tiny_model_dir):
     batch = unlearning_batches(make_unlearn_split(DataConfig(), config), config, model)(0, torch.Generator())
     assert batch["forget_images"].shape[0] == 4 and batch["retain_images"].shape[0] == 12
     assert batch["forget_noise"].shape == batch["forget_images"].shape
+
+
+def test_a_model_trained_on_some_classes_retains_only_those(tmp_path):
+    from conftest import tiny_train_config
+    from i2i_unlearn.errors import UserError
+    from i2i_unlearn.train import train
+    recipe = tiny_train_config(steps=2)
+    recipe.classes = ["Cat", "Dog"]
+    train(recipe, tmp_path / "cat-dog")
+    unlearn(tmp_path / "cat-dog", tiny_unlearn_config(steps=1), tmp_path / "out")
+    record = load_model(tmp_path / "out").pretrained_info["unlearning"]
+    assert record["config"]["retain_classes"] == ["Dog"]
+    with pytest.raises(UserError, match="never trained on Horse; its classes: Cat, Dog"):
+        unlearn(tmp_path / "cat-dog", tiny_unlearn_config(forget_classes=["Horse"]), tmp_path / "out2")

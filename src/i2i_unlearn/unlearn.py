@@ -31,6 +31,20 @@ def training_data_config(model: I2IModel) -> DataConfig:
     return from_dict(DataConfig, recorded["data"], " training.data")
 
 
+def default_retain_classes(model: I2IModel, forget_classes: list[str]) -> list[str] | None:
+    """A model trained on some classes only (e.g. Cat and Dog) retains those, minus the forgotten
+    ones; None for a model trained on every class of its dataset."""
+    trained = (getattr(model, "pretrained_info", {}).get("training") or {}).get("classes")
+    if not trained:
+        return None
+    known = {name.lower() for name in trained}
+    never_seen = [name for name in forget_classes if name.lower() not in known]
+    if never_seen:
+        raise UserError(f"the model was never trained on {', '.join(never_seen)}; its classes: {', '.join(trained)}")
+    forgotten = {name.lower() for name in forget_classes}
+    return [name for name in trained if name.lower() not in forgotten]
+
+
 def check_config(config: UnlearnConfig) -> None:
     get_method(config.method, config)
     if config.alpha < 0:
@@ -78,6 +92,8 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
         data.root = data_root
     if config.proxy is not None:  # a proxy set must be shaped like the model's data
         config.proxy.image_size, config.proxy.channels = data.image_size, data.channels
+    if config.retain_classes is None and config.proxy is None:
+        config.retain_classes = default_retain_classes(teacher, config.forget_classes)
     split = make_unlearn_split(data, config)
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume, protected=[Path(model_dir)])
     inputs = {"model_dir": str(model_dir), "model_weights_sha256": teacher.pretrained_info["weights_sha256"],

@@ -141,7 +141,8 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
     from i2i_unlearn.models import load_model
     from i2i_unlearn.runs import prepare_output_dir
     from i2i_unlearn.tasks import check_task
-    from i2i_unlearn.unlearn import training_data_config
+    from i2i_unlearn.train import select_classes
+    from i2i_unlearn.unlearn import default_retain_classes, training_data_config
 
     check_task(task)
     if not model_dirs:
@@ -153,9 +154,12 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
         forget_classes = next((l["forget_classes"] for l in lineages if l), None)
         if not forget_classes:
             raise UserError("no model records its forget classes: pass --forget-classes")
-    data = training_data_config(next(iter(models.values())))
-    split = make_unlearn_split(data, UnlearnConfig(forget_classes=forget_classes))
+    first = next(iter(models.values()))
+    data = training_data_config(first)
+    split = make_unlearn_split(data, UnlearnConfig(forget_classes=forget_classes,
+                                                   retain_classes=default_retain_classes(first, forget_classes)))
     train, _ = load_split(data)
+    train = select_classes(train, (first.pretrained_info.get("training") or {}).get("classes"))
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=False)
     with tqdm(total=2 * len(models), desc="evaluate", dynamic_ncols=True) as bar:
         return evaluate(models, split, task, evaluator, out_dir, mean_image=train.images.mean(dim=0, keepdim=True),

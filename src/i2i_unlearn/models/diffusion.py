@@ -41,6 +41,7 @@ class DiffusionConfig:
 
 @register_model
 class DiffusionModel(I2IModel):
+    """Palette-style diffusion (diffusers UNet2DModel, DDPM training, DDIM sampling): E = down path + middle block."""
     family = "diffusion"
     config_class = DiffusionConfig
 

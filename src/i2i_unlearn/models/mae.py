@@ -38,6 +38,7 @@ def _sincos(num_patches: int, dim: int) -> torch.Tensor:
 
 @register_model
 class MAEModel(I2IModel):
+    """Masked autoencoder (transformers ViTMAE): E = ViT encoder over visible patches, D = MAE decoder."""
     family = "mae"
     config_class = MAEConfig
 

@@ -190,6 +190,7 @@ class VQGANConfig:
 
 @register_model
 class VQGANModel(I2IModel):
+    """VQ-GAN: frozen VQ tokenizer + MaskGIT/MAGE token transformer: E = token encoder, D = token decoder + VQ decoder."""
     family = "vqgan"
     config_class = VQGANConfig
 

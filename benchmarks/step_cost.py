@@ -1,0 +1,88 @@
+"""Benchmark: time of one unlearning step of a method vs one training step of the full model.
+
+    .venv/bin/python benchmarks/step_cost.py --model pretrained/diffusion-animal-mnist
+
+A training step is the family's own loss on `--images` images, backward and an optimiser step
+over every parameter; an unlearning step is the method's loss on a forget batch and a retain
+batch (`--images` images in all, half each, and also `--images` each), backward and a step over
+what the method trains. Medians over `--repeats` steps after two warm-up steps; one process.
+Writes benchmarks/results/step_cost_<family>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from i2i_unlearn.checkpoints import versions, write_json_atomic
+from i2i_unlearn.config import TaskConfig, TrainConfig, UnlearnConfig, from_dict
+from i2i_unlearn.data import make_unlearn_split
+from i2i_unlearn.loop import make_optimizer, step_generator
+from i2i_unlearn.methods import UnlearnObjective, get_method
+from i2i_unlearn.methods.base import set_trainable
+from i2i_unlearn.models import load_model
+from i2i_unlearn.train import TrainObjective, image_batches
+from i2i_unlearn.unlearn import training_data_config, unlearning_batches
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK = TaskConfig("center-inpaint", 0.5)
+
+
+def _median_step_time(objective, parameters, make_batch, repeats: int) -> float:
+    optimizer = make_optimizer(parameters, UnlearnConfig().optim)
+    times = []
+    for step in range(repeats + 2):
+        batch = make_batch(step, step_generator(0, step))
+        started = time.perf_counter()
+        loss = objective(batch)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[2:])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--method", default="ours")
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+
+    teacher = load_model(args.model).requires_grad_(False)
+    data = training_data_config(teacher)
+    record = {"model": args.model, "family": teacher.family, "method": args.method, "task": vars(TASK),
+              "threads": torch.get_num_threads(), "versions": versions()}
+
+    student = copy.deepcopy(teacher).requires_grad_(True)
+    for module in student.frozen_modules():
+        module.requires_grad_(False)
+    train_config = from_dict(TrainConfig, copy.deepcopy(teacher.pretrained_info["training"]), " training")
+    train_config.batch_size, train_config.tasks = args.images, [TASK]
+    train_images = make_unlearn_split(data, UnlearnConfig(forget_classes=["Cat"])).retain_train
+    record["training_step_s"] = _median_step_time(
+        TrainObjective(student).train(), [p for p in student.parameters() if p.requires_grad],
+        image_batches(train_images, train_config, student), args.repeats)
+
+    for forget_batch in (args.images // 2, args.images):
+        config = UnlearnConfig(method=args.method, forget_classes=["Cat"], batch_size=forget_batch, tasks=[TASK])
+        split = make_unlearn_split(data, config)
+        unlearner = copy.deepcopy(teacher)
+        method = get_method(args.method, config)
+        set_trainable(unlearner, method.trains)
+        record[f"unlearning_step_s_{forget_batch}+{forget_batch}"] = _median_step_time(
+            UnlearnObjective(method, unlearner, teacher).train(),
+            [p for p in unlearner.parameters() if p.requires_grad],
+            unlearning_batches(split, config, unlearner), args.repeats)
+    record = {k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}
+    write_json_atomic(ROOT / "benchmarks" / "results" / f"step_cost_{teacher.family}.json", record)
+    print({k: v for k, v in record.items() if k != "versions"})
+
+
+if __name__ == "__main__":
+    main()
