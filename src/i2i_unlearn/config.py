@@ -75,8 +75,8 @@ class TokenizerTrainConfig:
     adversarial_weight: float = 0.1
     adversarial_start: int = 500      # steps of plain reconstruction before the discriminator joins
     discriminator_width: int = 32
-    dead_code_threshold: float = 0.03  # a code used less than this share of a uniform code's use ...
-    usage_decay: float = 0.99          # ... in this running average is re-initialised from the batch
+    dead_code_threshold: float = 0.1   # a code used less than this share of a uniform code's use ...
+    usage_decay: float = 0.9           # ... in this running average (about 20 steps unused) is re-initialised from the batch
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(
         optimizer="adam", lr=5e-4, betas=(0.5, 0.9), weight_decay=0.0, warmup_steps=100, schedule="cosine",
         grad_clip=1.0))

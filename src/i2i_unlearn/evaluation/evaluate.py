@@ -6,6 +6,7 @@ T-SNE go to one folder with a results.json (schema: results.schema.json).
 from __future__ import annotations
 
 import datetime
+import time
 from pathlib import Path
 
 import torch
@@ -59,6 +60,7 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
     sets = {"forget": split.forget_test, "retain": split.retain_test}
     results_metrics: dict[str, dict] = {name: {} for name in [*models, MEAN_FILL, GROUND_TRUTH]}
     embeddings, images_out = {}, {}
+    generation_time = {name: [0.0, 0] for name in models}  # seconds, images
     for set_name, images in sets.items():
         truth = images.images
         if len(truth) < 2:
@@ -69,7 +71,10 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
         rows, masks = [], None
         shown = torch.linspace(0, len(truth) - 1, min(grid_columns, len(truth))).round().long()  # spread over classes
         for name, model in models.items():
+            started = time.perf_counter()
             outputs, masks = generate_outputs(model, truth, task, seed)
+            generation_time[name][0] += time.perf_counter() - started
+            generation_time[name][1] += len(truth)
             noise_outputs, _ = generate_outputs(model, noise_image(truth, "batch-gaussian",
                                                                    torch.Generator().manual_seed(seed)), task, seed)
             results_metrics[name][set_name] = _scores(evaluator, outputs, truth, masks, forget_indices, noise_outputs)
@@ -113,7 +118,10 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
                    for name, images in sets.items()},
         "instrument_check": instrument_check(evaluator, test_all, task, seed) if evaluator.has_classes else None,
         "images": figures,
-        "settings": {"sample_counts": {n: len(s) for n, s in sets.items()}, "sampler_steps": {name: model.sampling_steps for name, model in models.items()},
+        "settings": {"sample_counts": {n: len(s) for n, s in sets.items()},
+                     "sampler_steps": {name: model.sampling_steps for name, model in models.items()},
+                     "generation_images_per_s": {name: round(count / seconds, 1) if seconds else None
+                                                 for name, (seconds, count) in generation_time.items()},
                      "generation_seeded": "masks and sampling noise of each batch come from (seed, batch start)",
                      "kid_subsets": 50, "kid_subset_size": "min(100, set size)", "is_splits": 1,
                      "noise_kl": f"Gaussian-fitted KL(outputs || outputs for batch-gaussian noise inputs), "
