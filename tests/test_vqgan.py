@@ -3,9 +3,8 @@ training."""
 import torch
 
 from i2i_unlearn.checkpoints import load_tensors
-from i2i_unlearn.config import TaskConfig
+from i2i_unlearn.config import DataConfig, TaskConfig
 from i2i_unlearn.data import load_split
-from i2i_unlearn.config import DataConfig
 from i2i_unlearn.models import build_model, load_model
 from i2i_unlearn.models.vqgan import VQTokenizer
 from i2i_unlearn.tasks import make_mask

@@ -76,12 +76,19 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
                    checkpoint_every=config.checkpoint_every, log_every=config.log_every, resume=resume,
                    description=f"train {model.family}", accelerator=accelerator)
     if accelerator.is_main_process:
-        record = run_record(kind, to_dict(config), {"train_images": train_images.content_hash(),
-                                                    "train_count": len(train_images), **(extra_inputs or {})},
-                            started, steps=config.steps)
-        model.save_pretrained(out_dir, extra={"training": to_dict(config), "dataset": train_images.name,
-                                              "class_names": train_images.class_names})
-        write_text_atomic(out_dir / TRAIN_LOG, "".join(json.dumps(e) + "\n" for e in log))
-        write_run_record(out_dir, record)
-        shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
+        save_trained(model, out_dir, kind, config, train_images, log, started, extra_inputs)
     return model
+
+
+def save_trained(model, out_dir: Path, kind: str, config, train_images: ImageSet, log: list[dict], started: float,
+                 extra_inputs: dict | None = None) -> None:
+    """The end of a training run: weights + config.json (with the recipe), log, run record; the
+    checkpoints go."""
+    record = run_record(kind, to_dict(config), {"train_images": train_images.content_hash(),
+                                                "train_count": len(train_images), **(extra_inputs or {})},
+                        started, steps=config.steps)
+    model.save_pretrained(out_dir, extra={"training": to_dict(config), "dataset": train_images.name,
+                                          "class_names": train_images.class_names})
+    write_text_atomic(out_dir / TRAIN_LOG, "".join(json.dumps(e) + "\n" for e in log))
+    write_run_record(out_dir, record)
+    shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)

@@ -8,8 +8,6 @@ tokenizer directory holds the VQModel alone.
 """
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from pathlib import Path
 
@@ -18,14 +16,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from i2i_unlearn.checkpoints import write_text_atomic
-from i2i_unlearn.config import TokenizerTrainConfig, from_dict, to_dict
+from i2i_unlearn.config import TokenizerTrainConfig, from_dict
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.loop import CHECKPOINTS, make_accelerator, run_loop
+from i2i_unlearn.loop import make_accelerator, run_loop
 from i2i_unlearn.models.vqgan import VQTokenizer, VQTokenizerConfig
-from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
-from i2i_unlearn.train import TRAIN_LOG, select_classes
+from i2i_unlearn.runs import prepare_output_dir
+from i2i_unlearn.train import save_trained, select_classes
 
 
 class PatchDiscriminator(nn.Module):
@@ -114,12 +111,5 @@ def train_tokenizer(config: TokenizerTrainConfig, out_dir: str | Path, *, resume
                    log_every=config.log_every, resume=resume, description="train tokenizer",
                    accelerator=accelerator)
     if accelerator.is_main_process:
-        record = run_record("train-tokenizer", to_dict(config), {"train_images": train_images.content_hash(),
-                                                                 "train_count": len(train_images)},
-                            started, steps=config.steps)
-        tokenizer.save_pretrained(out_dir, extra={"training": to_dict(config), "dataset": train_images.name,
-                                                  "class_names": train_images.class_names})
-        write_text_atomic(out_dir / TRAIN_LOG, "".join(json.dumps(e) + "\n" for e in log))
-        write_run_record(out_dir, record)
-        shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
+        save_trained(tokenizer, out_dir, "train-tokenizer", config, train_images, log, started)
     return tokenizer
