@@ -105,6 +105,11 @@ class I2IModel(nn.Module):
         return load_model(directory, family=cls.family)
 
 
+def keep_visible(x: torch.Tensor, mask: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """The model's output in the hidden region, x's own pixels everywhere else (every generate ends so)."""
+    return torch.where(mask.bool().expand_as(x), output, x)
+
+
 def read_model_config(directory: str | Path) -> dict:
     info = read_config_dir(directory, "model")
     if info.get("family") not in MODELS:

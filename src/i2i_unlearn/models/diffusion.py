@@ -19,7 +19,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from torch import nn
 
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.models.base import I2IModel, register_model
+from i2i_unlearn.models.base import I2IModel, keep_visible, register_model
 
 
 @dataclass
@@ -165,4 +165,4 @@ class DiffusionModel(I2IModel):
             eps = self._predict_input(torch.cat([condition, sample], dim=1), timesteps)
             sample = scheduler.step(eps, t, sample, eta=0.0).prev_sample
         pixels = ((sample + 1) / 2).clamp(0, 1)
-        return torch.where(mask.bool().expand_as(x), pixels, x)
+        return keep_visible(x, mask, pixels)

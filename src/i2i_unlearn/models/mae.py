@@ -13,7 +13,7 @@ from transformers import ViTMAEConfig, ViTMAEForPreTraining
 from transformers.models.vit_mae.modeling_vit_mae import build_2d_sinusoidal_position_embedding
 
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.models.base import I2IModel, register_model
+from i2i_unlearn.models.base import I2IModel, keep_visible, register_model
 
 
 @dataclass
@@ -122,4 +122,4 @@ class MAEModel(I2IModel):
     def generate(self, x, mask, generator=None):
         pixels = self.net.unpatchify(self.predict(x, mask))
         pixels = ((pixels + 1) / 2).clamp(0, 1)
-        return torch.where(mask.bool().expand_as(x), pixels, x)
+        return keep_visible(x, mask, pixels)

@@ -26,7 +26,7 @@ from torch import nn
 
 from i2i_unlearn.checkpoints import read_config_dir, read_weights_dir, save_weights_dir
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.models.base import I2IModel, register_model
+from i2i_unlearn.models.base import I2IModel, keep_visible, register_model
 from i2i_unlearn.tasks import degrade
 
 TOKENIZER_FAMILY = "vq-tokenizer"
@@ -330,4 +330,4 @@ class VQGANModel(I2IModel):
     def generate(self, x, mask, generator=None):
         _, _, tokens = self.generate_tokens(x, mask, generator)
         pixels = self.tokenizer.detokenize(tokens)
-        return torch.where(mask.bool().expand_as(x), pixels, x)
+        return keep_visible(x, mask, pixels)
