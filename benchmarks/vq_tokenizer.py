@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from i2i_unlearn.checkpoints import versions, write_json_atomic, write_text_atomic
-from i2i_unlearn.config import DataConfig, from_dict
+from i2i_unlearn.config import recorded_data_config
 from i2i_unlearn.data import load_split
 from i2i_unlearn.evaluation.evaluator import load_evaluator
 from i2i_unlearn.evaluation.metrics import fid, similarity
@@ -34,7 +34,7 @@ def main():
 
     tokenizer = VQTokenizer.from_pretrained(args.tokenizer).eval()
     info = VQTokenizer.read_config(args.tokenizer)
-    _, test = load_split(from_dict(DataConfig, info["training"]["data"], " training.data"))
+    test = load_split(recorded_data_config(info["training"]["data"])).test
     evaluator = load_evaluator(args.evaluator)
     started = time.time()
     with torch.no_grad():

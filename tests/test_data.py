@@ -28,28 +28,64 @@ def test_deduplicate_keeps_first_of_each_exact_pair():
     assert deduplicate(pixels, labels).tolist() == [0, 1, 3]   # same pixels, other class: kept
 
 
-def test_split_is_deterministic_per_seed_and_disjoint():
-    train_a, test_a = load_split(ANIMALS)
-    train_b, test_b = load_split(ANIMALS)
-    assert train_a.ids == train_b.ids and test_a.ids == test_b.ids
-    assert not set(train_a.ids) & set(test_a.ids)
-    assert torch.bincount(test_a.labels).tolist() == [100] * 10
-    _, test_other = load_split(DataConfig(split_seed=1))
-    assert test_other.ids != test_a.ids
+def test_split_is_a_pure_function_of_the_seed_and_disjoint():
+    a, b = load_split(ANIMALS), load_split(ANIMALS)
+    for part in ("train", "val", "test"):
+        assert a.part(part).ids == b.part(part).ids
+    assert not set(a.train.ids) & set(a.val.ids) and not set(a.train.ids) & set(a.test.ids)
+    assert not set(a.val.ids) & set(a.test.ids)
+    assert len(a.train) + len(a.val) + len(a.test) == len(load_dataset(ANIMALS))
+    assert torch.bincount(a.test.labels).tolist() == [100] * 10
+    assert torch.bincount(a.val.labels).tolist() == [50] * 10
+    other = load_split(DataConfig(split_seed=1))
+    assert other.test.ids != a.test.ids and other.val.ids != a.val.ids
+    assert a.describe() == b.describe() and a.describe()["val"]["count"] == 500
+
+
+def test_validation_comes_out_of_train_and_leaves_test_unchanged():
+    """Models trained before the validation split keep their own split (and the same test images)."""
+    before = load_split(DataConfig(val_per_class=0))
+    after = load_split(ANIMALS)
+    assert before.test.ids == after.test.ids and len(before.val) == 0
+    assert set(after.train.ids) | set(after.val.ids) == set(before.train.ids)
+
+
+def test_a_recorded_config_without_validation_keeps_its_old_split():
+    from i2i_unlearn.config import recorded_data_config
+    recorded = {"dataset": "animal-mnist", "image_size": 32, "channels": 1, "test_per_class": 100, "split_seed": 0}
+    assert recorded_data_config(recorded).val_per_class == 0
+    assert recorded_data_config({**recorded, "val_per_class": 50}).val_per_class == 50
+
+
+def test_a_class_too_small_for_test_and_validation_is_refused(tmp_path):
+    for name, count in (("big", 6), ("small", 3)):
+        (tmp_path / name).mkdir()
+        for i in range(count):
+            Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(tmp_path / name / f"{i}.png")
+    with pytest.raises(UserError, match="class 'small'.* 3 image"):
+        load_split(DataConfig(dataset="image-folder", root=str(tmp_path), test_per_class=2, val_per_class=1))
+
+
+def test_unlearning_on_validation_scores_validation_images():
+    split = make_unlearn_split(ANIMALS, UnlearnConfig(forget_classes=["Cat"]), "val")
+    parts = load_split(ANIMALS)
+    assert split.eval_split == "val" and len(split.forget_eval) == 50 and len(split.retain_eval) == 450
+    assert set(split.forget_eval.ids + split.retain_eval.ids) <= set(parts.val.ids)
+    assert not set(split.forget_train.ids + split.retain_train.ids) & (set(parts.val.ids) | set(parts.test.ids))
 
 
 def test_unlearn_split_sets():
     split = make_unlearn_split(ANIMALS, UnlearnConfig(forget_classes=["cat"], retain_ratio=2.0))
     assert split.forget_class_names == ["Cat"]
-    assert set(split.forget_train.labels.tolist()) == {2} and set(split.forget_test.labels.tolist()) == {2}
-    assert 2 not in split.retain_train.labels.tolist() and 2 not in split.retain_test.labels.tolist()
+    assert set(split.forget_train.labels.tolist()) == {2} and set(split.forget_eval.labels.tolist()) == {2}
+    assert 2 not in split.retain_train.labels.tolist() and 2 not in split.retain_eval.labels.tolist()
     assert len(split.retain_train) == 2 * len(split.forget_train)
-    train, test = load_split(ANIMALS)
+    test = load_split(ANIMALS).test
     assert not set(split.forget_train.ids + split.retain_train.ids) & set(test.ids)   # never a test image
 
 
 def test_forget_by_file_list(tmp_path):
-    train, _ = load_split(ANIMALS)
+    train = load_split(ANIMALS).train
     listing = tmp_path / "forget.txt"
     listing.write_text("\n".join(train.ids[:5]) + "\n")
     split = make_unlearn_split(ANIMALS, UnlearnConfig(forget_files=str(listing)))
@@ -117,8 +153,8 @@ def test_a_proxy_dataset_replaces_the_retain_set(tmp_path):
         (tmp_path / cls).mkdir()
         for i in range(4):
             Image.new("L", (28, 28), 40 * i).save(tmp_path / cls / f"{i}.png")
-    proxy = DataConfig(dataset="image-folder", root=str(tmp_path), test_per_class=1)
+    proxy = DataConfig(dataset="image-folder", root=str(tmp_path), test_per_class=1, val_per_class=1)
     split = make_unlearn_split(ANIMALS, UnlearnConfig(forget_classes=["Cat"], proxy=proxy, proxy_classes=["blobs"]))
-    assert split.retain_train.name == f"folder:{tmp_path.name}" and len(split.retain_train) == 3
+    assert split.retain_train.name == f"folder:{tmp_path.name}" and len(split.retain_train) == 2
     assert set(split.retain_train.labels.tolist()) == {0}          # only "blobs"
-    assert 2 not in split.retain_test.labels.tolist() and len(split.retain_test) == 900   # real retain test images
+    assert 2 not in split.retain_eval.labels.tolist() and len(split.retain_eval) == 900   # real retain test images

@@ -26,7 +26,7 @@ def tiny_evaluator_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def test_images():
-    _, test = load_split(DataConfig())
+    test = load_split(DataConfig()).test
     return test
 
 
@@ -111,7 +111,7 @@ def test_a_local_clip_vision_model_serves_as_embedder(tmp_path, test_images):
 def test_evaluate_writes_valid_results_grids_and_tsne(tiny_model_dir, tiny_evaluator_dir, tmp_path):
     model = load_model(tiny_model_dir)
     split = make_unlearn_split(DataConfig(test_per_class=12), UnlearnConfig(forget_classes=["Cat"]))
-    train, _ = load_split(DataConfig())
+    train = load_split(DataConfig()).train
     results = evaluate({"original": model, "unlearned": model}, split, TaskConfig("center-inpaint", 0.5),
                        load_evaluator(tiny_evaluator_dir), tmp_path, mean_image=train.images.mean(0, keepdim=True))
     validate_results(results)

@@ -80,3 +80,67 @@ def test_unlearning_under_accelerate_launch_with_two_processes(tiny_model_dir, t
         assert torch.equal(value, result_model.decoder.state_dict()[key]), key
     log = [json.loads(line) for line in (tmp_path / "out" / "unlearn_log.jsonl").read_text().splitlines()]
     assert log[-1]["forget"] < log[0]["forget"]
+
+
+def _killed_at(step_to_kill, monkeypatch):
+    real_generator = loop.step_generator
+
+    def generator(seed, step, process=0):
+        if step == step_to_kill:
+            raise KeyboardInterrupt
+        return real_generator(seed, step, process)
+    monkeypatch.setattr(loop, "step_generator", generator)
+    return real_generator
+
+
+def test_diffusion_training_with_ema_resumed_ends_bit_identical(tmp_path, monkeypatch):
+    from conftest import TINY_DIFFUSION, tiny_train_config
+    from i2i_unlearn.train import train
+    config = tiny_train_config(steps=5, model=TINY_DIFFUSION)
+    config.ema_decay = 0.99
+    train(config, tmp_path / "straight")
+    real_generator = _killed_at(3, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed")
+    assert sorted(p.name for p in (tmp_path / "resumed" / "checkpoints" / "step-0000002").iterdir()) == [
+        "ema.safetensors", "model.safetensors", "optimizer.safetensors", "state.json"]
+    monkeypatch.setattr(loop, "step_generator", real_generator)
+    train(config, tmp_path / "resumed", resume=True)
+    straight, resumed = load_model(tmp_path / "straight"), load_model(tmp_path / "resumed")
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_the_ema_weights_are_saved_and_generate(tmp_path, monkeypatch):
+    """With ema_decay the saved weights are the loop's average, not its last step; without, the last step."""
+    from conftest import TINY_DIFFUSION, tiny_train_config
+    from i2i_unlearn.train import train
+    seen = {}
+    real_copy_to = None
+
+    import diffusers.training_utils as training_utils
+    real_copy_to = training_utils.EMAModel.copy_to
+
+    def spy_copy_to(self, parameters):
+        parameters = list(parameters)
+        seen["last_step"] = [p.detach().clone() for p in parameters]
+        seen["average"] = [p.detach().clone() for p in self.shadow_params]
+        real_copy_to(self, parameters)
+    monkeypatch.setattr(training_utils.EMAModel, "copy_to", spy_copy_to)
+    config = tiny_train_config(steps=4, model=TINY_DIFFUSION)
+    config.ema_decay = 0.99
+    train(config, tmp_path / "ema")
+    saved = [p for p in load_model(tmp_path / "ema").parameters()]
+    assert len(saved) == len(seen["average"])
+    assert all(torch.equal(s, a) for s, a in zip(saved, seen["average"]))
+    assert any(not torch.equal(s, last) for s, last in zip(saved, seen["last_step"]))
+    # and the loaded EMA weights are what generates: the output differs from the last step's weights
+    model = load_model(tmp_path / "ema")
+    images = torch.rand(2, 1, 32, 32)
+    mask = torch.zeros_like(images)
+    mask[..., 8:24, 8:24] = 1
+    ema_output = model.generate(images, mask, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for p, last in zip(model.parameters(), seen["last_step"]):
+            p.copy_(last)
+    assert not torch.equal(ema_output, model.generate(images, mask, torch.Generator().manual_seed(0)))

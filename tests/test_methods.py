@@ -19,7 +19,7 @@ FAMILIES = sorted(TINY_MODELS)
 
 
 def _batches(model, n=6, offset=0):
-    train, _ = load_split(DataConfig())
+    train = load_split(DataConfig()).train
     cats = train.images[train.labels == 2][offset:offset + n].clone()
     dogs = train.images[train.labels == 4][offset:offset + n].clone()
     mask = make_mask(TaskConfig("center-inpaint", 0.5), n, 32, model.mask_grid)

@@ -12,7 +12,7 @@ from conftest import TINY_VQGAN
 
 
 def _images(n=4):
-    train, _ = load_split(DataConfig())
+    train = load_split(DataConfig()).train
     return train.images[:n]
 
 

@@ -138,6 +138,7 @@ def evaluate(model: list[str] = typer.Option(..., help="NAME=DIR, repeated: e.g.
              ratio: float = typer.Option(0.5, help="hole side / visible side / hidden fraction"),
              forget_classes: Optional[list[str]] = typer.Option(None, help="default: from the unlearned model"),
              seed: int = typer.Option(0, help="masks and sampling seed, the same for every model"),
+             split: str = typer.Option("test", help="held-out images to score: test, or val to choose knobs"),
              overwrite: bool = typer.Option(False, help="replace --out if it exists")):
     """Generate with several models on the same held-out images and score them."""
     from i2i_unlearn.config import TaskConfig
@@ -150,7 +151,8 @@ def evaluate(model: list[str] = typer.Option(..., help="NAME=DIR, repeated: e.g.
             raise UserError(f"--model expects NAME=DIR, got {spec!r}")
         model_dirs[name] = directory
     results = evaluate_model_dirs(model_dirs, TaskConfig(task, ratio), evaluator, out,
-                                  forget_classes=_names(forget_classes), seed=seed, overwrite=overwrite)
+                                  forget_classes=_names(forget_classes), seed=seed, split=split,
+                                  overwrite=overwrite)
     typer.echo(summary_table(results))
     typer.echo(f"results: {out / 'results.json'}")
 

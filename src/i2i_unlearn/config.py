@@ -21,8 +21,15 @@ class DataConfig:
     root: str | None = None           # folder for fashion-mnist IDX files or an image folder
     image_size: int = 32              # 28px datasets are zero-padded, folders are resized
     channels: int = 1                 # 1 = grey, 3 = RGB (image folders are converted)
-    test_per_class: int = 100         # held-out images per class, never seen by training or unlearning
-    split_seed: int = 0               # the train/test split depends only on this seed
+    test_per_class: int = 100         # held-out test images per class, never seen by training or unlearning
+    val_per_class: int = 50           # validation images per class (knobs are chosen on them), never trained on
+    split_seed: int = 0               # the train/validation/test split depends only on this seed
+
+
+def recorded_data_config(values: dict, where: str = " training.data") -> DataConfig:
+    """The DataConfig a model folder recorded. Folders from before the validation split record
+    no `val_per_class`: they had none, and keep loading with their own split."""
+    return from_dict(DataConfig, {"val_per_class": 0, **values}, where)
 
 
 @dataclass
@@ -57,6 +64,7 @@ class TrainConfig:
         TaskConfig("random-patches", 0.75)])
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(
         lr=1.5e-3, betas=(0.9, 0.95), weight_decay=0.05, warmup_steps=200, schedule="cosine", grad_clip=1.0))
+    ema_decay: float = 0.0            # > 0: keep an EMA of the weights (diffusers EMAModel) and save it instead
     checkpoint_every: int = 500
     log_every: int = 50
 

@@ -61,7 +61,20 @@ def _latest_checkpoint(run_dir: Path) -> Path | None:
     return done[-1] if done else None
 
 
-def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimizer, log: list[dict]) -> Path:
+def make_ema(parameters, decay: float):
+    """diffusers' EMAModel with its warm-up (the average follows fast early on, then slows to `decay`)."""
+    from diffusers.training_utils import EMAModel
+    return EMAModel(parameters, decay=decay, use_ema_warmup=True, power=2 / 3)
+
+
+def _ema_to_tensors(ema) -> tuple[dict, dict]:
+    state = ema.state_dict()
+    tensors = {str(i): p.detach().clone() for i, p in enumerate(state.pop("shadow_params"))}
+    return tensors, state
+
+
+def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimizer, log: list[dict],
+                     ema=None) -> Path:
     """Write step-N.tmp/ then rename it: a killed run leaves either a whole checkpoint or none."""
     folder = run_dir / CHECKPOINTS
     final = folder / f"step-{step:07d}"
@@ -71,7 +84,11 @@ def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimize
     save_tensors_atomic(tmp / "model.safetensors", module.state_dict())
     tensors, meta = optimizer_to_tensors(optimizer)
     save_tensors_atomic(tmp / "optimizer.safetensors", tensors, meta)
-    write_json_atomic(tmp / "state.json", {"step": step, "log": log})
+    state = {"step": step, "log": log}
+    if ema is not None:
+        tensors, state["ema"] = _ema_to_tensors(ema)
+        save_tensors_atomic(tmp / "ema.safetensors", tensors)
+    write_json_atomic(tmp / "state.json", state)
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     for old in folder.glob("step-*[0-9]"):
@@ -80,21 +97,28 @@ def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimize
     return final
 
 
-def _load_checkpoint(folder: Path, module: torch.nn.Module, optimizer) -> tuple[int, list[dict]]:
+def _load_checkpoint(folder: Path, module: torch.nn.Module, optimizer, ema=None) -> tuple[int, list[dict]]:
     module.load_state_dict(load_tensors(folder / "model.safetensors"))
     with safe_open(folder / "optimizer.safetensors", framework="pt") as f:
         meta = f.metadata()
     optimizer.load_state_dict(optimizer_from_tensors(load_tensors(folder / "optimizer.safetensors"), meta))
     state = json.loads((folder / "state.json").read_text())
+    if ema is not None:
+        if "ema" not in state:
+            raise UserError(f"--resume: {folder} holds no EMA weights, but the config asks for them (ema_decay)")
+        shadow = load_tensors(folder / "ema.safetensors")
+        ema.load_state_dict({**state["ema"], "shadow_params": [shadow[str(i)] for i in range(len(shadow))]})
     return state["step"], state["log"]
 
 
 def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: OptimConfig, steps: int, seed: int,
              make_batch: Callable[[int, torch.Generator], dict], run_dir: Path, checkpoint_every: int,
              log_every: int, resume: bool, description: str,
-             accelerator: Accelerator | None = None) -> list[dict]:
+             accelerator: Accelerator | None = None, ema_decay: float = 0.0) -> list[dict]:
     """Optimise the trainable parameters of `module` (the part of `objective` that is saved).
 
+    With `ema_decay` > 0 an exponential moving average of those parameters is kept (and
+    checkpointed), and at the end it replaces them: the EMA weights are what is saved.
     Returns the log (one dict of mean loss terms per `log_every` steps).
     """
     accelerator = accelerator or make_accelerator()
@@ -103,12 +127,13 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
     if not trainable:
         raise UserError("nothing to train: every parameter is frozen")
     optimizer = make_optimizer(trainable, optim)
+    ema = make_ema(trainable, ema_decay) if ema_decay > 0 else None
     start, log = 0, []
     if resume:
         checkpoint = _latest_checkpoint(run_dir)
         if checkpoint is None:
             raise UserError(f"--resume: no checkpoint in {run_dir / CHECKPOINTS}")
-        start, log = _load_checkpoint(checkpoint, module, optimizer)
+        start, log = _load_checkpoint(checkpoint, module, optimizer, ema)
         accelerator.print(f"resuming from {checkpoint} (step {start} of {steps})")
     objective, optimizer = accelerator.prepare(objective, optimizer)
     objective.train()
@@ -133,6 +158,8 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
         for group in optimizer.param_groups:
             group["lr"] = optim.lr * lr_factor(step, steps, optim)
         optimizer.step()
+        if ema is not None:
+            ema.step(trainable)
         for name, value in terms.items():
             sums[name] = sums.get(name, 0.0) + float(value.detach())
         done = step + 1
@@ -144,8 +171,11 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
             sums = {}
             progress.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k not in ("step", "lr")})
         if (done % checkpoint_every == 0 or done == steps) and accelerator.is_main_process:
-            _save_checkpoint(run_dir, done, module, optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer, log)
+            _save_checkpoint(run_dir, done, module, optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer,
+                             log, ema)
             last_good = done
         accelerator.wait_for_everyone()
     progress.close()
+    if ema is not None:
+        ema.copy_to(trainable)
     return log

@@ -62,8 +62,9 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
     started = time.time()
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume)
     if train_images is None:
-        train_images, _ = load_split(config.data)
-        train_images = select_classes(train_images, config.classes)
+        split = load_split(config.data)
+        train_images = select_classes(split.train, config.classes)
+        extra_inputs = {"split": split.describe(), **(extra_inputs or {})}
     if len(train_images) == 0:
         raise UserError("no training images")
     torch.manual_seed(config.seed)  # the initial weights
@@ -74,7 +75,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
     log = run_loop(objective=TrainObjective(model), module=model, optim=config.optim, steps=config.steps,
                    seed=config.seed, make_batch=image_batches(train_images, config, model), run_dir=out_dir,
                    checkpoint_every=config.checkpoint_every, log_every=config.log_every, resume=resume,
-                   description=f"train {model.family}", accelerator=accelerator)
+                   description=f"train {model.family}", accelerator=accelerator, ema_decay=config.ema_decay)
     if accelerator.is_main_process:
         save_trained(model, out_dir, kind, config, train_images, log, started, extra_inputs)
     return model

@@ -90,8 +90,8 @@ def train_tokenizer(config: TokenizerTrainConfig, out_dir: str | Path, *, resume
     """Train a VQ tokenizer on `config.data`'s train split and save it (without discriminator)."""
     started = time.time()
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume)
-    train_images, _ = load_split(config.data)
-    train_images = select_classes(train_images, config.classes)
+    split = load_split(config.data)
+    train_images = select_classes(split.train, config.classes)
     if len(train_images) == 0:
         raise UserError("no training images")
     tokenizer_config = from_dict(VQTokenizerConfig, config.tokenizer, " tokenizer")
@@ -111,5 +111,6 @@ def train_tokenizer(config: TokenizerTrainConfig, out_dir: str | Path, *, resume
                    log_every=config.log_every, resume=resume, description="train tokenizer",
                    accelerator=accelerator)
     if accelerator.is_main_process:
-        save_trained(tokenizer, out_dir, "train-tokenizer", config, train_images, log, started)
+        save_trained(tokenizer, out_dir, "train-tokenizer", config, train_images, log, started,
+                     {"split": split.describe()})
     return tokenizer

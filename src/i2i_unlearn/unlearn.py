@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from i2i_unlearn.checkpoints import sha256_text, write_text_atomic
-from i2i_unlearn.config import DataConfig, TrainConfig, UnlearnConfig, from_dict, to_dict
+from i2i_unlearn.config import DataConfig, TrainConfig, UnlearnConfig, from_dict, recorded_data_config, to_dict
 from i2i_unlearn.data import ImageSet, UnlearnSplit, make_unlearn_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.loop import CHECKPOINTS, make_accelerator, run_loop
@@ -28,7 +28,7 @@ def training_data_config(model: I2IModel) -> DataConfig:
     recorded = getattr(model, "pretrained_info", {}).get("training")
     if not recorded:
         raise UserError("the model records no training data config: pass the dataset explicitly (--dataset)")
-    return from_dict(DataConfig, recorded["data"], " training.data")
+    return recorded_data_config(recorded["data"])
 
 
 def default_retain_classes(model: I2IModel, forget_classes: list[str]) -> list[str] | None:
@@ -99,12 +99,13 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
     inputs = {"model_dir": str(model_dir), "model_weights_sha256": teacher.pretrained_info["weights_sha256"],
               "dataset": split.forget_train.name, "forget_ids_sha256": _ids_hash(split.forget_train),
               "retain_ids_sha256": _ids_hash(split.retain_train), "forget_count": len(split.forget_train),
-              "retain_count": len(split.retain_train), "forget_classes": split.forget_class_names}
+              "retain_count": len(split.retain_train), "forget_classes": split.forget_class_names,
+              "split": split.parts}
     method = get_method(config.method, config)
 
     if method.name == "retrain":
         from i2i_unlearn.train import train
-        recipe = from_dict(TrainConfig, teacher.pretrained_info["training"], " training")
+        recipe = from_dict(TrainConfig, {**teacher.pretrained_info["training"], "data": to_dict(data)}, " training")
         recipe.seed = config.seed
         model = train(recipe, out_dir, resume=resume, overwrite=True, train_images=split.retain_train,
                       kind="retrain", extra_inputs=inputs)

@@ -1,4 +1,4 @@
-"""Seeded splits: held-out test images per class, and the forget / retain / proxy sets."""
+"""Seeded splits: held-out test and validation images per class, and the forget / retain / proxy sets."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,55 +9,94 @@ import torch
 from i2i_unlearn.config import DataConfig, UnlearnConfig
 from i2i_unlearn.data.datasets import ImageSet, load_dataset
 from i2i_unlearn.errors import UserError
+from i2i_unlearn.checkpoints import sha256_text
 
 
-def train_test_split(images: ImageSet, test_per_class: int, seed: int) -> tuple[ImageSet, ImageSet]:
-    """Per class, a seeded random `test_per_class` images go to test, the rest to train."""
+@dataclass
+class Split:
+    """Disjoint train / validation / test parts of a dataset, each a pure function of the split seed."""
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet
+
+    def part(self, name: str) -> ImageSet:
+        if name not in SPLIT_PARTS:
+            raise UserError(f"unknown split {name!r}; available: {', '.join(SPLIT_PARTS)}")
+        return getattr(self, name)
+
+    def describe(self) -> dict:
+        """Counts and id hashes of every part: recorded beside every run, so a result names its split."""
+        return {name: {"count": len(part), "ids_sha256": sha256_text("\n".join(part.ids))}
+                for name, part in (("train", self.train), ("val", self.val), ("test", self.test))}
+
+
+SPLIT_PARTS = ("train", "val", "test")
+
+
+def split_dataset(images: ImageSet, test_per_class: int, val_per_class: int, seed: int) -> Split:
+    """Per class, one seeded permutation: the first `test_per_class` images go to test, the next
+    `val_per_class` to validation, the rest to train. Test does not depend on `val_per_class`, so
+    a validation split leaves the test images of older runs unchanged."""
+    if test_per_class < 1 or val_per_class < 0:
+        raise UserError(f"test_per_class must be >= 1 and val_per_class >= 0, got {test_per_class} and {val_per_class}")
     generator = torch.Generator().manual_seed(seed)
-    train_index, test_index = [], []
-    for label in range(len(images.class_names)):
+    parts: dict[str, list[torch.Tensor]] = {"train": [], "val": [], "test": []}
+    for label, name in enumerate(images.class_names):
         members = torch.nonzero(images.labels == label).flatten()
         members = members[torch.randperm(len(members), generator=generator)]
-        n_test = min(test_per_class, len(members) // 2)
-        test_index.append(members[:n_test])
-        train_index.append(members[n_test:])
-    train_index = torch.cat(train_index).sort().values
-    test_index = torch.cat(test_index).sort().values
-    return images.subset(train_index), images.subset(test_index)
+        if val_per_class:
+            if len(members) < test_per_class + val_per_class + 1:
+                raise UserError(f"class {name!r} of {images.name} has {len(members)} image(s): fewer than "
+                                f"test_per_class + val_per_class + 1 = {test_per_class + val_per_class + 1}; "
+                                "lower them or add images")
+            n_test = test_per_class
+        else:  # the split of models trained before validation existed
+            n_test = min(test_per_class, len(members) // 2)
+        parts["test"].append(members[:n_test])
+        parts["val"].append(members[n_test:n_test + val_per_class])
+        parts["train"].append(members[n_test + val_per_class:])
+    return Split(**{name: images.subset(torch.cat(index).sort().values) for name, index in parts.items()})
 
 
-def load_split(config: DataConfig) -> tuple[ImageSet, ImageSet]:
-    """The dataset of a config, split into (train, test) by its split seed."""
-    return train_test_split(load_dataset(config), config.test_per_class, config.split_seed)
+def load_split(config: DataConfig) -> Split:
+    """The dataset of a config, split into train / validation / test by its split seed."""
+    return split_dataset(load_dataset(config), config.test_per_class, config.val_per_class, config.split_seed)
 
 
 @dataclass
 class UnlearnSplit:
     forget_train: ImageSet
     retain_train: ImageSet      # the real retain set or a proxy: what unlearning pulls toward the teacher
-    forget_test: ImageSet
-    retain_test: ImageSet
+    forget_eval: ImageSet       # held-out images of the forget classes, from `eval_split`
+    retain_eval: ImageSet
     forget_class_names: list[str]
+    eval_split: str = "test"    # test (scores) or val (choosing knobs)
+    parts: dict | None = None   # Split.describe() of the dataset: counts and id hashes of train, val, test
 
 
 def _select(images: ImageSet, keep: torch.Tensor) -> ImageSet:
     return images.subset(torch.nonzero(keep).flatten())
 
 
-def make_unlearn_split(data: DataConfig, config: UnlearnConfig) -> UnlearnSplit:
-    train, test = load_split(data)
+def make_unlearn_split(data: DataConfig, config: UnlearnConfig, eval_split: str = "test") -> UnlearnSplit:
+    """Forget and retain sets from the train part; their held-out twins from `eval_split`."""
+    split = load_split(data)
+    train, test = split.train, split.part(eval_split)
+    if eval_split == "train":
+        raise UserError("evaluate on held-out images: split val or test")
     if config.forget_files:
         path = Path(config.forget_files)
         if not path.is_file():
             raise UserError(f"forget file list not found: {path}")
         wanted = {line.strip() for line in path.read_text().splitlines() if line.strip()}
-        missing = wanted - set(train.ids) - set(test.ids)
+        held_out = set(split.val.ids) | set(split.test.ids)
+        missing = wanted - set(train.ids) - held_out
         if missing:
             raise UserError(f"{len(missing)} id(s) of {path} are not in {train.name}, e.g. {sorted(missing)[0]}")
-        in_test = wanted & set(test.ids)
-        if in_test:
-            raise UserError(f"{len(in_test)} id(s) of {path} are held-out test images, e.g. {sorted(in_test)[0]}; "
-                            "unlearning never sees test images")
+        in_held_out = wanted & held_out
+        if in_held_out:
+            raise UserError(f"{len(in_held_out)} id(s) of {path} are held-out validation or test images, e.g. "
+                            f"{sorted(in_held_out)[0]}; unlearning never sees them")
         forget_mask = torch.tensor([i in wanted for i in train.ids])
         forget_labels = sorted(set(train.labels[forget_mask].tolist()))
         forget_class_names = [train.class_names[i] for i in forget_labels]
@@ -86,7 +125,7 @@ def make_unlearn_split(data: DataConfig, config: UnlearnConfig) -> UnlearnSplit:
     forget_train = _select(train, forget_mask)
     retain_train = _select(train, retain_keep)
     if config.proxy is not None:
-        proxy_train, _ = load_split(config.proxy)
+        proxy_train = load_split(config.proxy).train
         if config.proxy_classes:
             keep = torch.isin(proxy_train.labels, torch.tensor(proxy_train.class_indices(config.proxy_classes)))
             proxy_train = _select(proxy_train, keep)
@@ -98,7 +137,7 @@ def make_unlearn_split(data: DataConfig, config: UnlearnConfig) -> UnlearnSplit:
     if len(retain_train) == 0:
         raise UserError("the retain set is empty")
     return UnlearnSplit(forget_train, retain_train, _select(test, test_forget_mask), _select(test, test_retain_keep),
-                        forget_class_names)
+                        forget_class_names, eval_split, split.describe())
 
 
 def _sample_retain(retain: ImageSet, n_forget: int, config: UnlearnConfig) -> ImageSet:

@@ -50,14 +50,14 @@ def _fid_floor(evaluator, images: torch.Tensor, seed: int) -> float | None:
 def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig, evaluator, out_dir: str | Path,
              *, mean_image: torch.Tensor, model_dirs: dict[str, str] | None = None, seed: int = 0,
              grid_columns: int = 8, tsne_retain: int = 200, progress=None) -> dict:
-    """Score every model on both test sets; write grids, T-SNE and results.json into out_dir."""
+    """Score every model on both held-out sets (of split.eval_split); write grids, T-SNE and results.json."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    class_names = split.forget_test.class_names
+    class_names = split.forget_eval.class_names
     # the forget classes in the evaluator's own class list (an embedder has none: no recognition rate)
     evaluator_classes = evaluator.class_names if evaluator.has_classes else []
     forget_indices = [evaluator_classes.index(n) for n in split.forget_class_names if n in evaluator_classes]
-    sets = {"forget": split.forget_test, "retain": split.retain_test}
+    sets = {"forget": split.forget_eval, "retain": split.retain_eval}
     results_metrics: dict[str, dict] = {name: {} for name in [*models, MEAN_FILL, GROUND_TRUTH]}
     embeddings, images_out = {}, {}
     generation_time = {name: [0.0, 0] for name in models}  # seconds, images
@@ -97,13 +97,14 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
         tsne_plot(embeddings, out_dir / "tsne.png", seed=seed)
         figures["tsne"] = "tsne.png"
 
-    test_all = ImageSet(torch.cat([split.forget_test.images, split.retain_test.images]),
-                        torch.cat([split.forget_test.labels, split.retain_test.labels]), class_names,
-                        split.forget_test.ids + split.retain_test.ids, split.forget_test.name)
+    test_all = ImageSet(torch.cat([split.forget_eval.images, split.retain_eval.images]),
+                        torch.cat([split.forget_eval.labels, split.retain_eval.labels]), class_names,
+                        split.forget_eval.ids + split.retain_eval.ids, split.forget_eval.name)
     results = {
         "schema_version": 1,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "task": to_dict(task), "seed": seed, "dataset": split.forget_test.name,
+        "task": to_dict(task), "seed": seed, "dataset": split.forget_eval.name,
+        "split": {"scored": split.eval_split, "parts": split.parts},
         "forget_classes": split.forget_class_names,
         "sets": {name: {"count": len(images), "classes": sorted({class_names[i] for i in images.labels.tolist()}),
                         "ids_sha256": sha256_text("\n".join(images.ids))} for name, images in sets.items()},
@@ -138,7 +139,7 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
 
 def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, evaluator_spec: str,
                         out_dir: str | Path, *, forget_classes: list[str] | None = None, seed: int = 0,
-                        overwrite: bool = False) -> dict:
+                        split: str = "test", overwrite: bool = False) -> dict:
     """Load models by directory (the first one's training data defines the test sets) and evaluate."""
     from tqdm.auto import tqdm
 
@@ -164,10 +165,11 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
             raise UserError("no model records its forget classes: pass --forget-classes")
     first = next(iter(models.values()))
     data = training_data_config(first)
-    split = make_unlearn_split(data, UnlearnConfig(forget_classes=forget_classes,
-                                                   retain_classes=default_retain_classes(first, forget_classes)))
-    train, _ = load_split(data)
-    train = select_classes(train, (first.pretrained_info.get("training") or {}).get("classes"))
+    unlearn_config = UnlearnConfig(forget_classes=forget_classes,
+                                   retain_classes=default_retain_classes(first, forget_classes))
+    eval_split = split
+    split = make_unlearn_split(data, unlearn_config, eval_split)
+    train = select_classes(load_split(data).train, (first.pretrained_info.get("training") or {}).get("classes"))
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=False)
     with tqdm(total=2 * len(models), desc="evaluate", dynamic_ncols=True) as bar:
         return evaluate(models, split, task, evaluator, out_dir, mean_image=train.images.mean(dim=0, keepdim=True),

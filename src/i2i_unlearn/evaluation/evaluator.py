@@ -180,7 +180,8 @@ def instrument_check(evaluator: Evaluator, images: ImageSet, task: TaskConfig, s
 def train_evaluator(config: EvaluatorConfig, out_dir: str | Path, overwrite: bool = False) -> Evaluator:
     started = time.time()
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=False)
-    train, test = load_split(config.data)
+    split = load_split(config.data)
+    train, test = split.train, split.test
     class_names = train.class_names + [NO_OBJECT]
     no_object = len(train.class_names)
     torch.manual_seed(config.seed)
