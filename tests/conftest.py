@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from i2i_unlearn.config import OptimConfig, TaskConfig, TokenizerTrainConfig, TrainConfig, UnlearnConfig
+from i2i_unlearn.config import EvaluatorConfig, OptimConfig, TaskConfig, TokenizerTrainConfig, TrainConfig, UnlearnConfig
+from i2i_unlearn.evaluation.evaluator import train_evaluator
 from i2i_unlearn.train import train
 from i2i_unlearn.train_tokenizer import train_tokenizer
 
@@ -53,3 +54,10 @@ def tiny_model_dirs(tmp_path_factory, tiny_model_dir) -> dict[str, Path]:
     vqgan = {k: v for k, v in TINY_VQGAN.items() if k != "tokenizer"}
     train(tiny_train_config(model={**vqgan, "tokenizer_path": str(root / "tokenizer")}), root / "vqgan")
     return {"mae": tiny_model_dir, "diffusion": root / "diffusion", "vqgan": root / "vqgan"}
+
+
+@pytest.fixture(scope="session")
+def tiny_evaluator_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("evaluators") / "tiny"
+    train_evaluator(EvaluatorConfig(steps=30, batch_size=64, width=8, feature_dim=16, log_every=10), out)
+    return out

@@ -1,4 +1,5 @@
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ from PIL import Image
 
 from i2i_unlearn.config import DataConfig, UnlearnConfig
 from i2i_unlearn.data import load_dataset, load_split, make_unlearn_split
-from i2i_unlearn.data.datasets import deduplicate
+from i2i_unlearn.data.datasets import FASHION_MNIST_DEFAULT_ROOT, deduplicate
 from i2i_unlearn.errors import UserError
 
 ANIMALS = DataConfig()
@@ -134,6 +135,15 @@ def test_image_folder_reads_rgb_and_grey_and_names_a_corrupt_file(tmp_path):
 def _write_idx(path, array):
     header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
     path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.mark.skipif(not Path(FASHION_MNIST_DEFAULT_ROOT).is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
+def test_fashion_mnist_loads_from_where_the_debian_package_installs_it():
+    images = load_dataset(DataConfig(dataset="fashion-mnist"))   # no root: the package's folder
+    assert images.class_names[0] == "T-shirt" and images.images.shape[1:] == (1, 32, 32)
+    assert 69_000 < len(images) <= 70_000                        # 70,000 minus exact duplicates
+    assert torch.bincount(images.labels).min() > 6_500
 
 
 def test_fashion_mnist_reads_idx_files_from_any_folder(tmp_path):

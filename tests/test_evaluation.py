@@ -18,13 +18,6 @@ SHIPPED_EVALUATOR = Path(__file__).parents[1] / "pretrained" / "evaluator-animal
 
 
 @pytest.fixture(scope="module")
-def tiny_evaluator_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("evaluators") / "tiny"
-    train_evaluator(EvaluatorConfig(steps=30, batch_size=64, width=8, feature_dim=16, log_every=10), out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def test_images():
     test = load_split(DataConfig()).test
     return test

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
 from i2i_unlearn.tasks import check_task, make_mask, pick
 
 TRAIN_LOG = "train_log.jsonl"
+CHECK_TASK = {"name": "center-inpaint", "ratio": 0.5}   # the task every evaluation reports
+LEARNED_RATIO = 0.75   # a model whose hole error is above this share of the mean fill's has not clearly learned
 
 
 class TrainObjective(nn.Module):
@@ -61,10 +64,12 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
     """Train a fresh model on `config.data`'s train split (or `train_images`) and save it to out_dir."""
     started = time.time()
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume)
+    split = load_split(config.data)
     if train_images is None:
-        split = load_split(config.data)
         train_images = select_classes(split.train, config.classes)
         extra_inputs = {"split": split.describe(), **(extra_inputs or {})}
+    # validation images of the classes trained on (`retrain` and class subsets see fewer)
+    val_images = select_classes(split.val, sorted({train_images.class_names[i] for i in train_images.labels.tolist()}))
     if len(train_images) == 0:
         raise UserError("no training images")
     torch.manual_seed(config.seed)  # the initial weights
@@ -77,17 +82,46 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
                    checkpoint_every=config.checkpoint_every, log_every=config.log_every, resume=resume,
                    description=f"train {model.family}", accelerator=accelerator, ema_decay=config.ema_decay)
     if accelerator.is_main_process:
-        save_trained(model, out_dir, kind, config, train_images, log, started, extra_inputs)
+        save_trained(model, out_dir, kind, config, train_images, log, started, extra_inputs,
+                     validation_check(model.eval(), val_images, train_images))
     return model
 
 
+def validation_check(model: I2IModel, val_images: ImageSet, train_images: ImageSet) -> dict | None:
+    """Did training learn anything? The hole error (center 1/2) on validation images against the
+    mean-image fill, which a model stuck on a plateau does no better than."""
+    from i2i_unlearn.config import TaskConfig
+    from i2i_unlearn.evaluation.generation import generate_outputs, hidden_mse
+    from i2i_unlearn.tasks import degrade
+    if len(val_images) == 0:
+        return None
+    task = TaskConfig(**CHECK_TASK)
+    outputs, masks = generate_outputs(model, val_images.images, task)
+    mean_fill = degrade(val_images.images, masks, train_images.images.mean(dim=0, keepdim=True))
+    model_mse = hidden_mse(outputs, val_images.images, masks)
+    fill_mse = hidden_mse(mean_fill, val_images.images, masks)
+    return verdict({"task": CHECK_TASK, "count": len(val_images), "hidden_mse": round(model_mse, 5),
+                     "mean_fill_hidden_mse": round(fill_mse, 5)}, model_mse, fill_mse, "hole error")
+
+
+def verdict(check: dict, model_error: float, fill_error: float, what: str) -> dict:
+    ratio = model_error / fill_error if fill_error > 0 else float("inf")
+    check.update(ratio_to_mean_fill=round(ratio, 4), learned=ratio <= LEARNED_RATIO)
+    if not check["learned"]:
+        print(f"\n{'!' * 78}\nWARNING: this model has not clearly learned: its validation {what} is "
+              f"{ratio:.2f}x the mean-image fill's ({model_error:.4f} vs {fill_error:.4f}; a useful model is below "
+              f"{LEARNED_RATIO}x).\nThe loss may be on a plateau: train longer, or lower the learning rate; see "
+              f"train_log.jsonl.\n{'!' * 78}", file=sys.stderr, flush=True)
+    return check
+
+
 def save_trained(model, out_dir: Path, kind: str, config, train_images: ImageSet, log: list[dict], started: float,
-                 extra_inputs: dict | None = None) -> None:
-    """The end of a training run: weights + config.json (with the recipe), log, run record; the
-    checkpoints go."""
+                 extra_inputs: dict | None = None, validation: dict | None = None) -> None:
+    """The end of a training run: weights + config.json (with the recipe), log, run record (with
+    the validation check); the checkpoints go."""
     record = run_record(kind, to_dict(config), {"train_images": train_images.content_hash(),
                                                 "train_count": len(train_images), **(extra_inputs or {})},
-                        started, steps=config.steps)
+                        started, steps=config.steps, validation_check=validation)
     model.save_pretrained(out_dir, extra={"training": to_dict(config), "dataset": train_images.name,
                                           "class_names": train_images.class_names})
     write_text_atomic(out_dir / TRAIN_LOG, "".join(json.dumps(e) + "\n" for e in log))

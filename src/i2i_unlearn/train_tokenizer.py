@@ -17,12 +17,12 @@ from torch import nn
 from torch.func import functional_call
 
 from i2i_unlearn.config import TokenizerTrainConfig, from_dict
-from i2i_unlearn.data import load_split
+from i2i_unlearn.data import ImageSet, load_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.loop import make_accelerator, run_loop
 from i2i_unlearn.models.vqgan import VQTokenizer, VQTokenizerConfig
 from i2i_unlearn.runs import prepare_output_dir
-from i2i_unlearn.train import save_trained, select_classes
+from i2i_unlearn.train import verdict, save_trained, select_classes
 
 
 class PatchDiscriminator(nn.Module):
@@ -85,6 +85,19 @@ class TokenizerObjective(nn.Module):
         return {"loss": loss, **terms}
 
 
+@torch.no_grad()
+def reconstruction_check(tokenizer: VQTokenizer, val_images: ImageSet, train_images: ImageSet) -> dict | None:
+    """The tokenizer's reconstruction error on validation images against the mean image's."""
+    if len(val_images) == 0:
+        return None
+    truth = val_images.images
+    reconstruction = torch.cat([tokenizer.detokenize(tokenizer.tokenize(x)) for x in truth.split(128)])
+    model_mse = float(((reconstruction - truth) ** 2).mean())
+    fill_mse = float(((train_images.images.mean(dim=0, keepdim=True) - truth) ** 2).mean())
+    return verdict({"count": len(val_images), "reconstruction_mse": round(model_mse, 5),
+                     "mean_image_mse": round(fill_mse, 5)}, model_mse, fill_mse, "reconstruction error")
+
+
 def train_tokenizer(config: TokenizerTrainConfig, out_dir: str | Path, *, resume: bool = False,
                     overwrite: bool = False) -> VQTokenizer:
     """Train a VQ tokenizer on `config.data`'s train split and save it (without discriminator)."""
@@ -112,5 +125,5 @@ def train_tokenizer(config: TokenizerTrainConfig, out_dir: str | Path, *, resume
                    accelerator=accelerator)
     if accelerator.is_main_process:
         save_trained(tokenizer, out_dir, "train-tokenizer", config, train_images, log, started,
-                     {"split": split.describe()})
+                     {"split": split.describe()}, reconstruction_check(tokenizer.eval(), split.val, train_images))
     return tokenizer

@@ -23,7 +23,7 @@ from i2i_unlearn.errors import UserError
 ANIMAL_MNIST_CLASSES = ["Bear", "Bird", "Cat", "Cow", "Dog", "Elephant", "Giraffe", "Horse", "Sheep", "Zebra"]
 FASHION_MNIST_CLASSES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                          "Bag", "Ankle-boot"]
-FASHION_MNIST_DEFAULT_ROOT = "/usr/share/dataset-fashion-mnist"   # Debian's dataset-fashion-mnist
+FASHION_MNIST_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"   # where Debian's dataset-fashion-mnist installs (dpkg -L)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 

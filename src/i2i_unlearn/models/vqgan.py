@@ -43,6 +43,8 @@ class VQTokenizerConfig:
     latent_channels: int = 16
     codebook_size: int = 64          # small: near-binary silhouettes need few codes, and the
     #                                  token transformer learns a small vocabulary much faster
+    mid_block_attention: bool = True  # False keeps each token local (no global mixing in the VQ encoder),
+    #                                  so a token describes its own patch, not the whole image
 
 
 class VQTokenizer(nn.Module):
@@ -57,7 +59,8 @@ class VQTokenizer(nn.Module):
                           block_out_channels=tuple(config.block_out_channels),
                           layers_per_block=config.layers_per_block, latent_channels=config.latent_channels,
                           sample_size=config.image_size, num_vq_embeddings=config.codebook_size,
-                          norm_num_groups=config.norm_num_groups, vq_embed_dim=config.latent_channels)
+                          norm_num_groups=config.norm_num_groups, vq_embed_dim=config.latent_channels,
+                          mid_block_add_attention=config.mid_block_attention)
         # diffusers keeps a historical bug by default (beta weights the codebook term instead of
         # the commitment term); legacy=False is the VQ-VAE loss as published.
         self.vq.quantize.legacy = False

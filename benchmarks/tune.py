@@ -1,0 +1,261 @@
+"""Choose unlearning knobs on the validation split, with the same budget for every method.
+
+A tuning config (benchmarks/tune-<family>.yaml) declares the model, the base knobs (UnlearnConfig's
+defaults, i.e. the released code's, plus any override the config states), one grid per method (every grid the same number of trials: the same budget for every method)
+and one selection rule. Each trial unlearns with one point of its method's grid and is scored
+on the validation images only (center inpainting 1/2 by default); every trial is kept in
+benchmarks/results/tune-<name>.json, misses included, and a finished trial is never re-run.
+The rule picks one trial per method; its knobs are written to the method's config file.
+
+    .venv/bin/python benchmarks/tune.py --config benchmarks/tune-mae.yaml              # trials, choice
+    .venv/bin/python benchmarks/tune.py --config benchmarks/tune-mae.yaml --score-test # once, at the end
+
+Only `--score-test` reads test images: it scores each method's chosen trial once and records it.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from i2i_unlearn.checkpoints import versions, write_json_atomic, write_text_atomic
+from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, to_dict
+from i2i_unlearn.data import make_unlearn_split
+from i2i_unlearn.errors import UserError
+from i2i_unlearn.evaluation import metrics
+from i2i_unlearn.evaluation.evaluator import load_evaluator
+from i2i_unlearn.evaluation.generation import generate_outputs, hidden_mse
+from i2i_unlearn.models import load_model
+from i2i_unlearn.unlearn import default_retain_classes, training_data_config, unlearn
+
+ROOT = Path(__file__).resolve().parents[1]
+RULE_DOC = ("among the trials with retain FID <= retain_fid_max_x x the original's and retain similarity >= "
+            "retain_similarity_min_x x the original's (validation), the one with the lowest forget recognition, "
+            "ties broken by the highest forget FID; if none keeps the retain set, the one with the lowest retain FID "
+            "ratio, marked as such")
+
+
+def score(model, split, evaluator, task: TaskConfig, forget_indices: list[int], seed: int) -> dict:
+    """The tuning scores of one model on the held-out sets of `split` (validation, when tuning)."""
+    out = {}
+    for set_name, images in (("forget", split.forget_eval), ("retain", split.retain_eval)):
+        outputs, masks = generate_outputs(model, images.images, task, seed)
+        out[set_name] = {"fid": round(metrics.fid(evaluator, outputs, images.images), 4),
+                         "similarity": round(metrics.similarity(evaluator, outputs, images.images), 5),
+                         "recognition": metrics.recognition_rate(evaluator, outputs, forget_indices),
+                         "hidden_mse": round(hidden_mse(outputs, images.images, masks), 5),
+                         "count": len(images)}
+    return out
+
+
+def grid_points(grid: dict) -> list[dict]:
+    """Every combination of a method's grid, as nested UnlearnConfig overrides ("optim.lr" -> optim: {lr})."""
+    keys = list(grid)
+    points = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        point: dict = {}
+        for key, value in zip(keys, values):
+            *parents, leaf = key.split(".")
+            node = point
+            for parent in parents:
+                node = node.setdefault(parent, {})
+            node[leaf] = value
+        points.append(point)
+    return points
+
+
+def trial_config(base: dict, method: str, overrides: dict, forget_classes: list[str]) -> UnlearnConfig:
+    values = json.loads(json.dumps(base))
+    values.update(method=method, forget_classes=forget_classes)
+    for key, value in overrides.items():
+        values[key] = {**values[key], **value} if isinstance(value, dict) else value
+    return from_dict(UnlearnConfig, values, " trial")
+
+
+def ratios(trial: dict, original: dict) -> dict:
+    t, o = trial["scores"], original
+    return {"retain_fid_x": round(t["retain"]["fid"] / o["retain"]["fid"], 4),
+            "retain_similarity_x": round(t["retain"]["similarity"] / o["retain"]["similarity"], 4),
+            "forget_fid_x": round(t["forget"]["fid"] / o["forget"]["fid"], 4),
+            "forget_recognition_x": round(t["forget"]["recognition"] / o["forget"]["recognition"], 4)
+            if o["forget"]["recognition"] else None}
+
+
+def choose(trials: list[dict], rule: dict) -> tuple[dict, bool]:
+    """(the chosen trial, whether it keeps the retain set by the rule)."""
+    keeps = [t for t in trials if t["ratios"]["retain_fid_x"] <= rule["retain_fid_max_x"]
+             and t["ratios"]["retain_similarity_x"] >= rule["retain_similarity_min_x"]]
+    if keeps:
+        return min(keeps, key=lambda t: (t["scores"]["forget"]["recognition"], -t["scores"]["forget"]["fid"])), True
+    return min(trials, key=lambda t: t["ratios"]["retain_fid_x"]), False
+
+
+def _key(method: str, config: UnlearnConfig) -> str:
+    return hashlib.sha256(json.dumps({"method": method, **to_dict(config)}, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _relative(path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def load_tune_config(path: Path) -> dict:
+    spec = yaml.safe_load(Path(path).read_text())
+    sizes = {method: len(grid_points(grid)) for method, grid in spec["grid"].items()}
+    if len(set(sizes.values())) != 1:
+        raise UserError(f"every method gets the same tuning budget: grid sizes differ {sizes}")
+    return spec
+
+
+def tune(spec: dict, results_path: Path, work: Path, command: str = "") -> dict:
+    """Run every missing trial of `spec` on the validation split, choose, and record."""
+    task = from_dict(TaskConfig, spec.get("task", {"name": "center-inpaint", "ratio": 0.5}), " task")
+    seed = spec.get("seed", 0)
+    forget_classes = spec["forget_classes"]
+    model_dir = ROOT / spec["model"] if not Path(spec["model"]).is_absolute() else Path(spec["model"])
+    model = load_model(model_dir)
+    evaluator = load_evaluator(ROOT / spec["evaluator"] if not Path(spec["evaluator"]).is_absolute()
+                               else spec["evaluator"])
+    forget_indices = [evaluator.class_names.index(c) for c in forget_classes]
+    split = make_unlearn_split(training_data_config(model), UnlearnConfig(
+        forget_classes=forget_classes, retain_classes=default_retain_classes(model, forget_classes)), "val")
+    base = to_dict(from_dict(UnlearnConfig, spec.get("base") or {}, " base"))
+    record = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    trials = {t["key"]: t for t in record.get("trials", [])}
+    record.update({
+        "command": command or record.get("command", ""), "model": _relative(model_dir),
+        "model_weights_sha256": model.pretrained_info["weights_sha256"], "evaluator": spec["evaluator"],
+        "base": base, "forget_classes": forget_classes, "task": to_dict(task), "seed": seed,
+        "scored_split": "val", "split": split.parts,
+        "budget": {"trials_per_method": len(grid_points(next(iter(spec["grid"].values())))),
+                   "methods": list(spec["grid"]), "grid": spec["grid"],
+                   "validation_images": {"forget": len(split.forget_eval), "retain": len(split.retain_eval)}},
+        "rule": {**spec["rule"], "doc": RULE_DOC}, "versions": versions()})
+    if record.get("original", {}).get("weights_sha256") != record["model_weights_sha256"]:
+        record["original"] = {"weights_sha256": record["model_weights_sha256"],
+                              "scores": score(model, split, evaluator, task, forget_indices, seed)}
+    original = record["original"]["scores"]
+    for method, grid in spec["grid"].items():
+        for overrides in grid_points(grid):
+            config = trial_config(base, method, overrides, forget_classes)
+            key = _key(method, config)
+            if key in trials and trials[key]["model_weights_sha256"] == record["model_weights_sha256"]:
+                continue
+            started = time.time()
+            out = work / f"{method}-{key}"
+            unlearn(model_dir, config, out, overwrite=True)
+            seconds = time.time() - started
+            trial = {"key": key, "method": method, "overrides": overrides, "config": to_dict(config),
+                     "model_weights_sha256": record["model_weights_sha256"], "dir": _relative(out),
+                     "unlearning_wall_time_s": round(seconds, 1),
+                     "scores": score(load_model(out), split, evaluator, task, forget_indices, seed)}
+            trial["ratios"] = ratios(trial, original)
+            trials[key] = trial
+            record["trials"] = list(trials.values())
+            write_json_atomic(results_path, record)
+            print(json.dumps({k: trial[k] for k in ("method", "overrides", "ratios", "unlearning_wall_time_s")}),
+                  flush=True)
+    record["trials"] = list(trials.values())
+    record["chosen"] = {}
+    for method, grid in spec["grid"].items():
+        keys = {_key(method, trial_config(base, method, o, forget_classes)) for o in grid_points(grid)}
+        chosen, keeps_retain = choose([t for t in trials.values() if t["key"] in keys], spec["rule"])
+        record["chosen"][method] = {"key": chosen["key"], "overrides": chosen["overrides"],
+                                    "keeps_retain_by_rule": keeps_retain, "ratios": chosen["ratios"],
+                                    "config_file": spec["write"][method]}
+        write_chosen_config(ROOT / spec["write"][method], chosen, method, results_path)
+    write_json_atomic(results_path, record)
+    return record
+
+
+def write_chosen_config(path: Path, trial: dict, method: str, results_path: Path) -> None:
+    header = (f"# {method}: knobs chosen on the validation split by benchmarks/tune.py (rule and every trial in\n"
+              f"# {_relative(results_path)}). Generated: edit the tuning config, not this file.\n"
+              f"# Chosen overrides: {json.dumps(trial['overrides'])}\n")
+    write_text_atomic(path, header + yaml.safe_dump(trial["config"], sort_keys=False, default_flow_style=None))
+
+
+def score_test(spec: dict, results_path: Path, work: Path, command: str) -> dict:
+    """Score each method's chosen trial on the test split, once (a changed choice is scored anew)."""
+    from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
+    record = json.loads(results_path.read_text())
+    task = from_dict(TaskConfig, spec.get("task", {"name": "center-inpaint", "ratio": 0.5}), " task")
+    trials = {t["key"]: t for t in record["trials"]}
+    record.setdefault("test", {})
+    for method, chosen in record["chosen"].items():
+        done = record["test"].get(method)
+        if done and done["key"] == chosen["key"]:
+            continue
+        out = work / f"test-{method}-{chosen['key']}"
+        results = evaluate_model_dirs({"original": ROOT / record["model"], method: ROOT / trials[chosen["key"]]["dir"]},
+                                      task, ROOT / spec["evaluator"], out, forget_classes=record["forget_classes"],
+                                      seed=record["seed"], split="test", overwrite=True)
+        record["test"][method] = {"key": chosen["key"], "command": command, "metrics": results["metrics"],
+                                  "targets": results["targets"], "results": _relative(out / "results.json")}
+        write_json_atomic(results_path, record)
+    return record
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="tuning config, e.g. benchmarks/tune-mae.yaml")
+    parser.add_argument("--work", default=None, help="folder for the trial models (default runs/tune-<name>)")
+    parser.add_argument("--score-test", action="store_true", help="score the chosen trials on test, once")
+    args = parser.parse_args()
+    name = Path(args.config).stem
+    results_path = ROOT / "benchmarks" / "results" / f"{name}.json"
+    work = Path(args.work) if args.work else ROOT / "runs" / name
+    spec = load_tune_config(Path(args.config))
+    command = "python " + " ".join([_relative(sys.argv[0]), *sys.argv[1:]])
+    if args.score_test:
+        score_test(spec, results_path, work, command)
+    else:
+        tune(spec, results_path, work, command)
+    write_text_atomic(results_path.with_suffix(".md"), markdown(json.loads(results_path.read_text())))
+    print(results_path.with_suffix(".md").read_text())
+
+
+def _fmt(value, digits=3):
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(record: dict) -> str:
+    """Every trial (validation), the choice per method, and the one test score of each choice."""
+    original = record["original"]["scores"]
+    lines = [f"Tuning on the validation split ({record['budget']['validation_images']['forget']} forget, "
+             f"{record['budget']['validation_images']['retain']} retain images), "
+             f"{record['budget']['trials_per_method']} trials per method; `{record['command']}`.", "",
+             f"Rule: {record['rule']['doc']} (retain_fid_max_x {record['rule']['retain_fid_max_x']}, "
+             f"retain_similarity_min_x {record['rule']['retain_similarity_min_x']}).", "",
+             "| method | knobs | forget FID | forget recog. | retain FID (x orig.) | retain sim. (x orig.) | time | chosen |",
+             "|---|---|---|---|---|---|---|---|",
+             f"| original | – | {_fmt(original['forget']['fid'], 2)} | {_fmt(original['forget']['recognition'])} | "
+             f"{_fmt(original['retain']['fid'], 2)} | {_fmt(original['retain']['similarity'])} | – | |"]
+    for trial in record.get("trials", []):
+        s, r = trial["scores"], trial["ratios"]
+        chosen = record.get("chosen", {}).get(trial["method"], {}).get("key") == trial["key"]
+        lines.append(f"| {trial['method']} | `{json.dumps(trial['overrides'])}` | {_fmt(s['forget']['fid'], 2)} | "
+                     f"{_fmt(s['forget']['recognition'])} | {_fmt(s['retain']['fid'], 2)} ({r['retain_fid_x']:.2f}x) | "
+                     f"{_fmt(s['retain']['similarity'])} ({r['retain_similarity_x']:.3f}x) | "
+                     f"{trial['unlearning_wall_time_s']:.0f} s | {'**yes**' if chosen else ''} |")
+    if record.get("test"):
+        lines += ["", "Test split, scored once with the chosen knobs (center inpainting 1/2):", "",
+                  "| method | forget FID | forget recog. | retain FID | retain sim. | targets met |", "|---|---|---|---|---|---|"]
+        for method, test in record["test"].items():
+            m = test["metrics"]
+            for row in ("original", method):
+                f, r = m[row]["forget"], m[row]["retain"]
+                met = (f"{sum(bool(t['met']) for t in test['targets'])}/{len(test['targets'])}" if row == method else "")
+                lines.append(f"| {row} | {_fmt(f['fid'], 2)} | {_fmt(f['recognition'])} | {_fmt(r['fid'], 2)} | "
+                             f"{_fmt(r['similarity'])} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
