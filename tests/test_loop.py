@@ -66,7 +66,7 @@ def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_model_dir, tmp
 
 def test_unlearning_under_accelerate_launch_with_two_processes(tiny_model_dir, tmp_path):
     config = tmp_path / "unlearn.yaml"
-    config.write_text("steps: 8\nbatch_size: 8\nlog_every: 1\ncheckpoint_every: 4\nalpha: 1.0\n"
+    config.write_text("steps: 16\nbatch_size: 8\nlog_every: 1\ncheckpoint_every: 8\nalpha: 1.0\n"
                       "tasks: [{name: center-inpaint, ratio: 0.5}]\noptim: {lr: 0.003, warmup_steps: 0}\n")
     launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
     result = subprocess.run(
@@ -79,7 +79,8 @@ def test_unlearning_under_accelerate_launch_with_two_processes(tiny_model_dir, t
     for key, value in original.decoder.state_dict().items():
         assert torch.equal(value, result_model.decoder.state_dict()[key]), key
     log = [json.loads(line) for line in (tmp_path / "out" / "unlearn_log.jsonl").read_text().splitlines()]
-    assert log[-1]["forget"] < log[0]["forget"]
+    # the forget term falls (means over 4 steps: one batch of 8 per rank is noisy)
+    assert sum(e["forget"] for e in log[-4:]) < sum(e["forget"] for e in log[:4])
 
 
 def _killed_at(step_to_kill, monkeypatch):

@@ -223,13 +223,18 @@ def _html_figure(path: Path, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
+def _scored_split(results: dict) -> str:
+    scored = results.get("split", {}).get("scored", "test")
+    return "validation images (choosing knobs)" if scored == "val" else "held-out test images"
+
+
 def render_html(results: dict, images: dict[str, Path]) -> str:
     e = html.escape
     title = f"Unlearning results: {results['dataset']}"
     parts = [f"<h1>{e(title)}</h1>",
              f'<p class="sub">Forget classes: {e(", ".join(results["forget_classes"]))} · '
              f'task {e(results["task"]["name"])}, ratio {results["task"]["ratio"]:g} · '
-             f'seed {results["seed"]} · created {e(results["created"])}</p>',
+             f'seed {results["seed"]} · {e(_scored_split(results))} · created {e(results["created"])}</p>',
              "<h2>Results</h2>", f'<p class="note">{e(LEGEND)}</p>']
     for set_name in SETS:
         caption, header, rows, row_styles = _results_table(results, set_name, space="\u00a0")
@@ -281,7 +286,8 @@ def _md_table(header: list, rows: list, numbers: bool = True) -> list[str]:
 def render_markdown(results: dict, image_keys) -> str:
     lines = [f"# Unlearning results: {_md(results['dataset'])}", "",
              f"Forget classes: {_md(', '.join(results['forget_classes']))} · task {_md(results['task']['name'])}, "
-             f"ratio {results['task']['ratio']:g} · seed {results['seed']} · created {_md(results['created'])}", "",
+             f"ratio {results['task']['ratio']:g} · seed {results['seed']} · {_scored_split(results)} · "
+             f"created {_md(results['created'])}", "",
              "## Results", "", _md(LEGEND), ""]
     for set_name in SETS:
         caption, header, rows, _ = _results_table(results, set_name)

@@ -133,7 +133,8 @@ def summary_table(results: dict) -> str:
     names = row_names(results)
     labels = [f"{n} (ref)" if n in references else n for n in names]
     lines = [f"{results['dataset']} | forget: {', '.join(results['forget_classes'])} | "
-             f"{results['task']['name']} {results['task']['ratio']:g} | seed {results['seed']}"]
+             f"{results['task']['name']} {results['task']['ratio']:g} | seed {results['seed']} | "
+             f"{results.get('split', {}).get('scored', 'test')} split"]
     for set_name in SETS:
         columns = [["model", *labels]]
         for metric in METRICS:
@@ -155,4 +156,6 @@ def summary_table(results: dict) -> str:
         for target in results["targets"]:
             lines.append(f"  {target['name']}: {format_plain(target['value'])} vs limit {target_limit(target)}"
                          f" — {target_verdict(target)}")
+        judged = [t for t in results["targets"] if t["met"] is not None]
+        lines.append(f"targets met: {sum(t['met'] for t in judged)} of {len(judged)}")
     return "\n".join(lines)
