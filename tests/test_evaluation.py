@@ -4,13 +4,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from i2i_unlearn.config import DataConfig, EvaluatorConfig, TaskConfig, UnlearnConfig
+from i2i_unlearn.config import DataConfig, TaskConfig, UnlearnConfig
 from i2i_unlearn.data import load_split, make_unlearn_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.evaluation.embedders import load_embedder
 from i2i_unlearn.evaluation.evaluate import evaluate
-from i2i_unlearn.evaluation.evaluator import load_evaluator, train_evaluator
+from i2i_unlearn.evaluation.evaluator import load_evaluator
 from i2i_unlearn.evaluation.results import load_results, validate_results
 from i2i_unlearn.models import load_model
 

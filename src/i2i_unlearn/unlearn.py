@@ -31,6 +31,12 @@ def training_data_config(model: I2IModel) -> DataConfig:
     return recorded_data_config(recorded["data"])
 
 
+def training_config(model: I2IModel) -> TrainConfig:
+    """The whole recipe a model was trained with, its split as recorded."""
+    return from_dict(TrainConfig, {**model.pretrained_info["training"], "data": to_dict(training_data_config(model))},
+                     " training")
+
+
 def default_retain_classes(model: I2IModel, forget_classes: list[str]) -> list[str] | None:
     """A model trained on some classes only (e.g. Cat and Dog) retains those, minus the forgotten
     ones; None for a model trained on every class of its dataset."""
@@ -105,7 +111,8 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
 
     if method.name == "retrain":
         from i2i_unlearn.train import train
-        recipe = from_dict(TrainConfig, {**teacher.pretrained_info["training"], "data": to_dict(data)}, " training")
+        recipe = training_config(teacher)
+        recipe.data = data
         recipe.seed = config.seed
         model = train(recipe, out_dir, resume=resume, overwrite=True, train_images=split.retain_train,
                       kind="retrain", extra_inputs=inputs)
