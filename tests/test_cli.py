@@ -104,3 +104,24 @@ def _with_tokenizer(model_yaml, tokenizer_path):
     values["model"]["tokenizer_path"] = str(tokenizer_path)
     model_yaml.write_text(yaml.safe_dump(values))
     return model_yaml
+
+
+def test_evaluate_on_the_validation_split_scores_validation_images_only(tiny_model_dir, tiny_evaluator_dir, tmp_path):
+    import json
+
+    from i2i_unlearn.checkpoints import sha256_text
+    from i2i_unlearn.config import DataConfig
+    from i2i_unlearn.data import load_split
+    result = runner.invoke(app, ["evaluate", "--model", f"original={tiny_model_dir}", "--evaluator",
+                                 str(tiny_evaluator_dir), "--forget-classes", "Cat", "--split", "val",
+                                 "--out", str(tmp_path / "val")])
+    assert result.exit_code == 0, result.output
+    assert "val split" in result.output
+    results = json.loads((tmp_path / "val" / "results.json").read_text())
+    val = load_split(DataConfig()).val
+    cats = [i for i, label in zip(val.ids, val.labels.tolist()) if label == 2]
+    assert results["split"]["scored"] == "val" and results["sets"]["forget"]["count"] == 50
+    assert results["sets"]["forget"]["ids_sha256"] == sha256_text("\n".join(cats))
+    assert results["split"]["parts"]["val"]["count"] == 500
+    assert "held-out images: split val or test" in _error(["evaluate", "--model", f"original={tiny_model_dir}", "--forget-classes",
+                                              "Cat", "--split", "train", "--out", tmp_path / "x"])
