@@ -61,7 +61,12 @@ def test_existing_output_needs_overwrite_and_the_input_model_is_never_the_output
     base = ["unlearn", "--model", tiny_model_dir, "--forget-classes", "Cat", "--steps", "1"]
     assert "already exists" in _error([*base, "--out", out])
     assert (out / "keep.txt").read_text() == "mine"
-    assert "it is the input model" in _error([*base, "--out", tiny_model_dir, "--overwrite"])
+    assert "it is the input" in _error([*base, "--out", tiny_model_dir, "--overwrite"])
+    # a folder that contains the input model, or lies inside it, is refused too: --overwrite would delete it
+    assert "contains the input" in _error([*base, "--out", tiny_model_dir.parent, "--overwrite"])
+    assert "lies inside the input" in _error([*base, "--out", tiny_model_dir / "sub", "--overwrite"])
+    assert "contains the input" in _error(["evaluate", "--model", f"original={tiny_model_dir}", "--forget-classes",
+                                           "Cat", "--out", tiny_model_dir.parent, "--overwrite"])
     assert (tiny_model_dir / "model.safetensors").is_file()
     result = runner.invoke(app, [str(a) for a in [*base, "--out", out, "--overwrite"]])
     assert result.exit_code == 0, result.output
@@ -125,3 +130,17 @@ def test_evaluate_on_the_validation_split_scores_validation_images_only(tiny_mod
     assert results["split"]["parts"]["val"]["count"] == 500
     assert "held-out images: split val or test" in _error(["evaluate", "--model", f"original={tiny_model_dir}", "--forget-classes",
                                               "Cat", "--split", "train", "--out", tmp_path / "x"])
+
+
+def test_a_config_files_method_is_kept_unless_the_flag_is_given(tiny_model_dir, tmp_path, monkeypatch):
+    import i2i_unlearn.unlearn as unlearn_module
+    seen = []
+    monkeypatch.setattr(unlearn_module, "unlearn", lambda model, config, out, **kw: seen.append(config.method))
+    config = tmp_path / "unlearn.yaml"
+    config.write_text("method: noisy-label\nforget_classes: [Cat]\n")
+    base = ["unlearn", "--model", str(tiny_model_dir), "--out", str(tmp_path / "out"), "--config", str(config)]
+    assert runner.invoke(app, base).exit_code == 0
+    assert runner.invoke(app, [*base, "--method", "max-loss"]).exit_code == 0
+    assert runner.invoke(app, ["unlearn", "--model", str(tiny_model_dir), "--out", str(tmp_path / "o"),
+                               "--forget-classes", "Cat"]).exit_code == 0
+    assert seen == ["noisy-label", "max-loss", "ours"]

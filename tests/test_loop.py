@@ -145,3 +145,18 @@ def test_the_ema_weights_are_saved_and_generate(tmp_path, monkeypatch):
         for p, last in zip(model.parameters(), seen["last_step"]):
             p.copy_(last)
     assert not torch.equal(ema_output, model.generate(images, mask, torch.Generator().manual_seed(0)))
+
+
+def test_a_resume_with_another_config_is_refused_and_names_the_keys(tiny_model_dir, tmp_path, monkeypatch):
+    config = tiny_unlearn_config(steps=6, checkpoint_every=2)
+    real_generator = _killed_at(3, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        unlearn(tiny_model_dir, config, tmp_path / "run")
+    monkeypatch.setattr(loop, "step_generator", real_generator)
+    changed = tiny_unlearn_config(steps=6, checkpoint_every=2, alpha=0.5)
+    changed.optim.lr = 0.01
+    with pytest.raises(UserError, match=r"config differs.*alpha \(0.25 -> 0.5\), optim.lr \(0.001 -> 0.01\)"):
+        unlearn(tiny_model_dir, changed, tmp_path / "run", resume=True)
+    longer = tiny_unlearn_config(steps=8, checkpoint_every=2)   # only the length may change
+    unlearn(tiny_model_dir, longer, tmp_path / "run", resume=True)
+    assert (tmp_path / "run" / "model.safetensors").is_file()

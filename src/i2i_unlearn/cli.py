@@ -57,7 +57,8 @@ def train_tokenizer(config: Path = typer.Option(..., help="tokenizer YAML (see c
 @app.command()
 def unlearn(model: Path = typer.Option(..., help="model directory (left untouched)"),
             out: Path = typer.Option(..., help="directory for the unlearned model"),
-            method: str = typer.Option("ours", help="see `i2i-unlearn list methods`"),
+            method: Optional[str] = typer.Option(None, help="see `i2i-unlearn list methods` (default: the config's, "
+                                                           "else ours)"),
             forget_classes: Optional[list[str]] = typer.Option(None, help="class names to forget (comma-separated or repeated)"),
             forget_files: Optional[Path] = typer.Option(None, help="text file of image ids to forget, one per line"),
             retain_classes: Optional[list[str]] = typer.Option(None, help="retain only these classes (default: all others)"),

@@ -74,7 +74,7 @@ def _ema_to_tensors(ema) -> tuple[dict, dict]:
 
 
 def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimizer, log: list[dict],
-                     ema=None) -> Path:
+                     ema=None, config: dict | None = None) -> Path:
     """Write step-N.tmp/ then rename it: a killed run leaves either a whole checkpoint or none."""
     folder = run_dir / CHECKPOINTS
     final = folder / f"step-{step:07d}"
@@ -84,7 +84,7 @@ def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimize
     save_tensors_atomic(tmp / "model.safetensors", module.state_dict())
     tensors, meta = optimizer_to_tensors(optimizer)
     save_tensors_atomic(tmp / "optimizer.safetensors", tensors, meta)
-    state = {"step": step, "log": log}
+    state = {"step": step, "log": log, "config": config}
     if ema is not None:
         tensors, state["ema"] = _ema_to_tensors(ema)
         save_tensors_atomic(tmp / "ema.safetensors", tensors)
@@ -97,12 +97,32 @@ def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimize
     return final
 
 
-def _load_checkpoint(folder: Path, module: torch.nn.Module, optimizer, ema=None) -> tuple[int, list[dict]]:
+def _flatten(values, prefix: str = "") -> dict:
+    if isinstance(values, dict):
+        return {k: v for key, value in values.items() for k, v in _flatten(value, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): values}
+
+
+def check_resume_config(recorded: dict | None, config: dict | None, folder: Path) -> None:
+    """A resumed run must be the run that was started: only its length may change."""
+    if recorded is None or config is None:   # checkpoints from before configs were recorded
+        return
+    old, new = _flatten(recorded), _flatten(config)
+    changed = sorted(k for k in old.keys() | new.keys() if k != "steps" and old.get(k) != new.get(k))
+    if changed:
+        details = ", ".join(f"{k} ({old.get(k)!r} -> {new.get(k)!r})" for k in changed)
+        raise UserError(f"--resume: the config differs from the one {folder} was started with: {details}. "
+                        "Resume with the same config, or start again with --overwrite")
+
+
+def _load_checkpoint(folder: Path, module: torch.nn.Module, optimizer, ema=None,
+                     config: dict | None = None) -> tuple[int, list[dict]]:
+    state = json.loads((folder / "state.json").read_text())
+    check_resume_config(state.get("config"), config, folder)
     module.load_state_dict(load_tensors(folder / "model.safetensors"))
     with safe_open(folder / "optimizer.safetensors", framework="pt") as f:
         meta = f.metadata()
     optimizer.load_state_dict(optimizer_from_tensors(load_tensors(folder / "optimizer.safetensors"), meta))
-    state = json.loads((folder / "state.json").read_text())
     if ema is not None:
         if "ema" not in state:
             raise UserError(f"--resume: {folder} holds no EMA weights, but the config asks for them (ema_decay)")
@@ -114,11 +134,13 @@ def _load_checkpoint(folder: Path, module: torch.nn.Module, optimizer, ema=None)
 def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: OptimConfig, steps: int, seed: int,
              make_batch: Callable[[int, torch.Generator], dict], run_dir: Path, checkpoint_every: int,
              log_every: int, resume: bool, description: str,
-             accelerator: Accelerator | None = None, ema_decay: float = 0.0) -> list[dict]:
+             accelerator: Accelerator | None = None, ema_decay: float = 0.0,
+             config: dict | None = None) -> list[dict]:
     """Optimise the trainable parameters of `module` (the part of `objective` that is saved).
 
     With `ema_decay` > 0 an exponential moving average of those parameters is kept (and
     checkpointed), and at the end it replaces them: the EMA weights are what is saved.
+    `config` (the run's whole config) is kept in every checkpoint; a resume with another is refused.
     Returns the log (one dict of mean loss terms per `log_every` steps).
     """
     accelerator = accelerator or make_accelerator()
@@ -133,7 +155,7 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
         checkpoint = _latest_checkpoint(run_dir)
         if checkpoint is None:
             raise UserError(f"--resume: no checkpoint in {run_dir / CHECKPOINTS}")
-        start, log = _load_checkpoint(checkpoint, module, optimizer, ema)
+        start, log = _load_checkpoint(checkpoint, module, optimizer, ema, config)
         accelerator.print(f"resuming from {checkpoint} (step {start} of {steps})")
     objective, optimizer = accelerator.prepare(objective, optimizer)
     objective.train()
@@ -172,7 +194,7 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
             progress.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k not in ("step", "lr")})
         if (done % checkpoint_every == 0 or done == steps) and accelerator.is_main_process:
             _save_checkpoint(run_dir, done, module, optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer,
-                             log, ema)
+                             log, ema, config)
             last_good = done
         accelerator.wait_for_everyone()
     progress.close()

@@ -15,9 +15,13 @@ def prepare_output_dir(out_dir: str | Path, *, overwrite: bool, resume: bool,
                        protected: list[Path] = ()) -> Path:
     """Refuse an existing folder unless --overwrite (start again) or --resume (go on)."""
     out_dir = Path(out_dir)
+    target = out_dir.resolve()
     for path in protected:
-        if out_dir.resolve() == Path(path).resolve():
-            raise UserError(f"refusing to write into {out_dir}: it is the input model (choose another --out)")
+        path = Path(path).resolve()
+        if target == path or path.is_relative_to(target) or target.is_relative_to(path):
+            relation = "is" if target == path else "contains" if path.is_relative_to(target) else "lies inside"
+            raise UserError(f"refusing to write into {out_dir}: it {relation} the input {path} "
+                            "(choose another --out)")
     if resume:
         if not out_dir.is_dir():
             raise UserError(f"--resume: {out_dir} does not exist")

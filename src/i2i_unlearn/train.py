@@ -80,7 +80,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
     log = run_loop(objective=TrainObjective(model), module=model, optim=config.optim, steps=config.steps,
                    seed=config.seed, make_batch=image_batches(train_images, config, model), run_dir=out_dir,
                    checkpoint_every=config.checkpoint_every, log_every=config.log_every, resume=resume,
-                   description=f"train {model.family}", accelerator=accelerator, ema_decay=config.ema_decay)
+                   description=f"train {model.family}", accelerator=accelerator, ema_decay=config.ema_decay,
+                   config=to_dict(config))
     if accelerator.is_main_process:
         save_trained(model, out_dir, kind, config, train_images, log, started, extra_inputs,
                      validation_check(model.eval(), val_images, train_images))

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from i2i_unlearn.config import TokenizerTrainConfig, from_dict
+from i2i_unlearn.config import TokenizerTrainConfig, from_dict, to_dict
 from i2i_unlearn.data import ImageSet, load_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.loop import make_accelerator, run_loop
@@ -122,7 +122,7 @@ def train_tokenizer(config: TokenizerTrainConfig, out_dir: str | Path, *, resume
     log = run_loop(objective=objective, module=objective, optim=config.optim, steps=config.steps, seed=config.seed,
                    make_batch=make_batch, run_dir=out_dir, checkpoint_every=config.checkpoint_every,
                    log_every=config.log_every, resume=resume, description="train tokenizer",
-                   accelerator=accelerator)
+                   accelerator=accelerator, config=to_dict(config))
     if accelerator.is_main_process:
         save_trained(tokenizer, out_dir, "train-tokenizer", config, train_images, log, started,
                      {"split": split.describe()}, reconstruction_check(tokenizer.eval(), split.val, train_images))

@@ -31,6 +31,17 @@ def training_data_config(model: I2IModel) -> DataConfig:
     return recorded_data_config(recorded["data"])
 
 
+def input_folders(*inputs) -> list[Path]:
+    """Folders a run reads and must never write into, delete or contain: model dirs and data roots."""
+    folders = []
+    for item in inputs:
+        if isinstance(item, DataConfig):
+            item = item.root
+        if item is not None:
+            folders.append(Path(item))
+    return folders
+
+
 def training_config(model: I2IModel) -> TrainConfig:
     """The whole recipe a model was trained with, its split as recorded."""
     return from_dict(TrainConfig, {**model.pretrained_info["training"], "data": to_dict(training_data_config(model))},
@@ -101,7 +112,7 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
     if config.retain_classes is None and config.proxy is None:
         config.retain_classes = default_retain_classes(teacher, config.forget_classes)
     split = make_unlearn_split(data, config)
-    out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume, protected=[Path(model_dir)])
+    out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume, protected=input_folders(model_dir, data))
     inputs = {"model_dir": str(model_dir), "model_weights_sha256": teacher.pretrained_info["weights_sha256"],
               "dataset": split.forget_train.name, "forget_ids_sha256": _ids_hash(split.forget_train),
               "retain_ids_sha256": _ids_hash(split.retain_train), "forget_count": len(split.forget_train),
@@ -126,7 +137,8 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
     log = run_loop(objective=UnlearnObjective(method, student, teacher), module=student, optim=config.optim,
                    steps=config.steps, seed=config.seed, make_batch=unlearning_batches(split, config, student),
                    run_dir=out_dir, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
-                   resume=resume, description=f"unlearn {method.name}", accelerator=accelerator)
+                   resume=resume, description=f"unlearn {method.name}", accelerator=accelerator,
+                   config=to_dict(config))
     if accelerator.is_main_process:
         student.save_pretrained(out_dir, extra=_lineage(config, inputs, teacher))
         write_text_atomic(out_dir / UNLEARN_LOG, "".join(json.dumps(e) + "\n" for e in log))

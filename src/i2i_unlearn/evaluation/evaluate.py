@@ -151,7 +151,7 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
     from i2i_unlearn.runs import prepare_output_dir
     from i2i_unlearn.tasks import check_task
     from i2i_unlearn.train import select_classes
-    from i2i_unlearn.unlearn import default_retain_classes, training_data_config
+    from i2i_unlearn.unlearn import default_retain_classes, input_folders, training_data_config
 
     check_task(task)
     if not model_dirs:
@@ -170,7 +170,8 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
     eval_split = split
     split = make_unlearn_split(data, unlearn_config, eval_split)
     train = select_classes(load_split(data).train, (first.pretrained_info.get("training") or {}).get("classes"))
-    out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=False)
+    out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=False,
+                                 protected=input_folders(*model_dirs.values(), evaluator_spec.split(":", 1)[-1], data))
     with tqdm(total=2 * len(models), desc="evaluate", dynamic_ncols=True) as bar:
         return evaluate(models, split, task, evaluator, out_dir, mean_image=train.images.mean(dim=0, keepdim=True),
                         model_dirs={k: str(v) for k, v in model_dirs.items()}, seed=seed,
