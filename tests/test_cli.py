@@ -144,3 +144,42 @@ def test_a_config_files_method_is_kept_unless_the_flag_is_given(tiny_model_dir, 
     assert runner.invoke(app, ["unlearn", "--model", str(tiny_model_dir), "--out", str(tmp_path / "o"),
                                "--forget-classes", "Cat"]).exit_code == 0
     assert seen == ["noisy-label", "max-loss", "ours"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("steps: two\n", r"steps: expected a whole number, got 'two'"),
+    ("forget_classes: Cat\n", r"forget_classes: expected a list, e.g. \[Cat\]"),
+    ("alpha: [1]\n", r"alpha: expected a number"),
+    ("optim: {betas: [0.9]}\n", r"optim.betas: expected 2 values"),
+    ("noise: 3\n", r"noise: expected a string"),
+])
+def test_config_values_are_checked_against_their_types(tiny_model_dir, tmp_path, text, message):
+    config = tmp_path / "unlearn.yaml"
+    config.write_text(text)
+    error = _error(["unlearn", "--model", tiny_model_dir, "--out", tmp_path / "out", "--config", config,
+                    "--forget-classes", "Cat"])
+    assert re.search(message, error) and "unlearn.yaml" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_yaml_scientific_notation_without_a_dot_is_a_number():
+    from i2i_unlearn.config import UnlearnConfig, from_dict
+    assert from_dict(UnlearnConfig, {"optim": {"lr": "1e-3"}}).optim.lr == 0.001
+
+
+def test_a_negative_learning_rate_is_refused_before_anything_is_written(tiny_model_dir, tmp_path):
+    error = _error(["unlearn", "--model", tiny_model_dir, "--out", tmp_path / "out", "--forget-classes", "Cat",
+                    "--lr", "-0.001"])
+    assert "optim.lr must be > 0, got -0.001" in error and not (tmp_path / "out").exists()
+
+
+def test_a_decompression_bomb_in_an_image_folder_is_named(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from i2i_unlearn.config import DataConfig
+    from i2i_unlearn.data import load_dataset
+    (tmp_path / "cats").mkdir()
+    Image.new("L", (100, 100)).save(tmp_path / "cats" / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)   # 10,000 pixels is then over twice the limit
+    with pytest.raises(UserError, match=r"refusing image .*bomb.png: more pixels than"):
+        load_dataset(DataConfig(dataset="image-folder", root=str(tmp_path)))

@@ -1,6 +1,7 @@
 """The `i2i-unlearn` command: train, unlearn, evaluate, report, list, demo."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -91,8 +92,8 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
     for key, value in overrides.items():
         if value is not None:
             setattr(unlearn_config, key, value)
-    if lr is not None:
-        unlearn_config.optim.lr = lr
+    if lr is not None:   # replace() re-checks the value
+        unlearn_config.optim = dataclasses.replace(unlearn_config.optim, lr=lr)
     if proxy_dataset:
         unlearn_config.proxy = DataConfig(dataset=proxy_dataset, root=str(proxy_root) if proxy_root else None)
     run_unlearn(model, unlearn_config, out, resume=resume, overwrite=overwrite,

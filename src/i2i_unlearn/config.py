@@ -48,6 +48,14 @@ class OptimConfig:
     schedule: str = "cosine"          # cosine | constant (after warm-up)
     grad_clip: float = 3.0            # 0 disables clipping
 
+    def __post_init__(self):
+        if not self.lr > 0:
+            raise UserError(f"optim.lr must be > 0, got {self.lr}")
+        if self.warmup_steps < 0 or self.grad_clip < 0 or self.weight_decay < 0:
+            raise UserError("optim.warmup_steps, optim.grad_clip and optim.weight_decay must be >= 0")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise UserError(f"optim.betas must lie in [0, 1), got {list(self.betas)}")
+
 
 @dataclass
 class TrainConfig:
@@ -133,21 +141,47 @@ def from_dict(cls, values: dict, where: str = ""):
 
 
 def _convert(hint, value, where):
-    if value is None:
-        return None
+    """`value` as the declared type `hint`, or a one-line error naming the key."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
+    if value is None:
+        if origin in (typing.Union, types.UnionType) and type(None) in args:
+            return None
+        raise UserError(f"config{where}: must be set (got null)")
     if origin in (typing.Union, types.UnionType):
         hint = next(a for a in args if a is not type(None))
         return _convert(hint, value, where)
     if dataclasses.is_dataclass(hint):
         return value if isinstance(value, hint) else from_dict(hint, value, where)
-    if origin is list:
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"config{where}: expected a list, e.g. [{value}], got {type(value).__name__} {value!r}")
+        if origin is tuple:
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+            if len(value) != len(args):
+                raise UserError(f"config{where}: expected {len(args)} values, got {len(value)}")
+            return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
         return [_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is tuple:
-        return tuple(value)
-    if hint is float and isinstance(value, (int, float)):
-        return float(value)
+    if hint is float:
+        if isinstance(value, str):   # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise UserError(f"config{where}: expected a number, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise UserError(f"config{where}: expected a whole number, got {value!r}")
+    if hint is bool and not isinstance(value, bool):
+        raise UserError(f"config{where}: expected true or false, got {value!r}")
+    if hint is str and not isinstance(value, str):
+        raise UserError(f"config{where}: expected a string, got {value!r}")
+    if hint is dict and not isinstance(value, dict):
+        raise UserError(f"config{where}: expected a mapping, got {value!r}")
     return value
 
 

@@ -169,7 +169,10 @@ def load_image_folder(config: DataConfig) -> ImageSet:
             try:
                 with Image.open(path) as image:
                     image = image.convert(mode).resize((config.image_size, config.image_size), Image.BICUBIC)
-            except (UnidentifiedImageError, OSError) as exc:
+            except Image.DecompressionBombError:
+                raise UserError(f"refusing image {path}: more pixels than PIL's decompression-bomb limit "
+                                f"({Image.MAX_IMAGE_PIXELS}); shrink or remove it") from None
+            except (UnidentifiedImageError, OSError, ValueError) as exc:
                 raise UserError(f"cannot read image {path}: {exc.__class__.__name__}") from None
             array = np.asarray(image, dtype=np.float32) / 255.0
             images.append(torch.from_numpy(array).reshape(config.image_size, config.image_size, -1).permute(2, 0, 1))
