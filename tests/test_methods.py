@@ -118,3 +118,62 @@ def test_a_model_trained_on_some_classes_retains_only_those(tmp_path):
     assert record["config"]["retain_classes"] == ["Dog"]
     with pytest.raises(UserError, match="never trained on Horse; its classes: Cat, Dog"):
         unlearn(tmp_path / "cat-dog", tiny_unlearn_config(forget_classes=["Horse"]), tmp_path / "out2")
+
+
+def _by_hand(name, student, teacher, forget, retain, alpha):
+    """The objective written out from method.md, independently of the methods' code (MAE)."""
+    def mse(a, b):
+        return torch.mean((a - b) ** 2)
+    if name == "ours":
+        retain_term = mse(student.encode(retain.images, retain.mask), teacher.encode(retain.images, retain.mask))
+        forget_term = mse(student.encode(forget.images, forget.mask),
+                          teacher.encode(forget.noise, forget.mask))        # the teacher sees the noise image
+        return retain_term + alpha * forget_term
+    own_retain = student.training_loss(retain.images, retain.mask)
+    if name == "max-loss":
+        return own_retain - alpha * student.training_loss(forget.images, forget.mask)
+    if name == "noisy-label":   # the MAE's noise target is the noise image itself
+        return own_retain + alpha * student.training_loss(forget.images, forget.mask, target=forget.noise)
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", ["ours", "max-loss", "noisy-label"])
+def test_the_combined_objective_and_one_step_match_hand_computed_values(name, tiny_model_dir):
+    """alpha moved onto the retain term, or max-loss's sign flipped, must fail here: alpha is
+    not 1 and both terms are non-zero, so a swap changes the value and the step."""
+    from i2i_unlearn.config import OptimConfig
+    from i2i_unlearn.loop import make_optimizer
+    from i2i_unlearn.methods import UnlearnObjective
+    from i2i_unlearn.methods.base import set_trainable
+    alpha = 0.3
+    teacher = load_model(tiny_model_dir).requires_grad_(False)
+    student = _moved_student(load_model(tiny_model_dir))    # a fresh load: its own frozen-by-design flags
+    method = get_method(name, tiny_unlearn_config(method=name, alpha=alpha))
+    set_trainable(student, method.trains)
+    forget, retain = _batches(student)
+    batch = {"generator": torch.Generator().manual_seed(0), "forget_images": forget.images,
+             "forget_mask": forget.mask, "forget_noise": forget.noise, "retain_images": retain.images,
+             "retain_mask": retain.mask}
+    objective = UnlearnObjective(method, student, teacher)
+    terms = objective(batch)
+    expected = _by_hand(name, student, teacher, forget, retain, alpha)
+    assert terms["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+    swapped = terms["retain"] * alpha + terms["forget"] * (1 if name != "max-loss" else -1)
+    assert abs(swapped.item() - expected.item()) > 1e-4 * abs(expected.item())   # the test can tell a swap
+
+    # one Adam step on the objective equals one Adam step on the hand-written loss
+    by_hand = copy.deepcopy(student)
+    before = [p.detach().clone() for p in student.parameters() if p.requires_grad]
+    optim = OptimConfig(optimizer="adam", lr=1e-3, weight_decay=0.0, warmup_steps=0)
+    trained = []
+    for model, loss in ((student, lambda: objective(batch)["loss"]),
+                        (by_hand, lambda: _by_hand(name, by_hand, teacher, forget, retain, alpha))):
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = make_optimizer(params, optim)
+        optimizer.zero_grad()
+        loss().backward()
+        optimizer.step()
+        trained.append(params)
+    for p, q, b in zip(*trained, before, strict=True):
+        assert torch.allclose(p, q, atol=1e-6), name
+    assert any(not torch.equal(p, b) for p, b in zip(trained[0], before))
