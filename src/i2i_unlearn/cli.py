@@ -177,9 +177,11 @@ def demo(family: str = typer.Option("mae", help="mae (10 classes), diffusion (10
          forget_classes: Optional[str] = typer.Option(None, help="classes to forget (default: the config's, Cat)")):
     """The main job: forget Cat with `ours`, evaluate before/after on held-out images, write the report."""
     from i2i_unlearn.demo import demo_paths, run_demo
-    shipped_model, tuned_config = demo_paths(family)
+    shipped_model, tuned_config, retrained = demo_paths(family)
+    # the shipped reference is retrained without Cat from the shipped model: only for the defaults
+    reference = retrained if model is None and not forget_classes else None
     run_demo(model or shipped_model, evaluator, config or tuned_config, out or Path(f"runs/demo-{family}"),
-             _names([forget_classes]) if forget_classes else None)
+             _names([forget_classes]) if forget_classes else None, reference)
 
 
 def main() -> None:

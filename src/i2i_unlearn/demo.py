@@ -9,27 +9,28 @@ from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.report import write_report
 from i2i_unlearn.evaluation.results import summary_table
+from i2i_unlearn.evaluation.targets import RETRAINED
 from i2i_unlearn.unlearn import unlearn
 
 DEMO_TASK = TaskConfig("center-inpaint", 0.5)
 EVALUATOR = Path("pretrained/evaluator-animal-mnist")
-# family -> (shipped model, unlearning knobs tuned for it)
-DEMOS = {
-    "mae": (Path("pretrained/mae-animal-mnist"), Path("configs/unlearn-mae-animal-mnist.yaml")),
-    "diffusion": (Path("pretrained/diffusion-animal-mnist"), Path("configs/unlearn-diffusion-animal-mnist.yaml")),
-    "vqgan": (Path("pretrained/vqgan-cat-dog"), Path("configs/unlearn-vqgan-cat-dog.yaml")),
-}
+# family -> shipped model; its unlearning knobs (chosen on validation by benchmarks/tune.py) are
+# configs/unlearn-<model>.yaml, and its reference retrained without Cat (if shipped) <model>-without-cat
+DEMOS = {"mae": "mae-animal-mnist", "diffusion": "diffusion-animal-mnist", "vqgan": "vqgan-cat-dog"}
 
 
-def demo_paths(family: str) -> tuple[Path, Path]:
+def demo_paths(family: str) -> tuple[Path, Path, Path]:
+    """(shipped model, its tuned knobs, its shipped retrained reference)."""
     if family not in DEMOS:
         raise UserError(f"no demo for family {family!r}; available: {', '.join(DEMOS)}")
-    return DEMOS[family]
+    name = DEMOS[family]
+    return Path("pretrained") / name, Path("configs") / f"unlearn-{name}.yaml", Path("pretrained") / f"{name}-without-cat"
 
 
 def run_demo(model_dir: Path, evaluator_dir: Path, config_path: Path, out_dir: Path,
-             forget_classes: list[str] | None = None) -> dict:
-    """Unlearn with the knobs of `config_path` (tuned for the shipped model), evaluate, report."""
+             forget_classes: list[str] | None = None, retrained_dir: Path | None = None) -> dict:
+    """Unlearn with the knobs of `config_path` (tuned for the shipped model), evaluate (beside the
+    model retrained without the forget classes, when there is one), report."""
     started = time.time()
     for path in (model_dir, evaluator_dir):
         if not Path(path).is_dir():
@@ -40,7 +41,10 @@ def run_demo(model_dir: Path, evaluator_dir: Path, config_path: Path, out_dir: P
     unlearned_dir = Path(out_dir) / "unlearned"
     unlearn(model_dir, config, unlearned_dir, overwrite=True)
     evaluation_dir = Path(out_dir) / "evaluation"
-    results = evaluate_model_dirs({"original": model_dir, "unlearned": unlearned_dir}, DEMO_TASK, str(evaluator_dir),
+    models = {"original": model_dir, "unlearned": unlearned_dir}
+    if retrained_dir is not None and Path(retrained_dir).is_dir():
+        models[RETRAINED] = retrained_dir
+    results = evaluate_model_dirs(models, DEMO_TASK, str(evaluator_dir),
                                   evaluation_dir, forget_classes=config.forget_classes, overwrite=True)
     html, markdown = write_report(evaluation_dir / "results.json")
     print()
