@@ -221,6 +221,7 @@ def train_evaluator(config: EvaluatorConfig, out_dir: str | Path, overwrite: boo
     evaluator = load_evaluator(out_dir)
     check = instrument_check(evaluator, test, TaskConfig("center-inpaint", 0.5))
     write_run_record(out_dir, run_record("train-evaluator", to_dict(config),
-                                         {"train_images": train.content_hash(), "test_images": test.content_hash()},
+                                         {"train_images": train.content_hash(), "test_images": test.content_hash(),
+                                          "split": split.describe()},
                                          started, test_accuracy=info["test_accuracy"], instrument_check=check))
     return evaluator
