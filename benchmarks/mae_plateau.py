@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from i2i_unlearn.checkpoints import versions, write_json_atomic
+from i2i_unlearn.checkpoints import versions, write_json_atomic, write_text_atomic
 from i2i_unlearn.config import DataConfig, TrainConfig, from_dict, load_yaml, to_dict
 from i2i_unlearn.data import load_dataset
 from i2i_unlearn.train import train
@@ -83,8 +83,25 @@ def main():
                                "final_loss": log[-1]["loss"], "validation_check": run["validation_check"],
                                "recipe": to_dict(config)})
         write_json_atomic(results_path, record)
+        write_text_atomic(results_path.with_suffix(".md"), markdown(record))
         print(json.dumps({k: record["runs"][-1][k] for k in ("overrides", "final_loss", "validation_check")}),
               flush=True)
+
+
+def markdown(record: dict) -> str:
+    lines = [f"MAE recipe variants: loss curve and the validation check `train` ends with (hole MSE, center 1/2, "
+             f"against the mean-image fill; 'learned' is below 0.75x). `{record['command']}`", "",
+             "| dataset | overrides | steps | loss at 10 % / 50 % / end | hole MSE | mean fill | ratio | learned | time |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for run in record["runs"]:
+        curve = list(run["loss_curve"].values())
+        check = run["validation_check"]
+        lines.append(f"| {run['dataset']} | `{json.dumps(run['overrides'])}` | {run['steps']} | "
+                     f"{curve[len(curve) // 10]:.3f} / {curve[len(curve) // 2]:.3f} / {run['final_loss']:.3f} | "
+                     f"{check['hidden_mse']:.4f} | {check['mean_fill_hidden_mse']:.4f} | "
+                     f"{check['ratio_to_mean_fill']:.2f} | {'yes' if check['learned'] else '**no**'} | "
+                     f"{run['wall_time_s']:.0f} s |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
