@@ -29,6 +29,12 @@ class MAEConfig:
     decoder_num_layers: int = 2
     decoder_num_heads: int = 4
     decoder_intermediate_size: int = 512
+    # How the linear layers start: "xavier" (xavier-uniform weights, zero biases) is what the MAE
+    # paper's code does; "transformers" is ViTMAE's normal(0, 0.02). With the small normal init the
+    # attention starts uniform and training can sit for thousands of steps on the mean-image
+    # plateau (thin strokes: benchmarks/results/mae_plateau.md). Models saved before say nothing
+    # and keep "transformers".
+    linear_init: str = "transformers"
 
 
 def _sincos(num_patches: int, dim: int) -> torch.Tensor:
@@ -54,6 +60,13 @@ class MAEModel(I2IModel):
             decoder_num_attention_heads=config.decoder_num_heads,
             decoder_intermediate_size=config.decoder_intermediate_size,
             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, norm_pix_loss=False))
+        if config.linear_init == "xavier":
+            for module in self.net.modules():
+                if isinstance(module, torch.nn.Linear):
+                    torch.nn.init.xavier_uniform_(module.weight)
+                    torch.nn.init.zeros_(module.bias)
+        elif config.linear_init != "transformers":
+            raise UserError(f"unknown linear_init {config.linear_init!r}; available: xavier, transformers")
         # transformers 5.x leaves these fixed sine-cosine embeddings at zero when a model is
         # built from a config: the model would be blind to position. Fill them here.
         num_patches = self.num_patches
