@@ -60,7 +60,8 @@ def main():
     args = parser.parse_args()
     results_path = ROOT / "benchmarks" / "results" / f"{args.name}.json"
     record = json.loads(results_path.read_text()) if results_path.is_file() else {"runs": []}
-    record.update(command="python " + " ".join(["benchmarks/mae_plateau.py", *sys.argv[1:]]), versions=versions())
+    command = "python " + " ".join(["benchmarks/mae_plateau.py", *(repr(a) if " " in a else a for a in sys.argv[1:])])
+    record.update(versions=versions())
     for text in args.variants:
         recipe = to_dict(load_yaml(TrainConfig, args.recipe))
         for key, value in json.loads(text).items():
@@ -77,7 +78,8 @@ def main():
         train(config, out, overwrite=True)
         run = json.loads((out / "run.json").read_text())
         log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-        record["runs"].append({"overrides": json.loads(text), "dataset": args.dataset, "steps": config.steps,
+        record["runs"].append({"command": command, "overrides": json.loads(text), "dataset": args.dataset,
+                               "steps": config.steps,
                                "wall_time_s": round(time.time() - started, 1),
                                "loss_curve": {e["step"]: e["loss"] for e in log[::max(1, len(log) // 20)]},
                                "final_loss": log[-1]["loss"], "validation_check": run["validation_check"],
@@ -89,8 +91,8 @@ def main():
 
 
 def markdown(record: dict) -> str:
-    lines = [f"MAE recipe variants: loss curve and the validation check `train` ends with (hole MSE, center 1/2, "
-             f"against the mean-image fill; 'learned' is below 0.75x). `{record['command']}`", "",
+    lines = ["MAE recipe variants: loss curve and the validation check `train` ends with (hole MSE, center 1/2, "
+             "against the mean-image fill; 'learned' is below 0.75x). Each row's command is in the JSON.", "",
              "| dataset | overrides | steps | loss at 10 % / 50 % / end | hole MSE | mean fill | ratio | learned | time |",
              "|---|---|---|---|---|---|---|---|---|"]
     for run in record["runs"]:
