@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -58,6 +59,7 @@ def main():
     parser.add_argument("--name", default="mae_plateau")
     parser.add_argument("variants", nargs="*", default=["{}"], help="JSON overrides of the recipe, one run each")
     args = parser.parse_args()
+    os.chdir(ROOT)
     results_path = ROOT / "benchmarks" / "results" / f"{args.name}.json"
     record = json.loads(results_path.read_text()) if results_path.is_file() else {"runs": []}
     command = "python " + " ".join(["benchmarks/mae_plateau.py", *(repr(a) if " " in a else a for a in sys.argv[1:])])
@@ -67,7 +69,8 @@ def main():
         for key, value in json.loads(text).items():
             recipe[key] = {**recipe[key], **value} if isinstance(value, dict) else value
         if args.dataset == "outlines":
-            recipe["data"].update(dataset="image-folder", root=str(write_outlines(OUTLINES)))
+            write_outlines(OUTLINES)   # recorded relative to the repository (main() runs from there)
+            recipe["data"].update(dataset="image-folder", root=str(OUTLINES.relative_to(ROOT)))
         else:
             recipe["data"].update(dataset=args.dataset, root=None)
         if args.steps:
