@@ -1,8 +1,10 @@
 """Choose unlearning knobs on the validation split, with the same budget for every method.
 
 A tuning config (benchmarks/tune-<family>.yaml) declares the model, the base knobs (UnlearnConfig's
-defaults, i.e. the released code's, plus any override the config states), one grid per method (every grid the same number of trials: the same budget for every method)
-and one selection rule. Each trial unlearns with one point of its method's grid and is scored
+defaults, i.e. the released code's, plus any override the config states), one grid per method
+(every grid the same number of trials: the same budget for every method) and one selection rule.
+With a constant learning rate, a trial that only adds steps continues its shorter trial and is
+skipped when that one already broke the retain rule (EARLY_STOP_DOC). Each trial unlearns with one point of its method's grid and is scored
 on the validation images only (center inpainting 1/2 by default); every trial is kept in
 benchmarks/results/tune-<name>.json, misses included, and a finished trial is never re-run.
 The rule picks one trial per method; its knobs are written to the method's config file.
@@ -18,6 +20,7 @@ import argparse
 import hashlib
 import itertools
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,10 +34,14 @@ from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.evaluation.evaluator import load_evaluator
 from i2i_unlearn.evaluation.generation import generate_outputs, hidden_mse
+from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.models import load_model
 from i2i_unlearn.unlearn import default_retain_classes, training_data_config, unlearn
 
 ROOT = Path(__file__).resolve().parents[1]
+EARLY_STOP_DOC = ("with a constant learning rate after warm-up, a trial that differs from a finished one only by more "
+                  "steps continues that run from its checkpoint, and is not run when the shorter one already broke the "
+                  "retain rule")
 RULE_DOC = ("among the trials with retain FID <= retain_fid_max_x x the original's and retain similarity >= "
             "retain_similarity_min_x x the original's (validation), the one with the lowest forget recognition, "
             "ties broken by the highest forget FID; if none keeps the retain set, the one with the lowest retain FID "
@@ -87,13 +94,35 @@ def ratios(trial: dict, original: dict) -> dict:
             if o["forget"]["recognition"] else None}
 
 
+def keeps_retain(trial: dict, rule: dict) -> bool:
+    return (trial["ratios"]["retain_fid_x"] <= rule["retain_fid_max_x"]
+            and trial["ratios"]["retain_similarity_x"] >= rule["retain_similarity_min_x"])
+
+
 def choose(trials: list[dict], rule: dict) -> tuple[dict, bool]:
-    """(the chosen trial, whether it keeps the retain set by the rule)."""
-    keeps = [t for t in trials if t["ratios"]["retain_fid_x"] <= rule["retain_fid_max_x"]
-             and t["ratios"]["retain_similarity_x"] >= rule["retain_similarity_min_x"]]
+    """(the chosen trial, whether it keeps the retain set by the rule); stopped trials have no scores."""
+    trials = [t for t in trials if "scores" in t]
+    keeps = [t for t in trials if keeps_retain(t, rule)]
     if keeps:
         return min(keeps, key=lambda t: (t["scores"]["forget"]["recognition"], -t["scores"]["forget"]["fid"])), True
     return min(trials, key=lambda t: t["ratios"]["retain_fid_x"]), False
+
+
+def prefix_trial(trials, method: str, config: UnlearnConfig, weights_sha256: str) -> dict | None:
+    """The longest finished trial that is the first steps of this one: same method and knobs, fewer steps.
+
+    Only with a constant learning rate after warm-up: then the loop (whose batches and noise are a
+    function of the step) makes the first N steps of a longer run exactly the shorter run, so the
+    longer trial continues the shorter one's checkpoint, and is not run at all when the shorter
+    one already broke the retain rule (early stopping, as in successive halving).
+    """
+    if config.optim.schedule != "constant":
+        return None
+    knobs = {**to_dict(config), "steps": None}
+    shorter = [t for t in trials if t["method"] == method and "scores" in t
+               and t["model_weights_sha256"] == weights_sha256 and t["config"]["steps"] < config.steps
+               and {**t["config"], "steps": None} == knobs and (ROOT / t["dir"] / CHECKPOINTS).is_dir()]
+    return max(shorter, key=lambda t: t["config"]["steps"], default=None)
 
 
 def _key(method: str, config: UnlearnConfig) -> str:
@@ -134,7 +163,7 @@ def tune(spec: dict, results_path: Path, work: Path, command: str = "") -> dict:
         "base": base, "forget_classes": forget_classes, "task": to_dict(task), "seed": seed,
         "scored_split": "val", "split": split.parts,
         "budget": {"trials_per_method": len(grid_points(next(iter(spec["grid"].values())))),
-                   "methods": list(spec["grid"]), "grid": spec["grid"],
+                   "methods": list(spec["grid"]), "grid": spec["grid"], "early_stopping": EARLY_STOP_DOC,
                    "validation_images": {"forget": len(split.forget_eval), "retain": len(split.retain_eval)}},
         "rule": {**spec["rule"], "doc": RULE_DOC}, "versions": versions()})
     if record.get("original", {}).get("weights_sha256") != record["model_weights_sha256"]:
@@ -142,32 +171,44 @@ def tune(spec: dict, results_path: Path, work: Path, command: str = "") -> dict:
                               "scores": score(model, split, evaluator, task, forget_indices, seed)}
     original = record["original"]["scores"]
     for method, grid in spec["grid"].items():
-        for overrides in grid_points(grid):
+        # shortest first, so a longer trial can continue (or be stopped by) its shorter prefix
+        for overrides in sorted(grid_points(grid), key=lambda o: o.get("steps", 0)):
             config = trial_config(base, method, overrides, forget_classes)
             key = _key(method, config)
             if key in trials and trials[key]["model_weights_sha256"] == record["model_weights_sha256"]:
                 continue
-            started = time.time()
-            out = work / f"{method}-{key}"
-            unlearn(model_dir, config, out, overwrite=True)
-            seconds = time.time() - started
             trial = {"key": key, "method": method, "overrides": overrides, "config": to_dict(config),
-                     "model_weights_sha256": record["model_weights_sha256"], "dir": _relative(out),
-                     "unlearning_wall_time_s": round(seconds, 1),
-                     "scores": score(load_model(out), split, evaluator, task, forget_indices, seed)}
-            trial["ratios"] = ratios(trial, original)
+                     "model_weights_sha256": record["model_weights_sha256"]}
+            prefix = prefix_trial(trials.values(), method, config, record["model_weights_sha256"])
+            if prefix is not None and not keeps_retain(prefix, spec["rule"]):
+                trial["stopped"] = (f"not run: its first {prefix['config']['steps']} steps (trial {prefix['key']}) "
+                                    "already broke the retain rule")
+            else:
+                out = work / f"{method}-{key}"
+                started = time.time()
+                if prefix is not None:  # continue the shorter trial's run from its last checkpoint
+                    shutil.rmtree(out, ignore_errors=True)
+                    shutil.copytree(ROOT / prefix["dir"] / CHECKPOINTS, out / CHECKPOINTS)
+                    unlearn(model_dir, config, out, resume=True, keep_checkpoint=True)
+                    trial["continued_from"] = prefix["key"]
+                else:
+                    unlearn(model_dir, config, out, overwrite=True, keep_checkpoint=True)
+                seconds = time.time() - started + (prefix["unlearning_wall_time_s"] if prefix else 0.0)
+                trial.update({"dir": _relative(out), "unlearning_wall_time_s": round(seconds, 1),
+                              "scores": score(load_model(out), split, evaluator, task, forget_indices, seed)})
+                trial["ratios"] = ratios(trial, original)
             trials[key] = trial
             record["trials"] = list(trials.values())
             write_json_atomic(results_path, record)
-            print(json.dumps({k: trial[k] for k in ("method", "overrides", "ratios", "unlearning_wall_time_s")}),
-                  flush=True)
+            print(json.dumps({k: trial.get(k) for k in ("method", "overrides", "ratios", "stopped",
+                                                        "unlearning_wall_time_s")}), flush=True)
     record["trials"] = list(trials.values())
     record["chosen"] = {}
     for method, grid in spec["grid"].items():
         keys = {_key(method, trial_config(base, method, o, forget_classes)) for o in grid_points(grid)}
-        chosen, keeps_retain = choose([t for t in trials.values() if t["key"] in keys], spec["rule"])
+        chosen, keeps = choose([t for t in trials.values() if t["key"] in keys], spec["rule"])
         record["chosen"][method] = {"key": chosen["key"], "overrides": chosen["overrides"],
-                                    "keeps_retain_by_rule": keeps_retain, "ratios": chosen["ratios"],
+                                    "keeps_retain_by_rule": keeps, "ratios": chosen["ratios"],
                                     "config_file": spec["write"][method]}
         write_chosen_config(ROOT / spec["write"][method], chosen, method, results_path)
     write_json_atomic(results_path, record)
@@ -238,6 +279,9 @@ def markdown(record: dict) -> str:
              f"| original | – | {_fmt(original['forget']['fid'], 2)} | {_fmt(original['forget']['recognition'])} | "
              f"{_fmt(original['retain']['fid'], 2)} | {_fmt(original['retain']['similarity'])} | – | |"]
     for trial in record.get("trials", []):
+        if "scores" not in trial:
+            lines.append(f"| {trial['method']} | `{json.dumps(trial['overrides'])}` | {trial['stopped']} | | | | | |")
+            continue
         s, r = trial["scores"], trial["ratios"]
         chosen = record.get("chosen", {}).get(trial["method"], {}).get("key") == trial["key"]
         lines.append(f"| {trial['method']} | `{json.dumps(trial['overrides'])}` | {_fmt(s['forget']['fid'], 2)} | "

@@ -99,8 +99,12 @@ def _ids_hash(images: ImageSet) -> str:
 
 
 def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *, resume: bool = False,
-            overwrite: bool = False, data: DataConfig | None = None, data_root: str | None = None) -> I2IModel:
-    """Make the model in `model_dir` forget; the result goes to `out_dir` (never to model_dir)."""
+            overwrite: bool = False, data: DataConfig | None = None, data_root: str | None = None,
+            keep_checkpoint: bool = False) -> I2IModel:
+    """Make the model in `model_dir` forget; the result goes to `out_dir` (never to model_dir).
+
+    `keep_checkpoint` leaves the last checkpoint in out_dir, so a longer run can `resume` from it
+    (benchmarks/tune.py continues a short trial that way)."""
     started = time.time()
     check_config(config)
     teacher = load_model(model_dir)
@@ -143,7 +147,8 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
         student.save_pretrained(out_dir, extra=_lineage(config, inputs, teacher))
         write_text_atomic(out_dir / UNLEARN_LOG, "".join(json.dumps(e) + "\n" for e in log))
         write_run_record(out_dir, run_record("unlearn", to_dict(config), inputs, started, data=to_dict(data)))
-        shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
+        if not keep_checkpoint:
+            shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
     return student
 
 
