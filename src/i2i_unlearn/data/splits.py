@@ -72,6 +72,7 @@ class UnlearnSplit:
     forget_class_names: list[str]
     eval_split: str = "test"    # test (scores) or val (choosing knobs)
     parts: dict | None = None   # Split.describe() of the dataset: counts and id hashes of train, val, test
+    train: ImageSet | None = None  # the whole train part the sets above were drawn from
 
 
 def _select(images: ImageSet, keep: torch.Tensor) -> ImageSet:
@@ -80,10 +81,10 @@ def _select(images: ImageSet, keep: torch.Tensor) -> ImageSet:
 
 def make_unlearn_split(data: DataConfig, config: UnlearnConfig, eval_split: str = "test") -> UnlearnSplit:
     """Forget and retain sets from the train part; their held-out twins from `eval_split`."""
-    split = load_split(data)
-    train, test = split.train, split.part(eval_split)
     if eval_split == "train":
         raise UserError("evaluate on held-out images: split val or test")
+    split = load_split(data)
+    train, test = split.train, split.part(eval_split)
     if config.forget_files:
         path = Path(config.forget_files)
         if not path.is_file():
@@ -137,7 +138,7 @@ def make_unlearn_split(data: DataConfig, config: UnlearnConfig, eval_split: str 
     if len(retain_train) == 0:
         raise UserError("the retain set is empty")
     return UnlearnSplit(forget_train, retain_train, _select(test, test_forget_mask), _select(test, test_retain_keep),
-                        forget_class_names, eval_split, split.describe())
+                        forget_class_names, eval_split, split.describe(), train)
 
 
 def _sample_retain(retain: ImageSet, n_forget: int, config: UnlearnConfig) -> ImageSet:

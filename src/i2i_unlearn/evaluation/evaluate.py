@@ -144,7 +144,7 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
     from tqdm.auto import tqdm
 
     from i2i_unlearn.config import UnlearnConfig
-    from i2i_unlearn.data import load_split, make_unlearn_split
+    from i2i_unlearn.data import make_unlearn_split
     from i2i_unlearn.errors import UserError
     from i2i_unlearn.evaluation.embedders import load_embedder
     from i2i_unlearn.models import load_model
@@ -167,12 +167,11 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
     data = training_data_config(first)
     unlearn_config = UnlearnConfig(forget_classes=forget_classes,
                                    retain_classes=default_retain_classes(first, forget_classes))
-    eval_split = split
-    split = make_unlearn_split(data, unlearn_config, eval_split)
-    train = select_classes(load_split(data).train, (first.pretrained_info.get("training") or {}).get("classes"))
+    held_out = make_unlearn_split(data, unlearn_config, split)
+    train = select_classes(held_out.train, (first.pretrained_info.get("training") or {}).get("classes"))
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=False,
                                  protected=input_folders(*model_dirs.values(), evaluator_spec.split(":", 1)[-1], data))
     with tqdm(total=2 * len(models), desc="evaluate", dynamic_ncols=True) as bar:
-        return evaluate(models, split, task, evaluator, out_dir, mean_image=train.images.mean(dim=0, keepdim=True),
+        return evaluate(models, held_out, task, evaluator, out_dir, mean_image=train.images.mean(dim=0, keepdim=True),
                         model_dirs={k: str(v) for k, v in model_dirs.items()}, seed=seed,
                         progress=lambda _: bar.update(1))
