@@ -1,8 +1,15 @@
 """Shared fixtures: tiny real models of every family, trained a few steps on real Animal-MNIST images."""
+import os
 from pathlib import Path
+
+# Tiny models run as fast on one thread, and a second torch thread per test process (and per
+# subprocess a test starts) only fights whatever else runs on a 2-core machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 import torch
+
+torch.set_num_threads(1)
 
 from i2i_unlearn.config import EvaluatorConfig, OptimConfig, TaskConfig, TokenizerTrainConfig, TrainConfig, UnlearnConfig
 from i2i_unlearn.evaluation.evaluator import train_evaluator
