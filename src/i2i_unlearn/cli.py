@@ -1,4 +1,4 @@
-"""The `i2i-unlearn` command: train, unlearn, evaluate, report, list, demo."""
+"""The `i2i-unlearn` command: train, unlearn, import, evaluate, report, list, demo."""
 from __future__ import annotations
 
 import dataclasses
@@ -98,6 +98,34 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
         unlearn_config.proxy = DataConfig(dataset=proxy_dataset, root=str(proxy_root) if proxy_root else None)
     run_unlearn(model, unlearn_config, out, resume=resume, overwrite=overwrite,
                 data_root=str(data_root) if data_root else None)
+    typer.echo(f"saved {out}")
+
+
+@app.command("import")
+def import_checkpoint(family: str = typer.Option(..., help="mae (transformers ViTMAEForPreTraining) | diffusion "
+                                                           "(diffusers UNet2DModel, Palette-style inpainting)"),
+                      from_pretrained: Path = typer.Option(..., help="the Hugging Face save_pretrained folder "
+                                                                     "(safetensors; left untouched)"),
+                      out: Path = typer.Option(..., help="model directory to write"),
+                      dataset: Optional[str] = typer.Option(None, help="the data the model is meant for: see "
+                                                                       "`i2i-unlearn list datasets`"),
+                      data_root: Optional[Path] = typer.Option(None, help="its folder (image-folder, fashion-mnist)"),
+                      data_config: Optional[Path] = typer.Option(None, help="YAML of data keys (split sizes, seed); "
+                                                                            "flags override it"),
+                      classes: Optional[list[str]] = typer.Option(None, help="the classes it was trained on "
+                                                                             "(default: all)"),
+                      scheduler: Optional[Path] = typer.Option(None, help="diffusion: the scheduler_config.json (or "
+                                                                          "its folder) the U-Net was trained with"),
+                      overwrite: bool = typer.Option(False, help="replace --out if it exists")):
+    """Wrap your own Hugging Face checkpoint into a model folder every command accepts."""
+    from i2i_unlearn.import_pretrained import import_pretrained, read_data_file
+    data = read_data_file(data_config) if data_config else {}
+    if dataset:
+        data["dataset"] = dataset
+    if data_root:
+        data["root"] = str(data_root)
+    import_pretrained(family, from_pretrained, out, data, classes=_names(classes), scheduler=scheduler,
+                      overwrite=overwrite)
     typer.echo(f"saved {out}")
 
 

@@ -12,7 +12,8 @@ Work happens in the normalised space [-1, 1]; the protocol's images are in [0, 1
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+from dataclasses import dataclass, field
 
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
@@ -37,6 +38,31 @@ class DiffusionConfig:
     beta_schedule: str = "squaredcos_cap_v2"
     sampler_steps: int = 20           # DDIM steps of generate(); the evaluation records it
     mask_grid: int = 8                # cells per side task masks snap to (any pixel mask works)
+    # Any other UNet2DModel settings, passed as they are: an imported U-Net (import_pretrained.py)
+    # brings its own (attention_head_dim, act_fn, norm_eps, ...); the family's own models use none.
+    unet_options: dict = field(default_factory=dict)
+
+
+# The UNet2DModel settings the family sets itself, from the fields above.
+FAMILY_UNET_KEYS = ("sample_size", "in_channels", "out_channels", "block_out_channels", "down_block_types",
+                    "up_block_types", "layers_per_block", "norm_num_groups")
+
+
+def unsupported_unet_settings(config: DiffusionConfig) -> list[str]:
+    """UNet2DModel settings that the family's forward, split at the middle block, does not compute."""
+    options, found = config.unet_options, []
+    if options.get("time_embedding_type", "positional") != "positional":
+        found.append(f"time_embedding_type {options['time_embedding_type']!r} (only 'positional')")
+    if options.get("class_embed_type") is not None or options.get("num_class_embeds") is not None:
+        found.append("class conditioning (class_embed_type / num_class_embeds)")
+    if options.get("center_input_sample"):
+        found.append("center_input_sample (the family's inputs are already in [-1, 1])")
+    if "mid_block_type" in options and options["mid_block_type"] is None:
+        found.append("no middle block (mid_block_type null)")
+    skip_blocks = [name for name in (*config.down_block_types, *config.up_block_types) if "Skip" in name]
+    if skip_blocks:
+        found.append(f"skip blocks ({', '.join(skip_blocks)})")
+    return found
 
 
 @register_model
@@ -49,11 +75,18 @@ class DiffusionModel(I2IModel):
         super().__init__(config)
         if config.image_size % config.mask_grid:
             raise UserError(f"image_size {config.image_size} is not a multiple of mask_grid {config.mask_grid}")
+        known = set(inspect.signature(UNet2DModel.__init__).parameters) - {"self", *FAMILY_UNET_KEYS}
+        if set(config.unet_options) - known:
+            raise UserError(f"model.unet_options: unknown key(s) {', '.join(sorted(set(config.unet_options) - known))}; "
+                            f"known: {', '.join(sorted(known))}")
+        unsupported = unsupported_unet_settings(config)
+        if unsupported:
+            raise UserError(f"the diffusion family cannot run a U-Net with {'; '.join(unsupported)}")
         self.unet = UNet2DModel(
             sample_size=config.image_size, in_channels=2 * config.channels, out_channels=config.channels,
             block_out_channels=tuple(config.block_out_channels), down_block_types=tuple(config.down_block_types),
             up_block_types=tuple(config.up_block_types), layers_per_block=config.layers_per_block,
-            norm_num_groups=config.norm_num_groups)
+            norm_num_groups=config.norm_num_groups, **config.unet_options)
         self.train_scheduler = DDPMScheduler(num_train_timesteps=config.num_train_timesteps,
                                              beta_schedule=config.beta_schedule)
 
