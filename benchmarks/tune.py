@@ -3,8 +3,9 @@
 A tuning config (benchmarks/tune-<family>.yaml) declares the model, the base knobs (UnlearnConfig's
 defaults, i.e. the released code's, plus any override the config states), one grid per method
 (every grid the same number of trials: the same budget for every method) and one selection rule.
-With a constant learning rate, a trial that only adds steps continues its shorter trial and is
-skipped when that one already broke the retain rule (EARLY_STOP_DOC). Each trial unlearns with one point of its method's grid and is scored
+With a constant learning rate, a trial that only adds steps continues its shorter trial
+(CONTINUATION_DOC). Trials are not stopped early: the retain term repairs what the first steps of
+forgetting break, so a short trial over the retain bound says little about its longer twin. Each trial unlearns with one point of its method's grid and is scored
 on the validation images only (center inpainting 1/2 by default); every trial is kept in
 benchmarks/results/tune-<name>.json, misses included, and a finished trial is never re-run.
 The rule picks one trial per method; its knobs are written to the method's config file.
@@ -39,9 +40,8 @@ from i2i_unlearn.models import load_model
 from i2i_unlearn.unlearn import default_retain_classes, training_data_config, unlearn
 
 ROOT = Path(__file__).resolve().parents[1]
-EARLY_STOP_DOC = ("with a constant learning rate after warm-up, a trial that differs from a finished one only by more "
-                  "steps continues that run from its checkpoint, and is not run when the shorter one already broke the "
-                  "retain rule")
+CONTINUATION_DOC = ("with a constant learning rate after warm-up, a trial that differs from a finished one only by "
+                    "more steps continues that run from its checkpoint (the same weights as a run from the start)")
 RULE_DOC = ("among the trials with retain FID <= retain_fid_max_x x the original's and retain similarity >= "
             "retain_similarity_min_x x the original's (validation), the one with the lowest forget recognition, "
             "ties broken by the highest forget FID; if none keeps the retain set, the one with the lowest retain FID "
@@ -100,8 +100,7 @@ def keeps_retain(trial: dict, rule: dict) -> bool:
 
 
 def choose(trials: list[dict], rule: dict) -> tuple[dict, bool]:
-    """(the chosen trial, whether it keeps the retain set by the rule); stopped trials have no scores."""
-    trials = [t for t in trials if "scores" in t]
+    """(the chosen trial, whether it keeps the retain set by the rule)."""
     keeps = [t for t in trials if keeps_retain(t, rule)]
     if keeps:
         return min(keeps, key=lambda t: (t["scores"]["forget"]["recognition"], -t["scores"]["forget"]["fid"])), True
@@ -113,8 +112,7 @@ def prefix_trial(trials, method: str, config: UnlearnConfig, weights_sha256: str
 
     Only with a constant learning rate after warm-up: then the loop (whose batches and noise are a
     function of the step) makes the first N steps of a longer run exactly the shorter run, so the
-    longer trial continues the shorter one's checkpoint, and is not run at all when the shorter
-    one already broke the retain rule (early stopping, as in successive halving).
+    longer trial continues the shorter one's checkpoint.
     """
     if config.optim.schedule != "constant":
         return None
@@ -163,7 +161,7 @@ def tune(spec: dict, results_path: Path, work: Path, command: str = "") -> dict:
         "base": base, "forget_classes": forget_classes, "task": to_dict(task), "seed": seed,
         "scored_split": "val", "split": split.parts,
         "budget": {"trials_per_method": len(grid_points(next(iter(spec["grid"].values())))),
-                   "methods": list(spec["grid"]), "grid": spec["grid"], "early_stopping": EARLY_STOP_DOC,
+                   "methods": list(spec["grid"]), "grid": spec["grid"], "continuation": CONTINUATION_DOC,
                    "validation_images": {"forget": len(split.forget_eval), "retain": len(split.retain_eval)}},
         "rule": {**spec["rule"], "doc": RULE_DOC}, "versions": versions()})
     if record.get("original", {}).get("weights_sha256") != record["model_weights_sha256"]:
@@ -171,37 +169,34 @@ def tune(spec: dict, results_path: Path, work: Path, command: str = "") -> dict:
                               "scores": score(model, split, evaluator, task, forget_indices, seed)}
     original = record["original"]["scores"]
     for method, grid in spec["grid"].items():
-        # shortest first, so a longer trial can continue (or be stopped by) its shorter prefix
+        # shortest first, so a longer trial can continue its shorter prefix
         for overrides in sorted(grid_points(grid), key=lambda o: o.get("steps", 0)):
             config = trial_config(base, method, overrides, forget_classes)
             key = _key(method, config)
-            if key in trials and trials[key]["model_weights_sha256"] == record["model_weights_sha256"]:
+            if (key in trials and "scores" in trials[key]
+                    and trials[key]["model_weights_sha256"] == record["model_weights_sha256"]):
                 continue
             trial = {"key": key, "method": method, "overrides": overrides, "config": to_dict(config),
                      "model_weights_sha256": record["model_weights_sha256"]}
             prefix = prefix_trial(trials.values(), method, config, record["model_weights_sha256"])
-            if prefix is not None and not keeps_retain(prefix, spec["rule"]):
-                trial["stopped"] = (f"not run: its first {prefix['config']['steps']} steps (trial {prefix['key']}) "
-                                    "already broke the retain rule")
+            out = work / f"{method}-{key}"
+            started = time.time()
+            if prefix is not None:  # continue the shorter trial's run from its last checkpoint
+                shutil.rmtree(out, ignore_errors=True)
+                shutil.copytree(ROOT / prefix["dir"] / CHECKPOINTS, out / CHECKPOINTS)
+                unlearn(model_dir, config, out, resume=True, keep_checkpoint=True)
+                trial["continued_from"] = prefix["key"]
             else:
-                out = work / f"{method}-{key}"
-                started = time.time()
-                if prefix is not None:  # continue the shorter trial's run from its last checkpoint
-                    shutil.rmtree(out, ignore_errors=True)
-                    shutil.copytree(ROOT / prefix["dir"] / CHECKPOINTS, out / CHECKPOINTS)
-                    unlearn(model_dir, config, out, resume=True, keep_checkpoint=True)
-                    trial["continued_from"] = prefix["key"]
-                else:
-                    unlearn(model_dir, config, out, overwrite=True, keep_checkpoint=True)
-                seconds = time.time() - started + (prefix["unlearning_wall_time_s"] if prefix else 0.0)
-                trial.update({"dir": _relative(out), "unlearning_wall_time_s": round(seconds, 1),
-                              "scores": score(load_model(out), split, evaluator, task, forget_indices, seed)})
-                trial["ratios"] = ratios(trial, original)
+                unlearn(model_dir, config, out, overwrite=True, keep_checkpoint=True)
+            seconds = time.time() - started + (prefix["unlearning_wall_time_s"] if prefix else 0.0)
+            trial.update({"dir": _relative(out), "unlearning_wall_time_s": round(seconds, 1),
+                          "scores": score(load_model(out), split, evaluator, task, forget_indices, seed)})
+            trial["ratios"] = ratios(trial, original)
             trials[key] = trial
             record["trials"] = list(trials.values())
             write_json_atomic(results_path, record)
-            print(json.dumps({k: trial.get(k) for k in ("method", "overrides", "ratios", "stopped",
-                                                        "unlearning_wall_time_s")}), flush=True)
+            print(json.dumps({k: trial[k] for k in ("method", "overrides", "ratios", "unlearning_wall_time_s")}),
+                  flush=True)
     record["trials"] = list(trials.values())
     record["chosen"] = {}
     for method, grid in spec["grid"].items():
@@ -279,9 +274,6 @@ def markdown(record: dict) -> str:
              f"| original | – | {_fmt(original['forget']['fid'], 2)} | {_fmt(original['forget']['recognition'])} | "
              f"{_fmt(original['retain']['fid'], 2)} | {_fmt(original['retain']['similarity'])} | – | |"]
     for trial in record.get("trials", []):
-        if "scores" not in trial:
-            lines.append(f"| {trial['method']} | `{json.dumps(trial['overrides'])}` | {trial['stopped']} | | | | | |")
-            continue
         s, r = trial["scores"], trial["ratios"]
         chosen = record.get("chosen", {}).get(trial["method"], {}).get("key") == trial["key"]
         lines.append(f"| {trial['method']} | `{json.dumps(trial['overrides'])}` | {_fmt(s['forget']['fid'], 2)} | "
