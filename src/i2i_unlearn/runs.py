@@ -42,3 +42,21 @@ def run_record(kind: str, config: dict, inputs: dict, started: float, **extra) -
 
 def write_run_record(out_dir: Path, record: dict) -> None:
     write_json_atomic(Path(out_dir) / RUN_RECORD, record)
+
+
+def unlearning_history(info: dict) -> list[dict]:
+    """The unlearning requests a model folder's config.json records, oldest first. Folders from
+    before the chain was kept record only their last request."""
+    if info.get("unlearning_history"):
+        return list(info["unlearning_history"])
+    return [info["unlearning"]] if info.get("unlearning") else []
+
+
+def forgotten_classes(info: dict) -> list[str]:
+    """Classes that requests in the history forgot whole (a file-list request forgets images, not
+    the classes they belong to)."""
+    names: list[str] = []
+    for step in unlearning_history(info):
+        if not step.get("config", {}).get("forget_files"):
+            names += [name for name in step.get("forget_classes", []) if name not in names]
+    return names

@@ -15,6 +15,7 @@ from i2i_unlearn.config import TrainConfig, to_dict
 from i2i_unlearn.data import ImageSet, load_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.loop import CHECKPOINTS, make_accelerator, run_loop
+from i2i_unlearn.model_card import write_model_card
 from i2i_unlearn.models import I2IModel, build_model
 from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
 from i2i_unlearn.tasks import check_task, make_mask, pick
@@ -119,7 +120,7 @@ def verdict(check: dict, model_error: float, fill_error: float, what: str) -> di
 def save_trained(model, out_dir: Path, kind: str, config, train_images: ImageSet, log: list[dict], started: float,
                  extra_inputs: dict | None = None, validation: dict | None = None) -> None:
     """The end of a training run: weights + config.json (with the recipe), log, run record (with
-    the validation check); the checkpoints go."""
+    the validation check), the README.md model card; the checkpoints go."""
     record = run_record(kind, to_dict(config), {"train_images": train_images.content_hash(),
                                                 "train_count": len(train_images), **(extra_inputs or {})},
                         started, steps=config.steps, validation_check=validation)
@@ -127,4 +128,5 @@ def save_trained(model, out_dir: Path, kind: str, config, train_images: ImageSet
                                           "class_names": train_images.class_names})
     write_text_atomic(out_dir / TRAIN_LOG, "".join(json.dumps(e) + "\n" for e in log))
     write_run_record(out_dir, record)
+    write_model_card(out_dir)
     shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)

@@ -8,19 +8,25 @@ import time
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
 
 from i2i_unlearn.checkpoints import sha256_text, write_text_atomic
-from i2i_unlearn.config import DataConfig, TrainConfig, UnlearnConfig, from_dict, recorded_data_config, to_dict
+from i2i_unlearn.config import (DataConfig, TaskConfig, TrainConfig, UnlearnConfig, from_dict, recorded_data_config,
+                                to_dict)
 from i2i_unlearn.data import ImageSet, UnlearnSplit, make_unlearn_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.loop import CHECKPOINTS, make_accelerator, run_loop
 from i2i_unlearn.methods import UnlearnObjective, get_method
 from i2i_unlearn.methods.base import set_trainable
+from i2i_unlearn.model_card import write_model_card
 from i2i_unlearn.models import I2IModel, load_model
-from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
+from i2i_unlearn.runs import (RUN_RECORD, forgotten_classes, prepare_output_dir, run_record, unlearning_history,
+                              write_run_record)
 from i2i_unlearn.tasks import NOISE_TYPES, check_task, make_mask, noise_image, pick
 
 UNLEARN_LOG = "unlearn_log.jsonl"
+FORGOTTEN_IDS = "forgotten_ids.sha256"   # sha256 of each image id forgotten by a file list, every request so far
+CHECK_IMAGES = 128   # validation images per side in the retain check: a steady mean, cheap even for diffusion
 
 
 def training_data_config(model: I2IModel) -> DataConfig:
@@ -50,16 +56,42 @@ def training_config(model: I2IModel) -> TrainConfig:
 
 def default_retain_classes(model: I2IModel, forget_classes: list[str]) -> list[str] | None:
     """A model trained on some classes only (e.g. Cat and Dog) retains those, minus the forgotten
-    ones; None for a model trained on every class of its dataset."""
-    trained = (getattr(model, "pretrained_info", {}).get("training") or {}).get("classes")
-    if not trained:
+    ones; None for a model trained on every class of its dataset and never unlearned. Classes an
+    earlier request forgot stay out as well: retaining them would teach them again (retrain,
+    retain-label), so forgetting Dog after Cat retains neither."""
+    info = getattr(model, "pretrained_info", {})
+    trained = (info.get("training") or {}).get("classes")
+    earlier = forgotten_classes(info)
+    if not trained and not earlier:
         return None
-    known = {name.lower() for name in trained}
-    never_seen = [name for name in forget_classes if name.lower() not in known]
-    if never_seen:
-        raise UserError(f"the model was never trained on {', '.join(never_seen)}; its classes: {', '.join(trained)}")
-    forgotten = {name.lower() for name in forget_classes}
-    return [name for name in trained if name.lower() not in forgotten]
+    if trained:
+        known = {name.lower() for name in trained}
+        never_seen = [name for name in forget_classes if name.lower() not in known]
+        if never_seen:
+            raise UserError(f"the model was never trained on {', '.join(never_seen)}; its classes: "
+                            f"{', '.join(trained)}")
+    forgotten = {name.lower() for name in [*forget_classes, *earlier]}
+    return [name for name in trained or info["class_names"] if name.lower() not in forgotten]
+
+
+def check_not_retaining_forgotten(model: I2IModel, retain_classes: list[str] | None) -> None:
+    """Refuse a retain set that names a class an earlier request forgot."""
+    earlier = {name.lower() for name in forgotten_classes(getattr(model, "pretrained_info", {}))}
+    again = [name for name in retain_classes or [] if name.lower() in earlier]
+    if again:
+        raise UserError(f"{', '.join(again)} was forgotten by an earlier request of this model and cannot be "
+                        "retained (that would teach it again); leave it out of retain_classes")
+
+
+def forgotten_id_hashes(model_dir: str | Path, model: I2IModel) -> frozenset[str]:
+    """sha256 of the image ids earlier requests forgot by file list (kept out of the retain set)."""
+    path = Path(model_dir) / FORGOTTEN_IDS
+    if path.is_file():
+        return frozenset(path.read_text().split())
+    if any(step.get("config", {}).get("forget_files") for step in unlearning_history(model.pretrained_info)):
+        raise UserError(f"{model_dir} forgot images by file list, but its {FORGOTTEN_IDS} is missing: restore it, "
+                        "or a later request could train on those images again")
+    return frozenset()
 
 
 def check_config(config: UnlearnConfig) -> None:
@@ -115,8 +147,13 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
         config.proxy.image_size, config.proxy.channels = data.image_size, data.channels
     if config.retain_classes is None and config.proxy is None:
         config.retain_classes = default_retain_classes(teacher, config.forget_classes)
-    split = make_unlearn_split(data, config)
+    check_not_retaining_forgotten(teacher, config.retain_classes)
+    earlier_forgotten_ids = forgotten_id_hashes(model_dir, teacher)
+    # held-out twins from validation: the retain check after the run scores on them
+    split = make_unlearn_split(data, config, "val", forgotten_id_hashes=earlier_forgotten_ids)
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume, protected=input_folders(model_dir, data))
+    forgotten_ids = earlier_forgotten_ids | (frozenset(sha256_text(i) for i in split.forget_train.ids)
+                                             if config.forget_files else frozenset())
     inputs = {"model_dir": str(model_dir), "model_weights_sha256": teacher.pretrained_info["weights_sha256"],
               "dataset": split.forget_train.name, "forget_ids_sha256": _ids_hash(split.forget_train),
               "retain_ids_sha256": _ids_hash(split.retain_train), "forget_count": len(split.forget_train),
@@ -131,7 +168,11 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
         recipe.seed = config.seed
         model = train(recipe, out_dir, resume=resume, overwrite=True, train_images=split.retain_train,
                       kind="retrain", extra_inputs=inputs)
-        _annotate(out_dir, config, inputs, teacher)
+        if PartialState().is_main_process:
+            lineage = _lineage(config, inputs, teacher, retain_check(model, teacher, split))
+            _annotate(out_dir, lineage)
+            _write_forgotten_ids(out_dir, forgotten_ids)
+            write_model_card(out_dir)
         return model
 
     student = copy.deepcopy(teacher)
@@ -144,25 +185,66 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
                    resume=resume, description=f"unlearn {method.name}", accelerator=accelerator,
                    config=to_dict(config))
     if accelerator.is_main_process:
-        student.save_pretrained(out_dir, extra=_lineage(config, inputs, teacher))
+        lineage = _lineage(config, inputs, teacher, retain_check(student, teacher, split))
+        student.save_pretrained(out_dir, extra=lineage)
+        _write_forgotten_ids(out_dir, forgotten_ids)
         write_text_atomic(out_dir / UNLEARN_LOG, "".join(json.dumps(e) + "\n" for e in log))
-        write_run_record(out_dir, run_record("unlearn", to_dict(config), inputs, started, data=to_dict(data)))
+        write_run_record(out_dir, run_record("unlearn", to_dict(config), inputs, started, data=to_dict(data),
+                                             retain_check=lineage["unlearning"]["retain_check"]))
+        write_model_card(out_dir)
         if not keep_checkpoint:
             shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
     return student
 
 
-def _lineage(config: UnlearnConfig, inputs: dict, teacher: I2IModel) -> dict:
-    """What an unlearned model's config.json says about where it comes from."""
-    return {"training": teacher.pretrained_info.get("training"), "dataset": teacher.pretrained_info.get("dataset"),
-            "class_names": teacher.pretrained_info.get("class_names"),
-            "unlearning": {"config": to_dict(config), "forget_classes": inputs["forget_classes"],
-                           "parent_weights_sha256": inputs["model_weights_sha256"]}}
+@torch.no_grad()
+def retain_check(model: I2IModel, teacher: I2IModel, split: UnlearnSplit) -> dict | None:
+    """The request's cost and effect on held-out images, beside the model it started from: the hole
+    error (center 1/2) on validation images of the retained classes (should stay) and of the
+    forgotten ones (should rise). Recorded in every step of the lineage chain."""
+    from i2i_unlearn.evaluation.generation import generate_outputs, hidden_mse
+    from i2i_unlearn.train import CHECK_TASK
+    task = TaskConfig(**CHECK_TASK)
+    check = {"task": CHECK_TASK, "split": split.eval_split}
+    for side, images in (("retain", split.retain_eval), ("forget", split.forget_eval)):
+        if len(images) == 0:
+            check[side] = None
+            continue
+        pick_evenly = torch.linspace(0, len(images) - 1, min(len(images), CHECK_IMAGES)).round().long()
+        truth = images.images[pick_evenly]
+        errors = []
+        for scored in (model, teacher):
+            outputs, masks = generate_outputs(scored, truth, task)
+            errors.append(hidden_mse(outputs, truth, masks))
+        check[side] = {"count": len(truth), "hidden_mse": round(errors[0], 5), "before_hidden_mse": round(errors[1], 5),
+                       "ratio_to_before": round(errors[0] / errors[1], 4) if errors[1] > 0 else None}
+    return check if check["retain"] or check["forget"] else None
 
 
-def _annotate(out_dir: Path, config: UnlearnConfig, inputs: dict, teacher: I2IModel) -> None:
-    """Add the unlearning lineage to a retrained model's config.json (its hash stays valid)."""
+def _lineage(config: UnlearnConfig, inputs: dict, teacher: I2IModel, check: dict | None) -> dict:
+    """What an unlearned model's config.json says about where it comes from: the teacher's records
+    (its training recipe, an import's source), this request, and the chain of every request so far,
+    oldest first, the last being this one. Nothing earlier is dropped."""
+    inherited = {key: value for key, value in teacher.pretrained_info.items()
+                 if key not in ("family", "model", "weights_sha256", "unlearning", "unlearning_history")}
+    step = {"method": config.method, "config": to_dict(config), "forget_classes": inputs["forget_classes"],
+            "parent_dir": inputs["model_dir"], "parent_weights_sha256": inputs["model_weights_sha256"],
+            **{key: inputs[key] for key in ("forget_ids_sha256", "retain_ids_sha256", "forget_count", "retain_count")},
+            "retain_check": check}
+    return {**inherited, "unlearning": step, "unlearning_history": [*unlearning_history(teacher.pretrained_info), step]}
+
+
+def _annotate(out_dir: Path, lineage: dict) -> None:
+    """Add the unlearning lineage to a retrained model's config.json (its hash stays valid) and the
+    retain check to its run record."""
     path = Path(out_dir) / "config.json"
     info = json.loads(path.read_text())
-    info["unlearning"] = _lineage(config, inputs, teacher)["unlearning"]
+    info.update(unlearning=lineage["unlearning"], unlearning_history=lineage["unlearning_history"])
     write_text_atomic(path, json.dumps(info, indent=2) + "\n")
+    record = json.loads((Path(out_dir) / RUN_RECORD).read_text())
+    write_run_record(out_dir, {**record, "retain_check": lineage["unlearning"]["retain_check"]})
+
+
+def _write_forgotten_ids(out_dir: Path, hashes: frozenset[str]) -> None:
+    if hashes:
+        write_text_atomic(Path(out_dir) / FORGOTTEN_IDS, "".join(f"{digest}\n" for digest in sorted(hashes)))

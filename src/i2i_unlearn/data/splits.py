@@ -79,8 +79,11 @@ def _select(images: ImageSet, keep: torch.Tensor) -> ImageSet:
     return images.subset(torch.nonzero(keep).flatten())
 
 
-def make_unlearn_split(data: DataConfig, config: UnlearnConfig, eval_split: str = "test") -> UnlearnSplit:
-    """Forget and retain sets from the train part; their held-out twins from `eval_split`."""
+def make_unlearn_split(data: DataConfig, config: UnlearnConfig, eval_split: str = "test",
+                       forgotten_id_hashes: frozenset[str] = frozenset()) -> UnlearnSplit:
+    """Forget and retain sets from the train part; their held-out twins from `eval_split`.
+    `forgotten_id_hashes` (sha256 of image ids an earlier request forgot by file list) stay out of
+    the retain set, so a later request never trains on them again."""
     if eval_split == "train":
         raise UserError("evaluate on held-out images: split val or test")
     split = load_split(data)
@@ -123,6 +126,8 @@ def make_unlearn_split(data: DataConfig, config: UnlearnConfig, eval_split: str 
             train.labels, torch.tensor(forget_labels, dtype=torch.long))
         test_retain_keep = ~test_forget_mask if not config.forget_files else torch.ones(len(test), dtype=torch.bool)
 
+    if forgotten_id_hashes:
+        retain_keep = retain_keep & ~torch.tensor([sha256_text(i) in forgotten_id_hashes for i in train.ids])
     forget_train = _select(train, forget_mask)
     retain_train = _select(train, retain_keep)
     if config.proxy is not None:
