@@ -11,6 +11,7 @@ benchmarks/results/tune-<name>.json, misses included, and a finished trial is ne
 The rule picks one trial per method; its knobs are written to the method's config file.
 
     .venv/bin/python benchmarks/tune.py --config benchmarks/tune-mae.yaml              # trials, choice
+    .venv/bin/python benchmarks/tune.py --config benchmarks/tune-mae.yaml --methods ours   # one method first
     .venv/bin/python benchmarks/tune.py --config benchmarks/tune-mae.yaml --score-test # once, at the end
 
 Only `--score-test` reads test images: it scores each method's chosen trial once and records it.
@@ -140,8 +141,9 @@ def load_tune_config(path: Path) -> dict:
     return spec
 
 
-def tune(spec: dict, results_path: Path, work: Path, command: str = "") -> dict:
-    """Run every missing trial of `spec` on the validation split, choose, and record."""
+def tune(spec: dict, results_path: Path, work: Path, command: str = "", methods: list[str] | None = None) -> dict:
+    """Run every missing trial of `spec` (of `methods` only, if given) on the validation split, choose, and
+    record. A method is chosen for once every trial of its grid is done; earlier choices are kept."""
     task = from_dict(TaskConfig, spec.get("task", {"name": "center-inpaint", "ratio": 0.5}), " task")
     seed = spec.get("seed", 0)
     forget_classes = spec["forget_classes"]
@@ -168,7 +170,12 @@ def tune(spec: dict, results_path: Path, work: Path, command: str = "") -> dict:
         record["original"] = {"weights_sha256": record["model_weights_sha256"],
                               "scores": score(model, split, evaluator, task, forget_indices, seed)}
     original = record["original"]["scores"]
-    for method, grid in spec["grid"].items():
+    methods = methods or list(spec["grid"])
+    unknown = sorted(set(methods) - set(spec["grid"]))
+    if unknown:
+        raise UserError(f"--methods: {', '.join(unknown)} not in the tuning config; known: {', '.join(spec['grid'])}")
+    for method in methods:
+        grid = spec["grid"][method]
         # shortest first, so a longer trial can continue its shorter prefix
         for overrides in sorted(grid_points(grid), key=lambda o: o.get("steps", 0)):
             config = trial_config(base, method, overrides, forget_classes)
@@ -198,10 +205,13 @@ def tune(spec: dict, results_path: Path, work: Path, command: str = "") -> dict:
             print(json.dumps({k: trial[k] for k in ("method", "overrides", "ratios", "unlearning_wall_time_s")}),
                   flush=True)
     record["trials"] = list(trials.values())
-    record["chosen"] = {}
-    for method, grid in spec["grid"].items():
-        keys = {_key(method, trial_config(base, method, o, forget_classes)) for o in grid_points(grid)}
-        chosen, keeps = choose([t for t in trials.values() if t["key"] in keys], spec["rule"])
+    record.setdefault("chosen", {})
+    for method in methods:
+        keys = {_key(method, trial_config(base, method, o, forget_classes)) for o in grid_points(spec["grid"][method])}
+        done = [t for t in trials.values() if t["key"] in keys and "scores" in t]
+        if len(done) < len(keys):
+            continue
+        chosen, keeps = choose(done, spec["rule"])
         record["chosen"][method] = {"key": chosen["key"], "overrides": chosen["overrides"],
                                     "keeps_retain_by_rule": keeps, "ratios": chosen["ratios"],
                                     "config_file": spec["write"][method]}
@@ -217,7 +227,7 @@ def write_chosen_config(path: Path, trial: dict, method: str, results_path: Path
     write_text_atomic(path, header + yaml.safe_dump(trial["config"], sort_keys=False, default_flow_style=None))
 
 
-def score_test(spec: dict, results_path: Path, work: Path, command: str) -> dict:
+def score_test(spec: dict, results_path: Path, work: Path, command: str, methods: list[str] | None = None) -> dict:
     """Score each method's chosen trial on the test split, once (a changed choice is scored anew)."""
     from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
     record = json.loads(results_path.read_text())
@@ -225,6 +235,8 @@ def score_test(spec: dict, results_path: Path, work: Path, command: str) -> dict
     trials = {t["key"]: t for t in record["trials"]}
     record.setdefault("test", {})
     for method, chosen in record["chosen"].items():
+        if methods and method not in methods:
+            continue
         done = record["test"].get(method)
         if done and done["key"] == chosen["key"]:
             continue
@@ -243,16 +255,18 @@ def main():
     parser.add_argument("--config", required=True, help="tuning config, e.g. benchmarks/tune-mae.yaml")
     parser.add_argument("--work", default=None, help="folder for the trial models (default runs/tune-<name>)")
     parser.add_argument("--score-test", action="store_true", help="score the chosen trials on test, once")
+    parser.add_argument("--methods", default=None, help="only these methods (comma-separated); default: all")
     args = parser.parse_args()
+    methods = args.methods.split(",") if args.methods else None
     name = Path(args.config).stem
     results_path = ROOT / "benchmarks" / "results" / f"{name}.json"
     work = Path(args.work) if args.work else ROOT / "runs" / name
     spec = load_tune_config(Path(args.config))
     command = "python " + " ".join([_relative(sys.argv[0]), *sys.argv[1:]])
     if args.score_test:
-        score_test(spec, results_path, work, command)
+        score_test(spec, results_path, work, command, methods)
     else:
-        tune(spec, results_path, work, command)
+        tune(spec, results_path, work, command, methods)
     write_text_atomic(results_path.with_suffix(".md"), markdown(json.loads(results_path.read_text())))
     print(results_path.with_suffix(".md").read_text())
 

@@ -108,3 +108,15 @@ def test_a_cosine_schedule_runs_every_trial_from_the_start(tiny_model_dir, tiny_
     spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"ours": {"steps": [2, 4]}})
     record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work")
     assert all("scores" in t and "continued_from" not in t for t in record["trials"])
+
+
+def test_tuning_one_method_first_leaves_the_others_for_later(tiny_model_dir, tiny_evaluator_dir, tmp_path):
+    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir,
+                 {"ours": {"alpha": [0.1, 1.0]}, "max-loss": {"alpha": [0.1, 1.0]}})
+    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", methods=["ours"])
+    assert {t["method"] for t in record["trials"]} == {"ours"} and set(record["chosen"]) == {"ours"}
+    assert not Path(spec["write"]["max-loss"]).exists()
+    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", methods=["max-loss"])
+    assert set(record["chosen"]) == {"ours", "max-loss"} and len(record["trials"]) == 4
+    with pytest.raises(UserError, match="known: ours, max-loss"):
+        tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", methods=["retrain"])
