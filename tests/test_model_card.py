@@ -98,7 +98,8 @@ def test_an_unlearned_and_a_retrained_model_have_cards_with_their_lineage(tiny_m
     assert "| 1 | retrain | class(es) Cat |" in body and "retain set of the last request only" in body
 
 
-def test_two_requests_keep_a_chain_and_the_first_forgotten_class_stays_out_of_the_retain_set(tiny_model_dir, tmp_path):
+def test_two_requests_keep_a_chain_and_the_first_forgotten_class_stays_out_of_the_retain_set(
+        tiny_model_dir, tiny_evaluator_dir, tmp_path):
     unlearn(tiny_model_dir, tiny_unlearn_config(), tmp_path / "no-cat")
     unlearn(tmp_path / "no-cat", tiny_unlearn_config(forget_classes=["Dog"], alpha=0.5), tmp_path / "no-cat-dog")
     first, second = config_of(tmp_path / "no-cat"), config_of(tmp_path / "no-cat-dog")
@@ -117,6 +118,13 @@ def test_two_requests_keep_a_chain_and_the_first_forgotten_class_stays_out_of_th
     with pytest.raises(UserError, match="Cat was forgotten by an earlier request"):
         unlearn(tmp_path / "no-cat", tiny_unlearn_config(forget_classes=["Dog"], retain_classes=["Bear", "Cat"]),
                 tmp_path / "refused")
+
+    # evaluating the chain scores both forgotten classes as forgotten, not Cat as retained
+    from i2i_unlearn.config import TaskConfig
+    from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
+    results = evaluate_model_dirs({"original": tiny_model_dir, "no-cat-dog": tmp_path / "no-cat-dog"},
+                                  TaskConfig("center-inpaint", 0.5), str(tiny_evaluator_dir), tmp_path / "eval")
+    assert results["forget_classes"] == ["Cat", "Dog"]
 
 
 def test_images_forgotten_by_file_list_stay_out_of_later_retain_sets(tiny_model_dir, tmp_path):

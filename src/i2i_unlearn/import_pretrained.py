@@ -31,6 +31,7 @@ from i2i_unlearn.checkpoints import sha256_file
 from i2i_unlearn.config import DataConfig, TrainConfig, from_dict, load_yaml, to_dict
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.models import I2IModel
+from i2i_unlearn.model_card import write_model_card
 from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
 
 # What each family imports, as a Hugging Face config.json names it.
@@ -87,6 +88,7 @@ def import_pretrained(family: str, source_dir: str | Path, out_dir: str | Path, 
         {**source_record, "split": split.describe(), "train_images": train_images.content_hash(),
          "train_count": len(train_images)},
         started, validation_check=validation))
+    write_model_card(out_dir)
     return model
 
 

@@ -148,7 +148,7 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
     from i2i_unlearn.errors import UserError
     from i2i_unlearn.evaluation.embedders import load_embedder
     from i2i_unlearn.models import load_model
-    from i2i_unlearn.runs import prepare_output_dir
+    from i2i_unlearn.runs import forgotten_classes, prepare_output_dir
     from i2i_unlearn.tasks import check_task
     from i2i_unlearn.train import select_classes
     from i2i_unlearn.unlearn import default_retain_classes, input_folders, training_data_config
@@ -158,7 +158,10 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
         raise UserError("give at least one model (--model NAME=DIR)")
     models = {name: load_model(directory) for name, directory in model_dirs.items()}
     evaluator = load_embedder(evaluator_spec)
-    if not forget_classes:  # take them from an unlearned model's lineage
+    if not forget_classes:  # every class an unlearned model's requests forgot (Cat, then Dog: both)
+        forget_classes = next((forgotten_classes(m.pretrained_info) for m in models.values()
+                               if forgotten_classes(m.pretrained_info)), None)
+    if not forget_classes:  # a file-list request: the classes of the forgotten files
         lineages = [m.pretrained_info.get("unlearning") for m in models.values()]
         forget_classes = next((l["forget_classes"] for l in lineages if l), None)
         if not forget_classes:
