@@ -74,8 +74,9 @@ def _ema_to_tensors(ema) -> tuple[dict, dict]:
 
 
 def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimizer, log: list[dict],
-                     ema=None, config: dict | None = None) -> Path:
-    """Write step-N.tmp/ then rename it: a killed run leaves either a whole checkpoint or none."""
+                     ema=None, config: dict | None = None, unlogged: dict | None = None) -> Path:
+    """Write step-N.tmp/ then rename it: a killed run leaves either a whole checkpoint or none.
+    `unlogged`: the loss sums of the steps since the last log entry, so a resumed run logs the same means."""
     folder = run_dir / CHECKPOINTS
     final = folder / f"step-{step:07d}"
     tmp = folder / f"step-{step:07d}.tmp"
@@ -84,7 +85,7 @@ def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimize
     save_tensors_atomic(tmp / "model.safetensors", module.state_dict())
     tensors, meta = optimizer_to_tensors(optimizer)
     save_tensors_atomic(tmp / "optimizer.safetensors", tensors, meta)
-    state = {"step": step, "log": log, "config": config}
+    state = {"step": step, "log": log, "unlogged": unlogged or {"steps": 0, "sums": {}}, "config": config}
     if ema is not None:
         tensors, state["ema"] = _ema_to_tensors(ema)
         save_tensors_atomic(tmp / "ema.safetensors", tensors)
@@ -116,7 +117,7 @@ def check_resume_config(recorded: dict | None, config: dict | None, folder: Path
 
 
 def _load_checkpoint(folder: Path, module: torch.nn.Module, optimizer, ema=None,
-                     config: dict | None = None) -> tuple[int, list[dict]]:
+                     config: dict | None = None) -> tuple[int, list[dict], dict]:
     state = json.loads((folder / "state.json").read_text())
     check_resume_config(state.get("config"), config, folder)
     module.load_state_dict(load_tensors(folder / "model.safetensors"))
@@ -128,7 +129,8 @@ def _load_checkpoint(folder: Path, module: torch.nn.Module, optimizer, ema=None,
             raise UserError(f"--resume: {folder} holds no EMA weights, but the config asks for them (ema_decay)")
         shadow = load_tensors(folder / "ema.safetensors")
         ema.load_state_dict({**state["ema"], "shadow_params": [shadow[str(i)] for i in range(len(shadow))]})
-    return state["step"], state["log"]
+    # checkpoints from before `unlogged` was kept: their runs checkpointed at log steps only
+    return state["step"], state["log"], state.get("unlogged", {"steps": 0, "sums": {}})
 
 
 def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: OptimConfig, steps: int, seed: int,
@@ -151,15 +153,16 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
     optimizer = make_optimizer(trainable, optim)
     ema = make_ema(trainable, ema_decay) if ema_decay > 0 else None
     start, log = 0, []
+    unlogged = {"steps": 0, "sums": {}}   # loss sums of the steps since the last log entry
     if resume:
         checkpoint = _latest_checkpoint(run_dir)
         if checkpoint is None:
             raise UserError(f"--resume: no checkpoint in {run_dir / CHECKPOINTS}")
-        start, log = _load_checkpoint(checkpoint, module, optimizer, ema, config)
+        start, log, unlogged = _load_checkpoint(checkpoint, module, optimizer, ema, config)
         accelerator.print(f"resuming from {checkpoint} (step {start} of {steps})")
     objective, optimizer = accelerator.prepare(objective, optimizer)
     objective.train()
-    sums: dict[str, float] = {}
+    sums, summed = dict(unlogged["sums"]), unlogged["steps"]
     last_good = start
     progress = tqdm(range(start, steps), initial=start, total=steps, desc=description,
                     disable=not accelerator.is_local_main_process, dynamic_ncols=True)
@@ -184,17 +187,17 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
             ema.step(trainable)
         for name, value in terms.items():
             sums[name] = sums.get(name, 0.0) + float(value.detach())
+        summed += 1
         done = step + 1
         if done % log_every == 0 or done == steps:
-            count = log_every if done % log_every == 0 else done % log_every
             entry = {"step": done, "lr": optimizer.param_groups[0]["lr"],
-                     **{k: round(v / count, 6) for k, v in sums.items()}}
+                     **{k: round(v / summed, 6) for k, v in sums.items()}}
             log.append(entry)
-            sums = {}
+            sums, summed = {}, 0
             progress.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k not in ("step", "lr")})
         if (done % checkpoint_every == 0 or done == steps) and accelerator.is_main_process:
             _save_checkpoint(run_dir, done, module, optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer,
-                             log, ema, config)
+                             log, ema, config, {"steps": summed, "sums": sums})
             last_good = done
         accelerator.wait_for_everyone()
     progress.close()
