@@ -5,6 +5,7 @@ A config file mirrors these classes one to one; `to_dict` is what gets recorded 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -132,7 +133,9 @@ def from_dict(cls, values: dict, where: str = ""):
     if not isinstance(values, dict):
         raise UserError(f"config{where}: expected a mapping, got {type(values).__name__}")
     known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
+    # YAML keys need not be strings (`1:`, `null:`): shown as text, never compared with each other
+    unknown = sorted(str(key) if isinstance(key, str) and key.isprintable() else repr(key)
+                     for key in set(values) - set(known))
     if unknown:
         raise UserError(f"config{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
     hints = typing.get_type_hints(cls)
@@ -164,14 +167,22 @@ def _convert(hint, value, where):
             return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
         return [_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
     if hint is float:
+        number = None
         if isinstance(value, str):   # YAML 1.1 reads 1e-3 (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise UserError(f"config{where}: expected a number, got {value!r}")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except OverflowError:    # an int too large for a float
+                number = math.inf
+        if number is None:
+            raise UserError(f"config{where}: expected a number, got {value!r}")
+        if not math.isfinite(number):   # NaN or infinity is no setting: it would surface as a NaN loss
+            raise UserError(f"config{where}: expected a finite number, got {_short(value)}")
+        return number
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -183,6 +194,11 @@ def _convert(hint, value, where):
     if hint is dict and not isinstance(value, dict):
         raise UserError(f"config{where}: expected a mapping, got {value!r}")
     return value
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
 
 
 def to_dict(config) -> dict:
@@ -202,8 +218,9 @@ def load_yaml(cls, path: str | Path):
         raise UserError(f"config file not found: {path}")
     try:
         values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"config file {path} is not valid YAML: {exc}") from None
+    # ValueError: PyYAML builds `2020-13-45` as a date and fails; also a file that is not UTF-8 text
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        raise UserError(f"config file {path} is not valid YAML: {' '.join(str(exc).split())}") from None  # one line
     return from_dict(cls, values, f" {path.name}")
 
 

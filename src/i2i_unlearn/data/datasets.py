@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import pickle
 import struct
 from dataclasses import dataclass
@@ -150,6 +151,16 @@ def load_fashion_mnist(config: DataConfig) -> ImageSet:
     return images.subset(deduplicate(pixels, labels))
 
 
+def _convert_image(image: Image.Image, mode: str) -> Image.Image:
+    """`image` in mode L or RGB, whatever mode it was stored in."""
+    if image.mode.startswith("I;16"):   # 16-bit grey: scale to 8 bits (PIL's convert clips everything above 255)
+        image = Image.fromarray((np.asarray(image, dtype=np.float32) / 257).round().astype(np.uint8), "L")
+    try:
+        return image.convert(mode)
+    except ValueError:   # modes PIL cannot convert straight to L (LAB) go through RGB
+        return image.convert("RGB").convert(mode)
+
+
 def load_image_folder(config: DataConfig) -> ImageSet:
     """Any folder with one sub-folder per class; images are converted and resized to the config."""
     if not config.root:
@@ -161,19 +172,27 @@ def load_image_folder(config: DataConfig) -> ImageSet:
     mode = "RGB" if config.channels == 3 else "L"
     images, labels, ids, class_names = [], [], [], []
     for class_dir in class_dirs:
-        files = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        # a folder named like an image is no image (rglob lists its files anyway); a broken symlink stays and is named
+        files = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
         if not files:
             continue
         class_names.append(class_dir.name)
         for path in files:
+            try:   # ids are text (forget lists, hashes, results.json): a name that is not UTF-8 cannot be one
+                str(path.relative_to(root)).encode()
+            except UnicodeEncodeError:
+                raise UserError(f"file name is not valid UTF-8: {os.fsencode(path).decode(errors='replace')}; "
+                                "rename it") from None
             try:
                 with Image.open(path) as image:
-                    image = image.convert(mode).resize((config.image_size, config.image_size), Image.BICUBIC)
+                    image = _convert_image(image, mode).resize((config.image_size, config.image_size), Image.BICUBIC)
             except Image.DecompressionBombError:
                 raise UserError(f"refusing image {path}: more pixels than PIL's decompression-bomb limit "
                                 f"({Image.MAX_IMAGE_PIXELS}); shrink or remove it") from None
             except (UnidentifiedImageError, OSError, ValueError) as exc:
-                raise UserError(f"cannot read image {path}: {exc.__class__.__name__}") from None
+                reason = " ".join(str(exc).split())[:200]
+                raise UserError(f"cannot read image {path}: {exc.__class__.__name__}"
+                                f"{': ' + reason if reason else ''}") from None
             array = np.asarray(image, dtype=np.float32) / 255.0
             images.append(torch.from_numpy(array).reshape(config.image_size, config.image_size, -1).permute(2, 0, 1))
             labels.append(len(class_names) - 1)
