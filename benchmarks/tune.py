@@ -242,7 +242,7 @@ def score_test(spec: dict, results_path: Path, work: Path, command: str, methods
             continue
         out = work / f"test-{method}-{chosen['key']}"
         results = evaluate_model_dirs({"original": ROOT / record["model"], method: ROOT / trials[chosen["key"]]["dir"]},
-                                      task, ROOT / spec["evaluator"], out, forget_classes=record["forget_classes"],
+                                      task, str(ROOT / spec["evaluator"]), out, forget_classes=record["forget_classes"],
                                       seed=record["seed"], split="test", overwrite=True)
         record["test"][method] = {"key": chosen["key"], "command": command, "metrics": results["metrics"],
                                   "targets": results["targets"], "results": _relative(out / "results.json")}

@@ -123,7 +123,7 @@ def test_two_requests_keep_a_chain_and_the_first_forgotten_class_stays_out_of_th
     from i2i_unlearn.config import TaskConfig
     from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
     results = evaluate_model_dirs({"original": tiny_model_dir, "no-cat-dog": tmp_path / "no-cat-dog"},
-                                  TaskConfig("center-inpaint", 0.5), str(tiny_evaluator_dir), tmp_path / "eval")
+                                  TaskConfig("center-inpaint", 0.5), tiny_evaluator_dir, tmp_path / "eval")  # a Path is fine
     assert results["forget_classes"] == ["Cat", "Dog"]
 
 

@@ -137,11 +137,13 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
     return results
 
 
-def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, evaluator_spec: str,
+def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, evaluator_spec: str | Path,
                         out_dir: str | Path, *, forget_classes: list[str] | None = None, seed: int = 0,
                         split: str = "test", overwrite: bool = False) -> dict:
     """Load models by directory (the first one's training data defines the test sets) and evaluate."""
     from tqdm.auto import tqdm
+
+    evaluator_spec = str(evaluator_spec)  # a folder (str or Path), or "clip:/dir" / "hf:/dir"
 
     from i2i_unlearn.config import UnlearnConfig
     from i2i_unlearn.data import make_unlearn_split
