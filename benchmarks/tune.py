@@ -36,6 +36,7 @@ from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.evaluation.evaluator import load_evaluator
 from i2i_unlearn.evaluation.generation import generate_outputs, hidden_mse
+from i2i_unlearn.evaluation.targets import RETRAINED
 from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.models import load_model
 from i2i_unlearn.unlearn import default_retain_classes, training_data_config, unlearn
@@ -241,7 +242,10 @@ def score_test(spec: dict, results_path: Path, work: Path, command: str, methods
         if done and done["key"] == chosen["key"]:
             continue
         out = work / f"test-{method}-{chosen['key']}"
-        results = evaluate_model_dirs({"original": ROOT / record["model"], method: ROOT / trials[chosen["key"]]["dir"]},
+        models = {"original": ROOT / record["model"], "unlearned": ROOT / trials[chosen["key"]]["dir"]}
+        if spec.get("retrained"):  # the reference retrained without the forget classes
+            models[RETRAINED] = ROOT / spec["retrained"]
+        results = evaluate_model_dirs(models,
                                       task, str(ROOT / spec["evaluator"]), out, forget_classes=record["forget_classes"],
                                       seed=record["seed"], split="test", overwrite=True)
         record["test"][method] = {"key": chosen["key"], "command": command, "metrics": results["metrics"],
@@ -299,10 +303,10 @@ def markdown(record: dict) -> str:
                   "| method | forget FID | forget recog. | retain FID | retain sim. | targets met |", "|---|---|---|---|---|---|"]
         for method, test in record["test"].items():
             m = test["metrics"]
-            for row in ("original", method):
+            for row in [r for r in ("original", RETRAINED, "unlearned") if r in m]:
                 f, r = m[row]["forget"], m[row]["retain"]
-                met = (f"{sum(bool(t['met']) for t in test['targets'])}/{len(test['targets'])}" if row == method else "")
-                lines.append(f"| {row} | {_fmt(f['fid'], 2)} | {_fmt(f['recognition'])} | {_fmt(r['fid'], 2)} | "
+                met = (f"{sum(bool(t['met']) for t in test['targets'])}/{len(test['targets'])}" if row == "unlearned" else "")
+                lines.append(f"| {method if row == 'unlearned' else row} | {_fmt(f['fid'], 2)} | {_fmt(f['recognition'])} | {_fmt(r['fid'], 2)} | "
                              f"{_fmt(r['similarity'])} | {met} |")
     return "\n".join(lines) + "\n"
 

@@ -120,3 +120,17 @@ def test_tuning_one_method_first_leaves_the_others_for_later(tiny_model_dir, tin
     assert set(record["chosen"]) == {"ours", "max-loss"} and len(record["trials"]) == 4
     with pytest.raises(UserError, match="known: ours, max-loss"):
         tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", methods=["retrain"])
+
+
+def test_scoring_on_test_checks_the_demo_targets_once(tiny_model_dir, tiny_evaluator_dir, tmp_path, monkeypatch):
+    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"ours": {"alpha": [0.1, 1.0]}})
+    monkeypatch.setattr(tune, "ROOT", tmp_path)  # results and trial folders relative to a scratch root
+    tune.tune(spec, tmp_path / "tune.json", tmp_path / "work")
+    record = tune.score_test(spec, tmp_path / "tune.json", tmp_path / "work", "test")
+    test = record["test"]["ours"]
+    assert test["key"] == record["chosen"]["ours"]["key"]
+    assert {"original", "unlearned"} <= set(test["metrics"]) and len(test["targets"]) >= 4
+    assert "| ours |" in tune.markdown(record)
+    monkeypatch.setattr(tune, "evaluate_model_dirs", lambda *a, **k: pytest.fail("scored on test twice"),
+                        raising=False)
+    tune.score_test(spec, tmp_path / "tune.json", tmp_path / "work", "test")
