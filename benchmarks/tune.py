@@ -305,7 +305,8 @@ def markdown(record: dict) -> str:
             m = test["metrics"]
             for row in [r for r in ("original", RETRAINED, "unlearned") if r in m]:
                 f, r = m[row]["forget"], m[row]["retain"]
-                met = (f"{sum(bool(t['met']) for t in test['targets'])}/{len(test['targets'])}" if row == "unlearned" else "")
+                judged = [t for t in test["targets"] if t["met"] is not None]  # None: replaced by the retrained bar
+                met = f"{sum(t['met'] for t in judged)}/{len(judged)}" if row == "unlearned" else ""
                 lines.append(f"| {method if row == 'unlearned' else row} | {_fmt(f['fid'], 2)} | {_fmt(f['recognition'])} | {_fmt(r['fid'], 2)} | "
                              f"{_fmt(r['similarity'])} | {met} |")
     return "\n".join(lines) + "\n"
