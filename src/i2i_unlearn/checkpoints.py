@@ -49,6 +49,14 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
 
 
+def read_json(path: str | Path):
+    """The JSON value in `path`, or one clear error naming the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is not valid JSON: {exc}") from None
+
+
 def write_json_atomic(path: str | Path, value) -> None:
     write_text_atomic(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
 

@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import inspect
 import io
-import json
 import math
 import sys
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from i2i_unlearn.checkpoints import sha256_file
+from i2i_unlearn.checkpoints import read_json, sha256_file
 from i2i_unlearn.config import DataConfig, TrainConfig, from_dict, load_yaml, to_dict
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.models import I2IModel
@@ -116,10 +115,7 @@ def _data_config(values: dict, model: I2IModel) -> DataConfig:
 def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"{path} not found")
-    try:
-        values = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path} is not valid JSON: {exc}") from None
+    values = read_json(path)
     if not isinstance(values, dict):
         raise UserError(f"{path} is not a JSON object")
     return values
@@ -193,6 +189,18 @@ def _check_same_outputs(expected: torch.Tensor, actual: torch.Tensor, family: st
                         f"{difference:.3g}): its config.json has a setting the family does not build")
 
 
+def _from_pretrained(model_class, directory: Path, what: str, **dtype):
+    """`model_class.from_pretrained` from local safetensors only, with every weight accounted for.
+    (transformers names the dtype argument `dtype`, diffusers `torch_dtype`.)"""
+    try:
+        source, info = model_class.from_pretrained(directory, use_safetensors=True, local_files_only=True,
+                                                   output_loading_info=True, **dtype)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise _load_error(directory, exc) from None
+    _check_loading_info(info, directory, what)
+    return source
+
+
 def _load_error(directory: Path, exc: Exception) -> UserError:
     return UserError(f"cannot load {directory}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}")
 
@@ -211,12 +219,8 @@ def _import_mae(directory: Path, scheduler=None) -> tuple[I2IModel, dict, list[P
     _check_kind(directory, hf_config, "mae", hf_config.get("model_type") == "vit_mae")
     weight_files = _safetensors_files(directory, "model.safetensors")
     files_sha256 = _hashes([directory / "config.json", *weight_files], directory)
-    try:
-        source, info = ViTMAEForPreTraining.from_pretrained(directory, use_safetensors=True, local_files_only=True,
-                                                            dtype=torch.float32, output_loading_info=True)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise _load_error(directory, exc) from None
-    _check_loading_info(info, directory, "ViTMAEForPreTraining (encoder and decoder)")
+    source = _from_pretrained(ViTMAEForPreTraining, directory, "ViTMAEForPreTraining (encoder and decoder)",
+                              dtype=torch.float32)
     hf = source.config
     if hf.norm_pix_loss:
         raise UserError(f"{directory} was trained with norm_pix_loss: its decoder predicts per-patch normalised "
@@ -273,12 +277,7 @@ def _import_diffusion(directory: Path, scheduler: str | Path | None) -> tuple[I2
         raise UserError(f"{scheduler_file}: prediction_type {source_scheduler.config.prediction_type!r}; the "
                         "diffusion family's U-Net predicts the noise ('epsilon')")
 
-    try:
-        source, info = UNet2DModel.from_pretrained(unet_dir, use_safetensors=True, local_files_only=True,
-                                                   torch_dtype=torch.float32, output_loading_info=True)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise _load_error(unet_dir, exc) from None
-    _check_loading_info(info, unet_dir, "UNet2DModel")
+    source = _from_pretrained(UNet2DModel, unet_dir, "UNet2DModel", torch_dtype=torch.float32)
     unet = dict(source.config)
     in_channels, out_channels = unet["in_channels"], unet["out_channels"]
     if in_channels != 2 * out_channels:

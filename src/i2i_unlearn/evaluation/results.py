@@ -11,6 +11,7 @@ from pathlib import Path
 import jsonschema
 from jsonschema.exceptions import best_match
 
+from i2i_unlearn.checkpoints import read_json
 from i2i_unlearn.errors import UserError
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
@@ -80,10 +81,7 @@ def load_results(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"results file not found: {path}")
-    try:
-        results = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path} is not valid JSON: {exc}") from None
+    results = read_json(path)
     try:
         validate_results(results)
     except UserError as exc:
