@@ -2,9 +2,10 @@
 (the same recipe on the retain classes only) under several training seeds, scores every model on
 the same held-out images (center inpainting 1/2, one evaluation), and writes the spread to
 benchmarks/results/<name>.json and .md. Seed 0 of the original is the shipped model itself
-(trained with the recipe's seed 0).
+(trained with the recipe's seed 0), and so is the shipped retrained reference for its recorded seed.
 
-    .venv/bin/python benchmarks/retrain_spread.py --model pretrained/mae-animal-mnist --seeds 0,1,2
+    .venv/bin/python benchmarks/retrain_spread.py --model pretrained/mae-animal-mnist \
+        --retrained pretrained/mae-animal-mnist-without-cat --seeds 0,1,2
 """
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ def main():
     parser.add_argument("--model", default=str(ROOT / "pretrained" / "mae-animal-mnist"))
     parser.add_argument("--evaluator", default=str(ROOT / "pretrained" / "evaluator-animal-mnist"))
     parser.add_argument("--forget-classes", default="Cat")
+    parser.add_argument("--retrained", default=None,
+                        help="a shipped `retrain` of --model (used for the seed its run.json records)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--name", default=None, help="default: retrain_spread_<model folder>")
     parser.add_argument("--work", default=None)
@@ -57,9 +60,18 @@ def main():
             config.seed = seed
             train(config, original, overwrite=True, resume=(original / "checkpoints").is_dir())
         models[f"original-seed{seed}"] = original
+    shipped_retrained_seed = None
+    if args.retrained:
+        run = json.loads((Path(args.retrained) / "run.json").read_text())
+        if run["kind"] != "retrain" or run["inputs"]["forget_classes"] != forget:
+            sys.exit(f"error: --retrained {args.retrained} is a {run['kind']} run without "
+                     f"{run['inputs'].get('forget_classes')}, not a retrain without {forget}")
+        shipped_retrained_seed = run["config"]["seed"]
     for seed in seeds:
         retrained = work / f"retrained-seed{seed}"
-        if not (retrained / "model.safetensors").is_file():
+        if seed == shipped_retrained_seed:
+            retrained = Path(args.retrained)
+        elif not (retrained / "model.safetensors").is_file():
             unlearn(shipped, UnlearnConfig(method="retrain", forget_classes=forget, seed=seed), retrained,
                     overwrite=True)
         models[f"retrained-seed{seed}"] = retrained
