@@ -300,15 +300,20 @@ def markdown(record: dict) -> str:
                      f"{trial['unlearning_wall_time_s']:.0f} s | {'**yes**' if chosen else ''} |")
     if record.get("test"):
         lines += ["", "Test split, scored once with the chosen knobs (center inpainting 1/2):", "",
-                  "| method | forget FID | forget recog. | retain FID | retain sim. | targets met |", "|---|---|---|---|---|---|"]
+                  "| method | forget FID | forget recog. | retain FID | retain sim. | targets met | missed (value vs limit) |",
+                  "|---|---|---|---|---|---|---|"]
+        def row_line(name, m, met="", missed=""):
+            f, r = m["forget"], m["retain"]
+            return (f"| {name} | {_fmt(f['fid'], 2)} | {_fmt(f['recognition'])} | {_fmt(r['fid'], 2)} | "
+                    f"{_fmt(r['similarity'])} | {met} | {missed} |")
+        first = next(iter(record["test"].values()))["metrics"]  # the same test images for every method
+        lines += [row_line(name, first[name]) for name in ("original", RETRAINED) if name in first]
         for method, test in record["test"].items():
-            m = test["metrics"]
-            for row in [r for r in ("original", RETRAINED, "unlearned") if r in m]:
-                f, r = m[row]["forget"], m[row]["retain"]
-                judged = [t for t in test["targets"] if t["met"] is not None]  # None: replaced by the retrained bar
-                met = f"{sum(t['met'] for t in judged)}/{len(judged)}" if row == "unlearned" else ""
-                lines.append(f"| {method if row == 'unlearned' else row} | {_fmt(f['fid'], 2)} | {_fmt(f['recognition'])} | {_fmt(r['fid'], 2)} | "
-                             f"{_fmt(r['similarity'])} | {met} |")
+            judged = [t for t in test["targets"] if t["met"] is not None]  # None: replaced by the retrained bar
+            missed = "; ".join(f"{t['name']} ({_fmt(t['value'])} vs {_fmt(t['limit'])})"
+                               for t in judged if not t["met"])
+            lines.append(row_line(method, test["metrics"]["unlearned"],
+                                  f"{sum(t['met'] for t in judged)}/{len(judged)}", missed))
     return "\n".join(lines) + "\n"
 
 
