@@ -114,3 +114,19 @@ def test_dead_codes_are_restarted_from_the_batch():
     vectors = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])
     assert (vectors == after[3]).all(dim=1).any()  # now one of the batch's encoder outputs
     assert torch.equal(torch.cat([before[:3], before[4:]]), torch.cat([after[:3], after[4:]]))
+
+
+def test_the_token_cache_returns_the_tokenizers_own_tokens_and_forgets_them_on_new_weights():
+    model = build_model(TINY_VQGAN).eval()
+    x = _images(6)
+    direct = model.tokenizer.tokenize(x)
+    assert torch.equal(model.tokenize(x[:2]), direct[:2])          # two misses
+    assert torch.equal(model.tokenize(x[[4, 0, 5, 1]]), direct[[4, 0, 5, 1]])  # hits and misses, in order
+    assert len(model._token_cache) == 4
+    other = build_model(TINY_VQGAN)
+    torch.manual_seed(123)
+    for p in other.tokenizer.parameters():
+        torch.nn.init.normal_(p)
+    model.load_state_dict(other.state_dict())
+    assert len(model._token_cache) == 0                             # stale tokens dropped
+    assert torch.equal(model.tokenize(x), other.tokenizer.tokenize(x))
