@@ -158,7 +158,8 @@ def _convert(hint, value, where):
         return value if isinstance(value, hint) else from_dict(hint, value, where)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise UserError(f"config{where}: expected a list, e.g. [{value!r}], got {type(value).__name__} {value!r}")
+            example = value if isinstance(value, str) and value.isprintable() else repr(value)  # one line
+            raise UserError(f"config{where}: expected a list, e.g. [{example}], got {type(value).__name__} {value!r}")
         if origin is tuple:
             if len(args) == 2 and args[1] is Ellipsis:
                 return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
