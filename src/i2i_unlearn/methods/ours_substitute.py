@@ -12,7 +12,7 @@ s(f) = argmin_r ||(1 - m_f) * (x_f - x_r)||^2 over the step's retain batch.
 """
 import torch
 
-from i2i_unlearn.methods.base import Batch, feature_distance, register_method
+from i2i_unlearn.methods.base import Batch, register_method
 from i2i_unlearn.methods.ours import Ours
 
 
@@ -33,17 +33,20 @@ class OursSubstitute(Ours):
                "whose visible part is closest (a plausible substitute instead of noise)")
     trains = "encoder"
 
-    def substitute(self, forget: Batch, retain: Batch) -> torch.Tensor:
-        return retain.images[nearest_visible(forget.images, forget.mask, retain.images)]
-
     def substitute_target(self, teacher, forget: Batch, retain: Batch):
-        """The teacher's encoding of each forget image's substitute, under the forget image's mask and randomness."""
-        return teacher.encode(self.substitute(forget, retain), forget.mask, forget.ctx)
+        """The teacher's encoding of each forget image's substitute, under the forget image's mask and
+        randomness. Substitutes come from the step's whole retain batch (under many processes too)."""
+        candidates = getattr(retain, "whole", retain).images
+        substitutes = candidates[nearest_visible(forget.images, forget.mask, candidates)]
+        return teacher.encode(substitutes, forget.mask, forget.ctx)
 
     def loss(self, student, teacher, forget: Batch, retain: Batch, generator):
-        with torch.no_grad():
-            retain_target = teacher.encode(retain.images, retain.mask, retain.ctx)
-            forget_target = self.substitute_target(teacher, forget, retain)
-        norm = self.config.feature_norm
-        return {"retain": feature_distance(student.encode(retain.images, retain.mask, retain.ctx), retain_target, norm),
-                "forget": feature_distance(student.encode(forget.images, forget.mask, forget.ctx), forget_target, norm)}
+        # Ours.loss asks forget_target(teacher, forget, generator) for the target: give it this step's retain batch
+        self._retain = retain
+        try:
+            return super().loss(student, teacher, forget, retain, generator)
+        finally:
+            self._retain = None
+
+    def forget_target(self, teacher, forget: Batch, generator):
+        return self.substitute_target(teacher, forget, self._retain)
