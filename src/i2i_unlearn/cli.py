@@ -1,4 +1,4 @@
-"""The `i2i-unlearn` command: train, unlearn, import, evaluate, report, list, demo."""
+"""The `i2i-unlearn` command: train, unlearn, import, evaluate, audit, report, list, demo."""
 from __future__ import annotations
 
 import dataclasses
@@ -167,6 +167,9 @@ def evaluate(model: list[str] = typer.Option(..., help="NAME=DIR, repeated: e.g.
              task: str = typer.Option("center-inpaint", help="center-inpaint | outpaint | random-patches"),
              ratio: float = typer.Option(0.5, help="hole side / visible side / hidden fraction"),
              forget_classes: Optional[list[str]] = typer.Option(None, help="default: from the unlearned model"),
+             forget_files: Optional[Path] = typer.Option(None, help="a forgotten file list: scored on those images, "
+                                                                    "retain on every never-seen image (default: "
+                                                                    "from the unlearned model)"),
              seed: int = typer.Option(0, help="masks and sampling seed, the same for every model"),
              split: str = typer.Option("test", help="held-out images to score: test, or val to choose knobs"),
              overwrite: bool = typer.Option(False, help="replace --out if it exists")):
@@ -181,10 +184,90 @@ def evaluate(model: list[str] = typer.Option(..., help="NAME=DIR, repeated: e.g.
             raise UserError(f"--model expects NAME=DIR, got {spec!r}")
         model_dirs[name] = directory
     results = evaluate_model_dirs(model_dirs, TaskConfig(task, ratio), evaluator, out,
-                                  forget_classes=_names(forget_classes), seed=seed, split=split,
-                                  overwrite=overwrite)
+                                  forget_classes=_names(forget_classes), forget_files=forget_files, seed=seed,
+                                  split=split, overwrite=overwrite)
     typer.echo(summary_table(results))
     typer.echo(f"results: {out / 'results.json'}")
+
+
+def _model_specs(specs: list[str]) -> dict[str, str]:
+    """`DIR` or `NAME=DIR` per model; a bare folder is named after itself."""
+    found: dict[str, str] = {}
+    for spec in specs:
+        name, sep, directory = spec.partition("=")
+        if not sep:
+            name, directory = Path(spec).name, spec
+        if not name or not directory:
+            raise UserError(f"--model expects DIR or NAME=DIR, got {spec!r}")
+        if name in found:
+            raise UserError(f"two models are named {name!r}: name them (NAME=DIR)")
+        found[name] = directory
+    return found
+
+
+def _integers(text: str, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UserError(f"{option} expects whole numbers separated by commas, got {text!r}") from None
+
+
+@app.command()
+def audit(model: list[str] = typer.Option(..., help="model folder or NAME=DIR, repeated: original, unlearned ones "
+                                                    "(the first one's training data defines the images)"),
+          out: Path = typer.Option(..., help="folder for audit.json, roc.png, grid_forget.png, relearn.png"),
+          reference_model: Optional[str] = typer.Option(None, help="a --model name, DIR or NAME=DIR that calibrates "
+                                                                  "the attack (the retrained model, or the original "
+                                                                  "to score the retrained one too)"),
+          tell_reference: Optional[str] = typer.Option(None, help="the model whose forget outputs the tell probe "
+                                                                 "compares with (default: --reference-model; the "
+                                                                 "retrained model); a --model name, DIR or NAME=DIR"),
+          forget_classes: Optional[list[str]] = typer.Option(None, help="classes forgotten (default: from the models)"),
+          forget_files: Optional[Path] = typer.Option(None, help="text file of the image ids forgotten"),
+          evaluator: str = typer.Option(str(DEFAULT_EVALUATOR), help="evaluator directory (or clip:/dir, hf:/dir)"),
+          split: str = typer.Option("test", help="where the never-seen non-members come from: test or val"),
+          max_images: int = typer.Option(200, help="members and non-members each, at most (seeded sample)"),
+          task: str = typer.Option("center-inpaint", help="task of the tell, the grid and the relearning scores"),
+          ratio: float = typer.Option(0.5, help="its hole side / visible side / hidden fraction"),
+          timesteps: str = typer.Option("100,250,500", help="diffusion: the attack's timesteps"),
+          probe_folds: int = typer.Option(5, help="cross-validation folds of the tell probe"),
+          relearn_steps: int = typer.Option(0, help="relearning attack: fine-tuning steps (0: skip it)"),
+          relearn_images: int = typer.Option(16, help="relearning attack: forget-class training images"),
+          relearn_lr: float = typer.Option(1e-4, help="relearning attack: learning rate"),
+          relearn_batch_size: int = typer.Option(16, help="relearning attack: batch size"),
+          relearn_eval: str = typer.Option("0,5,10,25,50", help="relearning attack: steps measured at"),
+          seed: int = typer.Option(0, help="sampling, masks and probe folds"),
+          overwrite: bool = typer.Option(False, help="replace --out if it exists")):
+    """Membership inference, relearning and the tell: does the forgetting survive an audit?"""
+    from i2i_unlearn.config import TaskConfig
+    from i2i_unlearn.evaluation.audit import AuditOptions, run_audit, summary_lines
+    from i2i_unlearn.relearn import RelearnConfig
+    model_dirs = _model_specs(model)
+
+    def role(spec: str | None) -> str | None:
+        """A model named by a --model name, or another folder (added to the audited models)."""
+        if not spec or spec in model_dirs:
+            return spec
+        ((name, directory),) = _model_specs([spec]).items()
+        same = [n for n, d in model_dirs.items() if Path(d).resolve() == Path(directory).resolve()]
+        if same:
+            return same[0]
+        if name in model_dirs:
+            raise UserError(f"{spec!r} is named {name!r} like another --model: name it (NAME=DIR)")
+        model_dirs[name] = directory
+        return name
+    reference, probe_reference = role(reference_model), role(tell_reference)
+    options = AuditOptions(split=split, max_images=max_images, task=TaskConfig(task, ratio),
+                           timesteps=_integers(timesteps, "--timesteps"), probe_folds=probe_folds, seed=seed)
+    relearn = RelearnConfig(steps=relearn_steps, images=relearn_images, batch_size=relearn_batch_size, lr=relearn_lr,
+                            eval_steps=_integers(relearn_eval, "--relearn-eval"), seed=seed)
+    relearn.check()
+    result = run_audit(model_dirs, out, evaluator_spec=evaluator, reference=reference, tell_reference=probe_reference,
+                       forget_classes=_names(forget_classes), forget_files=forget_files, options=options,
+                       relearn=relearn if relearn_steps > 0 else None, overwrite=overwrite,
+                       progress=lambda text: typer.echo(text, err=True))
+    typer.echo("\n".join(summary_lines(result)))
+    typer.echo(f"audit: {out / 'audit.json'}")
 
 
 @app.command()

@@ -73,6 +73,9 @@ class UnlearnSplit:
     eval_split: str = "test"    # test (scores) or val (choosing knobs)
     parts: dict | None = None   # Split.describe() of the dataset: counts and id hashes of train, val, test
     train: ImageSet | None = None  # the whole train part the sets above were drawn from
+    # "classes": forget_eval holds never-seen images of the forget classes; "files": a file list
+    # has no never-seen twin, so (in `evaluate`) forget_eval holds the forgotten images themselves
+    forget_kind: str = "classes"
 
 
 def _select(images: ImageSet, keep: torch.Tensor) -> ImageSet:

@@ -106,8 +106,11 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
         "task": to_dict(task), "seed": seed, "dataset": split.forget_eval.name,
         "split": {"scored": split.eval_split, "parts": split.parts},
         "forget_classes": split.forget_class_names,
+        "forget_kind": split.forget_kind,   # files: the forget set is the forgotten training images themselves
         "sets": {name: {"count": len(images), "classes": sorted({class_names[i] for i in images.labels.tolist()}),
-                        "ids_sha256": sha256_text("\n".join(images.ids))} for name, images in sets.items()},
+                        "ids_sha256": sha256_text("\n".join(images.ids)),
+                        "source": "train (the forgotten images)" if name == "forget" and split.forget_kind == "files"
+                        else split.eval_split} for name, images in sets.items()},
         "evaluator": evaluator.describe(),
         "models": {name: {"dir": str((model_dirs or {}).get(name, "")), "family": model.family,
                           "weights_sha256": getattr(model, "pretrained_info", {}).get("weights_sha256", ""),
@@ -138,9 +141,12 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
 
 
 def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, evaluator_spec: str | Path,
-                        out_dir: str | Path, *, forget_classes: list[str] | None = None, seed: int = 0,
+                        out_dir: str | Path, *, forget_classes: list[str] | None = None,
+                        forget_files: str | Path | None = None, seed: int = 0,
                         split: str = "test", overwrite: bool = False) -> dict:
-    """Load models by directory (the first one's training data defines the test sets) and evaluate."""
+    """Load models by directory (the first one's training data defines the test sets) and evaluate.
+    A file-list request (`forget_files`, or recorded by a model folder) is scored on the forgotten
+    images themselves and, for retain quality, on every never-seen image (audit.py)."""
     from tqdm.auto import tqdm
 
     evaluator_spec = str(evaluator_spec)  # a folder (str or Path), or "clip:/dir" / "hf:/dir"
@@ -148,9 +154,10 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
     from i2i_unlearn.config import UnlearnConfig
     from i2i_unlearn.data import make_unlearn_split
     from i2i_unlearn.errors import UserError
+    from i2i_unlearn.evaluation.audit import audit_sets, forgotten_files_split, model_forget_request
     from i2i_unlearn.evaluation.embedders import load_embedder
     from i2i_unlearn.models import load_model
-    from i2i_unlearn.runs import forgotten_classes, prepare_output_dir
+    from i2i_unlearn.runs import prepare_output_dir
     from i2i_unlearn.tasks import check_task
     from i2i_unlearn.train import select_classes
     from i2i_unlearn.unlearn import default_retain_classes, input_folders, training_data_config
@@ -160,19 +167,28 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
         raise UserError("give at least one model (--model NAME=DIR)")
     models = {name: load_model(directory) for name, directory in model_dirs.items()}
     evaluator = load_embedder(evaluator_spec)
-    if not forget_classes:  # every class an unlearned model's requests forgot (Cat, then Dog: both)
-        forget_classes = next((forgotten_classes(m.pretrained_info) for m in models.values()
-                               if forgotten_classes(m.pretrained_info)), None)
-    if not forget_classes:  # a file-list request: the classes of the forgotten files
+    first = next(iter(models.values()))
+    data = training_data_config(first)
+    files_split = None
+    if forget_files or not forget_classes:  # a file list given, or what the models record
+        request = {"forget_files": forget_files} if forget_files else model_forget_request(models, model_dirs)
+        forget_classes = request.get("forget_classes", forget_classes)
+        if "forget_classes" not in request and request:
+            files_split = forgotten_files_split(audit_sets(
+                data, **request, split=split, trained_classes=(first.pretrained_info.get("training") or {})
+                .get("classes")))
+            forget_classes = files_split.forget_class_names
+    if not forget_classes:  # a file-list request from before forgotten_ids.sha256: its classes
         lineages = [m.pretrained_info.get("unlearning") for m in models.values()]
         forget_classes = next((l["forget_classes"] for l in lineages if l), None)
         if not forget_classes:
             raise UserError("no model records its forget classes: pass --forget-classes")
-    first = next(iter(models.values()))
-    data = training_data_config(first)
-    unlearn_config = UnlearnConfig(forget_classes=forget_classes,
-                                   retain_classes=default_retain_classes(first, forget_classes))
-    held_out = make_unlearn_split(data, unlearn_config, split)
+    if files_split is not None:
+        held_out = files_split
+    else:
+        unlearn_config = UnlearnConfig(forget_classes=forget_classes,
+                                       retain_classes=default_retain_classes(first, forget_classes))
+        held_out = make_unlearn_split(data, unlearn_config, split)
     train = select_classes(held_out.train, (first.pretrained_info.get("training") or {}).get("classes"))
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=False,
                                  protected=input_folders(*model_dirs.values(), evaluator_spec.split(":", 1)[-1], data))
