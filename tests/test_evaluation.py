@@ -116,3 +116,60 @@ def test_evaluate_writes_valid_results_grids_and_tsne(tiny_model_dir, tiny_evalu
     for name in results["images"].values():
         assert (tmp_path / name).stat().st_size > 1000
     assert {t["name"] for t in results["targets"]} >= {"retain FID <= 1.15 x original"}
+
+
+def test_score_set_adds_the_hole_each_class_and_bootstrap_intervals(tiny_evaluator_dir, test_images):
+    from i2i_unlearn.evaluation.evaluate import score_set
+    from i2i_unlearn.tasks import degrade, make_mask
+    evaluator = load_evaluator(tiny_evaluator_dir)
+    images, labels = test_images.images[::5], test_images.labels[::5]    # 200 images, every class
+    mask = make_mask(TaskConfig("center-inpaint", 0.5), len(images), 32, 8)
+    grey = degrade(images, mask, 0.5)                                   # a flat grey hole
+    scored = score_set(evaluator, grey, images, mask, labels, test_images.class_names, [2], bootstrap=30, seed=0)
+    whole, hole = scored["whole"], scored["hole"]
+    assert hole["similarity"] < whole["similarity"]   # the frame hides the grey hole; the hole view does not
+    for view, scores in (("whole", whole), ("hole", hole)):
+        for key in ("fid", "similarity", "recognition"):
+            interval = scored["intervals"][view][key]
+            assert interval["lo"] <= scores[key] <= interval["hi"]
+            assert interval["se"] > 0 or key == "recognition"   # a tiny evaluator may call no grey hole a Cat
+    assert set(scored["intervals"]["whole"]) >= {"is", "hidden_mse"}
+    assert sum(entry["count"] for entry in scored["per_class"].values()) == len(images)
+    assert set(scored["per_class"]) == set(test_images.class_names)
+    assert all(entry["intervals"]["hole"]["fid"]["se"] > 0 for entry in scored["per_class"].values())
+    truth = score_set(evaluator, images, images, mask, labels, test_images.class_names, [2], bootstrap=0,
+                      per_class=False)
+    assert truth["hole"]["similarity"] == pytest.approx(1.0, abs=1e-5) and abs(truth["hole"]["fid"]) < 1e-3
+    assert truth["intervals"] is None and truth["per_class"] is None
+
+
+def test_the_report_shows_intervals_the_hole_and_the_worst_retain_class(tmp_path):
+    from test_report import make_results, write_results
+    from i2i_unlearn.evaluation.report import write_report
+    from i2i_unlearn.evaluation.results import summary_table
+    results = make_results(tmp_path)
+    results["schema_version"] = 2
+    del results["floors"]
+    hole = {"fid": 30.0, "similarity": 0.5, "recognition": 0.2}
+    results["hole_metrics"] = {row: {"forget": hole, "retain": hole} for row in results["metrics"]}
+    interval = {"se": 0.5, "lo": 10.0, "hi": 12.0}
+    results["intervals"] = {"unlearned": {"retain": {"whole": {"fid": interval}, "hole": {"fid": interval}},
+                                          "forget": None}}
+
+    def entry(set_name, fid, fid_se):
+        return {"set": set_name, "count": 100, "whole": {"fid": fid, "similarity": 0.9, "recognition": 0.8},
+                "hole": {"fid": fid, "similarity": 0.8, "recognition": 0.7},
+                "intervals": {"whole": {"fid": {"se": fid_se, "lo": fid - 2 * fid_se, "hi": fid + 2 * fid_se}}}}
+    results["per_class"] = {"original": {"Dog": entry("retain", 10.0, 0.1), "Bear": entry("retain", 10.0, 0.1),
+                                         "Cat": entry("forget", 10.0, 0.1)},
+                            "unlearned": {"Dog": entry("retain", 10.2, 2.0), "Bear": entry("retain", 13.0, 0.1),
+                                          "Cat": entry("forget", 50.0, 0.1)}}
+    validate_results(results)
+    html_path, markdown_path = write_report(write_results(tmp_path, results))
+    text, page = markdown_path.read_text(), html_path.read_text()
+    assert "FID floor" not in text and "FID floor" not in page
+    assert "| unlearned | 11.00 ± 1.00 |" in text                       # retain FID ± its bootstrap half-width
+    assert "## Hidden region only" in text and "<h2>Hidden region only</h2>" in page
+    assert "| unlearned | Bear | 1.30x |" in text                        # the worst retain class, named
+    assert "1.02x (tie)" in text and "Cat" not in text.split("## Collateral damage per retain class")[1].split("##")[0]
+    assert "unlearned: Bear 1.30x" in summary_table(results)

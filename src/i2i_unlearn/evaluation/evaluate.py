@@ -2,6 +2,11 @@
 
 Every model generates for the same images with the same masks and seed; the numbers, grids and
 T-SNE go to one folder with a results.json (schema: results.schema.json).
+
+Beside the whole-image scores: the same scores of the hidden region alone (`hole_view`: the visible
+frame dominates whole-image numbers), per class (collateral damage to each retain class), and a
+bootstrap over the test images for every score (one resampling of image indices shared by every
+model and score, computed from features extracted once).
 """
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from i2i_unlearn.checkpoints import sha256_text, versions, write_json_atomic
 from i2i_unlearn.config import TaskConfig, to_dict
@@ -25,6 +31,16 @@ from i2i_unlearn.models import I2IModel
 from i2i_unlearn.tasks import degrade, noise_image
 
 NOISE_KL_SHRINK = 0.1  # ReLU features have near-dead dimensions: shrink hard, the same for every model
+BOOTSTRAP_RESAMPLES = 200  # the standard error of a score to about 5 % (1 / sqrt(2 x 200))
+HOLE_VISIBLE_FILL = 0.0    # visible pixels inside the hole's bounding box (outpainting), the same in outputs and truth
+HOLE_SCORES = ("fid", "similarity", "recognition")
+WHOLE_BOOTSTRAPPED = ("fid", "is", "similarity", "recognition", "noise_kl", "hidden_mse")
+HOLE_VIEW_DOC = ("each image cropped to the bounding box of its hidden pixels (visible pixels inside the box set to "
+                 f"{HOLE_VISIBLE_FILL:g} in outputs and ground truth alike), resized (bilinear, antialiased) to the "
+                 "evaluator's input size")
+BOOTSTRAP_DOC = ("resampling the test images with replacement (outputs and their ground truths together, the same "
+                 "resamples for every model); interval = estimate ± 1.96 x the standard deviation of the replicates; "
+                 "FID, IS and noise KL recomputed from features extracted once")
 
 
 def _scores(evaluator, outputs, truth, masks, forget_indices, noise_outputs=None) -> dict:
@@ -38,19 +54,148 @@ def _scores(evaluator, outputs, truth, masks, forget_indices, noise_outputs=None
             "noise_kl": noise_kl, "hidden_mse": hidden_mse(outputs, truth, masks)}
 
 
-def _fid_floor(evaluator, images: torch.Tensor, seed: int) -> float | None:
-    """FID between two disjoint random halves of the real images: the noise floor of the set size."""
-    if len(images) < 8:
-        return None
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
-    half = len(images) // 2
-    return metrics.fid(evaluator, images[order[:half]], images[order[half:2 * half]])
+def evaluator_input_size(evaluator, images: torch.Tensor) -> int:
+    """The image side the evaluator was trained on (a classifier records it), else the images' own."""
+    return int((getattr(evaluator, "info", None) or {}).get("image_size") or images.shape[-1])
+
+
+def hole_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """(B, 4) top, bottom, left, right (exclusive) of each mask's hidden pixels; the whole image if none."""
+    rows, cols = masks.amax(dim=(1, 3)) > 0, masks.amax(dim=(1, 2)) > 0   # (B, H), (B, W)
+    height, width = rows.shape[1], cols.shape[1]
+
+    def span(hit, size):
+        any_hit = hit.any(dim=1)
+        first = torch.where(any_hit, hit.float().argmax(dim=1), torch.zeros_like(any_hit, dtype=torch.long))
+        last = torch.where(any_hit, size - hit.flip(1).float().argmax(dim=1), torch.full_like(first, size))
+        return first, last
+    top, bottom = span(rows, height)
+    left, right = span(cols, width)
+    return torch.stack([top, bottom, left, right], dim=1)
+
+
+def hole_view(images: torch.Tensor, masks: torch.Tensor, size: int) -> torch.Tensor:
+    """The hidden region alone (HOLE_VIEW_DOC): (B, C, size, size)."""
+    boxes = hole_boxes(masks)
+    view = torch.empty(len(images), images.shape[1], size, size, dtype=images.dtype)
+    for box in boxes.unique(dim=0):   # one crop per distinct box (a centre hole: one for the whole set)
+        members = torch.nonzero((boxes == box).all(dim=1)).flatten()
+        top, bottom, left, right = box.tolist()
+        crop = images[members][..., top:bottom, left:right]
+        hidden = masks[members][..., top:bottom, left:right]
+        crop = crop * hidden + HOLE_VISIBLE_FILL * (1 - hidden)
+        if crop.shape[-2:] != (size, size):
+            crop = F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        view[members] = crop
+    return view
+
+
+class _Seen:
+    """What the evaluator sees in one set of images, computed once: features, embeddings, logits."""
+
+    def __init__(self, evaluator, images: torch.Tensor):
+        features = evaluator.features(images)
+        self.features = features.double()
+        self.embeddings = F.normalize(self.features, dim=1)
+        head = getattr(getattr(evaluator, "net", None), "head", None)   # the classifier: logits from its features
+        with torch.no_grad():
+            logits = head(features) if head is not None else evaluator.logits(images) if evaluator.has_classes else None
+        self.logits = logits.double() if logits is not None else None
+        self.predicted = self.logits.argmax(dim=1) if self.logits is not None else None
+
+    def recognised(self, class_indices: list[int]) -> torch.Tensor | None:
+        """Per image: 1 if predicted as one of `class_indices`."""
+        if self.predicted is None or not class_indices:
+            return None
+        return torch.isin(self.predicted, torch.tensor(class_indices)).double()
+
+
+def _fid_or_none(generated: torch.Tensor, real: torch.Tensor) -> float | None:
+    return float(metrics.fid_from_features(generated, real)) if len(generated) >= 2 else None
+
+
+def _mean_or_none(values: torch.Tensor | None) -> float | None:
+    return None if values is None or len(values) == 0 else float(values.mean())
+
+
+def _intervals(estimates: dict, replicates: dict) -> dict:
+    return {key: metrics.bootstrap_interval(estimates.get(key), values) for key, values in replicates.items()}
+
+
+def score_set(evaluator, outputs: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor,
+              class_names: list[str], forget_indices: list[int], noise_outputs: torch.Tensor | None = None, *,
+              bootstrap: int = BOOTSTRAP_RESAMPLES, seed: int = 0, per_class: bool = True) -> dict:
+    """Every score of one model on one held-out set: the whole image (`_scores`: torchmetrics), the hidden
+    region alone, each class alone, and bootstrap intervals of each over the test images."""
+    whole = _scores(evaluator, outputs, truth, masks, forget_indices, noise_outputs)
+    size = evaluator_input_size(evaluator, truth)
+    hole_outputs, hole_truth = hole_view(outputs, masks, size), hole_view(truth, masks, size)
+    seen = {"whole": (_Seen(evaluator, outputs), _Seen(evaluator, truth)),
+            "hole": (_Seen(evaluator, hole_outputs), _Seen(evaluator, hole_truth))}
+    hole_out, hole_real = seen["hole"]
+    hole = {"fid": metrics.fid(evaluator, hole_outputs, hole_truth),
+            "similarity": _mean_or_none((hole_out.embeddings * hole_real.embeddings).sum(dim=1)),
+            "recognition": _mean_or_none(hole_out.recognised(forget_indices))}
+    result = {"whole": whole, "hole": hole, "intervals": None, "per_class": None}
+    noise_features = evaluator.features(noise_outputs).double() if noise_outputs is not None else None
+    if bootstrap >= 2 and len(truth) >= 2:
+        indices = metrics.bootstrap_indices(len(truth), bootstrap, seed)
+        intervals = {}
+        for view, (out, real) in seen.items():
+            per_image = {"similarity": (out.embeddings * real.embeddings).sum(dim=1),
+                         "recognition": out.recognised(forget_indices)}
+            if view == "whole":
+                per_image["hidden_mse"] = (((outputs - truth) ** 2 * masks).flatten(1).sum(1)
+                                           / (masks.flatten(1).sum(1) * outputs.shape[1])).double()
+            replicates = metrics.bootstrap_scores(
+                indices, generated_features=out.features, real_features=real.features, per_image=per_image,
+                logits=out.logits if view == "whole" else None,
+                noise_features=noise_features if view == "whole" else None, noise_shrink=NOISE_KL_SHRINK)
+            intervals[view] = _intervals(whole if view == "whole" else hole,
+                                         {k: v for k, v in replicates.items()
+                                          if k in (WHOLE_BOOTSTRAPPED if view == "whole" else HOLE_SCORES)})
+        result["intervals"] = intervals
+    if per_class:
+        result["per_class"] = _per_class(evaluator, seen, labels, class_names, bootstrap, seed)
+    return result
+
+
+def _per_class(evaluator, seen: dict, labels: torch.Tensor, class_names: list[str], bootstrap: int,
+               seed: int) -> dict:
+    """Per class of the set: FID, similarity and the evaluator's recognition of that very class, whole
+    image and hidden region, each with its bootstrap interval (resampled within the class)."""
+    evaluator_classes = evaluator.class_names if evaluator.has_classes else []
+    out = {}
+    for label in sorted(set(labels.tolist())):
+        name = class_names[label]
+        members = torch.nonzero(labels == label).flatten()
+        own = [evaluator_classes.index(name)] if name in evaluator_classes else []
+        entry = {"count": len(members)}
+        intervals = {}
+        for view, (generated, real) in seen.items():
+            features_g, features_r = generated.features[members], real.features[members]
+            similarity = (generated.embeddings[members] * real.embeddings[members]).sum(dim=1)
+            recognised = generated.recognised(own)
+            recognised = recognised[members] if recognised is not None else None
+            scores = {"fid": _fid_or_none(features_g, features_r), "similarity": _mean_or_none(similarity),
+                      "recognition": _mean_or_none(recognised)}
+            entry[view] = scores
+            if bootstrap >= 2 and len(members) >= 2:
+                indices = metrics.bootstrap_indices(len(members), bootstrap, seed + 1 + label)
+                replicates = metrics.bootstrap_scores(indices, generated_features=features_g, real_features=features_r,
+                                                      per_image={"similarity": similarity, "recognition": recognised})
+                intervals[view] = _intervals(scores, replicates)
+        entry["intervals"] = intervals or None
+        out[name] = entry
+    return out
 
 
 def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig, evaluator, out_dir: str | Path,
              *, mean_image: torch.Tensor, model_dirs: dict[str, str] | None = None, seed: int = 0,
-             grid_columns: int = 8, tsne_retain: int = 200, progress=None) -> dict:
-    """Score every model on both held-out sets (of split.eval_split); write grids, T-SNE and results.json."""
+             grid_columns: int = 8, tsne_retain: int = 200, progress=None,
+             bootstrap: int = BOOTSTRAP_RESAMPLES) -> dict:
+    """Score every model on both held-out sets (of split.eval_split); write grids, T-SNE and results.json.
+    `bootstrap`: resamples of the test images for the intervals (0: none)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     class_names = split.forget_eval.class_names
@@ -59,6 +204,9 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
     forget_indices = [evaluator_classes.index(n) for n in split.forget_class_names if n in evaluator_classes]
     sets = {"forget": split.forget_eval, "retain": split.retain_eval}
     results_metrics: dict[str, dict] = {name: {} for name in [*models, MEAN_FILL, GROUND_TRUTH]}
+    hole_metrics: dict[str, dict] = {name: {} for name in results_metrics}
+    intervals: dict[str, dict] = {name: {} for name in models}
+    per_class: dict[str, dict] = {name: {} for name in models}
     embeddings, images_out = {}, {}
     generation_time = {name: [0.0, 0] for name in models}  # seconds, images
     for set_name, images in sets.items():
@@ -67,7 +215,12 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
             for row in results_metrics.values():
                 row[set_name] = dict.fromkeys(["fid", "kid_mean", "kid_std", "is", "similarity", "recognition",
                                                "noise_kl", "hidden_mse"])
+            for row in hole_metrics.values():
+                row[set_name] = dict.fromkeys(HOLE_SCORES)
+            for row in intervals.values():
+                row[set_name] = None
             continue
+        labels = images.labels
         rows, masks = [], None
         shown = torch.linspace(0, len(truth) - 1, min(grid_columns, len(truth))).round().long()  # spread over classes
         for name, model in models.items():
@@ -77,14 +230,21 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
             generation_time[name][1] += len(truth)
             noise_outputs, _ = generate_outputs(model, noise_image(truth, "batch-gaussian",
                                                                    torch.Generator().manual_seed(seed)), task, seed)
-            results_metrics[name][set_name] = _scores(evaluator, outputs, truth, masks, forget_indices, noise_outputs)
+            scored = score_set(evaluator, outputs, truth, masks, labels, class_names, forget_indices, noise_outputs,
+                               bootstrap=bootstrap, seed=seed)
+            results_metrics[name][set_name], hole_metrics[name][set_name] = scored["whole"], scored["hole"]
+            intervals[name][set_name] = scored["intervals"]
+            for class_name, entry in (scored["per_class"] or {}).items():
+                per_class[name][class_name] = {"set": set_name, **entry}
             images_out[(name, set_name)] = outputs
             rows.append((name, outputs[shown]))
             if progress:
                 progress(f"scored {name} on {set_name}")
         filled = degrade(truth, masks, mean_image)
-        results_metrics[MEAN_FILL][set_name] = _scores(evaluator, filled, truth, masks, forget_indices)
-        results_metrics[GROUND_TRUTH][set_name] = _scores(evaluator, truth, truth, masks, forget_indices)
+        for reference, images_in in ((MEAN_FILL, filled), (GROUND_TRUTH, truth)):
+            scored = score_set(evaluator, images_in, truth, masks, labels, class_names, forget_indices,
+                               bootstrap=0, seed=seed, per_class=False)
+            results_metrics[reference][set_name], hole_metrics[reference][set_name] = scored["whole"], scored["hole"]
         grid_rows = [("input", show_input(truth[shown], masks[shown])), *rows, ("ground truth", truth[shown])]
         image_grid(grid_rows, out_dir / f"grid_{set_name}.png")
         for name in models:
@@ -101,7 +261,7 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
                         torch.cat([split.forget_eval.labels, split.retain_eval.labels]), class_names,
                         split.forget_eval.ids + split.retain_eval.ids, split.forget_eval.name)
     results = {
-        "schema_version": 1,
+        "schema_version": 2,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "task": to_dict(task), "seed": seed, "dataset": split.forget_eval.name,
         "split": {"scored": split.eval_split, "parts": split.parts},
@@ -117,9 +277,10 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
                           "method": (getattr(model, "pretrained_info", {}).get("unlearning") or {})
                           .get("config", {}).get("method")} for name, model in models.items()},
         "metrics": results_metrics,
+        "hole_metrics": hole_metrics,
+        "intervals": intervals,
+        "per_class": per_class,
         "reference_rows": [MEAN_FILL, GROUND_TRUTH],
-        "floors": {name: {"fid_real_halves": _fid_floor(evaluator, images.images, seed)}
-                   for name, images in sets.items()},
         "instrument_check": instrument_check(evaluator, test_all, task, seed) if evaluator.has_classes else None,
         "images": figures,
         "settings": {"sample_counts": {n: len(s) for n, s in sets.items()},
@@ -131,7 +292,12 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
                      "noise_kl": f"Gaussian-fitted KL(outputs || outputs for batch-gaussian noise inputs), "
                                  f"covariance shrinkage {NOISE_KL_SHRINK}",
                      "mean_image": "mean of the training split", "recognition": "argmax over the evaluator's "
-                                                                               "classes, incl. 'no object'"},
+                                                                               "classes, incl. 'no object'",
+                     "hole_view": HOLE_VIEW_DOC,
+                     "per_class": "each class of a set alone; recognition = share of its outputs the evaluator "
+                                  "calls that very class",
+                     "bootstrap": {"resamples": bootstrap, "seed": seed, "level": metrics.LEVEL,
+                                   "method": BOOTSTRAP_DOC}},
         "versions": versions(),
     }
     results["targets"] = check_targets(results)
@@ -143,7 +309,7 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
 def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, evaluator_spec: str | Path,
                         out_dir: str | Path, *, forget_classes: list[str] | None = None,
                         forget_files: str | Path | None = None, seed: int = 0,
-                        split: str = "test", overwrite: bool = False) -> dict:
+                        split: str = "test", overwrite: bool = False, bootstrap: int = BOOTSTRAP_RESAMPLES) -> dict:
     """Load models by directory (the first one's training data defines the test sets) and evaluate.
     A file-list request (`forget_files`, or recorded by a model folder) is scored on the forgotten
     images themselves and, for retain quality, on every never-seen image (audit.py)."""
@@ -195,4 +361,4 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
     with tqdm(total=2 * len(models), desc="evaluate", dynamic_ncols=True) as bar:
         return evaluate(models, held_out, task, evaluator, out_dir, mean_image=train.images.mean(dim=0, keepdim=True),
                         model_dirs={k: str(v) for k, v in model_dirs.items()}, seed=seed,
-                        progress=lambda _: bar.update(1))
+                        progress=lambda _: bar.update(1), bootstrap=bootstrap)

@@ -2,6 +2,7 @@
 evaluator (or embedder). FID/KID/IS come from torchmetrics with our evaluator as `feature`."""
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -88,3 +89,138 @@ def gaussian_kl(features_p: torch.Tensor, features_q: torch.Tensor, shrink: floa
     kl = 0.5 * (torch.trace(inverse_q @ cov_p) + (diff.T @ inverse_q @ diff).squeeze()
                 - cov_p.shape[0] + torch.logdet(cov_q) - torch.logdet(cov_p))
     return float(kl)
+
+
+# --- uncertainty: bootstrap over test images (from features extracted once) and intervals over seeds ---
+
+LEVEL = 0.95
+Z_95 = 1.959963984540054  # two-sided 95 % normal quantile
+
+
+def fid_from_features(generated: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """FID between feature sets, the formula torchmetrics' FrechetInceptionDistance computes (float64).
+
+    Batched: (R, N, D) feature sets give R distances, so a bootstrap reuses features extracted once."""
+    from torchmetrics.image.fid import _compute_fid
+
+    def moments(features):
+        features = features.double()
+        mean = features.mean(dim=-2)
+        centred = features - mean.unsqueeze(-2)
+        return mean, centred.transpose(-1, -2) @ centred / (features.shape[-2] - 1)
+    mean_g, cov_g = moments(generated)
+    mean_r, cov_r = moments(real)
+    if generated.dim() == 2:
+        return _compute_fid(mean_r, cov_r, mean_g, cov_g)
+    # _compute_fid traces a single matrix: the batched form of the same expression
+    a = (mean_r - mean_g).square().sum(dim=-1)
+    b = cov_r.diagonal(dim1=-2, dim2=-1).sum(-1) + cov_g.diagonal(dim1=-2, dim2=-1).sum(-1)
+    c = torch.linalg.eigvals(cov_r @ cov_g).sqrt().real.sum(dim=-1)
+    return a + b - 2 * c
+
+
+def inception_score_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """IS with one split, as torchmetrics' InceptionScore computes it; batched over leading dims."""
+    prob = logits.double().softmax(dim=-1)
+    log_prob = logits.double().log_softmax(dim=-1)
+    mean_prob = prob.mean(dim=-2, keepdim=True)
+    return (prob * (log_prob - mean_prob.log())).sum(dim=-1).mean(dim=-1).exp()
+
+
+def bootstrap_indices(n: int, resamples: int, seed: int) -> torch.Tensor:
+    """(resamples, n) indices drawn with replacement, a pure function of the seed."""
+    return torch.randint(n, (resamples, n), generator=torch.Generator().manual_seed(seed))
+
+
+def bootstrap_interval(estimate: float | None, replicates: torch.Tensor) -> dict | None:
+    """Normal bootstrap interval: estimate ± z * (std of the replicates). The standard error is
+    taken from the replicates, not their percentiles: a resample repeats images, which biases set
+    statistics such as FID upward, but barely changes their spread."""
+    if estimate is None or replicates is None or len(replicates) < 2:
+        return None
+    replicates = replicates.double()
+    replicates = replicates[torch.isfinite(replicates)]
+    if len(replicates) < 2:
+        return None
+    se = float(replicates.std())
+    return {"se": se, "lo": estimate - Z_95 * se, "hi": estimate + Z_95 * se}
+
+
+def bootstrap_statistic(statistic, indices: torch.Tensor, chunk: int = 100) -> torch.Tensor:
+    """statistic(index batch (r, n)) -> (r,) values, over every row of `indices`, in chunks."""
+    return torch.cat([statistic(indices[start:start + chunk]).double().reshape(-1)
+                      for start in range(0, len(indices), chunk)])
+
+
+def bootstrap_scores(indices: torch.Tensor, *, generated_features=None, real_features=None, per_image=None,
+                     logits=None, noise_features=None, noise_shrink: float = 0.1) -> dict[str, torch.Tensor]:
+    """Bootstrap replicates of each score that can be computed from what is given; every score sees
+    the same resampled images (outputs and their own ground truth resampled together)."""
+    out = {}
+    if generated_features is not None and real_features is not None:
+        out["fid"] = bootstrap_statistic(
+            lambda idx: fid_from_features(generated_features[idx], real_features[idx]), indices)
+    for name, values in (per_image or {}).items():
+        if values is not None:
+            out[name] = values.double()[indices].mean(dim=1)
+    if logits is not None:
+        out["is"] = bootstrap_statistic(lambda idx: inception_score_from_logits(logits[idx]), indices)
+    if noise_features is not None and generated_features is not None:
+        out["noise_kl"] = bootstrap_statistic(
+            lambda idx: gaussian_kl_batched(generated_features[idx], noise_features[idx], noise_shrink), indices)
+    return out
+
+
+def gaussian_kl_batched(features_p: torch.Tensor, features_q: torch.Tensor, shrink: float = 1e-2) -> torch.Tensor:
+    """gaussian_kl over a batch of feature sets (R, N, D) -> (R,), the same fit and shrinkage."""
+    def fit(features):
+        features = features.double()
+        mean = features.mean(dim=-2)
+        centred = features - mean.unsqueeze(-2)
+        cov = centred.transpose(-1, -2) @ centred / (features.shape[-2] - 1)
+        dim = cov.shape[-1]
+        eye = torch.eye(dim, dtype=cov.dtype)
+        trace = cov.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
+        return mean, (1 - shrink) * cov + shrink * trace / dim * eye + 1e-6 * eye
+
+    mean_p, cov_p = fit(features_p)
+    mean_q, cov_q = fit(features_q)
+    inverse_q = torch.linalg.inv(cov_q)
+    diff = (mean_q - mean_p).unsqueeze(-1)
+    quadratic = (diff.transpose(-1, -2) @ inverse_q @ diff).squeeze(-1).squeeze(-1)
+    return 0.5 * ((inverse_q @ cov_p).diagonal(dim1=-2, dim2=-1).sum(-1) + quadratic - cov_p.shape[-1]
+                  + torch.logdet(cov_q) - torch.logdet(cov_p))
+
+
+def t_quantile(level: float, dof: int) -> float:
+    from scipy.stats import t
+    return float(t.ppf(0.5 + level / 2, dof))
+
+
+def seed_interval(values: list[float], level: float = LEVEL) -> dict | None:
+    """Mean over seeds and its Student-t interval; None without values, half-width None for one value."""
+    values = [float(v) for v in values if v is not None]
+    if not values:
+        return None
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return {"mean": mean, "hw": None, "n": 1}
+    std = float(torch.tensor(values, dtype=torch.float64).std())
+    return {"mean": mean, "hw": t_quantile(level, len(values) - 1) * std / math.sqrt(len(values)), "n": len(values)}
+
+
+def combined_half_width(*half_widths: float | None) -> float | None:
+    """Independent sources of error add in quadrature; None if none is known."""
+    known = [h for h in half_widths if h is not None]
+    return math.sqrt(sum(h * h for h in known)) if known else None
+
+
+def compare(a: float | None, hw_a: float | None, b: float | None, hw_b: float | None, good: str | None) -> str | None:
+    """'better', 'worse' or 'tie' for a against b, with `good` 'higher' or 'lower'. A difference
+    inside the combined interval sqrt(hw_a² + hw_b²) is a tie, never a win."""
+    if a is None or b is None or good is None:
+        return None
+    margin = combined_half_width(hw_a, hw_b) or 0.0
+    if abs(a - b) <= margin:
+        return "tie"
+    return "better" if (a > b) == (good == "higher") else "worse"

@@ -16,8 +16,9 @@ from urllib.parse import quote
 
 from i2i_unlearn.checkpoints import atomic_write, write_text_atomic
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.evaluation.results import (METRICS, MISSING, SETS, format_plain, format_score, load_results,
-                                            row_names, target_limit, target_verdict)
+from i2i_unlearn.evaluation.results import (CLASS_METRICS, HOLE_METRICS, METRICS, MISSING, SETS, format_change,
+                                            format_plain, format_score, interval_of, load_results,
+                                            results_collateral, row_names, target_limit, target_verdict)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 GRID_CAPTION = "rows: input (hidden region tinted), each model's output, ground truth."
@@ -30,8 +31,14 @@ INSTRUMENT_NOTE = ("A classifier evaluator can be biased by the very outputs unl
                    "image: a trustworthy instrument gives the forget classes no large share.")
 INSTRUMENT_KEY_HTML = "Forget classes are shaded; each fill's largest share is bold."
 INSTRUMENT_KEY_MD = "Each fill's largest share is bold."
-FLOOR_NOTE = ("Two disjoint halves of the same real test images already differ by this FID: differences between "
-              "models smaller than it are within sample noise.")
+INTERVAL_NOTE = ("± is a 95 % bootstrap interval over the test images (settings: bootstrap): a difference between "
+                 "two models inside their combined interval is a tie, not a win.")
+HOLE_NOTE = ("The same scores on the hidden region alone, since the visible frame dominates whole-image numbers: "
+             "each image is cropped to the bounding box of its hidden pixels and resized to the evaluator's input "
+             "size (settings: hole_view). The ground-truth row shows what real hidden regions score.")
+COLLATERAL_NOTE = ("Each retain class alone, against the original: FID as a ratio (above 1 is damage), similarity "
+                   "and the evaluator's recognition of that class as differences (below 0 is damage). (tie): inside "
+                   "the combined bootstrap interval.")
 MAX_CLASSES_LISTED = 12
 
 CSS = """
@@ -117,9 +124,53 @@ def _results_table(results: dict, set_name: str, space: str = " ") -> tuple[str,
     rows, row_styles = [], []
     for name in names:
         scores = results["metrics"][name][set_name]
-        rows.append([f"{name} (ref)" if name in references else name, *(format_score(m, scores) for m in METRICS)])
+        rows.append([f"{name} (ref)" if name in references else name,
+                     *(format_score(m, scores, interval_of(results, name, set_name, "whole", m.key)) for m in METRICS)])
         row_styles.append("ref first-ref" if name == first_reference else "ref" if name in references else "")
     return caption, header, rows, row_styles
+
+
+def _hole_table(results: dict, set_name: str, space: str = " ") -> tuple[str, list, list, list[str]]:
+    """Caption, header, rows and row styles of one set's hidden-region table."""
+    hole = results.get("hole_metrics") or {}
+    references = results["reference_rows"]
+    names = [name for name in row_names(results) if name in hole]
+    first_reference = next((name for name in names if name in references), None)
+    header = ["model", *(metric.header(set_name, space=space) for metric in HOLE_METRICS)]
+    rows, row_styles = [], []
+    for name in names:
+        scores = hole[name].get(set_name) or {}
+        rows.append([f"{name} (ref)" if name in references else name,
+                     *(format_score(m, scores, interval_of(results, name, set_name, "hole", m.key))
+                       for m in HOLE_METRICS)])
+        row_styles.append("ref first-ref" if name == first_reference else "ref" if name in references else "")
+    return f"{set_name.capitalize()} set, hidden region only", header, rows, row_styles
+
+
+def _collateral_tables(results: dict) -> tuple[list, list, list, list] | None:
+    """(header, rows) of the per-retain-class changes, and (header, rows) naming each model's worst class."""
+    damage = results_collateral(results)
+    if not damage:
+        return None
+    models = list(damage)
+    header = ["retain class"] + [f"{model}: {CLASS_METRICS[key][0]}" for model in models for key in CLASS_METRICS]
+    classes = list(dict.fromkeys(e["class"] for entry in damage.values() for e in entry["classes"]))
+    rows = []
+    for name in classes:
+        row = [name]
+        for model in models:
+            change = next((e for e in damage[model]["classes"] if e["class"] == name), None)
+            for key in CLASS_METRICS:
+                cell = format_change(key, change[key]) if change else MISSING
+                worse = change is not None and change[key]["verdict"] == "worse"
+                row.append((cell, "missed") if worse else cell)
+        rows.append(row)
+    worst_rows = []
+    for model in models:
+        worst = next((e for e in damage[model]["classes"] if e["class"] == damage[model]["worst"]), None)
+        worst_rows.append([model, worst["class"] if worst else MISSING,
+                           format_change("fid", worst["fid"]) if worst else MISSING])
+    return header, rows, ["model", "worst retain class", "its FID ratio"], worst_rows
 
 
 def _targets_table(results: dict) -> tuple[list, list]:
@@ -153,13 +204,6 @@ def _instrument_intro(check: dict) -> str:
     if isinstance(task, dict) and {"name", "ratio"} <= task.keys():
         task = f"{task['name']}, ratio {task['ratio']:g}"
     return f"Task {_setting_text(task)}; {_setting_text(check['count'])} test images per fill."
-
-
-def _floors_table(results: dict) -> tuple[list, list]:
-    rows = [[set_name, str(results["sets"][set_name]["count"]),
-             format_plain(results["floors"][set_name]["fid_real_halves"])]
-            for set_name in SETS if set_name in results["floors"]]
-    return ["set", "real test images", "FID between halves"], rows
 
 
 def _setting_text(value) -> str:
@@ -236,9 +280,21 @@ def render_html(results: dict, images: dict[str, Path]) -> str:
              f'task {e(results["task"]["name"])}, ratio {results["task"]["ratio"]:g} · '
              f'seed {results["seed"]} · {e(_scored_split(results))} · created {e(results["created"])}</p>',
              "<h2>Results</h2>", f'<p class="note">{e(LEGEND)}</p>']
+    if results.get("intervals"):
+        parts.append(f'<p class="note">{e(INTERVAL_NOTE)}</p>')
     for set_name in SETS:
         caption, header, rows, row_styles = _results_table(results, set_name, space="\u00a0")
         parts.append(_html_table(header, rows, caption, row_styles, style="numbers results"))
+    if results.get("hole_metrics"):
+        parts += ["<h2>Hidden region only</h2>", f'<p class="note">{e(HOLE_NOTE)}</p>']
+        for set_name in SETS:
+            caption, header, rows, row_styles = _hole_table(results, set_name, space="\u00a0")
+            parts.append(_html_table(header, rows, caption, row_styles, style="numbers"))
+    collateral = _collateral_tables(results)
+    if collateral:
+        header, rows, worst_header, worst_rows = collateral
+        parts += ["<h2>Collateral damage per retain class</h2>", f'<p class="note">{e(COLLATERAL_NOTE)}</p>',
+                  _html_table(worst_header, worst_rows, style="numbers"), _html_table(header, rows, style="numbers")]
     if results.get("targets"):
         parts += ["<h2>Targets</h2>", _html_table(*_targets_table(results), style="numbers")]
     for section, figures in _figure_sections(images):
@@ -251,8 +307,7 @@ def render_html(results: dict, images: dict[str, Path]) -> str:
     else:
         parts += [f'<p class="note">{e(_instrument_intro(check))} {e(INSTRUMENT_KEY_HTML)}</p>',
                   _html_table(*_instrument_table(check, results["forget_classes"]), style="numbers")]
-    parts += ["<h2>FID floor</h2>", f'<p class="note">{e(FLOOR_NOTE)}</p>',
-              _html_table(*_floors_table(results), style="numbers"), "<h2>Settings and provenance</h2>"]
+    parts.append("<h2>Settings and provenance</h2>")
     for table_title, header, rows in _settings_tables(results):
         parts += [f"<h3>{e(table_title)}</h3>", _html_table(header, rows)]
     body = "\n".join(parts)
@@ -289,9 +344,21 @@ def render_markdown(results: dict, image_keys) -> str:
              f"ratio {results['task']['ratio']:g} · seed {results['seed']} · {_scored_split(results)} · "
              f"created {_md(results['created'])}", "",
              "## Results", "", _md(LEGEND), ""]
+    if results.get("intervals"):
+        lines += [_md(INTERVAL_NOTE), ""]
     for set_name in SETS:
         caption, header, rows, _ = _results_table(results, set_name)
         lines += [f"**{_md(caption)}**", "", *_md_table(header, rows)]
+    if results.get("hole_metrics"):
+        lines += ["## Hidden region only", "", _md(HOLE_NOTE), ""]
+        for set_name in SETS:
+            caption, header, rows, _ = _hole_table(results, set_name)
+            lines += [f"**{_md(caption)}**", "", *_md_table(header, rows)]
+    collateral = _collateral_tables(results)
+    if collateral:
+        header, rows, worst_header, worst_rows = collateral
+        lines += ["## Collateral damage per retain class", "", _md(COLLATERAL_NOTE), "",
+                  *_md_table(worst_header, worst_rows), *_md_table(header, rows)]
     if results.get("targets"):
         lines += ["## Targets", "", *_md_table(*_targets_table(results))]
     for section, figures in _figure_sections(image_keys):
@@ -307,8 +374,7 @@ def render_markdown(results: dict, image_keys) -> str:
         header = [f"{c[0]} (forget)" if isinstance(c, tuple) else c for c in header]  # no shading in Markdown
         lines += [_md(f"{_instrument_intro(check)} {INSTRUMENT_KEY_MD}"), "",
                   *_md_table(header, rows)]
-    lines += ["## FID floor", "", _md(FLOOR_NOTE), "", *_md_table(*_floors_table(results)),
-              "## Settings and provenance", ""]
+    lines += ["## Settings and provenance", ""]
     for table_title, header, rows in _settings_tables(results):
         lines += [f"### {table_title}", "", *_md_table(header, rows, numbers=False)]
     return "\n".join(lines)

@@ -48,6 +48,16 @@ METRICS = [
     Metric("noise_kl", "KL to noise outputs", "noise KL", {"forget": "lower", "retain": "higher"}, 2),
     Metric("hidden_mse", "hole MSE", "hole MSE", {"forget": "higher", "retain": "lower"}, 4),
 ]
+# The same judgement on the hidden region alone (results.json hole_metrics; settings.hole_view says how).
+HOLE_METRICS = [
+    Metric("fid", "hole FID", "hole FID", {"forget": "higher", "retain": "lower"}, 2),
+    Metric("similarity", "hole similarity", "hole sim", {"forget": "lower", "retain": "higher"}, 3),
+    Metric("recognition", "hole forget-class recognition", "hole recog", {"forget": "lower", "retain": None}, 3),
+]
+# Per retain class (results.json per_class): how each method changes that class against the original.
+CLASS_METRICS = {"fid": ("FID", "lower", 2), "similarity": ("similarity", "higher", 3),
+                 "recognition": ("recognition", "higher", 3)}
+ORIGINAL = "original"
 
 
 @functools.cache
@@ -97,15 +107,82 @@ def format_number(value: float | None, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-def format_score(metric: Metric, scores: dict) -> str:
-    text = format_number(scores[metric.key], metric.digits)
+def format_score(metric: Metric, scores: dict, interval: dict | None = None) -> str:
+    """The number, with ± its 95 % half-width when an interval is known (KID: ± its std over subsets)."""
+    text = format_number(scores.get(metric.key), metric.digits)
     if metric.key == "kid_mean" and scores[metric.key] is not None and scores["kid_std"] is not None:
         text += f" ± {format_number(scores['kid_std'], metric.digits)}"
+    elif interval and scores.get(metric.key) is not None:
+        text += f" ± {format_number(half_width(interval), metric.digits)}"
     return text
 
 
+def half_width(interval: dict | None) -> float | None:
+    """Half the width of a {lo, hi} interval (bootstrap intervals are symmetric)."""
+    if not interval or interval.get("lo") is None or interval.get("hi") is None:
+        return None
+    return (interval["hi"] - interval["lo"]) / 2
+
+
+def interval_of(results: dict, row: str, set_name: str, view: str, key: str) -> dict | None:
+    """The bootstrap interval of one score in results.json, or None (older files, reference rows)."""
+    return (((((results.get("intervals") or {}).get(row) or {}).get(set_name) or {}).get(view) or {}).get(key))
+
+
+def collateral(per_class: dict, original: str = ORIGINAL, half_widths=None) -> dict:
+    """For each row but the original: per retain class, the change against the original of FID (ratio),
+    similarity and recognition of that class (differences), each judged better/worse/tie, and the worst
+    retain class (the largest FID ratio). `per_class`: row -> class -> {"set", "whole": {fid, ...}};
+    `half_widths(row, class, key)`: the 95 % half-width of a score (None: unknown, judged without)."""
+    from i2i_unlearn.evaluation.metrics import compare
+    half_widths = half_widths or (lambda row, name, key: None)
+    if original not in per_class:
+        return {}
+    base = per_class[original]
+    out = {}
+    for row, classes in per_class.items():
+        if row == original:
+            continue
+        entries = []
+        for name, entry in classes.items():
+            if entry.get("set") != "retain" or name not in base:
+                continue
+            before, after = base[name]["whole"], entry["whole"]
+            change = {"class": name}
+            for key, (_, good, _) in CLASS_METRICS.items():
+                a, b = after.get(key), before.get(key)
+                change[key] = {"original": b, "value": a,
+                               "change": None if a is None or b is None else (a / b if key == "fid" and b else a - b),
+                               "verdict": compare(a, half_widths(row, name, key), b, half_widths(original, name, key),
+                                                  good)}
+            entries.append(change)
+        ratios = [e for e in entries if e["fid"]["change"] is not None]
+        worst = max(ratios, key=lambda e: e["fid"]["change"])["class"] if ratios else None
+        out[row] = {"classes": entries, "worst": worst}
+    return out
+
+
+def format_change(key: str, change: dict) -> str:
+    """A class's change against the original: FID as a ratio, the others as differences; ties marked."""
+    value = change["change"]
+    if value is None:
+        return MISSING
+    text = f"{value:.2f}x" if key == "fid" else f"{value:+.3f}"
+    return text + (" (tie)" if change["verdict"] == "tie" else "")
+
+
+def results_collateral(results: dict) -> dict:
+    """collateral() of an evaluate results dict, with its per-class bootstrap intervals."""
+    per_class = results.get("per_class") or {}
+
+    def hw(row, name, key):
+        intervals = ((per_class.get(row) or {}).get(name) or {}).get("intervals") or {}
+        return half_width((intervals.get("whole") or {}).get(key))
+    return collateral(per_class, ORIGINAL, hw)
+
+
 def format_plain(value: float | None) -> str:
-    """A number without a known scale (targets, floors)."""
+    """A number without a known scale (targets)."""
     return MISSING if value is None else f"{value:.4g}"
 
 
@@ -137,7 +214,8 @@ def summary_table(results: dict) -> str:
         columns = [["model", *labels]]
         for metric in METRICS:
             columns.append([metric.header(set_name, short=True),
-                            *(format_score(metric, results["metrics"][n][set_name]) for n in names)])
+                            *(format_score(metric, results["metrics"][n][set_name],
+                                           interval_of(results, n, set_name, "whole", metric.key)) for n in names)])
         widths = [max(len(cell) for cell in column) for column in columns]
         lines += ["", f"{set_name} set ({results['sets'][set_name]['count']} images)"]
         for i in range(len(names) + 1):
@@ -146,9 +224,29 @@ def summary_table(results: dict) -> str:
             lines.append("  ".join(cells).rstrip())
             if i == 0:
                 lines.append("-" * len(lines[-1]))
-    floors = [f"{s} {format_plain(results['floors'][s]['fid_real_halves'])}" for s in SETS if s in results["floors"]]
-    if floors:
-        lines += ["", "FID floor (two halves of the real test images): " + ", ".join(floors)]
+    hole = results.get("hole_metrics") or {}
+    hole_names = [n for n in names if n in hole]
+    for set_name in SETS if hole_names else ():
+        columns = [["model", *(f"{n} (ref)" if n in references else n for n in hole_names)]]
+        for metric in HOLE_METRICS:
+            columns.append([metric.header(set_name, short=True),
+                            *(format_score(metric, hole[n].get(set_name) or {},
+                                           interval_of(results, n, set_name, "hole", metric.key)) for n in hole_names)])
+        widths = [max(len(cell) for cell in column) for column in columns]
+        lines += ["", f"{set_name} set, hidden region only"]
+        for i in range(len(hole_names) + 1):
+            cells = [columns[0][i].ljust(widths[0])]
+            cells += [column[i].rjust(width) for column, width in zip(columns[1:], widths[1:])]
+            lines.append("  ".join(cells).rstrip())
+    if results.get("intervals"):
+        lines += ["", "± : 95 % bootstrap interval over the test images; a difference inside it is a tie"]
+    damage = results_collateral(results)
+    if damage:
+        lines += ["", "worst retain class (FID ratio to the original):"]
+        for row, entry in damage.items():
+            worst = next((e for e in entry["classes"] if e["class"] == entry["worst"]), None)
+            shown = f"{worst['class']} {format_change('fid', worst['fid'])}" if worst else MISSING
+            lines.append(f"  {row}: {shown}")
     if results.get("targets"):
         lines += ["", "targets:"]
         for target in results["targets"]:
