@@ -6,9 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo demo-diffusion demo-vqgan clean
+.PHONY: install test demo demo-diffusion demo-vqgan bench clean
 
 FAMILY ?= mae
+BENCH ?= mae
 
 install: $(STAMP)
 
@@ -30,6 +31,13 @@ demo-diffusion: $(STAMP)
 
 demo-vqgan: $(STAMP)
 	$(BIN)/i2i-unlearn demo --family vqgan
+
+# The side-by-side benchmark (benchmarks/bench-$(BENCH).yaml; hours on 2 cores: size it first with
+# `i2i-unlearn bench --config ... --dry-run`). Killed, it restarts where it stopped; then docs/results.md.
+# The proxy cells read Debian's Fashion-MNIST: `apt-get install dataset-fashion-mnist` (checked before any run).
+bench: $(STAMP)
+	$(BIN)/i2i-unlearn bench --config benchmarks/bench-$(BENCH).yaml
+	$(BIN)/python benchmarks/make_results_page.py
 
 clean:
 	rm -rf $(VENV) runs

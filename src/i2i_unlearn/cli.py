@@ -280,6 +280,22 @@ def report(results: Path = typer.Option(..., help="results.json written by `eval
 
 
 @app.command()
+def bench(config: Path = typer.Option(..., help="bench YAML (see benchmarks/bench-*.yaml)"),
+          methods: Optional[list[str]] = typer.Option(None, help="only these method labels (comma-separated)"),
+          dry_run: bool = typer.Option(False, help="list the cells and their size (steps, evaluations), run nothing"),
+          assume_steps_per_s: Optional[float] = typer.Option(None, help="dry run: unlearning steps/s for the estimate"),
+          assume_evaluation_s: Optional[float] = typer.Option(None, help="dry run: seconds per evaluation")):
+    """Every family x method x seed x setting: unlearn, evaluate, cache; tables in <results>/bench.json."""
+    from i2i_unlearn.bench import command_line, dry_run as plan_only, load_bench, run_bench
+    spec = load_bench(config)
+    if dry_run:
+        plan_only(spec, _names(methods), assume_steps_per_s, assume_evaluation_s, echo=typer.echo)
+        return
+    run_bench(spec, command=command_line(), methods=_names(methods), echo=typer.echo)
+    typer.echo(f"bench: {spec['results'] / 'bench.json'}")
+
+
+@app.command()
 def demo(family: str = typer.Option("mae", help="mae (10 classes), diffusion (10 classes) or vqgan (Cat+Dog)"),
          model: Optional[Path] = typer.Option(None, help="model directory (default: the family's shipped model)"),
          evaluator: Path = typer.Option(DEFAULT_EVALUATOR, help="the shipped Animal-MNIST evaluator"),

@@ -1,0 +1,355 @@
+"""Write docs/results.md (and its trade-off plots) from bench JSON alone: results are generated, never typed.
+
+    .venv/bin/python benchmarks/make_results_page.py                      # every benchmarks/results/bench-*/bench.json
+    .venv/bin/python benchmarks/make_results_page.py --bench benchmarks/results/bench-mae/bench.json \
+        --out docs/results.md
+
+Each bench.json is written by `i2i-unlearn bench` (src/i2i_unlearn/bench.py) and holds its own tables:
+mean over seeds with each score's 95 % interval, per-class scores, costs, and the command that made it.
+This script reads nothing else: no cell files, no models. A difference inside the combined interval
+of two rows is shown as a tie (≈), never as a win.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from i2i_unlearn.checkpoints import atomic_write, read_json, write_text_atomic  # noqa: E402
+from i2i_unlearn.errors import UserError  # noqa: E402
+from i2i_unlearn.evaluation.metrics import compare  # noqa: E402
+
+MISSING = "–"
+# (set, view, score, header, good direction, decimals): the main table's columns
+MAIN_COLUMNS = [
+    ("forget", "whole", "fid", "forget FID ↑", "higher", 2),
+    ("forget", "whole", "recognition", "forget recog. ↓", "lower", 3),
+    ("forget", "whole", "similarity", "forget sim. ↓", "lower", 3),
+    ("retain", "whole", "fid", "retain FID ↓", "lower", 2),
+    ("retain", "whole", "similarity", "retain sim. ↑", "higher", 3),
+    ("forget", "hole", "fid", "hole: forget FID ↑", "higher", 2),
+    ("forget", "hole", "recognition", "hole: forget recog. ↓", "lower", 3),
+    ("retain", "hole", "fid", "hole: retain FID ↓", "lower", 2),
+    ("retain", "hole", "similarity", "hole: retain sim. ↑", "higher", 3),
+]
+VERSUS_COLUMNS = [c for c in MAIN_COLUMNS if c[2] in ("fid", "recognition", "similarity")]
+CLASS_COLUMNS = [("fid", "FID", 2), ("similarity", "similarity", 3), ("recognition", "recognition", 3)]
+LEGEND = ("Each number is the mean over unlearning seeds ± the 95 % half-width hw = sqrt(seed half-width² + "
+          "bootstrap half-width²): the Student-t interval over seeds (none for one seed) and the bootstrap over test "
+          "images. **Bold**: the best method on that column; ≈: tied with it (the difference is inside the two rows' "
+          "combined interval sqrt(hw_a² + hw_b²)), so not a loss either. Rows in italics are references. "
+          "\"hole:\" scores the hidden region alone (its bounding box, resized to the evaluator's input), since the "
+          "visible frame dominates whole-image numbers.")
+
+
+def _md(text) -> str:
+    return re.sub(r"([\\`*_\[\]<>|])", r"\\\1", str(text)).replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows] + [""]
+
+
+def _number(value, digits: int) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return MISSING
+    return f"{value:.{digits}f}"
+
+
+def _stat(row: dict, set_name: str, view: str, key: str) -> dict | None:
+    return ((((row.get("scores") or {}).get(set_name) or {}).get(view) or {}).get(key))
+
+
+def _cell(stat: dict | None, digits: int) -> str:
+    if not stat or stat.get("mean") is None:
+        return MISSING
+    text = _number(stat["mean"], digits)
+    return text + (f" ± {_number(stat['hw'], digits)}" if stat.get("hw") is not None else "")
+
+
+def _task_name(task: dict) -> str:
+    return f"{task['name']} {task['ratio']:g}"
+
+
+def _row_name(row: dict) -> str:
+    name = _md(row["name"])
+    return f"*{name}*" if row["group"] == "reference" else name
+
+
+def _seeds(row: dict) -> str:
+    done, planned = len(row.get("seeds") or []), len(row.get("planned_seeds") or [])
+    return f"{done}" if done == planned else f"{done}/{planned}"
+
+
+def _is_method(row: dict) -> bool:
+    """A method as configured (a main row, or the same model scored on another task by an ablation)."""
+    return row["group"] != "reference" and bool(row.get("label")) and not row.get("setting")
+
+
+def main_table(rows: list[dict]) -> list[str]:
+    """References and methods as configured; per column the best method bold, its ties marked ≈."""
+    methods = [r for r in rows if _is_method(r) and r.get("scores")]
+    marks: dict[tuple, str] = {}
+    for set_name, view, key, _, good, _ in MAIN_COLUMNS:
+        stats = [(r, _stat(r, set_name, view, key)) for r in methods]
+        stats = [(r, s) for r, s in stats if s and s.get("mean") is not None]
+        if len(stats) < 2:
+            continue
+        best_row, best = (max if good == "higher" else min)(stats, key=lambda item: item[1]["mean"])
+        for r, s in stats:
+            if r is best_row:
+                marks[(r["name"], set_name, view, key)] = "best"
+            elif compare(s["mean"], s.get("hw"), best["mean"], best.get("hw"), good) == "tie":
+                marks[(r["name"], set_name, view, key)] = "tie"
+    body = []
+    for row in [r for r in rows if r["group"] == "reference" or _is_method(r)]:
+        cells = [_row_name(row), _seeds(row)]
+        for set_name, view, key, _, _, digits in MAIN_COLUMNS:
+            text = _cell(_stat(row, set_name, view, key), digits)
+            mark = marks.get((row["name"], set_name, view, key))
+            cells.append(f"**{text}**" if mark == "best" else f"≈ {text}" if mark == "tie" else text)
+        body.append(cells)
+    return _table(["row", "seeds", *(c[3] for c in MAIN_COLUMNS)], body)
+
+
+def versus_table(rows: list[dict], reference: str) -> list[str]:
+    """Each method against one reference row: better, worse, or tie (inside the combined interval)."""
+    ref = next((r for r in rows if r["name"] == reference and r.get("scores")), None)
+    if ref is None:
+        return []
+    body = []
+    for row in [r for r in rows if _is_method(r) and r.get("scores")]:
+        cells = [_md(row["name"])]
+        for set_name, view, key, _, good, _ in VERSUS_COLUMNS:
+            a, b = _stat(row, set_name, view, key), _stat(ref, set_name, view, key)
+            verdict = compare(a["mean"], a.get("hw"), b["mean"], b.get("hw"), good) if a and b else None
+            cells.append(verdict or MISSING)
+        body.append(cells)
+    return _table(["method", *(c[3] for c in VERSUS_COLUMNS)], body) if body else []
+
+
+def collateral_tables(table: dict) -> list[str]:
+    collateral = table.get("collateral") or {}
+    if not collateral:
+        return []
+    lines = ["Each retain class alone against the original: FID as a ratio (above 1: damage), similarity and the "
+             "evaluator's recognition of that class as differences (below 0: damage); (tie): inside the combined "
+             "interval.", ""]
+    worst = []
+    for name, entry in collateral.items():
+        change = next((c for c in entry["classes"] if c["class"] == entry["worst"]), None)
+        worst.append([_md(name), _md(entry["worst"] or MISSING), _change("fid", change["fid"]) if change else MISSING,
+                      _change("similarity", change["similarity"]) if change else MISSING,
+                      _change("recognition", change["recognition"]) if change else MISSING])
+    lines += _table(["row", "worst retain class (FID ratio)", "its FID", "its similarity", "its recognition"], worst)
+    classes = list(dict.fromkeys(c["class"] for entry in collateral.values() for c in entry["classes"]))
+    names = [r["name"] for r in table["rows"] if _is_method(r) and r["name"] in collateral]
+    body = []
+    for class_name in classes:
+        cells = [_md(class_name)]
+        for name in names:
+            change = next((c for c in collateral[name]["classes"] if c["class"] == class_name), None)
+            cells.append(_change("fid", change["fid"]) if change else MISSING)
+        body.append(cells)
+    lines += ["FID ratio to the original, per retain class:", ""]
+    lines += _table(["retain class", *(_md(n) for n in names)], body)
+    return lines
+
+
+def _change(key: str, change: dict) -> str:
+    value = change.get("change")
+    if value is None:
+        return MISSING
+    text = f"{value:.2f}x" if key == "fid" else f"{value:+.3f}"
+    return text + (" (tie)" if change.get("verdict") == "tie" else "")
+
+
+def ablation_table(rows: list[dict], group: str) -> list[str]:
+    """An ablation's settings (an ablation of tasks alone shows as the main table of its task)."""
+    members = [r for r in rows if r["group"] == group and not _is_method(r)]
+    if not members:
+        return []
+    columns = [c for c in MAIN_COLUMNS if c[2] in ("fid", "recognition")]
+    body = [[_md(r["name"]), _seeds(r), *(_cell(_stat(r, s, v, k), d) for s, v, k, _, _, d in columns)]
+            for r in members]
+    return _table(["row", "seeds", *(c[3] for c in columns)], body)
+
+
+def cost_table(rows: list[dict]) -> list[str]:
+    body = []
+    for row in rows:
+        cost = row.get("cost") or {}
+        if not cost:
+            continue
+        body.append([_row_name(row), _number(cost.get("steps"), 0), _number(cost.get("unlearning_wall_time_s"), 1),
+                     _number(cost.get("steps_per_s"), 2), _number(cost.get("unlearning_peak_rss_mb"), 0),
+                     _number(cost.get("evaluation_wall_time_s"), 1), _number(cost.get("evaluation_peak_rss_mb"), 0)])
+    return _table(["row", "steps", "unlearning s (mean over seeds)", "steps/s", "unlearning peak RSS MB",
+                   "evaluation s", "evaluation peak RSS MB"], body) if body else []
+
+
+def tradeoff_plot(table: dict, path: Path) -> bool:
+    """Forget FID against retain FID (means ± hw): main rows, each method's vary-ablation as a line, the
+    original and the retrained model marked. False if matplotlib is missing or nothing is scored."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    rows = [r for r in table["rows"] if r.get("scores") and _stat(r, "retain", "whole", "fid")
+            and _stat(r, "forget", "whole", "fid")]
+    if not rows:
+        return False
+    figure, axis = plt.subplots(figsize=(7, 5.2), dpi=110)
+    colours = plt.get_cmap("tab10")
+    labels = list(dict.fromkeys(r["label"] for r in rows if r["label"]))
+
+    def point(row):
+        x, y = _stat(row, "retain", "whole", "fid"), _stat(row, "forget", "whole", "fid")
+        return x["mean"], y["mean"], x.get("hw") or 0.0, y.get("hw") or 0.0
+    for label in labels:
+        colour = colours(labels.index(label) % 10)
+        sweep = sorted([r for r in rows if r["label"] == label and r.get("vary")
+                        and isinstance(r["vary"].get("value"), (int, float))], key=lambda r: r["vary"]["value"])
+        if sweep:
+            xs, ys, xe, ye = zip(*(point(r) for r in sweep))
+            axis.errorbar(xs, ys, xerr=xe, yerr=ye, color=colour, alpha=0.55, marker=".", lw=1, capsize=2)
+            for r, x, y in zip(sweep, xs, ys):
+                axis.annotate(f"{r['vary']['value']:g}", (x, y), fontsize=6, color=colour, xytext=(3, 3),
+                              textcoords="offset points")
+        for r in [r for r in rows if r["label"] == label and _is_method(r)]:
+            x, y, xe, ye = point(r)
+            axis.errorbar([x], [y], xerr=[xe], yerr=[ye], color=colour, marker="o", ms=7, capsize=3, label=label)
+    for name, marker, colour in (("original", "*", "black"), ("retrained", "D", "green")):
+        for r in [r for r in rows if r["name"] == name]:
+            x, y, xe, ye = point(r)
+            axis.errorbar([x], [y], xerr=[xe], yerr=[ye], color=colour, marker=marker, ms=11, capsize=3, ls="none",
+                          label=name)
+    axis.set_xlabel("retain FID (lower is better)")
+    axis.set_ylabel("forget FID (higher is better)")
+    axis.set_title(f"{table['family']}, {_task_name(table['task'])}: trade-off (bars: 95 % intervals)")
+    handles, names = axis.get_legend_handles_labels()
+    unique = dict(zip(names, handles))
+    axis.legend(unique.values(), unique.keys(), fontsize=8)
+    figure.tight_layout()
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
+    plt.close(figure)
+    return True
+
+
+def cells_table(bench: dict) -> list[str]:
+    body = []
+    for cell in bench["cells"]:
+        cost = cell.get("cost") or {}
+        unlearning = cost.get("unlearning") or {}
+        evaluation = cost.get("evaluation") or {}
+        body.append([_md(cell["family"]), _md(cell["row"]), MISSING if cell["seed"] is None else str(cell["seed"]),
+                     _md(_task_name(cell["task"])), cell["status"], _number(unlearning.get("wall_time_s"), 1),
+                     _number(unlearning.get("steps_per_s"), 2), _number(evaluation.get("wall_time_s"), 1),
+                     f"`{cell['key'][:12]}`"])
+    return _table(["family", "row", "seed", "task", "status", "unlearning s", "steps/s", "evaluation s", "cell"], body)
+
+
+def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str) -> list[str]:
+    progress = bench.get("progress") or {}
+    evaluator = bench.get("evaluator") or {}
+    lines = [f"## {_md(bench['bench'])}", "",
+             f"Made by `{bench.get('command') or 'i2i-unlearn bench'}` (config `{bench['config_file']}`); JSON: "
+             f"`{json_path}`; updated {bench.get('updated', MISSING)}. Cells done: {progress.get('done', 0)} of "
+             f"{progress.get('cells', 0)} ({progress.get('unlearning_runs', 0)} unlearning runs, "
+             f"{_number(progress.get('unlearning_wall_time_s'), 0)} s; evaluations "
+             f"{_number(progress.get('evaluation_wall_time_s'), 0)} s). Split scored: {bench['split']}; unlearning "
+             f"seeds {bench['seeds']}; bootstrap {bench['bootstrap']} resamples; evaluator "
+             f"{_md(evaluator.get('name', MISSING))} (sha256 `{(evaluator.get('sha256') or MISSING)[:12]}`).", ""]
+    if progress.get("done", 0) < progress.get("cells", 0):
+        lines += [f"**Incomplete**: {progress['cells'] - progress['done']} cells not run yet (listed at the end "
+                  "with the time each finished cell took).", ""]
+    main_tasks = [json.dumps(t, sort_keys=True) for t in bench["config"].get("tasks", [])[:1]]
+    for table in bench["tables"]:
+        task = _task_name(table["task"])
+        main = json.dumps(table["task"], sort_keys=True) in main_tasks
+        forget = ", ".join(table.get("forget_classes") or [])
+        lines += [f"### {_md(table['family'])}: {_md(task)}{' (main)' if main else ''}", "",
+                  f"Dataset {_md(table['dataset'])}, forgetting {_md(forget)}; test images: "
+                  f"{_md(json.dumps(table.get('counts')))}.", ""]
+        lines += main_table(table["rows"])
+        versus = versus_table(table["rows"], "retrained")
+        if versus:
+            lines += ["Against the retrained model (better / worse / tie, inside the combined interval):", "",
+                      *versus]
+        plot = figures / f"{figure_prefix}-{table['family']}-{task.replace(' ', '-')}-tradeoff.png"
+        if any(r.get("vary") for r in table["rows"]) and tradeoff_plot(table, plot):
+            lines += [f"![trade-off {_md(table['family'])} {_md(task)}]({plot.name})", ""]
+        for group, spec in (bench.get("ablations") or {}).items():
+            ablation = ablation_table(table["rows"], group)
+            if ablation:
+                lines += [f"Ablation **{_md(group)}**" + (f": {_md(spec['doc'])}" if spec.get("doc") else "") + ".",
+                          "", *ablation]
+        collateral = collateral_tables(table)
+        if collateral:
+            lines += ["Collateral damage per retain class:", "", *collateral]
+        costs = cost_table(table["rows"])
+        if costs and main:
+            lines += ["Cost (wall time on this machine; peak RSS of the process during the cell):", "", *costs]
+    lines += ["### Cells", "", *cells_table(bench)]
+    return lines
+
+
+def render(benches: list[tuple[dict, str]], out: Path) -> str:
+    lines = ["# Results", "",
+             "Generated by `benchmarks/make_results_page.py` from the bench JSON named in each section (never typed); "
+             "rebuild with `.venv/bin/python benchmarks/make_results_page.py`.", "", LEGEND, ""]
+    if not benches:
+        lines += ["No bench has run yet: `make bench BENCH=mae`.", ""]
+    for bench, json_path in benches:
+        lines += bench_section(bench, json_path, out.parent, out.stem + "-" + bench["bench"])
+        if bench.get("docs"):
+            lines += ["How the numbers are made:", "",
+                      *(f"- {_md(key)}: {_md(text)}" for key, text in bench["docs"].items()), ""]
+    return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def build(bench_paths: list[Path], out: Path) -> Path:
+    benches = []
+    for path in bench_paths:
+        if not path.is_file():
+            raise UserError(f"bench JSON not found: {path}")
+        bench = read_json(path)
+        if not isinstance(bench, dict) or "tables" not in bench or "bench" not in bench:
+            raise UserError(f"{path} is not a bench.json written by `i2i-unlearn bench`")
+        benches.append((bench, _shown(path)))
+    write_text_atomic(out, render(benches, out))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bench", action="append", type=Path, default=None,
+                        help="a bench.json (repeatable); default: benchmarks/results/bench-*/bench.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results.md")
+    args = parser.parse_args(argv)
+    paths = args.bench or sorted((ROOT / "benchmarks" / "results").glob("bench-*/bench.json"))
+    try:
+        out = build(paths, args.out)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

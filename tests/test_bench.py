@@ -1,0 +1,276 @@
+"""`i2i-unlearn bench` (src/i2i_unlearn/bench.py), its intervals, the hole-only view and the results page,
+on tiny models: cache keys follow the knobs and nothing else, a bench interrupted mid-cell resumes to
+the JSON of an uninterrupted one, the page is rebuilt from bench.json alone."""
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+
+import i2i_unlearn.bench as bench_module
+import i2i_unlearn.loop as loop
+from i2i_unlearn.bench import UNLEARNING_RECORD, load_bench, make_plan, run_bench
+from i2i_unlearn.config import TaskConfig
+from i2i_unlearn.errors import UserError
+from i2i_unlearn.evaluation import metrics
+from i2i_unlearn.evaluation.evaluate import hole_view
+from i2i_unlearn.tasks import make_mask
+
+ROOT = Path(__file__).resolve().parents[1]
+_loader = importlib.util.spec_from_file_location("make_results_page", ROOT / "benchmarks" / "make_results_page.py")
+page = importlib.util.module_from_spec(_loader)
+_loader.loader.exec_module(page)
+
+KNOBS = {"method": "ours", "alpha": 0.25, "steps": 4, "batch_size": 8, "checkpoint_every": 2, "log_every": 1,
+         "tasks": [{"name": "center-inpaint", "ratio": 0.5}],
+         "optim": {"lr": 0.001, "warmup_steps": 0, "schedule": "constant"}}
+VOLATILE = {"cost", "run", "updated", "created", "command", "work", "progress", "config_file"}
+
+
+def _write_bench(folder: Path, model_dir: Path, evaluator_dir: Path, **changes) -> Path:
+    """A tiny bench: ours (2 seeds) and max-loss, an alpha ablation; knobs files beside it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for method in ("ours", "max-loss"):
+        knobs = folder / f"knobs-{method}.yaml"
+        if not knobs.exists():
+            knobs.write_text(yaml.safe_dump({**KNOBS, "method": method}))
+    spec = {"evaluator": str(evaluator_dir), "bootstrap": 20, "eval_per_class": 10, "work": str(folder / "work"),
+            "results": str(folder / "results"),
+            "datasets": {"animal-mnist": {"forget_classes": ["Cat"]}},
+            "families": {"mae": {"dataset": "animal-mnist", "original": str(model_dir), "retrained": [str(model_dir)]}},
+            "methods": {"ours": {"knobs": str(folder / "knobs-ours.yaml")},
+                        "max-loss": {"knobs": str(folder / "knobs-max-loss.yaml")}},
+            "seeds": [0, 1], "tasks": [{"name": "center-inpaint", "ratio": 0.5}],
+            "ablations": {"alpha": {"methods": ["ours"], "vary": "alpha", "values": [1.0], "seeds": [0]}}}
+    spec.update(changes)
+    path = folder / "bench-tiny.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def _strip(value):
+    """A bench JSON without what differs between two runs of the same cells: timings, memory, dates, paths."""
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def _results(folder: Path) -> dict:
+    results = folder / "results"
+    bench = json.loads((results / "bench.json").read_text())
+    for key in ("config", "methods"):   # the bench's own file, which names its folder
+        bench.pop(key)
+    return {"bench": _strip(bench),
+            "cells": {p.name: _strip(json.loads(p.read_text())) for p in sorted((results / "cells").glob("*.json"))}}
+
+
+# --- intervals ---
+
+def test_intervals_cover_a_known_mean_about_95_percent_of_the_time():
+    generator = torch.Generator().manual_seed(0)
+    seed_hits = boot_hits = 0
+    repetitions = 200
+    for _ in range(repetitions):
+        values = (3.0 + torch.randn(3, generator=generator)).tolist()   # three seeds of a known mean, 3
+        interval = metrics.seed_interval(values)
+        seed_hits += abs(interval["mean"] - 3.0) <= interval["hw"]
+        sample = 5.0 + 2.0 * torch.randn(100, generator=generator)    # 100 test images of a known mean, 5
+        replicates = metrics.bootstrap_scores(metrics.bootstrap_indices(100, 200, int(torch.randint(10**6, (1,),
+                                                                        generator=generator))),
+                                              per_image={"score": sample})["score"]
+        boot = metrics.bootstrap_interval(float(sample.mean()), replicates)
+        boot_hits += boot["lo"] <= 5.0 <= boot["hi"]
+    assert 0.89 <= seed_hits / repetitions <= 0.99
+    assert 0.88 <= boot_hits / repetitions <= 0.99
+    assert metrics.seed_interval([2.0])["hw"] is None and metrics.seed_interval([]) is None
+
+
+def test_feature_scores_match_torchmetrics_and_ties_are_not_wins(tiny_evaluator_dir):
+    from i2i_unlearn.data import load_split
+    from i2i_unlearn.config import DataConfig
+    from i2i_unlearn.evaluation.evaluator import load_evaluator
+    evaluator = load_evaluator(tiny_evaluator_dir)
+    images = load_split(DataConfig()).test.images[:120]
+    noisy = (images + 0.3 * torch.randn(images.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    fid = float(metrics.fid_from_features(evaluator.features(noisy), evaluator.features(images)))
+    assert fid == pytest.approx(metrics.fid(evaluator, noisy, images), rel=1e-4, abs=1e-4)
+    assert float(metrics.inception_score_from_logits(evaluator.logits(noisy))) == pytest.approx(
+        metrics.inception_score(evaluator, noisy), rel=1e-4)
+    assert metrics.compare(10.0, 1.0, 11.0, 1.0, "lower") == "tie"      # 1 < sqrt(2)
+    assert metrics.compare(10.0, 0.5, 11.0, 0.5, "lower") == "better"
+    assert metrics.compare(10.0, None, 11.0, None, "higher") == "worse"
+
+
+# --- the hole-only view ---
+
+def test_hole_view_picks_exactly_the_hole():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(6, 1, 32, 32, generator=generator)
+    mask = make_mask(TaskConfig("center-inpaint", 0.5), 6, 32, 8)          # hidden: rows and columns 8..23
+    hole = images[..., 8:24, 8:24]
+    assert torch.equal(hole_view(images, mask, 16), hole)
+    resized = F.interpolate(hole, size=(32, 32), mode="bilinear", align_corners=False, antialias=True)
+    assert torch.equal(hole_view(images, mask, 32), resized)
+    outside = images.clone()
+    outside[..., :8, :] = 0.123                     # the visible frame changes: the view does not
+    outside[..., :, 24:] = 0.456
+    assert torch.equal(hole_view(outside, mask, 32), hole_view(images, mask, 32))
+    inside = images.clone()
+    inside[..., 8, 8] += 0.5                        # one hidden pixel changes: the view does
+    assert not torch.equal(hole_view(inside, mask, 16), hole_view(images, mask, 16))
+    # outpainting: the hidden border's box is the whole image, its visible centre blanked alike in every image
+    border = make_mask(TaskConfig("outpaint", 0.5), 6, 32, 8)
+    view = hole_view(images, border, 32)
+    assert torch.equal(view[..., 8:24, 8:24], torch.zeros(6, 1, 16, 16))
+    assert torch.equal(view[..., :8, :], images[..., :8, :])
+    # random patches: each image its own box
+    patches = make_mask(TaskConfig("random-patches", 0.05), 6, 32, 8, torch.Generator().manual_seed(1))
+    for i in range(6):
+        rows = torch.nonzero(patches[i, 0].amax(dim=1)).flatten()
+        cols = torch.nonzero(patches[i, 0].amax(dim=0)).flatten()
+        box = (slice(i, i + 1), slice(None), slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        crop = images[box] * patches[box]
+        if crop.shape[-2:] != (32, 32):
+            crop = F.interpolate(crop, size=(32, 32), mode="bilinear", align_corners=False, antialias=True)
+        assert torch.allclose(hole_view(images[i:i + 1], patches[i:i + 1], 32), crop)
+
+
+# --- the bench ---
+
+def test_cache_keys_change_when_a_knob_changes_and_only_then(tiny_model_dir, tiny_evaluator_dir, tmp_path):
+    def keys(path):
+        return {(c.row, c.seed, c.task.name, c.task.ratio): (c.unlearn_key, c.key) for c in make_plan(load_bench(path))}
+    path = _write_bench(tmp_path, tiny_model_dir, tiny_evaluator_dir)
+    before = keys(path)
+    assert len(before) == 2 + 2 * 2 + 1   # original, retrained; ours and max-loss x 2 seeds; ours alpha=1.0
+    # the same knobs written differently (comments, key order, 0.25 as 2.5e-1): no key moves
+    knobs = tmp_path / "knobs-ours.yaml"
+    knobs.write_text("# a comment\n" + yaml.safe_dump(dict(reversed(list(KNOBS.items())))).replace("0.25", "2.5e-1"))
+    assert keys(path) == before
+    # one knob of ours: exactly the cells of ours change (not its alpha=1.0 ablation: alpha is set there)
+    knobs.write_text(yaml.safe_dump({**KNOBS, "batch_size": 4}))
+    after = keys(path)
+    changed = {k for k in before if before[k] != after[k]}
+    ours = {("ours", 0, "center-inpaint", 0.5), ("ours", 1, "center-inpaint", 0.5)}
+    assert changed == ours | {("ours alpha=1.0", 0, "center-inpaint", 0.5)}
+    knobs.write_text(yaml.safe_dump({**KNOBS, "alpha": 0.5}))
+    after = keys(path)
+    assert {k for k in before if before[k] != after[k]} == ours
+    knobs.write_text(yaml.safe_dump(KNOBS))
+    # more seeds, another task, another ablation: the cells already planned keep their keys
+    _write_bench(tmp_path, tiny_model_dir, tiny_evaluator_dir, seeds=[0, 1, 2],
+                 tasks=[{"name": "center-inpaint", "ratio": 0.5}, {"name": "outpaint", "ratio": 0.5}])
+    grown = keys(path)
+    assert all(grown[k] == v for k, v in before.items()) and len(grown) > len(before)
+    # an evaluation setting moves the evaluations only, never the unlearning runs
+    _write_bench(tmp_path, tiny_model_dir, tiny_evaluator_dir, bootstrap=30)
+    rescored = keys(path)
+    assert all(rescored[k][0] == v[0] and rescored[k][1] != v[1] for k, v in before.items())
+
+
+def test_bad_bench_configs_are_one_line_errors(tiny_model_dir, tiny_evaluator_dir, tmp_path):
+    for changes, message in (({"seeds": "0"}, "seeds must be a list"), ({"colour": 1}, "unknown key"),
+                             ({"tasks": [{"name": "inpaint", "ratio": 0.5}]}, "unknown task"),
+                             ({"ablations": {"a": {"methods": ["nope"]}}}, "not in methods"),
+                             ({"methods": {"ours": {"knobs": str(tmp_path / "missing.yaml")}}}, "knobs file")):
+        path = _write_bench(tmp_path / str(len(message)), tiny_model_dir, tiny_evaluator_dir, **changes)
+        with pytest.raises(UserError, match=message) as caught:
+            make_plan(load_bench(path))
+        assert "\n" not in str(caught.value)
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing catches it, nothing after it runs."""
+
+
+@pytest.fixture(scope="module")
+def finished_bench(tiny_model_dir, tiny_evaluator_dir, tmp_path_factory):
+    """A tiny bench run without interruption: its folder."""
+    folder = tmp_path_factory.mktemp("bench-whole")
+    spec = load_bench(_write_bench(folder, tiny_model_dir, tiny_evaluator_dir, methods={
+        "ours": {"knobs": str(folder / "knobs-ours.yaml")}}))
+    run_bench(spec, command="i2i-unlearn bench --config bench-tiny.yaml", echo=lambda _: None)
+    return folder
+
+
+def test_a_bench_killed_mid_cell_resumes_to_the_same_json(finished_bench, tiny_model_dir, tiny_evaluator_dir,
+                                                          tmp_path, monkeypatch):
+    path = _write_bench(tmp_path, tiny_model_dir, tiny_evaluator_dir, methods={
+        "ours": {"knobs": str(tmp_path / "knobs-ours.yaml")}})
+    messages = []
+    # killed in the first unlearning run, right after its checkpoint at step 2 of 4
+    real_save = loop._save_checkpoint
+
+    def save_then_die(run_dir, step, *args, **kwargs):
+        folder = real_save(run_dir, step, *args, **kwargs)
+        if step == 2:
+            raise _Killed()
+        return folder
+    monkeypatch.setattr(loop, "_save_checkpoint", save_then_die)
+    with pytest.raises(_Killed):
+        run_bench(load_bench(path), command="i2i-unlearn bench --config bench-tiny.yaml", echo=messages.append)
+    monkeypatch.setattr(loop, "_save_checkpoint", real_save)
+    started = [d for d in (tmp_path / "work" / "models").iterdir()]
+    assert len(started) == 1 and not (started[0] / UNLEARNING_RECORD).exists()
+    # killed again, in an evaluation after that run finished
+    real_evaluate, calls = bench_module.evaluate_cell, []
+
+    def evaluate_then_die(model, family, task, bench):
+        calls.append(1)
+        if len(calls) == 2:
+            raise _Killed()
+        return real_evaluate(model, family, task, bench)
+    monkeypatch.setattr(bench_module, "evaluate_cell", evaluate_then_die)
+    with pytest.raises(_Killed):
+        run_bench(load_bench(path), command="i2i-unlearn bench --config bench-tiny.yaml", echo=messages.append)
+    monkeypatch.setattr(bench_module, "evaluate_cell", real_evaluate)
+    resumed = json.loads((tmp_path / "results" / "unlearning" / f"{started[0].name}.json").read_text())
+    assert resumed["cost"]["resumed_from_step"] == 2 and resumed["cost"]["steps_this_run"] == 2
+    # the rest, and the same numbers, cells and tables as the uninterrupted bench
+    run_bench(load_bench(path), command="i2i-unlearn bench --config bench-tiny.yaml", echo=messages.append)
+    assert _results(tmp_path) == _results(finished_bench)
+    assert any("cells done" in m and "left" in m for m in messages)
+    # finished: nothing is recomputed
+    monkeypatch.setattr(bench_module, "evaluate_cell", lambda *a: pytest.fail("a finished cell was recomputed"))
+    monkeypatch.setattr("i2i_unlearn.unlearn.unlearn", lambda *a, **k: pytest.fail("a finished run was recomputed"))
+    run_bench(load_bench(path), command="i2i-unlearn bench --config bench-tiny.yaml", echo=messages.append)
+
+
+def test_bench_json_has_intervals_collateral_and_costs(finished_bench):
+    bench = json.loads((finished_bench / "results" / "bench.json").read_text())
+    assert bench["progress"]["done"] == bench["progress"]["cells"] == 4   # original = retrained (one folder)
+    (table,) = bench["tables"]
+    rows = {row["name"]: row for row in table["rows"]}
+    assert set(rows) == {"original", "retrained", "ours", "ours alpha=1.0"}
+    fid = rows["ours"]["scores"]["retain"]["whole"]["fid"]
+    assert fid["n"] == 2 and fid["seed_hw"] is not None and fid["boot_hw"] > 0
+    assert fid["hw"] == pytest.approx((fid["seed_hw"] ** 2 + fid["boot_hw"] ** 2) ** 0.5)
+    assert rows["ours"]["scores"]["forget"]["hole"]["fid"]["mean"] is not None
+    assert rows["original"]["scores"]["retain"]["whole"]["fid"]["seed_hw"] is None   # one model: bootstrap only
+    worst = table["collateral"]["ours"]["worst"]
+    assert worst in rows["ours"]["per_class"] and rows["ours"]["per_class"][worst]["set"] == "retain"
+    assert "Cat" not in {c["class"] for c in table["collateral"]["ours"]["classes"]}
+    cost = rows["ours"]["cost"]
+    assert cost["steps"] == 4 and cost["steps_per_s"] > 0 and cost["unlearning_peak_rss_mb"] > 0
+    assert all(c["status"] == "done" and c["cost"]["evaluation"]["wall_time_s"] > 0 for c in bench["cells"])
+    assert table["counts"] == {"forget": 10, "retain": 90}   # eval_per_class: the first 10 of each class
+
+
+def test_the_results_page_is_rebuilt_from_bench_json_alone(finished_bench, tmp_path):
+    alone = tmp_path / "alone" / "bench.json"
+    alone.parent.mkdir()
+    shutil.copyfile(finished_bench / "results" / "bench.json", alone)   # no cells, no models beside it
+    first = page.build([alone], tmp_path / "docs" / "results.md").read_text()
+    assert "`i2i-unlearn bench --config bench-tiny.yaml`" in first
+    assert "| ours | 2 |" in first and "| *original* | 1 |" in first and " ± " in first
+    assert "worst retain class" in first and "Ablation **alpha**" in first and "### Cells" in first
+    plots = sorted((tmp_path / "docs").glob("*.png"))
+    assert len(plots) == 1 and f"]({plots[0].name})" in first
+    assert page.build([alone], tmp_path / "docs" / "results.md").read_text() == first   # a pure function of the JSON
+    assert page.main(["--bench", str(tmp_path / "nope.json"), "--out", str(tmp_path / "x.md")]) == 2
