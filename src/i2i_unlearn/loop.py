@@ -2,15 +2,19 @@
 
 It knows nothing about models or methods: it steps an `objective` (an nn.Module whose forward
 takes a batch and returns a dict with a "loss") over batches from `make_batch(step, generator)`.
-All randomness of a step comes from a generator seeded by (seed, step, process), so a run
-resumed from a checkpoint takes exactly the steps an uninterrupted run takes.
-Runs on accelerate: one CPU process, or `accelerate launch` on many processes/GPUs.
+All randomness of a step comes from a generator seeded by (seed, step), so a run resumed from a
+checkpoint takes exactly the steps an uninterrupted run takes.
+Runs on accelerate: one process, or `accelerate launch --multi_gpu --num_processes N` (N GPUs, or N
+CPU processes without a GPU; docs/distributed.md). `make_batch` draws the step's global batch, the
+same on every process; the loop tells the objective its share (`batch["shard"]`), the objective keeps
+those rows, DDP averages the gradients, and the logged terms are averaged over the processes.
 """
 from __future__ import annotations
 
 import json
 import math
 import shutil
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -22,18 +26,31 @@ from tqdm.auto import tqdm
 from i2i_unlearn.checkpoints import (load_tensors, optimizer_from_tensors, optimizer_to_tensors,
                                      save_tensors_atomic, write_json_atomic)
 from i2i_unlearn.config import OptimConfig
+from i2i_unlearn.distributed import Shard, on_main_process, process_state, use_cpu
 from i2i_unlearn.errors import UserError
 
 CHECKPOINTS = "checkpoints"
 
 
 def make_accelerator() -> Accelerator:
+    """The run's accelerator: GPUs when present, else CPU processes (gloo) under a multi-process launch.
+    accelerate's default (cpu=False) leaves CPU-only processes started by torchrun each alone."""
+    process_state()
     # find_unused_parameters: some methods leave trainable parameters without a gradient on a step
-    return Accelerator(kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    return Accelerator(cpu=use_cpu(), kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
 
 
 def step_generator(seed: int, step: int, process: int = 0) -> torch.Generator:
+    """The step's randomness. Every process draws the same (process 0's): they share one global batch."""
     return torch.Generator().manual_seed((seed * 1_000_003 + step) * 1_009 + process)
+
+
+def check_global_batch(accelerator: Accelerator, **sizes: int | None) -> None:
+    """Refuse, before anything is written, a global batch that does not split evenly over the processes."""
+    for name, size in sizes.items():
+        if size and size % accelerator.num_processes:
+            raise UserError(f"{name} {size} does not split into {accelerator.num_processes} equal shares, one per "
+                            f"process: choose a multiple of {accelerator.num_processes} (it is the global batch)")
 
 
 def make_optimizer(parameters, config: OptimConfig) -> torch.optim.Optimizer:
@@ -133,6 +150,15 @@ def _load_checkpoint(folder: Path, module: torch.nn.Module, optimizer, ema=None,
     return state["step"], state["log"], state.get("unlogged", {"steps": 0, "sums": {}})
 
 
+def _mean_over_processes(accelerator: Accelerator, terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The step's loss terms averaged over the processes: each is the mean over a process's equal share,
+    so the average is the global batch's. One process: the terms as they are."""
+    if accelerator.num_processes == 1:
+        return {name: float(value.detach()) for name, value in terms.items()}
+    stacked = torch.stack([value.detach().reshape(()).double() for value in terms.values()])
+    return dict(zip(terms, accelerator.reduce(stacked, "mean").tolist()))
+
+
 def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: OptimConfig, steps: int, seed: int,
              make_batch: Callable[[int, torch.Generator], dict], run_dir: Path, checkpoint_every: int,
              log_every: int, resume: bool, description: str,
@@ -166,14 +192,20 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
     last_good = start
     progress = tqdm(range(start, steps), initial=start, total=steps, desc=description,
                     disable=not accelerator.is_local_main_process, dynamic_ncols=True)
+    shard = Shard(accelerator.process_index, accelerator.num_processes)
+    if shard.count > 1:   # one line per process: the launch really started them (docs/distributed.md)
+        print(f"{description}: process {shard.index} of {shard.count} ({accelerator.distributed_type.value}, "
+              f"{accelerator.device})", file=sys.stderr, flush=True)
     for step in progress:
-        batch = make_batch(step, step_generator(seed, step, accelerator.process_index))
-        terms = objective(batch)
+        batch = make_batch(step, step_generator(seed, step))
+        terms = objective({**batch, "shard": shard})
         loss = terms["loss"]
-        if not torch.isfinite(loss):
+        values = _mean_over_processes(accelerator, terms)
+        # every process sees the mean, so a NaN on any one stops them all at the same step (none waits)
+        if not math.isfinite(values["loss"]):
             where = (f"the last good checkpoint (step {last_good}) is kept in {run_dir / CHECKPOINTS}"
                      if last_good else "no checkpoint was written yet")
-            raise UserError(f"the loss became {loss.item()} at step {step}: stopped; {where}. "
+            raise UserError(f"the loss became {values['loss']} at step {step}: stopped; {where}. "
                             "Lower the learning rate or alpha.")
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)
@@ -185,8 +217,8 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
         optimizer.step()
         if ema is not None:
             ema.step(trainable)
-        for name, value in terms.items():
-            sums[name] = sums.get(name, 0.0) + float(value.detach())
+        for name, value in values.items():
+            sums[name] = sums.get(name, 0.0) + value
         summed += 1
         done = step + 1
         if done % log_every == 0 or done == steps:
@@ -195,11 +227,11 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
             log.append(entry)
             sums, summed = {}, 0
             progress.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k not in ("step", "lr")})
-        if (done % checkpoint_every == 0 or done == steps) and accelerator.is_main_process:
-            _save_checkpoint(run_dir, done, module, optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer,
-                             log, ema, config, {"steps": summed, "sums": sums})
+        if done % checkpoint_every == 0 or done == steps:
+            inner = optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
+            on_main_process(lambda: _save_checkpoint(run_dir, done, module, inner, log, ema, config,
+                                                     {"steps": summed, "sums": sums}))
             last_good = done
-        accelerator.wait_for_everyone()
     progress.close()
     if ema is not None:
         ema.copy_to(trainable)

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from i2i_unlearn.checkpoints import git_commit, versions, write_json_atomic
+from i2i_unlearn.distributed import on_main_process, process_state
 from i2i_unlearn.errors import UserError
 
 RUN_RECORD = "run.json"
@@ -13,7 +14,9 @@ RUN_RECORD = "run.json"
 
 def prepare_output_dir(out_dir: str | Path, *, overwrite: bool, resume: bool,
                        protected: list[Path] = ()) -> Path:
-    """Refuse an existing folder unless --overwrite (start again) or --resume (go on)."""
+    """Refuse an existing folder unless --overwrite (start again) or --resume (go on).
+    Under many processes every one checks (the same verdict everywhere), then only the main process
+    replaces or creates the folder, once every process has looked, and the others wait for it."""
     out_dir = Path(out_dir)
     target = out_dir.resolve()
     for path in protected:
@@ -26,11 +29,18 @@ def prepare_output_dir(out_dir: str | Path, *, overwrite: bool, resume: bool,
         if not out_dir.is_dir():
             raise UserError(f"--resume: {out_dir} does not exist")
         return out_dir
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise UserError(f"{out_dir} already exists: pass --overwrite to replace it or --resume to continue")
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    replace = out_dir.exists() and any(out_dir.iterdir())
+    if replace and not overwrite:
+        raise UserError(f"{out_dir} already exists: pass --overwrite to replace it or --resume to continue")
+
+    def claim() -> None:
+        if replace:
+            shutil.rmtree(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+    state = process_state()
+    if state.num_processes > 1:
+        state.wait_for_everyone()   # no process is still looking at the folder the main one replaces
+    on_main_process(claim)
     return out_dir
 
 

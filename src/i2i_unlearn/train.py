@@ -13,8 +13,9 @@ from torch import nn
 from i2i_unlearn.checkpoints import write_text_atomic
 from i2i_unlearn.config import TrainConfig, to_dict
 from i2i_unlearn.data import ImageSet, load_split
+from i2i_unlearn.distributed import WHOLE, on_main_process
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.loop import CHECKPOINTS, make_accelerator, run_loop
+from i2i_unlearn.loop import CHECKPOINTS, check_global_batch, make_accelerator, run_loop
 from i2i_unlearn.model_card import write_model_card
 from i2i_unlearn.models import I2IModel, build_model
 from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
@@ -26,7 +27,8 @@ LEARNED_RATIO = 0.75   # a model whose hole error is above this share of the mea
 
 
 class TrainObjective(nn.Module):
-    """The family's own loss on a batch of images under a sampled task."""
+    """The family's own loss on a batch of images under a sampled task: the randomness is drawn for
+    the step's global batch, then this process's rows are kept (`batch["shard"]`)."""
 
     def __init__(self, model: I2IModel):
         super().__init__()
@@ -36,6 +38,8 @@ class TrainObjective(nn.Module):
         device = next(self.model.parameters()).device
         images, mask = batch["images"].to(device), batch["mask"].to(device)
         ctx = self.model.sample_context(images, mask, batch["generator"])
+        shard, n = batch.get("shard", WHOLE), len(images)
+        images, mask, ctx = shard.take((images, mask, {**ctx, "shard": shard}), n)
         return {"loss": self.model.training_loss(images, mask, ctx)}
 
 
@@ -64,6 +68,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
           train_images: ImageSet | None = None, kind: str = "train", extra_inputs: dict | None = None) -> I2IModel:
     """Train a fresh model on `config.data`'s train split (or `train_images`) and save it to out_dir."""
     started = time.time()
+    accelerator = make_accelerator()
+    check_global_batch(accelerator, batch_size=config.batch_size)
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume)
     split = load_split(config.data)
     if train_images is None:
@@ -77,15 +83,14 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
     model = build_model(config.model)
     if tuple(train_images.images.shape[1:]) != model.image_shape:
         raise UserError(f"images are {tuple(train_images.images.shape[1:])} but the model expects {model.image_shape}")
-    accelerator = make_accelerator()
     log = run_loop(objective=TrainObjective(model), module=model, optim=config.optim, steps=config.steps,
                    seed=config.seed, make_batch=image_batches(train_images, config, model), run_dir=out_dir,
                    checkpoint_every=config.checkpoint_every, log_every=config.log_every, resume=resume,
                    description=f"train {model.family}", accelerator=accelerator, ema_decay=config.ema_decay,
                    config=to_dict(config))
-    if accelerator.is_main_process:
-        save_trained(model, out_dir, kind, config, train_images, log, started, extra_inputs,
-                     validation_check(model.eval(), val_images, train_images))
+    on_main_process(lambda: save_trained(model, out_dir, kind, config, train_images, log, started, extra_inputs,
+                                         validation_check(model.eval(), val_images, train_images),
+                                         world_size=accelerator.num_processes))
     return model
 
 
@@ -118,12 +123,12 @@ def verdict(check: dict, model_error: float, fill_error: float, what: str) -> di
 
 
 def save_trained(model, out_dir: Path, kind: str, config, train_images: ImageSet, log: list[dict], started: float,
-                 extra_inputs: dict | None = None, validation: dict | None = None) -> None:
+                 extra_inputs: dict | None = None, validation: dict | None = None, world_size: int = 1) -> None:
     """The end of a training run: weights + config.json (with the recipe), log, run record (with
-    the validation check), the README.md model card; the checkpoints go."""
+    the validation check and the number of processes), the README.md model card; the checkpoints go."""
     record = run_record(kind, to_dict(config), {"train_images": train_images.content_hash(),
                                                 "train_count": len(train_images), **(extra_inputs or {})},
-                        started, steps=config.steps, validation_check=validation)
+                        started, steps=config.steps, validation_check=validation, world_size=world_size)
     model.save_pretrained(out_dir, extra={"training": to_dict(config), "dataset": train_images.name,
                                           "class_names": train_images.class_names})
     write_text_atomic(out_dir / TRAIN_LOG, "".join(json.dumps(e) + "\n" for e in log))

@@ -5,6 +5,10 @@ adversarial loss from a small patch discriminator. Codes unused for a while are 
 from the batch's encoder outputs: without that the codebook collapses to a few codes within
 tens of steps (architecture.md). The discriminator is a training-time part only: the saved
 tokenizer directory holds the VQModel alone.
+
+Under many processes every process keeps its rows of the global batch; the code usage counts are
+summed over the processes and a restart picks from the global batch's encoder outputs, with the
+shared generator, so every process restarts the same codes with the same vectors (those of one process).
 """
 from __future__ import annotations
 
@@ -18,8 +22,9 @@ from torch.func import functional_call
 
 from i2i_unlearn.config import TokenizerTrainConfig, from_dict, to_dict
 from i2i_unlearn.data import ImageSet, load_split
+from i2i_unlearn.distributed import WHOLE, Shard, on_main_process
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.loop import make_accelerator, run_loop
+from i2i_unlearn.loop import check_global_batch, make_accelerator, run_loop
 from i2i_unlearn.models.vqgan import VQTokenizer, VQTokenizerConfig
 from i2i_unlearn.runs import prepare_output_dir
 from i2i_unlearn.train import verdict, save_trained, select_classes
@@ -53,10 +58,11 @@ class TokenizerObjective(nn.Module):
         self.register_buffer("code_usage", torch.full((codebook_size,), 1.0 / codebook_size))
 
     @torch.no_grad()
-    def _restart_dead_codes(self, latents: torch.Tensor, generator: torch.Generator) -> None:
+    def _restart_dead_codes(self, latents: torch.Tensor, generator: torch.Generator, shard: Shard = WHOLE) -> None:
         dead = torch.nonzero(self.code_usage < self.config.dead_code_threshold / len(self.code_usage)).flatten()
         if len(dead) == 0:
             return
+        latents = shard.gather(latents)   # the global batch's, in its order, on every process
         vectors = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])
         pick = torch.randint(len(vectors), (len(dead),), generator=generator).to(vectors.device)
         self.tokenizer.vq.quantize.embedding.weight[dead] = vectors[pick]
@@ -64,12 +70,13 @@ class TokenizerObjective(nn.Module):
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         config, vq = self.config, self.tokenizer.vq
-        images = batch["images"].to(self.code_usage.device) * 2 - 1
+        shard = batch.get("shard", WHOLE)
+        images = shard.take(batch["images"], len(batch["images"])).to(self.code_usage.device) * 2 - 1
         latents = vq.encode(images).latents
-        self._restart_dead_codes(latents, batch["generator"])
+        self._restart_dead_codes(latents, batch["generator"], shard)
         quantized, vq_loss, (_, _, indices) = vq.quantize(latents)
-        with torch.no_grad():
-            counts = torch.bincount(indices.flatten(), minlength=len(self.code_usage)).float()
+        with torch.no_grad():   # the global batch's code usage: the same on every process
+            counts = shard.sum(torch.bincount(indices.flatten(), minlength=len(self.code_usage)).float())
             self.code_usage.mul_(config.usage_decay).add_((1 - config.usage_decay) * counts / counts.sum())
         reconstruction = self.tokenizer.decode_latents(quantized)
         rec_loss = config.l1_weight * F.l1_loss(reconstruction, images) + F.mse_loss(reconstruction, images)
@@ -102,6 +109,8 @@ def train_tokenizer(config: TokenizerTrainConfig, out_dir: str | Path, *, resume
                     overwrite: bool = False) -> VQTokenizer:
     """Train a VQ tokenizer on `config.data`'s train split and save it (without discriminator)."""
     started = time.time()
+    accelerator = make_accelerator()
+    check_global_batch(accelerator, batch_size=config.batch_size)
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume)
     split = load_split(config.data)
     train_images = select_classes(split.train, config.classes)
@@ -118,12 +127,12 @@ def train_tokenizer(config: TokenizerTrainConfig, out_dir: str | Path, *, resume
         index = torch.randperm(len(train_images), generator=generator)[:config.batch_size]
         return {"images": train_images.images[index], "step": step, "generator": generator}
 
-    accelerator = make_accelerator()
     log = run_loop(objective=objective, module=objective, optim=config.optim, steps=config.steps, seed=config.seed,
                    make_batch=make_batch, run_dir=out_dir, checkpoint_every=config.checkpoint_every,
                    log_every=config.log_every, resume=resume, description="train tokenizer",
                    accelerator=accelerator, config=to_dict(config))
-    if accelerator.is_main_process:
-        save_trained(tokenizer, out_dir, "train-tokenizer", config, train_images, log, started,
-                     {"split": split.describe()}, reconstruction_check(tokenizer.eval(), split.val, train_images))
+    on_main_process(lambda: save_trained(tokenizer, out_dir, "train-tokenizer", config, train_images, log, started,
+                                         {"split": split.describe()},
+                                         reconstruction_check(tokenizer.eval(), split.val, train_images),
+                                         world_size=accelerator.num_processes))
     return tokenizer

@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import PartialState
 
 from i2i_unlearn.checkpoints import sha256_text, write_text_atomic
 from i2i_unlearn.config import (DataConfig, TaskConfig, TrainConfig, UnlearnConfig, from_dict, recorded_data_config,
                                 to_dict)
 from i2i_unlearn.data import ImageSet, UnlearnSplit, make_unlearn_split
+from i2i_unlearn.distributed import on_main_process
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.loop import CHECKPOINTS, make_accelerator, run_loop
+from i2i_unlearn.loop import CHECKPOINTS, check_global_batch, make_accelerator, run_loop
 from i2i_unlearn.methods import UnlearnObjective, get_method
 from i2i_unlearn.methods.base import set_trainable
 from i2i_unlearn.model_card import write_model_card
@@ -109,7 +109,8 @@ def check_config(config: UnlearnConfig) -> None:
 
 
 def unlearning_batches(split: UnlearnSplit, config: UnlearnConfig, model: I2IModel):
-    """make_batch for the loop: a forget and a retain batch under one drawn task."""
+    """make_batch for the loop: a forget and a retain batch under one drawn task. The global batch,
+    the same on every process (each keeps its rows): the noise image's statistics are the global batch's."""
     forget, retain = split.forget_train, split.retain_train
     sizes = {"forget": config.batch_size, "retain": config.retain_batch_size or config.batch_size}
 
@@ -139,6 +140,9 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
     (benchmarks/tune.py continues a short trial that way)."""
     started = time.time()
     check_config(config)
+    accelerator = make_accelerator()
+    if config.method != "retrain":   # retrain checks its own batch
+        check_global_batch(accelerator, batch_size=config.batch_size, retain_batch_size=config.retain_batch_size)
     teacher = load_model(model_dir)
     data = data or training_data_config(teacher)
     if data_root is not None:
@@ -168,32 +172,34 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
         recipe.seed = config.seed
         model = train(recipe, out_dir, resume=resume, overwrite=True, train_images=split.retain_train,
                       kind="retrain", extra_inputs=inputs)
-        if PartialState().is_main_process:
+        def finish_retrain() -> None:
             lineage = _lineage(config, inputs, teacher, retain_check(model, teacher, split))
             _annotate(out_dir, lineage)
             _write_forgotten_ids(out_dir, forgotten_ids)
             write_model_card(out_dir)
+        on_main_process(finish_retrain)
         return model
 
     student = copy.deepcopy(teacher)
     teacher.eval().requires_grad_(False)
     set_trainable(student, method.trains)
-    accelerator = make_accelerator()
     log = run_loop(objective=UnlearnObjective(method, student, teacher), module=student, optim=config.optim,
                    steps=config.steps, seed=config.seed, make_batch=unlearning_batches(split, config, student),
                    run_dir=out_dir, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
                    resume=resume, description=f"unlearn {method.name}", accelerator=accelerator,
                    config=to_dict(config))
-    if accelerator.is_main_process:
+    def finish() -> None:   # the main process writes the output folder; the others wait
         lineage = _lineage(config, inputs, teacher, retain_check(student, teacher, split))
         student.save_pretrained(out_dir, extra=lineage)
         _write_forgotten_ids(out_dir, forgotten_ids)
         write_text_atomic(out_dir / UNLEARN_LOG, "".join(json.dumps(e) + "\n" for e in log))
         write_run_record(out_dir, run_record("unlearn", to_dict(config), inputs, started, data=to_dict(data),
-                                             retain_check=lineage["unlearning"]["retain_check"]))
+                                             retain_check=lineage["unlearning"]["retain_check"],
+                                             world_size=accelerator.num_processes))
         write_model_card(out_dir)
         if not keep_checkpoint:
             shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
+    on_main_process(finish)
     return student
 
 

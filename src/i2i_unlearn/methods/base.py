@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from i2i_unlearn.config import UnlearnConfig
+from i2i_unlearn.distributed import WHOLE, Shard
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.models import I2IModel
 
@@ -32,11 +33,27 @@ def get_method(name: str, config: UnlearnConfig) -> "Method":
 
 @dataclass
 class Batch:
-    """One side of a step: images, the task mask, and the randomness teacher and student share."""
+    """One side of a step: images, the task mask, and the randomness teacher and student share.
+
+    Under many processes a method sees this process's rows (`shard`) of the step's global batch;
+    `whole` is the global batch (every process holds it), for what depends on all of it."""
     images: torch.Tensor
     mask: torch.Tensor
     ctx: dict[str, Any]
     noise: torch.Tensor | None = None   # the noise image per forget image (forget side only)
+    shard: Shard = WHOLE
+    whole_batch: "Batch | None" = None
+
+    @property
+    def whole(self) -> "Batch":
+        return self.whole_batch or self
+
+    def share(self, shard: Shard) -> "Batch":
+        """This process's rows. The context gets the shard too (`ctx["shard"]`): a family whose loss is
+        not a mean of equal per-image terms normalises with it (the VQ-GAN's token cross-entropy)."""
+        n = len(self.images)
+        return Batch(shard.take(self.images, n), shard.take(self.mask, n), {**shard.take(self.ctx, n), "shard": shard},
+                     shard.take(self.noise, n), shard, self)
 
 
 class Method:
@@ -56,11 +73,12 @@ class Method:
         return terms["retain"] + self.config.alpha * terms["forget"]
 
 
-def feature_distance(student_features, teacher_features, normalise: str = "none") -> torch.Tensor:
+def feature_distance(student_features, teacher_features, normalise: str = "none", shard: Shard = WHOLE) -> torch.Tensor:
     """Mean squared error, summed over feature maps when the encoder returns a list (U-Nets).
 
     normalise="teacher-variance" divides each map's error by the teacher map's variance, so maps
-    with large activations do not dominate (the released code sums raw errors: "none").
+    with large activations do not dominate (the released code sums raw errors: "none"); the
+    variance is the global batch's under many processes (`shard`).
     """
     if isinstance(student_features, torch.Tensor):
         student_features, teacher_features = [student_features], [teacher_features]
@@ -68,7 +86,7 @@ def feature_distance(student_features, teacher_features, normalise: str = "none"
     for s, t in zip(student_features, teacher_features, strict=True):
         error = torch.mean((s - t) ** 2)
         if normalise == "teacher-variance":
-            error = error / (t.detach().var() + 1e-8)
+            error = error / (shard.var(t.detach()) + 1e-8)
         elif normalise != "none":
             raise UserError(f"unknown feature_norm {normalise!r}; available: none, teacher-variance")
         total = total + error
@@ -88,7 +106,11 @@ def set_trainable(student: I2IModel, trains: str) -> None:
 
 class UnlearnObjective(nn.Module):
     """Loss of one step. Only the student is a sub-module: under `accelerate launch` only it is
-    wrapped for gradient sync; the teacher is a plain frozen attribute."""
+    wrapped for gradient sync; the teacher is a plain frozen attribute.
+
+    The batch is the step's global batch (`batch["shard"]` says which rows are this process's): the
+    shared randomness is drawn for all of it, in the order one process draws it, then each side is cut
+    to this process's rows, so N processes compute what one process computes."""
 
     def __init__(self, method: Method, student: I2IModel, teacher: I2IModel):
         super().__init__()
@@ -99,12 +121,13 @@ class UnlearnObjective(nn.Module):
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         device = next(self.student.parameters()).device
         self.teacher.to(device)
-        generator = batch["generator"]
+        generator, shard = batch["generator"], batch.get("shard", WHOLE)
         sides = {}
         for side in ("forget", "retain"):
             images, mask = batch[f"{side}_images"].to(device), batch[f"{side}_mask"].to(device)
             noise = batch.get(f"{side}_noise")
-            sides[side] = Batch(images, mask, self.student.sample_context(images, mask, generator),
-                                None if noise is None else noise.to(device))
+            whole = Batch(images, mask, self.student.sample_context(images, mask, generator),
+                          None if noise is None else noise.to(device))
+            sides[side] = whole.share(shard)
         terms = self.method.loss(self.student, self.teacher, sides["forget"], sides["retain"], generator)
         return {"loss": self.method.combine(terms), **terms}

@@ -22,5 +22,7 @@ class Ours(Method):
             retain_target = teacher.encode(retain.images, retain.mask, retain.ctx)
             forget_target = self.forget_target(teacher, forget, generator)
         norm = self.config.feature_norm
-        return {"retain": feature_distance(student.encode(retain.images, retain.mask, retain.ctx), retain_target, norm),
-                "forget": feature_distance(student.encode(forget.images, forget.mask, forget.ctx), forget_target, norm)}
+        return {"retain": feature_distance(student.encode(retain.images, retain.mask, retain.ctx), retain_target, norm,
+                                           retain.shard),
+                "forget": feature_distance(student.encode(forget.images, forget.mask, forget.ctx), forget_target, norm,
+                                           forget.shard)}

@@ -65,7 +65,10 @@ class I2IModel(nn.Module):
 
     # --- the protocol -------------------------------------------------------------------
     def sample_context(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator) -> dict[str, Any]:
-        """Randomness teacher and student must share (token drops, timestep, diffusion noise)."""
+        """Randomness teacher and student must share (token drops, timestep, diffusion noise).
+        Drawn for the step's global batch; tensors whose first dimension is the batch are per image and
+        are cut to a process's rows under many processes, and the loops add `ctx["shard"]` (which rows:
+        i2i_unlearn.distributed.Shard) for a loss that is not a mean of equal per-image terms."""
         return {}
 
     def encode(self, x, mask, ctx) -> torch.Tensor | list[torch.Tensor]:

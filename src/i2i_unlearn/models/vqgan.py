@@ -27,6 +27,7 @@ from diffusers import VQModel
 from torch import nn
 
 from i2i_unlearn.checkpoints import read_config_dir, read_weights_dir, save_weights_dir
+from i2i_unlearn.distributed import WHOLE
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.models.base import I2IModel, keep_visible, register_model
 from i2i_unlearn.tasks import degrade
@@ -318,7 +319,13 @@ class VQGANModel(I2IModel):
         """Cross-entropy on the unknown tokens; `target` (token indices) replaces x's tokens."""
         tokens, unknown, answer = self._inputs(x, mask, ctx, target)
         logits = self.token_decoder(self.token_encoder(tokens, unknown), unknown)
-        return F.cross_entropy(logits[unknown], answer[unknown])
+        shard = (ctx or {}).get("shard", WHOLE)
+        if shard.count == 1:
+            return F.cross_entropy(logits[unknown], answer[unknown])
+        # the mean over the global batch's unknown tokens (images have different counts): this process's
+        # sum over the global count, times the process count that DDP's gradient average divides by
+        total = F.cross_entropy(logits[unknown], answer[unknown], reduction="sum")
+        return total * shard.count / shard.sum(unknown.sum()).clamp(min=1)
 
     def noise_target(self, images, noise_image, generator):
         """noisy-label's target: random tokens drawn from the token frequencies of the real images."""
