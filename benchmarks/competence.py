@@ -17,6 +17,7 @@ from i2i_unlearn.checkpoints import versions, write_json_atomic, write_text_atom
 from i2i_unlearn.config import TaskConfig
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.targets import GROUND_TRUTH, MEAN_FILL
+from i2i_unlearn.runs import total_wall_time
 
 ROOT = Path(__file__).resolve().parents[1]
 RECOGNITION_BAR = 0.8     # x the evaluator's recognition of the real forget images
@@ -60,7 +61,7 @@ def main():
         record["models"][_relative(model)] = {
             "command": "python " + " ".join(["benchmarks/competence.py", *sys.argv[1:]]),
             "split": results["split"], "sampler_steps": results["settings"]["sampler_steps"]["original"],
-            "recipe": run["config"], "training_wall_time_s": run["wall_time_s"],
+            "recipe": run["config"], "training_wall_time_s": total_wall_time(run),
             "validation_check": run.get("validation_check"), "weights_sha256": results["models"]["original"]["weights_sha256"],
             **competence(results)}
         write_json_atomic(path, record)

@@ -22,6 +22,7 @@ from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.models import load_model
 from i2i_unlearn.train import train
 from i2i_unlearn.unlearn import training_config, unlearn
+from i2i_unlearn.runs import total_wall_time
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORES = [("retain", "fid"), ("retain", "similarity"), ("forget", "fid"), ("forget", "recognition")]
@@ -81,7 +82,7 @@ def main():
     record = {"command": "python " + " ".join(["benchmarks/retrain_spread.py", *sys.argv[1:]]),
               "model": _relative(shipped), "forget_classes": forget, "seeds": seeds,
               "split": results["split"], "task": results["task"], "versions": versions(),
-              "training_wall_time_s": {k: json.loads((Path(d) / "run.json").read_text())["wall_time_s"]
+              "training_wall_time_s": {k: total_wall_time(json.loads((Path(d) / "run.json").read_text()))
                                        for k, d in models.items()},
               "validation_check": {k: json.loads((Path(d) / "run.json").read_text()).get("validation_check")
                                    for k, d in models.items()},

@@ -16,6 +16,7 @@ from i2i_unlearn.checkpoints import versions, write_json_atomic, write_text_atom
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.report import write_report
+from i2i_unlearn.runs import total_wall_time
 from i2i_unlearn.unlearn import unlearn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,11 +41,11 @@ def main():
     training = json.loads((Path(args.model) / "run.json").read_text())
     work = Path(args.work)
     record = {"model": _relative(args.model), "base_config": _relative(args.config),
-              "training_wall_time_s": training["wall_time_s"], "forget_classes": forget,
+              "training_wall_time_s": total_wall_time(training), "forget_classes": forget,
               "versions": versions(), "runs": []}
     tokenizer = training["config"]["model"].get("tokenizer_path")
     if tokenizer:  # a vqgan model: its frozen tokenizer was trained first, by a run of its own
-        record["tokenizer_training_wall_time_s"] = json.loads((ROOT / tokenizer / "run.json").read_text())["wall_time_s"]
+        record["tokenizer_training_wall_time_s"] = total_wall_time(json.loads((ROOT / tokenizer / "run.json").read_text()))
     for method in args.methods.split(","):
         config = load_yaml(UnlearnConfig, args.config)
         config.method, config.forget_classes = method, forget
@@ -55,9 +56,9 @@ def main():
         unlearn(args.model, config, work / method, overwrite=True)
         seconds = time.time() - started
         run = {"method": method, "unlearning_wall_time_s": round(seconds, 1),
-               "fraction_of_training_time": round(seconds / training["wall_time_s"], 4),
+               "fraction_of_training_time": round(seconds / total_wall_time(training), 4),
                "fraction_of_training_time_with_tokenizer": round(
-                   seconds / (training["wall_time_s"] + record.get("tokenizer_training_wall_time_s", 0)), 4),
+                   seconds / (total_wall_time(training) + record.get("tokenizer_training_wall_time_s", 0)), 4),
                "config_overrides": args.set, "evaluations": []}
         for task in tasks:
             out = work / f"{method}-eval-{task.name}-{task.ratio}"

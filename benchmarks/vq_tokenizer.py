@@ -21,6 +21,7 @@ from i2i_unlearn.data import load_split
 from i2i_unlearn.evaluation.evaluator import load_evaluator
 from i2i_unlearn.evaluation.metrics import fid, similarity
 from i2i_unlearn.models.vqgan import VQTokenizer
+from i2i_unlearn.runs import total_wall_time
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +54,7 @@ def main():
         "evaluator_accuracy_reconstructed": round(float((evaluator.predict(reconstructions) == test.labels)
                                                         .float().mean()), 4),
         "round_trip_images_per_s": round(len(test) / seconds, 1),
-        "training_wall_time_s": json.loads((Path(args.tokenizer) / "run.json").read_text())["wall_time_s"],
+        "training_wall_time_s": total_wall_time(json.loads((Path(args.tokenizer) / "run.json").read_text())),
         "versions": versions(),
     }
     write_json_atomic(ROOT / "benchmarks" / "results" / f"{args.name}.json", record)

@@ -91,6 +91,7 @@ def test_two_cpu_processes_end_where_one_process_ends(tiny_model_dir, tmp_path):
     assert ends == {"rank-0": ["exit 0"], "rank-1": ["exit 0"]}, ends
     assert any(line.endswith("two/model.safetensors") for line in changes["rank-0"])
     assert json.loads((two / "run.json").read_text())["world_size"] == 2
+    assert result.stdout.count("saved ") == 1, result.stdout   # said once, by the process that saved
     assert json.loads((one / "run.json").read_text())["world_size"] == 1
 
     a, b, original = (load_file(d / "model.safetensors") for d in (one, two, tiny_model_dir))

@@ -1,4 +1,5 @@
 import json
+import time
 
 import pytest
 import torch
@@ -28,12 +29,14 @@ def test_a_killed_run_resumed_ends_with_the_same_weights(tiny_model_dir, tmp_pat
     def killed_at_step_5(seed, step, process=0):
         if step == 5:
             raise KeyboardInterrupt
+        time.sleep(0.3)   # the killed run's time, which the resumed run's total must include
         return real_generator(seed, step, process)
     monkeypatch.setattr(loop, "step_generator", killed_at_step_5)
     with pytest.raises(KeyboardInterrupt):
         unlearn(tiny_model_dir, config, tmp_path / "resumed")
     assert sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()) == ["step-0000004"]
     assert not (tmp_path / "resumed" / "model.safetensors").exists()
+    killed_wall_time = loop.resumed_wall_time(tmp_path / "resumed")
     monkeypatch.setattr(loop, "step_generator", real_generator)
     with pytest.raises(UserError, match="already exists"):
         unlearn(tiny_model_dir, config, tmp_path / "resumed")
@@ -44,6 +47,10 @@ def test_a_killed_run_resumed_ends_with_the_same_weights(tiny_model_dir, tmp_pat
         assert torch.equal(value, resumed.state_dict()[key]), key
     log = [json.loads(line) for line in (tmp_path / "resumed" / "unlearn_log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [1, 2, 3, 4, 5, 6]
+    # the wall time counts the killed run up to its checkpoint (4 sleeps of 0.3 s) plus the resumed run
+    assert killed_wall_time >= 1.2
+    run = json.loads((tmp_path / "resumed" / "run.json").read_text())
+    assert run["wall_time_total_s"] >= killed_wall_time + run["wall_time_s"] - 0.1
 
 
 def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_model_dir, tmp_path, monkeypatch):

@@ -18,6 +18,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 DEFAULT_EVALUATOR = Path("pretrained/evaluator-animal-mnist")
 
 
+def _saved(out: Path) -> None:
+    """`saved OUT`, once: under `accelerate launch` every process runs the command, the main one wrote OUT."""
+    from i2i_unlearn.distributed import process_state
+    if process_state().is_main_process:
+        typer.echo(f"saved {out}")
+
+
 def _names(values: list[str] | None) -> list[str] | None:
     """Accept `--forget-classes Cat --forget-classes Dog` and `--forget-classes Cat,Dog`."""
     if values is None:
@@ -37,7 +44,7 @@ def train(config: Path = typer.Option(..., help="training YAML (see configs/)"),
     if steps is not None:
         train_config.steps = steps
     run_train(train_config, out, resume=resume, overwrite=overwrite)
-    typer.echo(f"saved {out}")
+    _saved(out)
 
 
 @app.command("train-tokenizer")
@@ -52,7 +59,7 @@ def train_tokenizer(config: Path = typer.Option(..., help="tokenizer YAML (see c
     if steps is not None:
         tokenizer_config.steps = steps
     run_train_tokenizer(tokenizer_config, out, resume=resume, overwrite=overwrite)
-    typer.echo(f"saved {out}")
+    _saved(out)
 
 
 @app.command()
@@ -98,7 +105,7 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
         unlearn_config.proxy = DataConfig(dataset=proxy_dataset, root=str(proxy_root) if proxy_root else None)
     run_unlearn(model, unlearn_config, out, resume=resume, overwrite=overwrite,
                 data_root=str(data_root) if data_root else None)
-    typer.echo(f"saved {out}")
+    _saved(out)
 
 
 @app.command("import")
@@ -126,7 +133,7 @@ def import_checkpoint(family: str = typer.Option(..., help="mae (transformers Vi
         data["root"] = str(data_root)
     import_pretrained(family, from_pretrained, out, data, classes=_names(classes), scheduler=scheduler,
                       overwrite=overwrite)
-    typer.echo(f"saved {out}")
+    _saved(out)
 
 
 @app.command("list")

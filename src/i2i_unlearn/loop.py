@@ -15,6 +15,7 @@ import json
 import math
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -91,9 +92,11 @@ def _ema_to_tensors(ema) -> tuple[dict, dict]:
 
 
 def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimizer, log: list[dict],
-                     ema=None, config: dict | None = None, unlogged: dict | None = None) -> Path:
+                     ema=None, config: dict | None = None, unlogged: dict | None = None,
+                     wall_time_s: float = 0.0) -> Path:
     """Write step-N.tmp/ then rename it: a killed run leaves either a whole checkpoint or none.
-    `unlogged`: the loss sums of the steps since the last log entry, so a resumed run logs the same means."""
+    `unlogged`: the loss sums of the steps since the last log entry, so a resumed run logs the same means.
+    `wall_time_s`: the run's wall time so far, over every invocation (resumed_wall_time reads it back)."""
     folder = run_dir / CHECKPOINTS
     final = folder / f"step-{step:07d}"
     tmp = folder / f"step-{step:07d}.tmp"
@@ -102,7 +105,8 @@ def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimize
     save_tensors_atomic(tmp / "model.safetensors", module.state_dict())
     tensors, meta = optimizer_to_tensors(optimizer)
     save_tensors_atomic(tmp / "optimizer.safetensors", tensors, meta)
-    state = {"step": step, "log": log, "unlogged": unlogged or {"steps": 0, "sums": {}}, "config": config}
+    state = {"step": step, "log": log, "unlogged": unlogged or {"steps": 0, "sums": {}}, "config": config,
+             "wall_time_s": round(wall_time_s, 1)}
     if ema is not None:
         tensors, state["ema"] = _ema_to_tensors(ema)
         save_tensors_atomic(tmp / "ema.safetensors", tensors)
@@ -113,6 +117,15 @@ def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimize
         if old != final:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def resumed_wall_time(run_dir: Path) -> float:
+    """The wall time a resumed run had spent up to its latest checkpoint (0 without one, or for a
+    checkpoint from before it was recorded): run.json's wall_time_total_s adds it."""
+    checkpoint = _latest_checkpoint(Path(run_dir))
+    if checkpoint is None:
+        return 0.0
+    return float(json.loads((checkpoint / "state.json").read_text()).get("wall_time_s", 0.0))
 
 
 def _flatten(values, prefix: str = "") -> dict:
@@ -163,16 +176,19 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
              make_batch: Callable[[int, torch.Generator], dict], run_dir: Path, checkpoint_every: int,
              log_every: int, resume: bool, description: str,
              accelerator: Accelerator | None = None, ema_decay: float = 0.0,
-             config: dict | None = None) -> list[dict]:
+             config: dict | None = None, started: float | None = None) -> list[dict]:
     """Optimise the trainable parameters of `module` (the part of `objective` that is saved).
 
     With `ema_decay` > 0 an exponential moving average of those parameters is kept (and
     checkpointed), and at the end it replaces them: the EMA weights are what is saved.
     `config` (the run's whole config) is kept in every checkpoint; a resume with another is refused.
+    `started`: when this invocation began (time.time(); default now), for the wall time checkpoints record.
     Returns the log (one dict of mean loss terms per `log_every` steps).
     """
     accelerator = accelerator or make_accelerator()
     run_dir = Path(run_dir)
+    started = time.time() if started is None else started
+    earlier_wall_time = resumed_wall_time(run_dir) if resume else 0.0
     trainable = [p for p in module.parameters() if p.requires_grad]
     if not trainable:
         raise UserError("nothing to train: every parameter is frozen")
@@ -230,7 +246,8 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
         if done % checkpoint_every == 0 or done == steps:
             inner = optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
             on_main_process(lambda: _save_checkpoint(run_dir, done, module, inner, log, ema, config,
-                                                     {"steps": summed, "sums": sums}))
+                                                     {"steps": summed, "sums": sums},
+                                                     earlier_wall_time + time.time() - started))
             last_good = done
     progress.close()
     if ema is not None:

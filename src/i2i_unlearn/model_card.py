@@ -213,7 +213,7 @@ def _lineage(info: dict, record: dict, history: list[dict]) -> list[str]:
     if made:
         libraries = ", ".join(f"{_md(k)} {_md(v)}" for k, v in made.items())
         lines.append(f"- Made with {libraries}; git commit `{_md(record.get('git_commit'))}`; "
-                     f"wall time {record.get('wall_time_s')} s.")
+                     f"wall time {record.get('wall_time_total_s', record.get('wall_time_s'))} s.")
     return lines
 
 

@@ -44,10 +44,19 @@ def prepare_output_dir(out_dir: str | Path, *, overwrite: bool, resume: bool,
     return out_dir
 
 
-def run_record(kind: str, config: dict, inputs: dict, started: float, **extra) -> dict:
-    """Everything needed to reproduce a number: config (seed inside), inputs' hashes, versions."""
+def run_record(kind: str, config: dict, inputs: dict, started: float, earlier_wall_time_s: float = 0.0,
+               **extra) -> dict:
+    """Everything needed to reproduce a number: config (seed inside), inputs' hashes, versions.
+    `wall_time_s` is this invocation's; `wall_time_total_s` adds what earlier invocations of a resumed
+    run spent up to the checkpoint it resumed from (`earlier_wall_time_s`, loop.resumed_wall_time)."""
+    seconds = time.time() - started
     return {"kind": kind, "config": config, "inputs": inputs, "versions": versions(), "git_commit": git_commit(),
-            "wall_time_s": round(time.time() - started, 1), **extra}
+            "wall_time_s": round(seconds, 1), "wall_time_total_s": round(earlier_wall_time_s + seconds, 1), **extra}
+
+
+def total_wall_time(record: dict) -> float:
+    """A run's whole wall time across resumes (records from before resumes were counted: wall_time_s)."""
+    return record.get("wall_time_total_s", record["wall_time_s"])
 
 
 def write_run_record(out_dir: Path, record: dict) -> None:

@@ -15,7 +15,7 @@ from i2i_unlearn.config import TrainConfig, to_dict
 from i2i_unlearn.data import ImageSet, load_split
 from i2i_unlearn.distributed import WHOLE, on_main_process
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.loop import CHECKPOINTS, check_global_batch, make_accelerator, run_loop
+from i2i_unlearn.loop import CHECKPOINTS, check_global_batch, make_accelerator, resumed_wall_time, run_loop
 from i2i_unlearn.model_card import write_model_card
 from i2i_unlearn.models import I2IModel, build_model
 from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
@@ -71,6 +71,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
     accelerator = make_accelerator()
     check_global_batch(accelerator, batch_size=config.batch_size)
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume)
+    earlier_wall_time = resumed_wall_time(out_dir) if resume else 0.0
     split = load_split(config.data)
     if train_images is None:
         train_images = select_classes(split.train, config.classes)
@@ -87,10 +88,10 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
                    seed=config.seed, make_batch=image_batches(train_images, config, model), run_dir=out_dir,
                    checkpoint_every=config.checkpoint_every, log_every=config.log_every, resume=resume,
                    description=f"train {model.family}", accelerator=accelerator, ema_decay=config.ema_decay,
-                   config=to_dict(config))
+                   config=to_dict(config), started=started)
     on_main_process(lambda: save_trained(model, out_dir, kind, config, train_images, log, started, extra_inputs,
                                          validation_check(model.eval(), val_images, train_images),
-                                         world_size=accelerator.num_processes))
+                                         world_size=accelerator.num_processes, earlier_wall_time_s=earlier_wall_time))
     return model
 
 
@@ -123,12 +124,14 @@ def verdict(check: dict, model_error: float, fill_error: float, what: str) -> di
 
 
 def save_trained(model, out_dir: Path, kind: str, config, train_images: ImageSet, log: list[dict], started: float,
-                 extra_inputs: dict | None = None, validation: dict | None = None, world_size: int = 1) -> None:
+                 extra_inputs: dict | None = None, validation: dict | None = None, world_size: int = 1,
+                 earlier_wall_time_s: float = 0.0) -> None:
     """The end of a training run: weights + config.json (with the recipe), log, run record (with
     the validation check and the number of processes), the README.md model card; the checkpoints go."""
     record = run_record(kind, to_dict(config), {"train_images": train_images.content_hash(),
                                                 "train_count": len(train_images), **(extra_inputs or {})},
-                        started, steps=config.steps, validation_check=validation, world_size=world_size)
+                        started, earlier_wall_time_s, steps=config.steps, validation_check=validation,
+                        world_size=world_size)
     model.save_pretrained(out_dir, extra={"training": to_dict(config), "dataset": train_images.name,
                                           "class_names": train_images.class_names})
     write_text_atomic(out_dir / TRAIN_LOG, "".join(json.dumps(e) + "\n" for e in log))

@@ -24,7 +24,7 @@ from i2i_unlearn.config import TokenizerTrainConfig, from_dict, to_dict
 from i2i_unlearn.data import ImageSet, load_split
 from i2i_unlearn.distributed import WHOLE, Shard, on_main_process
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.loop import check_global_batch, make_accelerator, run_loop
+from i2i_unlearn.loop import check_global_batch, make_accelerator, resumed_wall_time, run_loop
 from i2i_unlearn.models.vqgan import VQTokenizer, VQTokenizerConfig
 from i2i_unlearn.runs import prepare_output_dir
 from i2i_unlearn.train import verdict, save_trained, select_classes
@@ -112,6 +112,7 @@ def train_tokenizer(config: TokenizerTrainConfig, out_dir: str | Path, *, resume
     accelerator = make_accelerator()
     check_global_batch(accelerator, batch_size=config.batch_size)
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume)
+    earlier_wall_time = resumed_wall_time(out_dir) if resume else 0.0
     split = load_split(config.data)
     train_images = select_classes(split.train, config.classes)
     if len(train_images) == 0:
@@ -130,9 +131,9 @@ def train_tokenizer(config: TokenizerTrainConfig, out_dir: str | Path, *, resume
     log = run_loop(objective=objective, module=objective, optim=config.optim, steps=config.steps, seed=config.seed,
                    make_batch=make_batch, run_dir=out_dir, checkpoint_every=config.checkpoint_every,
                    log_every=config.log_every, resume=resume, description="train tokenizer",
-                   accelerator=accelerator, config=to_dict(config))
+                   accelerator=accelerator, config=to_dict(config), started=started)
     on_main_process(lambda: save_trained(tokenizer, out_dir, "train-tokenizer", config, train_images, log, started,
                                          {"split": split.describe()},
                                          reconstruction_check(tokenizer.eval(), split.val, train_images),
-                                         world_size=accelerator.num_processes))
+                                         world_size=accelerator.num_processes, earlier_wall_time_s=earlier_wall_time))
     return tokenizer

@@ -15,7 +15,7 @@ from i2i_unlearn.config import (DataConfig, TaskConfig, TrainConfig, UnlearnConf
 from i2i_unlearn.data import ImageSet, UnlearnSplit, make_unlearn_split
 from i2i_unlearn.distributed import on_main_process
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.loop import CHECKPOINTS, check_global_batch, make_accelerator, run_loop
+from i2i_unlearn.loop import CHECKPOINTS, check_global_batch, make_accelerator, resumed_wall_time, run_loop
 from i2i_unlearn.methods import UnlearnObjective, get_method
 from i2i_unlearn.methods.base import set_trainable
 from i2i_unlearn.model_card import write_model_card
@@ -180,6 +180,7 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
         on_main_process(finish_retrain)
         return model
 
+    earlier_wall_time = resumed_wall_time(out_dir) if resume else 0.0
     student = copy.deepcopy(teacher)
     teacher.eval().requires_grad_(False)
     set_trainable(student, method.trains)
@@ -187,13 +188,14 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
                    steps=config.steps, seed=config.seed, make_batch=unlearning_batches(split, config, student),
                    run_dir=out_dir, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
                    resume=resume, description=f"unlearn {method.name}", accelerator=accelerator,
-                   config=to_dict(config))
+                   config=to_dict(config), started=started)
     def finish() -> None:   # the main process writes the output folder; the others wait
         lineage = _lineage(config, inputs, teacher, retain_check(student, teacher, split))
         student.save_pretrained(out_dir, extra=lineage)
         _write_forgotten_ids(out_dir, forgotten_ids)
         write_text_atomic(out_dir / UNLEARN_LOG, "".join(json.dumps(e) + "\n" for e in log))
-        write_run_record(out_dir, run_record("unlearn", to_dict(config), inputs, started, data=to_dict(data),
+        write_run_record(out_dir, run_record("unlearn", to_dict(config), inputs, started, earlier_wall_time,
+                                             data=to_dict(data),
                                              retain_check=lineage["unlearning"]["retain_check"],
                                              world_size=accelerator.num_processes))
         write_model_card(out_dir)
