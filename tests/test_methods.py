@@ -177,3 +177,23 @@ def test_the_combined_objective_and_one_step_match_hand_computed_values(name, ti
     for p, q, b in zip(*trained, before, strict=True):
         assert torch.allclose(p, q, atol=1e-6), name
     assert any(not torch.equal(p, b) for p, b in zip(trained[0], before))
+
+
+def test_diffusion_retain_label_restores_forget_holes_toward_retain_images(tiny_model_dirs):
+    """method.md: for diffusion, retain-label's forget target is a restored retain image, not the
+    teacher's noise prediction (close to the noise itself: the released code's forget term was then
+    nearly the ordinary denoising loss). At the first timestep the teacher's restoration is the retain
+    image itself, so the forget term is the denoising loss with the retain images as the hole's content."""
+    teacher = load_model(tiny_model_dirs["diffusion"]).requires_grad_(False)
+    student = _moved_student(teacher)
+    forget, retain = _batches(student)
+    first = torch.zeros_like(forget.ctx["timesteps"])
+    forget = dataclasses.replace(forget, ctx={**forget.ctx, "timesteps": first})
+    restored = teacher.restored(retain.images, forget.mask, forget.ctx)
+    assert torch.allclose(restored, retain.images, atol=0.02)          # x0 estimate at t=0: the image itself
+    assert torch.equal(restored * (1 - forget.mask), retain.images * (1 - forget.mask))
+    terms = _terms("retain-label", student, teacher, forget, retain)
+    toward_retain = student.training_loss(forget.images, forget.mask, forget.ctx, target=retain.images)
+    ordinary = student.training_loss(forget.images, forget.mask, forget.ctx)
+    assert terms["forget"].item() == pytest.approx(toward_retain.item(), rel=0.05)
+    assert abs(terms["forget"].item() - ordinary.item()) > 0.05 * ordinary.item()

@@ -89,6 +89,11 @@ class I2IModel(nn.Module):
         """The family's own loss; `target` replaces x as what the hidden region should become."""
         raise NotImplementedError
 
+    def restored(self, x, mask, ctx) -> torch.Tensor | None:
+        """The one-pass output as a restored image in [0, 1], for families whose predict() is not one
+        (diffusion predicts noise). None: predict()'s output is the restoration and compares directly."""
+        return None
+
     def noise_target(self, images, noise_image, generator) -> torch.Tensor:
         """What `noisy-label` asks the hidden region to become: the noise image, for pixel models."""
         return noise_image

@@ -179,6 +179,14 @@ class DiffusionModel(I2IModel):
         error = (self.predict(x, mask, ctx, target) - ctx["eps"]) ** 2
         return (error * mask).sum() / (mask.sum() * x.shape[1]).clamp(min=1)
 
+    def restored(self, x, mask, ctx):
+        """The clean image the predicted noise implies at the context's timestep (DDPM's x0 estimate),
+        the known pixels outside the hole: what one denoising pass restores x to."""
+        noisy = self._noisy(x * 2 - 1, mask, ctx)
+        alpha_bar = self.train_scheduler.alphas_cumprod[ctx["timesteps"].cpu()].to(x).view(-1, 1, 1, 1)
+        x0 = (noisy - (1 - alpha_bar).sqrt() * self.predict(x, mask, ctx)) / alpha_bar.sqrt()
+        return (((x0 + 1) / 2).clamp(0, 1) * mask + x * (1 - mask))
+
     def noise_target(self, images, noise_image, generator):
         """noisy-label's target: pure N(0, I) noise in the normalised space (as [0, 1] pixels)."""
         return 0.5 + 0.5 * torch.randn(images.shape, generator=generator).to(images)
