@@ -68,6 +68,10 @@ def test_existing_output_needs_overwrite_and_the_input_model_is_never_the_output
     assert "contains the input" in _error(["evaluate", "--model", f"original={tiny_model_dir}", "--forget-classes",
                                            "Cat", "--out", tiny_model_dir.parent, "--overwrite"])
     assert (tiny_model_dir / "model.safetensors").is_file()
+    # --overwrite replaces an earlier output only, not a folder of the user's (tests/test_runs.py)
+    assert "did not write" in _error([*base, "--out", out, "--overwrite"])
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "run.json").write_text("{}")   # an earlier run's output
     result = runner.invoke(app, [str(a) for a in [*base, "--out", out, "--overwrite"]])
     assert result.exit_code == 0, result.output
     assert (out / "model.safetensors").is_file() and not (out / "keep.txt").exists()

@@ -10,6 +10,10 @@ from i2i_unlearn.distributed import on_main_process, process_state
 from i2i_unlearn.errors import UserError
 
 RUN_RECORD = "run.json"
+# What marks a folder as one this tool wrote, so that --overwrite may delete it: the marker every
+# claimed output folder gets, or (folders from before it) a file only this tool's outputs hold.
+OUTPUT_MARKER = ".i2i-unlearn-output"
+OUTPUT_FILES = (OUTPUT_MARKER, RUN_RECORD, "results.json", "audit.json", "checkpoints")
 
 
 def prepare_output_dir(out_dir: str | Path, *, overwrite: bool, resume: bool,
@@ -29,14 +33,21 @@ def prepare_output_dir(out_dir: str | Path, *, overwrite: bool, resume: bool,
         if not out_dir.is_dir():
             raise UserError(f"--resume: {out_dir} does not exist")
         return out_dir
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir} is a file, not a folder: choose another --out")
     replace = out_dir.exists() and any(out_dir.iterdir())
     if replace and not overwrite:
         raise UserError(f"{out_dir} already exists: pass --overwrite to replace it or --resume to continue")
+    if replace and not any((out_dir / name).exists() for name in OUTPUT_FILES):
+        # --overwrite deletes the folder: never one this tool did not write (a home folder, a dataset, code)
+        raise UserError(f"{out_dir} holds files i2i-unlearn did not write (no {RUN_RECORD}, results.json or "
+                        f"{OUTPUT_MARKER}): refusing to delete it; choose another --out")
 
     def claim() -> None:
         if replace:
             shutil.rmtree(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / OUTPUT_MARKER).write_text("written by i2i-unlearn; --overwrite may replace this folder\n")
     state = process_state()
     if state.num_processes > 1:
         state.wait_for_everyone()   # no process is still looking at the folder the main one replaces
