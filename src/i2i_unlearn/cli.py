@@ -25,6 +25,16 @@ def _saved(out: Path) -> None:
         typer.echo(f"saved {out}")
 
 
+def _number(text: str | None, option: str, example: str) -> float | None:
+    """A number given as text (so a typo gets the one-line `error:` of every bad input, not a usage screen)."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise UserError(f"{option} expects a number, e.g. {example}; got {text!r}") from None
+
+
 def _names(values: list[str] | None) -> list[str] | None:
     """Accept `--forget-classes Cat --forget-classes Dog` and `--forget-classes Cat,Dog`."""
     if values is None:
@@ -83,11 +93,27 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
             noise: Optional[str] = typer.Option(None, help="batch-gaussian | standard-gaussian | uniform"),
             feature_norm: Optional[str] = typer.Option(None, help="none | teacher-variance"),
             seed: Optional[int] = typer.Option(None, help="seed of every random choice"),
+            retain_budget: Optional[str] = typer.Option(None, help="budgeted run: the retain score on validation "
+                                                                  "images may grow to this multiple of the original's "
+                                                                  "(e.g. 1.10); alpha is then controlled "
+                                                                  "(docs/budget.md)"),
+            forget_goal: Optional[str] = typer.Option(None, help="budgeted run: stop once the forget score is this "
+                                                                "multiple of the original's (e.g. 0.33), or max: as "
+                                                                "far as the budget allows (default)"),
+            budget_metric: Optional[str] = typer.Option(None, help="budgeted run: the retain score, fid (through "
+                                                                  "--evaluator, default) or hole-mse (no evaluator)"),
+            forget_metric: Optional[str] = typer.Option(None, help="budgeted run: the forget score, recognition "
+                                                                  "(through --evaluator) or hole-mse"),
+            evaluator: Optional[str] = typer.Option(None, help="budgeted run: the evaluator directory (or clip:/dir, "
+                                                              f"hf:/dir); default {DEFAULT_EVALUATOR}"),
+            front: Optional[str] = typer.Option(None, help="one budgeted model per budget, e.g. 1.02,1.05,1.10, in "
+                                                          "--out/budget-<b>/, with front.json and front.png"),
             config: Optional[Path] = typer.Option(None, help="unlearning YAML; flags override it"),
             data_root: Optional[Path] = typer.Option(None, help="override the model's recorded dataset folder"),
             resume: bool = typer.Option(False, help="continue from the last checkpoint in --out"),
             overwrite: bool = typer.Option(False, help="replace --out if it exists")):
     """Make a trained model forget a class or a list of images."""
+    from i2i_unlearn.budget import parse_budgets, unlearn_front
     from i2i_unlearn.unlearn import unlearn as run_unlearn
     unlearn_config = load_yaml(UnlearnConfig, config) if config else UnlearnConfig()
     overrides = {"method": method, "forget_classes": _names(forget_classes),
@@ -95,16 +121,26 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
                  "retain_classes": _names(retain_classes), "retain_size": retain_size, "retain_ratio": retain_ratio,
                  "proxy_classes": _names(proxy_classes), "alpha": alpha, "steps": steps, "batch_size": batch_size,
                  "retain_batch_size": retain_batch_size,
-                 "noise": noise, "feature_norm": feature_norm, "seed": seed}
+                 "noise": noise, "feature_norm": feature_norm, "seed": seed,
+                 "retain_budget": _number(retain_budget, "--retain-budget", "1.10"),
+                 "budget_metric": budget_metric, "forget_metric": forget_metric, "budget_evaluator": evaluator}
     for key, value in overrides.items():
         if value is not None:
             setattr(unlearn_config, key, value)
+    if forget_goal is not None:   # "max" clears a goal a config file set
+        unlearn_config.forget_goal = None if forget_goal == "max" else _number(forget_goal, "--forget-goal", "0.33")
     if lr is not None:   # replace() re-checks the value
         unlearn_config.optim = dataclasses.replace(unlearn_config.optim, lr=lr)
     if proxy_dataset:
         unlearn_config.proxy = DataConfig(dataset=proxy_dataset, root=str(proxy_root) if proxy_root else None)
-    run_unlearn(model, unlearn_config, out, resume=resume, overwrite=overwrite,
-                data_root=str(data_root) if data_root else None)
+    root = str(data_root) if data_root else None
+    if front is not None:
+        if unlearn_config.retain_budget is not None:
+            raise UserError("give --front or --retain-budget (or a config's retain_budget), not both")
+        unlearn_front(model, unlearn_config, parse_budgets(front), out, resume=resume, overwrite=overwrite,
+                      data_root=root)
+    else:
+        run_unlearn(model, unlearn_config, out, resume=resume, overwrite=overwrite, data_root=root)
     _saved(out)
 
 
@@ -279,10 +315,11 @@ def audit(model: list[str] = typer.Option(..., help="model folder or NAME=DIR, r
 
 @app.command()
 def report(results: Path = typer.Option(..., help="results.json written by `evaluate`"),
-           out: Optional[Path] = typer.Option(None, help="folder for report.html and report.md (default: beside results)")):
+           out: Optional[Path] = typer.Option(None, help="folder for report.html and report.md (default: beside results)"),
+           front: Optional[Path] = typer.Option(None, help="a front.json of `unlearn --front`, shown beside the results")):
     """Write a self-contained report.html and a report.md from evaluation results."""
     from i2i_unlearn.evaluation.report import write_report
-    html, markdown = write_report(results, out)
+    html, markdown = write_report(results, out, front)
     typer.echo(f"wrote {html} and {markdown}")
 
 

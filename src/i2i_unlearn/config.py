@@ -101,6 +101,13 @@ class TokenizerTrainConfig:
     log_every: int = 25
 
 
+# to_dict leaves a field with this metadata out while the field it names is None: keys added for a new mode
+# are then absent from the records of runs that do not use it, so those records (and the cache keys and resume
+# checks built from them, e.g. benchmarks/tune.py's trial keys) stay what they were before the keys existed.
+RECORDED_ONLY_WITH = "recorded_only_with"
+BUDGET_KEY = {RECORDED_ONLY_WITH: "retain_budget"}
+
+
 @dataclass
 class UnlearnConfig:
     """Unlearning a trained model (`i2i-unlearn unlearn`). Defaults follow the released code
@@ -124,8 +131,20 @@ class UnlearnConfig:
         TaskConfig("center-inpaint", 0.25), TaskConfig("center-inpaint", 0.5),
         TaskConfig("center-inpaint", 0.75), TaskConfig("outpaint", 0.5)])
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-4, warmup_steps=25))
-    checkpoint_every: int = 100
+    checkpoint_every: int = 100       # a budgeted run also measures here
     log_every: int = 10
+    # A budgeted run (docs/budget.md): alpha is where the controller starts; at every checkpoint it measures a
+    # validation sample and turns alpha so the retain score stays within the budget. Recorded only when set.
+    # retain_budget: the retain score may grow to this multiple of the original's (> 1, e.g. 1.10); None: fixed alpha
+    retain_budget: float | None = field(default=None, metadata=BUDGET_KEY)
+    # forget_goal: stop once the forget score is at most this multiple of the original's (< 1, e.g. 0.33);
+    # None: forget as far as the budget allows
+    forget_goal: float | None = field(default=None, metadata=BUDGET_KEY)
+    budget_metric: str = field(default="fid", metadata=BUDGET_KEY)   # fid (through the evaluator) | hole-mse
+    # recognition (evaluator) | hole-mse; None: recognition, or hole-mse when budget_metric is hole-mse
+    forget_metric: str | None = field(default=None, metadata=BUDGET_KEY)
+    budget_evaluator: str = field(default="pretrained/evaluator-animal-mnist", metadata=BUDGET_KEY)
+    budget_images: int = field(default=256, metadata=BUDGET_KEY)   # validation images measured per side (at most)
 
 
 def from_dict(cls, values: dict, where: str = ""):
@@ -203,14 +222,20 @@ def _short(value) -> str:
 
 
 def to_dict(config) -> dict:
-    """Plain, YAML/JSON-safe dict of a config (tuples become lists)."""
+    """Plain, YAML/JSON-safe dict of a config (tuples become lists); fields marked RECORDED_ONLY_WITH are left
+    out while the field they name is None."""
     def plain(v):
         if isinstance(v, (list, tuple)):
             return [plain(x) for x in v]
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items()}
         return v
-    return plain(dataclasses.asdict(config))
+    values = plain(dataclasses.asdict(config))
+    for f in dataclasses.fields(config):
+        switch = f.metadata.get(RECORDED_ONLY_WITH)
+        if switch and getattr(config, switch) is None:
+            del values[f.name]
+    return values
 
 
 def load_yaml(cls, path: str | Path):

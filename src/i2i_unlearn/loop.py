@@ -93,10 +93,11 @@ def _ema_to_tensors(ema) -> tuple[dict, dict]:
 
 def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimizer, log: list[dict],
                      ema=None, config: dict | None = None, unlogged: dict | None = None,
-                     wall_time_s: float = 0.0) -> Path:
+                     wall_time_s: float = 0.0, monitor_state: dict | None = None) -> Path:
     """Write step-N.tmp/ then rename it: a killed run leaves either a whole checkpoint or none.
     `unlogged`: the loss sums of the steps since the last log entry, so a resumed run logs the same means.
-    `wall_time_s`: the run's wall time so far, over every invocation (resumed_wall_time reads it back)."""
+    `wall_time_s`: the run's wall time so far, over every invocation (resumed_wall_time reads it back).
+    `monitor_state`: the run's monitor (a budgeted run's controller) as of this step."""
     folder = run_dir / CHECKPOINTS
     final = folder / f"step-{step:07d}"
     tmp = folder / f"step-{step:07d}.tmp"
@@ -110,6 +111,8 @@ def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimize
     if ema is not None:
         tensors, state["ema"] = _ema_to_tensors(ema)
         save_tensors_atomic(tmp / "ema.safetensors", tensors)
+    if monitor_state is not None:
+        state["monitor"] = monitor_state
     write_json_atomic(tmp / "state.json", state)
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
@@ -147,7 +150,7 @@ def check_resume_config(recorded: dict | None, config: dict | None, folder: Path
 
 
 def _load_checkpoint(folder: Path, module: torch.nn.Module, optimizer, ema=None,
-                     config: dict | None = None) -> tuple[int, list[dict], dict]:
+                     config: dict | None = None) -> tuple[int, list[dict], dict, dict | None]:
     state = json.loads((folder / "state.json").read_text())
     check_resume_config(state.get("config"), config, folder)
     module.load_state_dict(load_tensors(folder / "model.safetensors"))
@@ -160,7 +163,7 @@ def _load_checkpoint(folder: Path, module: torch.nn.Module, optimizer, ema=None,
         shadow = load_tensors(folder / "ema.safetensors")
         ema.load_state_dict({**state["ema"], "shadow_params": [shadow[str(i)] for i in range(len(shadow))]})
     # checkpoints from before `unlogged` was kept: their runs checkpointed at log steps only
-    return state["step"], state["log"], state.get("unlogged", {"steps": 0, "sums": {}})
+    return state["step"], state["log"], state.get("unlogged", {"steps": 0, "sums": {}}), state.get("monitor")
 
 
 def _mean_over_processes(accelerator: Accelerator, terms: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -176,13 +179,17 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
              make_batch: Callable[[int, torch.Generator], dict], run_dir: Path, checkpoint_every: int,
              log_every: int, resume: bool, description: str,
              accelerator: Accelerator | None = None, ema_decay: float = 0.0,
-             config: dict | None = None, started: float | None = None) -> list[dict]:
+             config: dict | None = None, started: float | None = None, monitor=None) -> list[dict]:
     """Optimise the trainable parameters of `module` (the part of `objective` that is saved).
 
     With `ema_decay` > 0 an exponential moving average of those parameters is kept (and
     checkpointed), and at the end it replaces them: the EMA weights are what is saved.
     `config` (the run's whole config) is kept in every checkpoint; a resume with another is refused.
     `started`: when this invocation began (time.time(); default now), for the wall time checkpoints record.
+    `monitor` (a budgeted run's controller, budget.BudgetController): at every checkpoint, before it is written and on
+    every process, `monitor.measure(step, module)` may change the objective's weights for the next steps and returns
+    True to stop the run there; its `state_dict()` goes into the checkpoint and `load_state_dict` restores it on
+    resume; `monitor.stopped` says a resumed run had already stopped.
     Returns the log (one dict of mean loss terms per `log_every` steps).
     """
     accelerator = accelerator or make_accelerator()
@@ -200,7 +207,9 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
         checkpoint = _latest_checkpoint(run_dir)
         if checkpoint is None:
             raise UserError(f"--resume: no checkpoint in {run_dir / CHECKPOINTS}")
-        start, log, unlogged = _load_checkpoint(checkpoint, module, optimizer, ema, config)
+        start, log, unlogged, monitor_state = _load_checkpoint(checkpoint, module, optimizer, ema, config)
+        if monitor is not None:
+            monitor.load_state_dict(monitor_state)
         accelerator.print(f"resuming from {checkpoint} (step {start} of {steps})")
     objective, optimizer = accelerator.prepare(objective, optimizer)
     objective.train()
@@ -213,6 +222,8 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
         print(f"{description}: process {shard.index} of {shard.count} ({accelerator.distributed_type.value}, "
               f"{accelerator.device})", file=sys.stderr, flush=True)
     for step in progress:
+        if monitor is not None and monitor.stopped:   # resumed after the run had stopped early
+            break
         batch = make_batch(step, step_generator(seed, step))
         terms = objective({**batch, "shard": shard})
         loss = terms["loss"]
@@ -237,18 +248,26 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
             sums[name] = sums.get(name, 0.0) + value
         summed += 1
         done = step + 1
-        if done % log_every == 0 or done == steps:
+        checkpoint = done % checkpoint_every == 0 or done == steps
+        stop = False
+        if checkpoint and monitor is not None:
+            stop = monitor.measure(done, module)
+            objective.train()   # measuring generates in eval mode
+        if done % log_every == 0 or done == steps or stop:
             entry = {"step": done, "lr": optimizer.param_groups[0]["lr"],
                      **{k: round(v / summed, 6) for k, v in sums.items()}}
             log.append(entry)
             sums, summed = {}, 0
             progress.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k not in ("step", "lr")})
-        if done % checkpoint_every == 0 or done == steps:
+        if checkpoint:
             inner = optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
+            monitor_state = monitor.state_dict() if monitor is not None else None
             on_main_process(lambda: _save_checkpoint(run_dir, done, module, inner, log, ema, config,
                                                      {"steps": summed, "sums": sums},
-                                                     earlier_wall_time + time.time() - started))
+                                                     earlier_wall_time + time.time() - started, monitor_state))
             last_good = done
+        if stop:
+            break
     progress.close()
     if ema is not None:
         ema.copy_to(trainable)

@@ -45,6 +45,8 @@ def render_model_card(info: dict, record: dict, name: str, files: list[str] = ()
     sections = [[f"# {_md(name)}", "", _summary(info, record, history)], _training(info, record)]
     if history:
         sections.append(_forgetting(info, history))
+    if record.get("budget"):
+        sections.append(_budget(record["budget"]))
     sections += [_checks(record, history), _lineage(info, record, history), _files(files)]
     return f"---\n{meta}---\n\n" + "\n\n".join("\n".join(lines) for lines in sections) + "\n"
 
@@ -71,6 +73,11 @@ def front_matter(info: dict, record: dict) -> dict:
         "trained_classes": (info.get("training") or {}).get("classes") or info.get("class_names"),
         "forgotten_classes": forgotten_classes(info), "unlearning_requests": len(history),
         "base_weights_sha256": history[0].get("parent_weights_sha256") if history else None}
+    budget = record.get("budget")
+    if budget:
+        meta["i2i_unlearn"]["retain_budget"] = {"budget": budget["retain_budget"], "metric": budget["metric"],
+                                                "within_budget": budget["in_budget"],
+                                                "kept_step": budget["chosen"]["step"]}
     return meta
 
 
@@ -160,6 +167,38 @@ def _forgetting(info: dict, history: list[dict]) -> list[str]:
             f"{step.get('forget_count', '?')} images, ids sha256 `{_short(step.get('forget_ids_sha256'))}`",
             f"{retain}: {step.get('retain_count', '?')} images, ids sha256 `{_short(step.get('retain_ids_sha256'))}`",
             _knobs(config), _error_pair(check.get("retain")), _error_pair(check.get("forget")) + " |"]))
+    return lines
+
+
+def _budget(budget: dict) -> list[str]:
+    """A budgeted run (budget.py): the budget, the checkpoint kept, and the path the controller took."""
+    sample = budget["sample"]
+    chosen = budget["chosen"]
+    goal = (f"at most {budget['forget_goal']}x the original's" if budget.get("forget_goal") is not None
+            else "as low as the budget allows")
+    verdict = ("within the budget." if budget["in_budget"]
+               else f"**OVER BUDGET**: {_md(budget['message'])}.")
+    stopped = (f"stopped early at step {budget['stopped_early_at']} (goal met)" if budget.get("stopped_early_at")
+               else "ran every step")
+    control = budget["control"]
+    share = control.get("share_of_wall_time")
+    lines = ["## Retain budget", "",
+             f"A budgeted run: the retain score ({_md(budget['metric'])}) on {sample['retain']['count']} held-out "
+             f"images ({_md(sample['retain']['source'])}) could grow to {budget['retain_budget']}x the original's; "
+             f"the forget score ({_md(budget['forget_metric'])}, {sample['forget']['count']} validation images) was "
+             f"to be {goal}. Center 1/2 inpainting, fixed masks. The forget weight alpha was controlled at every "
+             f"checkpoint ({_md(budget['update'])}), and the run {stopped}.", "",
+             f"- Kept: step {chosen['step']}, retain {chosen['retain_ratio']:.4f}x the original's, forget "
+             f"{chosen['forget_ratio']:.4f}x: {verdict}",
+             f"- Cost of control: {control['measurements']} measurements, {control['measure_seconds']} s"
+             + (f" ({share:.1%} of the run's wall time)." if share is not None else "."), "",
+             "| step | alpha | retain (x original) | forget (x original) | within budget | next alpha |",
+             "|---|---|---|---|---|---|"]
+    for entry in budget["path"]:
+        kept = " (kept)" if entry["step"] == chosen["step"] and entry.get("candidate", True) else ""
+        lines.append(f"| {entry['step']}{kept} | {entry['alpha']:.4g} | {entry['retain_ratio']:.4f} | "
+                     f"{entry['forget_ratio']:.4f} | {'yes' if entry['in_budget'] else 'no'} | "
+                     f"{entry['next_alpha']:.4g} |")
     return lines
 
 
@@ -257,7 +296,10 @@ def _knobs(config: dict) -> str:
         return f"trained from scratch with the base model's recipe, seed {config.get('seed')}"
     optim = config.get("optim") or {}
     retain_batch = f"+{config['retain_batch_size']}" if config.get("retain_batch_size") else ""
-    return (f"alpha {config.get('alpha')}, lr {optim.get('lr')}, {config.get('steps')} steps, batch "
+    budget = ""
+    if config.get("retain_budget"):
+        budget = f" (the start: a retain budget of {config['retain_budget']}x controlled it)"
+    return (f"alpha {config.get('alpha')}{budget}, lr {optim.get('lr')}, {config.get('steps')} steps, batch "
             f"{config.get('batch_size')}{retain_batch}, noise {_md(config.get('noise'))}, "
             f"feature norm {_md(config.get('feature_norm'))}, seed {config.get('seed')}")
 

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import torch
 
+from i2i_unlearn.budget import BudgetController, ValidationProbe, check_budget
 from i2i_unlearn.checkpoints import sha256_text, write_text_atomic
 from i2i_unlearn.config import (DataConfig, TaskConfig, TrainConfig, UnlearnConfig, from_dict, recorded_data_config,
                                 to_dict)
@@ -106,6 +109,7 @@ def check_config(config: UnlearnConfig) -> None:
         check_task(task)
     if not config.forget_classes and not config.forget_files:
         raise UserError("the forget set is empty: name forget classes (--forget-classes) or a forget file list")
+    check_budget(config)
 
 
 def unlearning_batches(split: UnlearnSplit, config: UnlearnConfig, model: I2IModel):
@@ -133,11 +137,14 @@ def _ids_hash(images: ImageSet) -> str:
 
 def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *, resume: bool = False,
             overwrite: bool = False, data: DataConfig | None = None, data_root: str | None = None,
-            keep_checkpoint: bool = False) -> I2IModel:
+            keep_checkpoint: bool = False, warm_start: str | Path | None = None) -> I2IModel:
     """Make the model in `model_dir` forget; the result goes to `out_dir` (never to model_dir).
 
     `keep_checkpoint` leaves the last checkpoint in out_dir, so a longer run can `resume` from it
-    (benchmarks/tune.py continues a short trial that way)."""
+    (benchmarks/tune.py continues a short trial that way).
+    With `config.retain_budget` the run is budgeted (budget.py): alpha is controlled on validation images and
+    the run ends on its best checkpoint. `warm_start`: a model folder (an earlier result of the same request)
+    whose weights the student starts from, instead of the original's; the original stays the teacher."""
     started = time.time()
     check_config(config)
     accelerator = make_accelerator()
@@ -155,6 +162,7 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
     earlier_forgotten_ids = forgotten_id_hashes(model_dir, teacher)
     # held-out twins from validation: the retain check after the run scores on them
     split = make_unlearn_split(data, config, "val", forgotten_id_hashes=earlier_forgotten_ids)
+    probe = ValidationProbe(config, split, data) if config.retain_budget is not None else None
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume, protected=input_folders(model_dir, data))
     forgotten_ids = earlier_forgotten_ids | (frozenset(sha256_text(i) for i in split.forget_train.ids)
                                              if config.forget_files else frozenset())
@@ -182,25 +190,44 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
 
     earlier_wall_time = resumed_wall_time(out_dir) if resume else 0.0
     student = copy.deepcopy(teacher)
+    if warm_start is not None:
+        start_model = load_model(warm_start)
+        student.load_state_dict(start_model.state_dict())
+        inputs["warm_start"] = {"dir": str(warm_start), "weights_sha256": start_model.pretrained_info["weights_sha256"]}
     teacher.eval().requires_grad_(False)
     set_trainable(student, method.trains)
+    controller = None
+    if probe is not None:
+        # the controller turns the method's alpha; the run's config keeps the alpha it was given
+        method.config = dataclasses.replace(config)
+        controller = BudgetController(config, method, probe, out_dir, warm_started=warm_start is not None)
+        if not resume:   # a resumed run gets the controller's state from its checkpoint
+            controller.start(teacher, student)
     log = run_loop(objective=UnlearnObjective(method, student, teacher), module=student, optim=config.optim,
                    steps=config.steps, seed=config.seed, make_batch=unlearning_batches(split, config, student),
                    run_dir=out_dir, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
                    resume=resume, description=f"unlearn {method.name}", accelerator=accelerator,
-                   config=to_dict(config), started=started)
+                   config=to_dict(config), started=started, monitor=controller)
+    budget = {}
+    if controller is not None:
+        controller.roll_back(student)   # every process: each returns the kept model
+        budget = {"budget": controller.record(earlier_wall_time + time.time() - started)}
+
     def finish() -> None:   # the main process writes the output folder; the others wait
-        lineage = _lineage(config, inputs, teacher, retain_check(student, teacher, split))
+        lineage = _lineage(config, inputs, teacher, retain_check(student, teacher, split),
+                           controller.summary() if controller else None)
         student.save_pretrained(out_dir, extra=lineage)
         _write_forgotten_ids(out_dir, forgotten_ids)
         write_text_atomic(out_dir / UNLEARN_LOG, "".join(json.dumps(e) + "\n" for e in log))
         write_run_record(out_dir, run_record("unlearn", to_dict(config), inputs, started, earlier_wall_time,
                                              data=to_dict(data),
                                              retain_check=lineage["unlearning"]["retain_check"],
-                                             world_size=accelerator.num_processes))
+                                             world_size=accelerator.num_processes, **budget))
         write_model_card(out_dir)
         if not keep_checkpoint:
             shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
+        if controller is not None:
+            print("\n".join(controller.closing_lines(budget["budget"])), file=sys.stderr, flush=True)
     on_main_process(finish)
     return student
 
@@ -229,7 +256,8 @@ def retain_check(model: I2IModel, teacher: I2IModel, split: UnlearnSplit) -> dic
     return check if check["retain"] or check["forget"] else None
 
 
-def _lineage(config: UnlearnConfig, inputs: dict, teacher: I2IModel, check: dict | None) -> dict:
+def _lineage(config: UnlearnConfig, inputs: dict, teacher: I2IModel, check: dict | None,
+             budget: dict | None = None) -> dict:
     """What an unlearned model's config.json says about where it comes from: the teacher's records
     (its training recipe, an import's source), this request, and the chain of every request so far,
     oldest first, the last being this one. Nothing earlier is dropped."""
@@ -239,6 +267,8 @@ def _lineage(config: UnlearnConfig, inputs: dict, teacher: I2IModel, check: dict
             "parent_dir": inputs["model_dir"], "parent_weights_sha256": inputs["model_weights_sha256"],
             **{key: inputs[key] for key in ("forget_ids_sha256", "retain_ids_sha256", "forget_count", "retain_count")},
             "retain_check": check}
+    if budget is not None:
+        step["budget"] = budget
     return {**inherited, "unlearning": step, "unlearning_history": [*unlearning_history(teacher.pretrained_info), step]}
 
 

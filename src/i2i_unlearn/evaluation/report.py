@@ -39,6 +39,9 @@ HOLE_NOTE = ("The same scores on the hidden region alone, since the visible fram
 COLLATERAL_NOTE = ("Each retain class alone, against the original: FID as a ratio (above 1 is damage), similarity "
                    "and the evaluator's recognition of that class as differences (below 0 is damage). (tie): inside "
                    "the combined bootstrap interval.")
+FRONT_NOTE = ("What each retain budget buys (`unlearn --front`, scored on validation images while unlearning): per "
+              "budget, the checkpoint the run kept, its retain and forget scores as multiples of the original's (lower "
+              "is better on both).")
 MAX_CLASSES_LISTED = 12
 
 CSS = """
@@ -206,6 +209,31 @@ def _instrument_intro(check: dict) -> str:
     return f"Task {_setting_text(task)}; {_setting_text(check['count'])} test images per fill."
 
 
+def load_front(front_path: str | Path) -> tuple[dict, Path]:
+    """A front.json written by `unlearn --front`, and its checked plot beside it."""
+    from i2i_unlearn.budget import FRONT_PLOT
+    from i2i_unlearn.checkpoints import read_json
+    front_path = Path(front_path)
+    if not front_path.is_file():
+        raise UserError(f"front file not found: {front_path}")
+    front = read_json(front_path)
+    if not isinstance(front, dict) or front.get("kind") != "front":
+        raise UserError(f"{front_path} is not a front.json written by `unlearn --front`")
+    plot = front_path.parent / FRONT_PLOT
+    if not plot.is_file() or plot.read_bytes()[:len(PNG_SIGNATURE)] != PNG_SIGNATURE:
+        raise UserError(f"the front's plot {plot} is missing or not a PNG file")
+    return front, plot
+
+
+def _front_table(front: dict) -> tuple[list, list]:
+    header = ["retain budget", "kept step", f"retain {front['metric']} (x original)",
+              f"forget {front['forget_metric']} (x original)", "within budget", "started from"]
+    rows = [[f"{m['retain_budget']:g}", str(m["chosen"]["step"]), f"{m['chosen']['retain_ratio']:.3f}",
+             f"{m['chosen']['forget_ratio']:.3f}", ("yes", "met") if m["in_budget"] else ("no", "missed"),
+             m["warm_start"] or "the original"] for m in front["members"]]
+    return header, rows
+
+
 def _setting_text(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
@@ -272,7 +300,7 @@ def _scored_split(results: dict) -> str:
     return "validation images (choosing knobs)" if scored == "val" else "held-out test images"
 
 
-def render_html(results: dict, images: dict[str, Path]) -> str:
+def render_html(results: dict, images: dict[str, Path], front: tuple[dict, Path] | None = None) -> str:
     e = html.escape
     title = f"Unlearning results: {results['dataset']}"
     parts = [f"<h1>{e(title)}</h1>",
@@ -297,6 +325,9 @@ def render_html(results: dict, images: dict[str, Path]) -> str:
                   _html_table(worst_header, worst_rows, style="numbers"), _html_table(header, rows, style="numbers")]
     if results.get("targets"):
         parts += ["<h2>Targets</h2>", _html_table(*_targets_table(results), style="numbers")]
+    if front:
+        parts += ["<h2>Trade-off front</h2>", f'<p class="note">{e(FRONT_NOTE)}</p>',
+                  _html_table(*_front_table(front[0]), style="numbers"), _html_figure(front[1], FRONT_NOTE)]
     for section, figures in _figure_sections(images):
         parts.append(f"<h2>{e(section)}</h2>")
         parts += [_html_figure(images[key], caption) for key, caption in figures]
@@ -338,7 +369,7 @@ def _md_table(header: list, rows: list, numbers: bool = True) -> list[str]:
     return lines + [""]
 
 
-def render_markdown(results: dict, image_keys) -> str:
+def render_markdown(results: dict, image_keys, front: dict | None = None) -> str:
     lines = [f"# Unlearning results: {_md(results['dataset'])}", "",
              f"Forget classes: {_md(', '.join(results['forget_classes']))} · task {_md(results['task']['name'])}, "
              f"ratio {results['task']['ratio']:g} · seed {results['seed']} · {_scored_split(results)} · "
@@ -361,6 +392,10 @@ def render_markdown(results: dict, image_keys) -> str:
                   *_md_table(worst_header, worst_rows), *_md_table(header, rows)]
     if results.get("targets"):
         lines += ["## Targets", "", *_md_table(*_targets_table(results))]
+    if front:
+        from i2i_unlearn.budget import FRONT_PLOT
+        lines += ["## Trade-off front", "", _md(FRONT_NOTE), "", *_md_table(*_front_table(front)),
+                  f"![front]({FRONT_PLOT})", ""]
     for section, figures in _figure_sections(image_keys):
         lines += [f"## {section}", ""]
         for key, caption in figures:
@@ -380,16 +415,21 @@ def render_markdown(results: dict, image_keys) -> str:
     return "\n".join(lines)
 
 
-def write_report(results_path: str | Path, out_dir: str | Path | None = None) -> tuple[Path, Path]:
-    """Write report.html and report.md for a results.json; returns their paths."""
+def write_report(results_path: str | Path, out_dir: str | Path | None = None,
+                 front_path: str | Path | None = None) -> tuple[Path, Path]:
+    """Write report.html and report.md for a results.json; returns their paths. `front_path`: a front.json of
+    `unlearn --front`, shown as its own section."""
     results_path = Path(results_path)
     results = load_results(results_path)
     out_dir = Path(out_dir) if out_dir is not None else results_path.parent
     images = _image_files(results, results_path.parent)
+    front = load_front(front_path) if front_path is not None else None
     html_path, markdown_path = out_dir / "report.html", out_dir / "report.md"
-    write_text_atomic(html_path, render_html(results, images))
-    if out_dir.resolve() != results_path.parent.resolve():  # the Markdown links images by file name
-        for path in images.values():
-            atomic_write(out_dir / path.name, lambda tmp, source=path: shutil.copyfile(source, tmp))
-    write_text_atomic(markdown_path, render_markdown(results, images))
+    write_text_atomic(html_path, render_html(results, images, front))
+    copies = list(images.values()) if out_dir.resolve() != results_path.parent.resolve() else []
+    if front:
+        copies.append(front[1])
+    for path in copies:   # the Markdown links images by file name
+        atomic_write(out_dir / path.name, lambda tmp, source=path: shutil.copyfile(source, tmp))
+    write_text_atomic(markdown_path, render_markdown(results, images, front[0] if front else None))
     return html_path, markdown_path

@@ -1,0 +1,453 @@
+"""Controllable unlearning (docs/budget.md): the user states how much retain quality may be spent, the run
+finds the most forgetting within it, instead of the user guessing the forget weight alpha.
+
+Feng et al. (ICLR 2025, arXiv 2408.01689) frame unlearning as epsilon-constrained optimisation: forget as much
+as possible subject to a bound on the damage to what is kept. Here the bound is on a number the user reads, the
+retain score on held-out validation images as a multiple of the original model's (`retain_budget`, e.g. 1.10 =
+retain FID at most 10 % above the original's), and the run holds it while it trains:
+
+- At every checkpoint a fixed validation sample (the same images, masks and sampling seed each time; validation
+  images only) is scored: the retain score and the forget score, each as a ratio to the original's.
+- Alpha is a primal-dual weight. Training minimises retain + alpha x forget, i.e. forget + (1/alpha) x retain:
+  1/alpha is the Lagrange multiplier of the retain constraint, and the dual step raises the multiplier (lowers
+  alpha) when the constraint is violated and lowers it (raises alpha) when there is slack, in log space so alpha
+  stays positive: log alpha -= STEP_SIZE x g, with g = (retain ratio - budget) / (budget - 1) the violation in
+  units of the budget (0 on the bound, -1 with no damage at all), clipped to VIOLATION_CLIP. With slack and the
+  forget goal already met, alpha is left alone and the run stops there.
+- Every measured checkpoint is a candidate; the run ends on the best one (`rank`), weights restored bit for bit
+  from the copy kept when it was measured. If none kept the budget, the closest is kept and marked over budget.
+
+`unlearn_front` runs one budget after the other (the trade-off front), each starting from the previous one's model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from tqdm.auto import tqdm
+
+from i2i_unlearn.checkpoints import load_tensors, read_json, save_tensors_atomic, sha256_text, write_json_atomic
+from i2i_unlearn.config import RECORDED_ONLY_WITH, DataConfig, TaskConfig, UnlearnConfig
+from i2i_unlearn.data import ImageSet, UnlearnSplit, load_split
+from i2i_unlearn.distributed import on_main_process, process_state
+from i2i_unlearn.errors import UserError
+from i2i_unlearn.evaluation import metrics
+from i2i_unlearn.evaluation.generation import generate_outputs, hidden_mse
+from i2i_unlearn.loop import CHECKPOINTS
+from i2i_unlearn.methods import METHODS, Method
+from i2i_unlearn.models import I2IModel
+
+BUDGET_METRICS = {"fid": "retain FID through the evaluator", "hole-mse": "retain hole error, no evaluator needed"}
+FORGET_METRICS = {"recognition": "share of forget outputs the evaluator calls a forget class",
+                  "hole-mse": "forget hole error, no evaluator needed (the original's over the run's: lower = "
+                              "more forgotten)"}
+BUDGET_TASK = TaskConfig("center-inpaint", 0.5)   # the task evaluate and the retain check report
+SAMPLE_SEED = 0          # masks and sampling noise of the validation sample: the same at every measurement
+STEP_SIZE = math.log(2)  # per measurement alpha at most doubles (no damage) ...
+VIOLATION_CLIP = (-1.0, 2.0)   # ... or falls to a quarter (twice the budget's margin over it)
+OVERHEAD_LIMIT = 0.2     # measuring should cost at most this share of a run's wall time (issue 13)
+BEST_WEIGHTS = "budget-best.safetensors"   # in the checkpoints folder: the best checkpoint so far
+FRONT_RECORD = "front.json"
+FRONT_PLOT = "front.png"
+RULE_DOC = ("kept: among the measured checkpoints within the budget, the one with the lowest forget ratio (ties: "
+            "the lower retain ratio); if none is within it, the one with the lowest retain ratio, marked over budget. "
+            "Candidates: every measured checkpoint after the start (and the start itself when warm-started)")
+UPDATE_DOC = (f"log alpha -= {STEP_SIZE:.4f} x clip((retain ratio - budget) / (budget - 1), {VIOLATION_CLIP[0]}, "
+              f"{VIOLATION_CLIP[1]}) after each measurement, unless within the budget with the forget goal met "
+              "(then the run stops)")
+FRONT_ORDER_DOC = ("tightest budget first; each later budget starts from the previous one's last alpha and, if it kept "
+                   "its budget (then it is within the looser one too), from the model it kept")
+
+
+def budget_defaults() -> dict:
+    """The budget keys of UnlearnConfig and their defaults."""
+    return {f.name: f.default for f in dataclasses.fields(UnlearnConfig) if f.metadata.get(RECORDED_ONLY_WITH)}
+
+
+def resolved_forget_metric(config: UnlearnConfig) -> str:
+    if config.forget_metric is not None:
+        return config.forget_metric
+    return "hole-mse" if config.budget_metric == "hole-mse" else "recognition"
+
+
+def uses_evaluator(config: UnlearnConfig) -> bool:
+    return config.budget_metric == "fid" or resolved_forget_metric(config) == "recognition"
+
+
+def _choices(table: dict) -> str:
+    return "; ".join(f"{name} ({doc})" for name, doc in table.items())
+
+
+def check_budget(config: UnlearnConfig) -> None:
+    """Refuse a budget that cannot be run, before anything is written (the evaluator is checked when loaded)."""
+    if config.retain_budget is None:
+        given = [name for name, default in budget_defaults().items() if getattr(config, name) != default]
+        if given:
+            raise UserError(f"{', '.join(given)} only apply to a budgeted run: set retain_budget (--retain-budget) "
+                            "or --front")
+        return
+    if not (math.isfinite(config.retain_budget) and config.retain_budget > 1):
+        raise UserError(f"retain_budget must be > 1 (the retain score may grow to this multiple of the original's, "
+                        f"e.g. 1.10), got {config.retain_budget}")
+    if config.method == "retrain":
+        raise UserError("retrain has no forget weight to control: a retain budget (--retain-budget, --front) works "
+                        f"with {', '.join(name for name in METHODS if name != 'retrain')}")
+    if config.forget_files:
+        raise UserError("a retain budget measures forgetting on held-out images of the forgotten classes, and a file "
+                        "list has none: forget files with a fixed alpha")
+    if config.budget_metric not in BUDGET_METRICS:
+        raise UserError(f"unknown budget metric {config.budget_metric!r}; available: {_choices(BUDGET_METRICS)}")
+    if resolved_forget_metric(config) not in FORGET_METRICS:
+        raise UserError(f"unknown forget metric {config.forget_metric!r}; available: {_choices(FORGET_METRICS)}")
+    if config.forget_goal is not None and not 0 < config.forget_goal < 1:
+        raise UserError(f"forget_goal must lie in (0, 1) (the forget score as a multiple of the original's, e.g. "
+                        f"0.33), or be null (--forget-goal max: as far as the budget allows), got {config.forget_goal}")
+    if config.budget_images < 2:
+        raise UserError(f"budget_images must be >= 2, got {config.budget_images}")
+    if config.steps // config.checkpoint_every < 2:
+        raise UserError(f"a budgeted run measures at every checkpoint and needs at least 2: steps {config.steps} with "
+                        f"checkpoint_every {config.checkpoint_every} gives {config.steps // config.checkpoint_every}; "
+                        "lower checkpoint_every")
+
+
+def _evenly(images: ImageSet, count: int) -> ImageSet:
+    """`count` images spread evenly over the set (sorted by class: every class is represented)."""
+    return images.subset(torch.linspace(0, len(images) - 1, min(count, len(images))).round().long())
+
+
+def retain_validation(split: UnlearnSplit, config: UnlearnConfig) -> tuple[ImageSet, str]:
+    """The held-out images the retain budget is measured on: validation images of the retained classes, or with
+    a proxy retain set the proxy's own validation images (of its chosen classes)."""
+    if config.proxy is None:
+        return split.retain_eval, "val"
+    proxy_val = load_split(config.proxy).val
+    if config.proxy_classes:
+        keep = torch.isin(proxy_val.labels, torch.tensor(proxy_val.class_indices(config.proxy_classes)))
+        proxy_val = proxy_val.subset(torch.nonzero(keep).flatten())
+    return proxy_val, f"val of the proxy {config.proxy.dataset}"
+
+
+class ValidationProbe:
+    """The fixed validation sample of a budgeted run and the two scores measured on it."""
+
+    def __init__(self, config: UnlearnConfig, split: UnlearnSplit, data: DataConfig):
+        retain, source = retain_validation(split, config)
+        for side, images in (("retain", retain), ("forget", split.forget_eval)):
+            if len(images) < 2:
+                raise UserError(f"a retain budget is measured on validation images, and the {side} side has "
+                                f"{len(images)}: the model's data split needs validation images (val_per_class)")
+        self.retain, self.forget = _evenly(retain, config.budget_images), _evenly(split.forget_eval,
+                                                                                  config.budget_images)
+        self.retain_source = source
+        self.retain_metric, self.forget_metric = config.budget_metric, resolved_forget_metric(config)
+        self.evaluator, self.evaluator_spec, self.real_features, self.forget_indices = None, None, None, []
+        if uses_evaluator(config):
+            self._load_evaluator(config.budget_evaluator, data, split.forget_class_names)
+
+    def _load_evaluator(self, spec: str, data: DataConfig, forget_classes: list[str]) -> None:
+        from i2i_unlearn.evaluation.embedders import load_embedder
+        evaluator = load_embedder(spec)
+        channels = (getattr(evaluator, "info", None) or {}).get("channels")
+        if channels is not None and channels != data.channels:
+            raise UserError(f"the evaluator {spec} reads {channels}-channel images, the model's data has "
+                            f"{data.channels}: pass the evaluator of this dataset (--evaluator), or budget with "
+                            "--budget-metric hole-mse (no evaluator)")
+        if self.forget_metric == "recognition":
+            known = evaluator.class_names if evaluator.has_classes else []
+            missing = [name for name in forget_classes if name not in known]
+            if missing:
+                raise UserError(f"the evaluator {spec} cannot recognise {', '.join(missing)} (its classes: "
+                                f"{', '.join(known) or 'none'}): pass one trained on this dataset (--evaluator), or "
+                                "measure forgetting by --forget-metric hole-mse")
+            self.forget_indices = [known.index(name) for name in forget_classes]
+        self.evaluator, self.evaluator_spec = evaluator, spec
+        if self.retain_metric == "fid":
+            self.real_features = evaluator.features(self.retain.images).double()
+
+    def measure(self, model: I2IModel) -> dict[str, float]:
+        """The retain score (lower is better) and the forget score (recognition: lower is more forgotten; hole
+        error: higher is) of `model` on the sample."""
+        outputs, masks = generate_outputs(model, self.retain.images, BUDGET_TASK, SAMPLE_SEED)
+        if self.retain_metric == "fid":
+            retain = float(metrics.fid_from_features(self.evaluator.features(outputs).double(), self.real_features))
+        else:
+            retain = hidden_mse(outputs, self.retain.images, masks)
+        outputs, masks = generate_outputs(model, self.forget.images, BUDGET_TASK, SAMPLE_SEED)
+        if self.forget_metric == "recognition":
+            forget = metrics.recognition_rate(self.evaluator, outputs, self.forget_indices)
+        else:
+            forget = hidden_mse(outputs, self.forget.images, masks)
+        return {"retain": retain, "forget": forget}
+
+    def forget_ratio(self, forget: float, original: float) -> float:
+        """The forget score as a multiple of the original's, lower = more forgotten, whatever the metric."""
+        return forget / original if self.forget_metric == "recognition" else original / forget
+
+    def describe(self) -> dict:
+        evaluator = None
+        if self.evaluator is not None:
+            evaluator = {"path": self.evaluator_spec, **self.evaluator.describe()}
+            evaluator.pop("class_names", None)
+        return {"task": dataclasses.asdict(BUDGET_TASK), "seed": SAMPLE_SEED, "evaluator": evaluator,
+                "retain": {"count": len(self.retain), "source": self.retain_source,
+                           "ids_sha256": sha256_text("\n".join(self.retain.ids))},
+                "forget": {"count": len(self.forget), "source": "val",
+                           "ids_sha256": sha256_text("\n".join(self.forget.ids))}}
+
+
+def _shared(work):
+    """work() on the main process, its result on every process: every rank sees the same numbers, so every
+    rank takes the same alpha."""
+    if process_state().num_processes == 1:
+        return work()
+    result = [None]
+    on_main_process(lambda: result.__setitem__(0, work()))
+    from accelerate.utils import broadcast_object_list
+    return broadcast_object_list(result)[0]
+
+
+def _echo(text: str) -> None:
+    if process_state().is_main_process:
+        tqdm.write(text, file=sys.stderr)
+
+
+class BudgetController:
+    """The loop's monitor in a budgeted run (loop.run_loop): it measures at every checkpoint, sets the method's
+    alpha for the next steps, keeps the best checkpoint's weights, and stops once the goal is met in budget."""
+
+    def __init__(self, config: UnlearnConfig, method: Method, probe: ValidationProbe, run_dir: Path,
+                 warm_started: bool = False):
+        self.budget, self.goal = config.retain_budget, config.forget_goal
+        self.method = method   # the objective reads method.config.alpha at every step
+        self.probe = probe
+        self.best_path = Path(run_dir) / CHECKPOINTS / BEST_WEIGHTS
+        self.warm_started = warm_started
+        self.state = {"alpha": method.config.alpha, "original": None, "path": [], "best": None, "stopped_at": None,
+                      "measurements": 0, "measure_seconds": 0.0}
+
+    # --- the loop's monitor protocol ---
+    @property
+    def stopped(self) -> bool:
+        return self.state["stopped_at"] is not None
+
+    def state_dict(self) -> dict:
+        return dict(self.state)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.state = dict(state)
+        self.method.config.alpha = self.state["alpha"]
+
+    def start(self, teacher: I2IModel, student: I2IModel) -> None:
+        """Measure the original (the reference of every ratio) and the starting point, once, before step 1."""
+        self.state["original"] = self._measure(teacher)
+        original = self.state["original"]
+        if self.probe.forget_metric == "recognition" and not original["forget"]:
+            raise UserError("the original model's forget outputs are never recognised as a forget class on the "
+                            "validation sample: recognition cannot measure forgetting here; use --forget-metric "
+                            "hole-mse")
+        if not original["retain"] or not original["forget"]:
+            raise UserError(f"the original scores 0 on the validation sample ({original}): no ratio to budget against")
+        # a fresh start is the original itself, which is the reference, not a result; a warm start is a candidate
+        self._record(0, self._measure(student) if self.warm_started else original, student,
+                     candidate=self.warm_started)
+
+    def measure(self, step: int, module: I2IModel) -> bool:
+        entry = self._record(step, self._measure(module), module, candidate=True)
+        goal_met = self.goal is not None and entry["forget_ratio"] <= self.goal
+        if entry["in_budget"] and goal_met:
+            self.state["stopped_at"] = step
+        else:   # over the budget (alpha goes down), or slack with the goal not met yet (alpha goes up)
+            violation = (entry["retain_ratio"] - self.budget) / (self.budget - 1)
+            violation = min(max(violation, VIOLATION_CLIP[0]), VIOLATION_CLIP[1])
+            self.state["alpha"] = self.state["alpha"] * math.exp(-STEP_SIZE * violation)
+        self.method.config.alpha = entry["next_alpha"] = self.state["alpha"]
+        _echo(f"budget: step {step}, retain {entry['retain_ratio']:.3f}x (budget {self.budget:g}x), forget "
+              f"{entry['forget_ratio']:.3f}x, alpha {entry['alpha']:.4g} -> {entry['next_alpha']:.4g}"
+              + (" (goal met: stopping)" if self.stopped else ""))
+        return self.stopped
+
+    # --- bookkeeping ---
+    def rank(self, entry: dict) -> tuple:
+        """Lower is better: within the budget by forgetting, else by how close the retain score stays."""
+        if entry["in_budget"]:
+            return (0, entry["forget_ratio"], entry["retain_ratio"])
+        return (1, entry["retain_ratio"], entry["forget_ratio"])
+
+    def _measure(self, model: I2IModel) -> dict[str, float]:
+        started = time.perf_counter()
+        scores = _shared(lambda: self.probe.measure(model))
+        self.state["measurements"] += 1
+        self.state["measure_seconds"] += time.perf_counter() - started
+        return scores
+
+    def _record(self, step: int, scores: dict, model: I2IModel, candidate: bool) -> dict:
+        original = self.state["original"]
+        retain_ratio = scores["retain"] / original["retain"]
+        entry = {"step": step, "alpha": self.state["alpha"], "retain": scores["retain"], "forget": scores["forget"],
+                 "retain_ratio": retain_ratio,
+                 "forget_ratio": self.probe.forget_ratio(scores["forget"], original["forget"]),
+                 "in_budget": retain_ratio <= self.budget, "candidate": candidate, "next_alpha": self.state["alpha"]}
+        self.state["path"].append(entry)
+        best = self.state["best"]
+        if candidate and (best is None or self.rank(entry) < self.rank(best)):
+            self.state["best"] = entry
+            on_main_process(lambda: save_tensors_atomic(self.best_path, model.state_dict(), {"step": str(step)}))
+        return entry
+
+    def roll_back(self, module: I2IModel) -> None:
+        """Load the kept checkpoint's weights into `module` (on every process)."""
+        best = self.state["best"]
+        with safe_open(self.best_path, framework="pt") as f:
+            saved_step = int(f.metadata()["step"])
+        if saved_step != best["step"]:
+            raise UserError(f"{self.best_path} holds step {saved_step}, the controller kept step {best['step']}: "
+                            "start the run again with --overwrite")
+        module.load_state_dict(load_tensors(self.best_path))
+
+    def message(self) -> str:
+        best = self.state["best"]
+        where = (f"step {best['step']}: retain {best['retain_ratio']:.3f}x the original's, forget "
+                 f"{best['forget_ratio']:.3f}x")
+        if best["in_budget"]:
+            return f"kept {where} (budget {self.budget:g}x)"
+        return (f"over budget: no checkpoint kept the retain budget {self.budget:g}x; kept the closest, {where}. "
+                "Lower alpha or the learning rate, or allow a larger budget")
+
+    def record(self, wall_time_s: float) -> dict:
+        """What run.json records: the settings, the sample, the controller's path and the kept checkpoint."""
+        best = self.state["best"]
+        return {"retain_budget": self.budget, "metric": self.probe.retain_metric,
+                "forget_metric": self.probe.forget_metric, "forget_goal": self.goal, "sample": self.probe.describe(),
+                "update": UPDATE_DOC, "rule": RULE_DOC, "original": self.state["original"],
+                "path": self.state["path"], "chosen": best, "in_budget": best["in_budget"],
+                "stopped_early_at": self.state["stopped_at"], "final_alpha": self.state["alpha"],
+                "message": self.message(), "warm_started": self.warm_started,
+                "control": {"measurements": self.state["measurements"],   # the original's included
+                            "measure_seconds": round(self.state["measure_seconds"], 2),
+                            "share_of_wall_time": round(self.state["measure_seconds"] / wall_time_s, 4)
+                            if wall_time_s > 0 else None}}
+
+    def closing_lines(self, record: dict) -> list[str]:
+        """What the run says when it ends: the kept checkpoint (or that it is over budget), and a measuring cost
+        above OVERHEAD_LIMIT with the knobs that lower it."""
+        lines = [f"budget: {record['message']}"]
+        share = record["control"]["share_of_wall_time"]
+        if share is not None and share > OVERHEAD_LIMIT:
+            lines.append(f"budget: measuring took {share:.0%} of the run's time (more than {OVERHEAD_LIMIT:.0%}): "
+                         "measure less often (a larger checkpoint_every) or fewer images (budget_images)")
+        return lines
+
+    def summary(self) -> dict:
+        """What config.json's lineage step (and so the model card) keeps of the budget."""
+        best = self.state["best"]
+        return {"retain_budget": self.budget, "metric": self.probe.retain_metric,
+                "forget_metric": self.probe.forget_metric, "forget_goal": self.goal, "chosen_step": best["step"],
+                "in_budget": best["in_budget"], "retain_ratio": round(best["retain_ratio"], 4),
+                "forget_ratio": round(best["forget_ratio"], 4), "final_alpha": self.state["alpha"]}
+
+
+# --- the trade-off front ---
+
+def parse_budgets(text: str, option: str = "--front") -> list[float]:
+    """'1.02,1.05,1.10' -> [1.02, 1.05, 1.1]; each must be a number (checked > 1 with the config)."""
+    budgets = []
+    for part in text.split(","):
+        try:
+            budgets.append(float(part))
+        except ValueError:
+            raise UserError(f"{option} expects budgets separated by commas, e.g. 1.02,1.05,1.10; "
+                            f"got {text!r}") from None
+    if not budgets or len(set(budgets)) != len(budgets) or not all(math.isfinite(b) for b in budgets):
+        raise UserError(f"{option} expects distinct finite budgets separated by commas, got {text!r}")
+    return budgets
+
+
+def front_member_dir(out_dir: Path, budget: float) -> Path:
+    return Path(out_dir) / f"budget-{budget:g}"
+
+
+def unlearn_front(model_dir: str | Path, config: UnlearnConfig, budgets: list[float], out_dir: str | Path, *,
+                  resume: bool = False, overwrite: bool = False, data_root: str | None = None) -> dict:
+    """One budgeted model per budget in out_dir/budget-<b>/, then front.json and front.png beside them.
+    `resume` continues a killed front: finished budgets are kept, the one in progress resumes."""
+    from i2i_unlearn.models import load_model
+    from i2i_unlearn.runs import RUN_RECORD, prepare_output_dir
+    from i2i_unlearn.unlearn import check_config, input_folders, training_data_config, unlearn   # unlearn imports us
+    # Tightest first: the model a tight budget keeps is within every looser budget, so the next run starts from a
+    # point it may keep and only goes on forgetting; loosest first would start tight budgets over their bound, and
+    # their retain term would first have to undo forgetting the looser run had paid for.
+    budgets = sorted(budgets)
+    configs = [dataclasses.replace(config, retain_budget=budget) for budget in budgets]
+    for member in configs:
+        check_config(member)
+    teacher = load_model(model_dir)
+    data = training_data_config(teacher)
+    if data_root is not None:
+        data.root = data_root
+    out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume, protected=input_folders(model_dir, data))
+    members, previous = [], None
+    for member in configs:
+        member_dir = front_member_dir(out_dir, member.retain_budget)
+        warm_start = None
+        if previous is not None:   # where the controller left alpha; the weights only if they kept their budget
+            member.alpha = previous["final_alpha"]
+            warm_start = previous["dir"] if previous["in_budget"] else None
+        finished = (member_dir / RUN_RECORD).is_file() and not (member_dir / CHECKPOINTS).exists()
+        if not (resume and finished):
+            unlearn(model_dir, member, member_dir, resume=resume and (member_dir / CHECKPOINTS).is_dir(),
+                    overwrite=True, data_root=data_root, warm_start=warm_start)
+        record = read_json(member_dir / RUN_RECORD)
+        budget = record["budget"]
+        previous = {"dir": member_dir, "in_budget": budget["in_budget"], "final_alpha": budget["final_alpha"]}
+        members.append({"retain_budget": member.retain_budget, "dir": member_dir.name,
+                        "warm_start": Path(warm_start).name if warm_start else None,
+                        "start_alpha": member.alpha, "final_alpha": budget["final_alpha"],
+                        "in_budget": budget["in_budget"], "chosen": budget["chosen"],
+                        "wall_time_s": record.get("wall_time_total_s", record["wall_time_s"])})
+    first = read_json(front_member_dir(out_dir, budgets[0]) / RUN_RECORD)["budget"]
+    front = {"kind": "front", "model": str(model_dir), "method": config.method,
+             "forget_classes": config.forget_classes, "metric": first["metric"],
+             "forget_metric": first["forget_metric"],
+             "forget_goal": config.forget_goal, "order": FRONT_ORDER_DOC, "sample": first["sample"],
+             "original": first["original"], "members": members}
+
+    def write() -> None:
+        write_json_atomic(out_dir / FRONT_RECORD, front)
+        plot_front(front, out_dir / FRONT_PLOT)
+    on_main_process(write)
+    return front
+
+
+def plot_front(front: dict, path: Path) -> Path:
+    """Forget ratio against retain ratio of each budget's kept model (lower is better on both)."""
+    import matplotlib
+    matplotlib.use("Agg")   # files only, no display
+    import matplotlib.pyplot as plt
+    from i2i_unlearn.checkpoints import atomic_write
+    figure, axis = plt.subplots(figsize=(6, 4.5), dpi=110)
+    axis.scatter([1.0], [1.0], marker="*", s=90, color="black", label="original")
+    for kept, style in ((True, {"marker": "o", "label": "kept its budget"}),
+                        (False, {"marker": "x", "label": "over budget (closest kept)"})):
+        chosen = [m for m in front["members"] if m["in_budget"] == kept]
+        if chosen:
+            axis.scatter([m["chosen"]["retain_ratio"] for m in chosen], [m["chosen"]["forget_ratio"] for m in chosen],
+                         s=45, color="tab:blue" if kept else "tab:red", **style)
+    for member in front["members"]:
+        axis.axvline(member["retain_budget"], color="grey", linestyle=":", linewidth=0.8)
+        axis.annotate(f"{member['retain_budget']:g}", (member["chosen"]["retain_ratio"],
+                                                       member["chosen"]["forget_ratio"]),
+                      textcoords="offset points", xytext=(5, 5), fontsize=8)
+    axis.set_xlabel(f"retain {front['metric']} / original's (validation)")
+    axis.set_ylabel(f"forget {front['forget_metric']} ratio (lower = more forgotten)")
+    axis.set_title("What each retain budget buys (dotted: the budgets)")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    path = Path(path)
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
+    plt.close(figure)
+    return path
