@@ -69,8 +69,9 @@ def run_benchmark(args, command: str) -> dict:
     if args.forget_classes or not base.forget_classes:
         base.forget_classes = (args.forget_classes or "Cat").split(",")
     base.budget_evaluator = args.evaluator
-    if args.budget_metric:
-        base.budget_metric = args.budget_metric
+    for key in ("budget_metric", "budget_images", "steps", "checkpoint_every"):
+        if getattr(args, key) is not None:
+            setattr(base, key, getattr(args, key))
     if args.forget_goal:
         base.forget_goal = float(args.forget_goal)
     budgets = parse_budgets(args.budgets, "--budgets")
@@ -102,7 +103,7 @@ def run_benchmark(args, command: str) -> dict:
                                   seed=args.seed, split="test", overwrite=True)
     record = {"command": command, "model": _relative(model), "evaluator": args.evaluator, "task": to_dict(task),
               "seed": args.seed, "forget_classes": base.forget_classes, "budgets": budgets, "front": args.front,
-              "base_config": to_dict(base), "runs": runs, "results": _relative(work / "test" / "results.json"),
+              "runs": runs, "results": _relative(work / "test" / "results.json"),
               "metrics": results["metrics"],
               "targets": {label: check_targets(results, ORIGINAL, label) for label in runs},
               "versions": versions()}
@@ -168,6 +169,9 @@ def main():
     parser.add_argument("--forget-classes", default=None, help="default: the config's, else Cat")
     parser.add_argument("--forget-goal", default=None, help="stop once the forget score is this x the original's")
     parser.add_argument("--budget-metric", default=None, help="fid (default) or hole-mse")
+    parser.add_argument("--budget-images", type=int, default=None, help="validation images measured per side")
+    parser.add_argument("--steps", type=int, default=None, help="steps of the budgeted runs")
+    parser.add_argument("--checkpoint-every", type=int, default=None, help="the budgeted runs measure here")
     parser.add_argument("--hand-tuned", default=None, help="a fixed-knob YAML to run and score beside the budgets")
     parser.add_argument("--retrained", default=None, help="the model retrained without the forget classes")
     parser.add_argument("--evaluator", default="pretrained/evaluator-animal-mnist",
