@@ -1,0 +1,184 @@
+"""The audit of a shipped model's unlearning (issue 11): does the forgetting survive an attacker?
+
+    .venv/bin/python benchmarks/audit.py --config benchmarks/audit-mae.yaml
+
+Two requests, each audited against a model retrained without the forgotten data:
+- classes: `ours` (and its substitute-target variant) with the tuned knobs forget the config's classes;
+  membership inference, the tell and the relearning attack (`i2i-unlearn audit`), against the shipped
+  retrained reference.
+- files: a seeded list of `files.count` training images of every class is forgotten by `ours` (the same
+  knobs) and by `retrain` (the original recipe without those images); membership inference and the tell
+  on the forgotten images, and retain quality on every never-seen image (`evaluate`).
+
+Every model and audit is cached in --work (default runs/<name>): a killed run starts again where it stopped.
+Writes benchmarks/results/<name>.json (the audits' numbers, the commands, the inputs' hashes) and .md.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+from i2i_unlearn.checkpoints import sha256_text, versions, write_json_atomic, write_text_atomic
+from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml, to_dict
+from i2i_unlearn.data import load_split
+from i2i_unlearn.errors import UserError
+from i2i_unlearn.evaluation.audit import AuditOptions, run_audit
+from i2i_unlearn.evaluation.evaluate import BOOTSTRAP_RESAMPLES, evaluate_model_dirs
+from i2i_unlearn.models import load_model
+from i2i_unlearn.relearn import RelearnConfig
+from i2i_unlearn.unlearn import training_data_config, unlearn
+
+ROOT = Path(__file__).resolve().parents[1]
+RETRAINED = "retrained"
+KEYS = {"original", "retrained", "evaluator", "knobs", "forget_classes", "methods", "relearn", "files",
+        "max_images", "seed", "bootstrap"}
+
+
+def _path(value: str) -> Path:
+    return Path(value) if Path(value).is_absolute() else ROOT / value
+
+
+def _relative(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def load_spec(path: Path) -> dict:
+    spec = yaml.safe_load(path.read_text()) or {}
+    unknown = sorted(set(spec) - KEYS)
+    if unknown:
+        raise UserError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(KEYS))}")
+    return spec
+
+
+def _unlearned(original: Path, config: UnlearnConfig, out: Path) -> Path:
+    """The model `config` makes of `original`, trained once: a finished folder (run.json) is reused."""
+    if not (out / "run.json").is_file():
+        unlearn(original, config, out, overwrite=out.exists(), resume=False)
+    return out
+
+
+def forget_list(original: Path, count: int, seed: int, path: Path) -> Path:
+    """`count` training images drawn over every class with `seed`: the file-list request."""
+    train = load_split(training_data_config(load_model(original))).train
+    if count > len(train):
+        raise UserError(f"files.count {count}: the model was trained on {len(train)} images")
+    picked = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:count]
+    write_text_atomic(path, "".join(f"{train.ids[i]}\n" for i in sorted(picked.tolist())))
+    return path
+
+
+def _audit(models: dict, out: Path, spec: dict, **request) -> dict:
+    options = AuditOptions(max_images=spec.get("max_images", 200), seed=spec.get("seed", 0))
+    relearn = RelearnConfig(**{**spec["relearn"], "eval_steps": tuple(spec["relearn"]["eval_steps"])}) \
+        if request.get("forget_classes") and spec.get("relearn") else None
+    return run_audit({k: str(v) for k, v in models.items()}, out, evaluator_spec=_path(spec["evaluator"]),
+                     reference=RETRAINED, options=options, relearn=relearn, overwrite=True, **request)
+
+
+def summary(audit: dict) -> dict:
+    """Per model: the attack's AUCs, the tell, the forget FID and the relearning pace."""
+    rows = {}
+    for name, entry in audit["membership"]["models"].items():
+        tell = audit["tell"]["models"][name]
+        row = {"auc": entry["attack"]["auc"], "tpr_at_0.01_fpr": entry["attack"]["tpr_at_0.01_fpr"],
+               "calibrated_auc": (entry["calibrated"] or {}).get("auc"),
+               "forget_recognition": tell["forget_recognition"], "no_object_share": tell["no_object_share"],
+               "probe_accuracy": (tell["probe_vs_reference"] or {}).get("accuracy"), "forget_fid": tell["forget_fid"]}
+        if audit.get("relearning"):
+            variants = audit["relearning"]["models"][name]["variants"]
+            row["relearn_steps_to_half"] = {v: variants[v]["steps_to_half_original"] for v in variants}
+        rows[name] = row
+    return rows
+
+
+def markdown(record: dict) -> str:
+    def show(value, digits=3):
+        return "–" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+    lines = [f"Audit of `{record['original']}` (`{record['command']}`). Membership inference: AUC of telling the "
+             "forgotten training images from never-seen ones (0.5: indistinguishable; the target is the retrained "
+             "model's, not 0.5), plain and calibrated against the retrained model. The tell: the evaluator's "
+             "recognition and 'no object' share on forget outputs, and a linear probe telling each model's forget "
+             "outputs from the retrained model's (0.5: indistinguishable).", ""]
+    for setting, block in record["settings"].items():
+        lines += [f"## {setting}: {block['request']}", "",
+                  "| model | AUC | TPR@1% FPR | calibrated AUC | forget recog. | no-object share | probe vs retrained "
+                  "| forget FID | relearning: steps to half the original's recog. |", "|---|---|---|---|---|---|---|---|---|"]
+        for name, row in block["summary"].items():
+            relearn = ", ".join(f"{v}: {show(s)}" for v, s in (row.get("relearn_steps_to_half") or {}).items())
+            lines.append(f"| {name} | {show(row['auc'])} | {show(row['tpr_at_0.01_fpr'])} | {show(row['calibrated_auc'])} "
+                         f"| {show(row['forget_recognition'])} | {show(row['no_object_share'])} | "
+                         f"{show(row['probe_accuracy'])} | {show(row['forget_fid'], 2)} | {relearn or '–'} |")
+        if block.get("retain"):
+            lines += ["", "Retain quality on every never-seen image (center inpainting 1/2):", "",
+                      "| model | retain FID | retain sim. |", "|---|---|---|"]
+            lines += [f"| {name} | {show(m['fid'], 2)} | {show(m['similarity'])} |" for name, m in block["retain"].items()]
+        lines += ["", f"Audit JSON: `{block['audit']}`.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="audit config, e.g. benchmarks/audit-mae.yaml")
+    parser.add_argument("--work", default=None, help="folder for the models and audits (default runs/<name>)")
+    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"), help="where <name>.json/.md go")
+    args = parser.parse_args(argv)
+    name = Path(args.config).stem
+    results = Path(args.results) / name
+    spec = load_spec(Path(args.config))
+    work = Path(args.work) if args.work else ROOT / "runs" / name
+    original, retrained = _path(spec["original"]), _path(spec["retrained"])
+    knobs = load_yaml(UnlearnConfig, _path(spec["knobs"]))
+    record = {"command": "python " + " ".join(["benchmarks/audit.py", *(sys.argv[1:] if argv is None else argv)]), "original": spec["original"],
+              "knobs": spec["knobs"], "knobs_config": to_dict(knobs), "settings": {}, "versions": versions()}
+
+    # 1. classes: the tuned knobs for each method, against the shipped retrained reference
+    models = {"original": original}
+    for method in spec.get("methods", ["ours"]):
+        config = load_yaml(UnlearnConfig, _path(spec["knobs"]))
+        config.method, config.forget_classes = method, list(spec["forget_classes"])
+        models[method] = _unlearned(original, config, work / f"classes-{method}")
+    models[RETRAINED] = retrained
+    audit = _audit(models, work / "audit-classes", spec, forget_classes=list(spec["forget_classes"]))
+    record["settings"]["classes"] = {"request": f"forget {', '.join(spec['forget_classes'])}",
+                                     "models": {k: _relative(v) for k, v in models.items()},
+                                     "audit": _relative(work / "audit-classes" / "audit.json"), "summary": summary(audit)}
+    write_json_atomic(results.with_suffix(".json"), record)
+
+    # 2. files: the same knobs on a seeded file list, against retraining without those files
+    files = spec.get("files")
+    if files:
+        ids = forget_list(original, files["count"], files.get("seed", 0), work / "forget-files.txt")
+        models = {"original": original}
+        for method in files.get("methods", ["ours"]):
+            config = load_yaml(UnlearnConfig, _path(spec["knobs"]))
+            config.method, config.forget_classes, config.forget_files = method, [], str(ids)
+            models[method] = _unlearned(original, config, work / f"files-{method}")
+        models[RETRAINED] = _unlearned(original, UnlearnConfig(method="retrain", forget_files=str(ids),
+                                                               seed=spec.get("seed", 0)), work / "files-retrain")
+        audit = _audit(models, work / "audit-files", spec, forget_files=ids)
+        quality = evaluate_model_dirs({k: str(v) for k, v in models.items()}, TaskConfig("center-inpaint", 0.5),
+                                      _path(spec["evaluator"]), work / "evaluate-files", forget_files=ids,
+                                      seed=spec.get("seed", 0), overwrite=True,
+                                      bootstrap=spec.get("bootstrap", BOOTSTRAP_RESAMPLES))
+        record["settings"]["files"] = {
+            "request": f"forget {files['count']} training images (seed {files.get('seed', 0)})",
+            "ids_sha256": sha256_text(ids.read_text()), "models": {k: _relative(v) for k, v in models.items()},
+            "audit": _relative(work / "audit-files" / "audit.json"), "summary": summary(audit),
+            "retain": {k: {"fid": quality["metrics"][k]["retain"]["fid"],
+                           "similarity": quality["metrics"][k]["retain"]["similarity"]} for k in models}}
+    write_json_atomic(results.with_suffix(".json"), record)
+    write_text_atomic(results.with_suffix(".md"), markdown(record))
+    print(markdown(record))
+    return record
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except UserError as error:
+        sys.exit(f"error: {error}")

@@ -1,0 +1,57 @@
+"""benchmarks/audit.py: both requests audited against retraining, every model made once."""
+import importlib.util
+import json
+from pathlib import Path
+
+import yaml
+
+from i2i_unlearn.config import DataConfig
+from i2i_unlearn.data import load_split
+from conftest import tiny_train_config, tiny_unlearn_config
+
+ROOT = Path(__file__).resolve().parents[1]
+loader = importlib.util.spec_from_file_location("audit_benchmark", ROOT / "benchmarks" / "audit.py")
+audit_benchmark = importlib.util.module_from_spec(loader)
+loader.loader.exec_module(audit_benchmark)
+
+
+def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_evaluator_dir, tmp_path):
+    from i2i_unlearn.train import train
+    # a tiny MAE holding out 5 test and 5 validation images per class: the file request's retain quality
+    # is scored on every never-seen image, and 1,500 of them would make this test minutes long
+    recipe = tiny_train_config()
+    recipe.data = DataConfig(test_per_class=5, val_per_class=5)
+    tiny_model_dir = tmp_path / "tiny-mae"
+    train(recipe, tiny_model_dir)
+    knobs = tmp_path / "knobs.yaml"
+    config = tiny_unlearn_config(steps=2)
+    knobs.write_text(yaml.safe_dump({"steps": config.steps, "batch_size": config.batch_size, "alpha": 0.5,
+                                     "tasks": [{"name": "center-inpaint", "ratio": 0.5}]}))
+    spec = tmp_path / "audit-tiny.yaml"
+    spec.write_text(yaml.safe_dump({
+        "original": str(tiny_model_dir), "retrained": str(tiny_model_dir), "evaluator": str(tiny_evaluator_dir),
+        "knobs": str(knobs), "forget_classes": ["Cat"], "methods": ["ours"],
+        "relearn": {"steps": 2, "images": 4, "batch_size": 4, "lr": 1e-3, "eval_steps": [0, 2]},
+        "files": {"count": 10, "seed": 0}, "max_images": 6, "seed": 0,
+        "bootstrap": 0}))   # the retain quality of every never-seen image, without its intervals
+    argv = ["--config", str(spec), "--work", str(tmp_path / "work"), "--results", str(tmp_path)]
+    record = audit_benchmark.main(argv)
+
+    assert set(record["settings"]) == {"classes", "files"}
+    classes = record["settings"]["classes"]["summary"]
+    assert set(classes) == {"original", "ours", "retrained"} and classes["ours"]["relearn_steps_to_half"]
+    # the file list: training images only, and the retrained reference never saw them
+    ids = (tmp_path / "work" / "forget-files.txt").read_text().split()
+    split = load_split(recipe.data)
+    assert len(ids) == 10 and set(ids) <= set(split.train.ids)
+    retrain_run = json.loads((tmp_path / "work" / "files-retrain" / "run.json").read_text())
+    assert retrain_run["inputs"]["train_count"] == len(split.train) - 10
+    files = record["settings"]["files"]
+    assert set(files["summary"]) == {"original", "ours", "retrained"} and set(files["retain"]) == set(files["summary"])
+    assert json.loads((tmp_path / "audit-tiny.json").read_text())["settings"] == json.loads(json.dumps(record["settings"]))
+    assert "## files" in (tmp_path / "audit-tiny.md").read_text()
+
+    # a second run reuses every model (nothing is trained again)
+    made = {p: p.stat().st_mtime_ns for p in (tmp_path / "work").glob("*/model.safetensors")}
+    audit_benchmark.main(argv)
+    assert made and all(p.stat().st_mtime_ns == t for p, t in made.items())
