@@ -128,6 +128,19 @@ def test_an_unmeetable_budget_ends_over_budget_with_the_closest_model(trained_ma
     assert json.loads((out / "config.json").read_text())["unlearning"]["budget"]["in_budget"] is False
 
 
+def test_the_run_stops_once_the_goal_is_met_within_the_budget(trained_mae, tmp_path):
+    out = tmp_path / "out"
+    unlearn(trained_mae, too_strong(retain_budget=1.5, forget_goal=0.98, forget_metric="hole-mse"), out)
+    record = budget_record(out)
+    last = record["path"][-1]
+    assert record["stopped_early_at"] == last["step"] < 30 and last["in_budget"] and last["forget_ratio"] <= 0.98
+    assert all(e["forget_ratio"] > 0.98 or not e["in_budget"] for e in record["path"][:-1])   # not earlier
+    assert record["chosen"]["step"] == last["step"] and last["next_alpha"] == last["alpha"]
+    log = [json.loads(line) for line in (out / "unlearn_log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == last["step"]
+    assert "stopped early at step" in (out / MODEL_CARD).read_text()
+
+
 def _rows(images: torch.Tensor) -> set[bytes]:
     return {(row * 255).round().to(torch.uint8).numpy().tobytes() for row in images}
 
