@@ -1,14 +1,14 @@
 """Budgeted unlearning (issue 13), scored on the test split once.
 
 For one model: a budgeted `unlearn` per retain budget (independent runs, or with --front one front whose budgets
-warm-start each other), optionally the fixed knobs a tuning chose beside them (--hand-tuned, the same unlearning
-code with its alpha fixed), then one evaluation of every model on the same test images, with the demo's targets
-per model: benchmarks/results/budget-<name>.json and .md, with the command that made them. Each budget controls
-its run on validation images only; test images are read once, by the evaluation at the end.
+warm-start each other), optionally fixed knobs beside them (--fixed CONFIG: the knobs a tuning chose, or an empty
+file for UnlearnConfig's defaults; the same unlearning code with its alpha fixed), then one evaluation of every
+model on the same test images, with the demo's targets per model: benchmarks/results/budget-<name>.json and .md,
+with the command that made them. Each budget controls its run on validation images only; test images are read
+once, by the evaluation at the end. The budgeted runs start from --config (default: UnlearnConfig's defaults).
 
-    .venv/bin/python benchmarks/budget.py --name mae --model pretrained/mae-animal-mnist \
-        --config configs/unlearn-mae-animal-mnist.yaml --budgets 1.15 \
-        --hand-tuned configs/unlearn-mae-animal-mnist.yaml --retrained pretrained/mae-animal-mnist-without-cat
+    .venv/bin/python benchmarks/budget.py --name mae --model pretrained/mae-animal-mnist --budgets 1.15 \
+        --fixed configs/unlearn-mae-animal-mnist.yaml --retrained pretrained/mae-animal-mnist-without-cat
 
 A finished run in the work folder with the same config is reused, a killed one resumed: rerun the same command.
 """
@@ -31,7 +31,6 @@ from i2i_unlearn.unlearn import unlearn
 
 ROOT = Path(__file__).resolve().parents[1]
 ORIGINAL = "original"
-HAND_TUNED = "hand-tuned"
 
 
 def _relative(path) -> str:
@@ -76,10 +75,11 @@ def run_benchmark(args, command: str) -> dict:
         base.forget_goal = float(args.forget_goal)
     budgets = parse_budgets(args.budgets, "--budgets")
     runs: dict[str, dict] = {}
-    if args.hand_tuned:
-        tuned = load_yaml(UnlearnConfig, args.hand_tuned)
-        tuned.forget_classes = base.forget_classes
-        runs[HAND_TUNED] = _run_entry(run_once(model, tuned, work / HAND_TUNED), work / HAND_TUNED)
+    if args.fixed:   # named after its config file: "fixed unlearn-mae-animal-mnist"
+        fixed = load_yaml(UnlearnConfig, args.fixed)
+        fixed.forget_classes = base.forget_classes
+        directory = work / f"fixed-{Path(args.fixed).stem}"
+        runs[f"fixed {Path(args.fixed).stem}"] = _run_entry(run_once(model, fixed, directory), directory)
     if args.front:
         front_dir = work / "front"
         started = time.time()
@@ -172,7 +172,8 @@ def main():
     parser.add_argument("--budget-images", type=int, default=None, help="validation images measured per side")
     parser.add_argument("--steps", type=int, default=None, help="steps of the budgeted runs")
     parser.add_argument("--checkpoint-every", type=int, default=None, help="the budgeted runs measure here")
-    parser.add_argument("--hand-tuned", default=None, help="a fixed-knob YAML to run and score beside the budgets")
+    parser.add_argument("--fixed", default=None, help="a fixed-alpha unlearning YAML (hand-tuned knobs, or an empty "
+                                                       "file for the defaults) to run and score beside the budgets")
     parser.add_argument("--retrained", default=None, help="the model retrained without the forget classes")
     parser.add_argument("--evaluator", default="pretrained/evaluator-animal-mnist",
                         help="controls the budgets (validation) and scores the test split")
