@@ -216,14 +216,8 @@ def summary_table(results: dict) -> str:
             columns.append([metric.header(set_name, short=True),
                             *(format_score(metric, results["metrics"][n][set_name],
                                            interval_of(results, n, set_name, "whole", metric.key)) for n in names)])
-        widths = [max(len(cell) for cell in column) for column in columns]
         lines += ["", f"{set_name} set ({results['sets'][set_name]['count']} images)"]
-        for i in range(len(names) + 1):
-            cells = [columns[0][i].ljust(widths[0])]
-            cells += [column[i].rjust(width) for column, width in zip(columns[1:], widths[1:])]
-            lines.append("  ".join(cells).rstrip())
-            if i == 0:
-                lines.append("-" * len(lines[-1]))
+        lines += _aligned(columns, rule=True)
     hole = results.get("hole_metrics") or {}
     hole_names = [n for n in names if n in hole]
     for set_name in SETS if hole_names else ():
@@ -232,12 +226,8 @@ def summary_table(results: dict) -> str:
             columns.append([metric.header(set_name, short=True),
                             *(format_score(metric, hole[n].get(set_name) or {},
                                            interval_of(results, n, set_name, "hole", metric.key)) for n in hole_names)])
-        widths = [max(len(cell) for cell in column) for column in columns]
         lines += ["", f"{set_name} set, hidden region only"]
-        for i in range(len(hole_names) + 1):
-            cells = [columns[0][i].ljust(widths[0])]
-            cells += [column[i].rjust(width) for column, width in zip(columns[1:], widths[1:])]
-            lines.append("  ".join(cells).rstrip())
+        lines += _aligned(columns)
     if results.get("intervals"):
         lines += ["", "± : 95 % bootstrap interval over the test images; a difference inside it is a tie"]
     damage = results_collateral(results)
@@ -255,3 +245,16 @@ def summary_table(results: dict) -> str:
         judged = [t for t in results["targets"] if t["met"] is not None]
         lines.append(f"targets met: {sum(t['met'] for t in judged)} of {len(judged)}")
     return "\n".join(lines)
+
+
+def _aligned(columns: list[list[str]], rule: bool = False) -> list[str]:
+    """Columns (header first) as text rows: the first left-aligned, the rest right-aligned; `rule` underlines the header."""
+    widths = [max(len(cell) for cell in column) for column in columns]
+    lines = []
+    for i in range(len(columns[0])):
+        cells = [columns[0][i].ljust(widths[0])]
+        cells += [column[i].rjust(width) for column, width in zip(columns[1:], widths[1:])]
+        lines.append("  ".join(cells).rstrip())
+        if rule and i == 0:
+            lines.append("-" * len(lines[-1]))
+    return lines
