@@ -33,13 +33,7 @@ CENTER = TaskConfig("center-inpaint", 0.5)
 SMALL_DATA = DataConfig(test_per_class=10, val_per_class=4)   # small held-out parts: a cheap evaluation
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (the session's model fixture leaves two)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")   # conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,8 @@ def test_existing_output_needs_overwrite_and_the_input_model_is_never_the_output
 
 
 def test_errors_print_one_line_without_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "i2i_unlearn.cli", "unlearn", "--model", str(tmp_path / "nope"),
+    # `python -m i2i_unlearn` (the package's __main__) is the command: the same exit code and message
+    result = subprocess.run([sys.executable, "-m", "i2i_unlearn", "unlearn", "--model", str(tmp_path / "nope"),
                              "--out", str(tmp_path / "out"), "--forget-classes", "Cat"],
                             capture_output=True, text=True, env={k: v for k, v in os.environ.items()
                                                                  if k != "I2I_UNLEARN_DEBUG"})
