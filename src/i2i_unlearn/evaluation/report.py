@@ -42,6 +42,34 @@ COLLATERAL_NOTE = ("Each retain class alone, against the original: FID as a rati
 FRONT_NOTE = ("What each retain budget buys (`unlearn --front`, scored on validation images while unlearning): per "
               "budget, the checkpoint the run kept, its retain and forget scores as multiples of the original's (lower "
               "is better on both).")
+AUDIT_NOTE = ("Does the forgetting survive an attacker (`i2i-unlearn audit`)? Membership inference scores each image "
+              "by how well a model restores its hidden region (the family's own loss, under several masks) and calls "
+              "the best-restored images members: the forgotten training images, to be told from never-seen images of "
+              "the same classes. AUC 0.5: indistinguishable. Even a model that never saw the forgotten images need not "
+              "score 0.5 (the two sets can differ in difficulty), so the target is the retrained model's AUC, not 0.5. "
+              "The calibrated AUC scores each image by its error relative to the reference model's on the same image "
+              "(difficulty calibration, as in LiRA), so an image that is easy for every model no longer looks like a "
+              "member. TPR at 1 % or 5 % FPR: the share of forgotten images caught while calling at most that share of "
+              "never-seen images members.")
+TELL_NOTE = ("The tell: do a model's outputs on forget inputs give the forgetting away? Forget recognition: the "
+             "evaluator's share of those outputs in a forget class. No-object share: outputs it calls \"no object\" "
+             "(its class for noise, grey and mean-image fills); the low-confidence share (top class probability "
+             "below a threshold) stands in for an evaluator without that class. The probe: the cross-validated "
+             "accuracy (± its spread over the folds) of a linear classifier on the evaluator's features telling a "
+             "model's outputs from the probe reference's for the same inputs: 0.5 means indistinguishable, 1 a "
+             "giveaway. Forget FID: those outputs against the real images.")
+RELEARN_NOTE = ("Relearning: a copy of each model is fine-tuned on a few forget-class training images (the same "
+                "images, masks, order and learning rate for every model) and its forget-class recognition on "
+                "never-seen forget-class images measured after each number of steps. A model whose recognition "
+                "comes back much sooner than the retrained model's hid the knowledge instead of removing it. "
+                "Speed-up: the reference's steps to half the original's recognition over this model's (above 1: "
+                "relearns faster).")
+ROC_CAPTION = ("ROC curves of the membership attack (left) and, where there is a reference, of the attack calibrated "
+               "by it (right); the dotted diagonal is chance.")
+RELEARN_CAPTION = "Forget-class recognition while relearning, per variant; the dotted line is half the original's."
+RELEARN_VARIANTS = {"whole": "the whole model fine-tuned",
+                    "decoder-frozen": "the encoder fine-tuned, the decoder frozen"}
+AUDIT_FIGURES = ("roc", "relearn", "grid_forget")   # the figures `audit` writes, in report order
 MAX_CLASSES_LISTED = 12
 
 CSS = """
@@ -234,6 +262,193 @@ def _front_table(front: dict) -> tuple[list, list]:
     return header, rows
 
 
+def load_audit(audit_path: str | Path) -> tuple[dict, dict[str, Path]]:
+    """An audit.json written by `audit`, and its checked figures beside it (figure key -> path)."""
+    from i2i_unlearn.checkpoints import read_json
+    audit_path = Path(audit_path)
+    if not audit_path.is_file():
+        raise UserError(f"audit file not found: {audit_path}")
+    audit = read_json(audit_path)
+    if not isinstance(audit, dict) or audit.get("kind") != "audit":
+        raise UserError(f"{audit_path} is not an audit.json written by `i2i-unlearn audit`")
+    if audit.get("schema_version") != 1:
+        raise UserError(f"{audit_path}: schema_version {audit.get('schema_version')!r}; this report reads version 1")
+    missing = [key for key in ("forget", "membership", "tell", "images") if not isinstance(audit.get(key), dict)]
+    if missing:
+        raise UserError(f"{audit_path} has no {', '.join(missing)}: not an audit.json written by `i2i-unlearn audit`")
+    images = audit["images"]
+    absent = [key for key in ("roc", "grid_forget") if key not in images]
+    if absent:
+        raise UserError(f"{audit_path} names no {' or '.join(absent)} figure")
+    files = {}
+    for key in AUDIT_FIGURES:
+        if key not in images:
+            continue
+        name = images[key]
+        if not isinstance(name, str) or Path(name).name != name:
+            raise UserError(f"{audit_path}: images.{key}: {name!r} is not a file name beside audit.json")
+        path = audit_path.parent / name
+        if not path.is_file():
+            raise UserError(f"the audit's figure {key!r} not found: {path}")
+        with open(path, "rb") as f:
+            if f.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+                raise UserError(f"the audit's figure {key!r} is not a PNG file: {path}")
+        files[key] = path
+    return audit, files
+
+
+def _number(value, digits: int = 3) -> str:
+    return MISSING if value is None else f"{value:.{digits}f}"
+
+
+def _audit_title(audit: dict) -> str:
+    """The forget request an audit is of: its classes, or its file list's size and classes."""
+    forget = audit["forget"]
+    classes = _class_list(forget.get("forget_classes") or [])
+    if forget.get("kind") == "files":
+        total = forget["members"].get("forgotten_total") or forget["members"]["count"]
+        return f"Forget {total} images (of {classes})"
+    return f"Forget {classes}"
+
+
+def _audit_titles(audits: list[dict]) -> list[str]:
+    """Each audit's title; audits of the same request are numbered."""
+    titles = [_audit_title(audit) for audit in audits]
+    counts = {title: titles.count(title) for title in titles}
+    seen: dict[str, int] = {}
+    numbered = []
+    for title in titles:
+        seen[title] = seen.get(title, 0) + 1
+        numbered.append(f"{title} ({seen[title]})" if counts[title] > 1 else title)
+    return numbered
+
+
+def _audit_intro(audit: dict) -> str:
+    models = ", ".join(f"{name} ({', '.join(x for x in (info.get('family'), info.get('method')) if x)})"
+                       for name, info in audit["models"].items())
+    evaluator = (audit.get("evaluator") or {}).get("name") or MISSING
+    seed = (audit.get("settings") or {}).get("seed")
+    parts = [audit.get("dataset") or MISSING, f"models: {models}", f"evaluator {evaluator}"]
+    if seed is not None:
+        parts.append(f"seed {seed}")
+    if audit.get("created"):
+        parts.append(f"created {audit['created']}")
+    return " · ".join(parts)
+
+
+def _reference_label(name: str, reference: str | None) -> str:
+    return f"{name} (reference)" if name == reference else name
+
+
+def _membership_table(audit: dict) -> tuple[str, list, list]:
+    """Caption, header and rows: per model the attack's AUC and TPRs, the calibrated AUC and the AUC's
+    difference from the reference model's (the target)."""
+    forget, reference = audit["forget"], audit.get("reference")
+    models = audit["membership"]["models"]
+    levels = (audit.get("settings") or {}).get("fpr_levels") or [0.01, 0.05]
+    header = ["model", "AUC", *(f"TPR at {level * 100:g} % FPR" for level in levels), "calibrated AUC"]
+    reference_auc = models[reference]["attack"]["auc"] if reference in models else None
+    if reference_auc is not None:
+        header.append(f"AUC − {reference}'s")
+    rows = []
+    for name, entry in models.items():
+        attack, calibrated = entry["attack"], entry.get("calibrated")
+        row = [_reference_label(name, reference), _number(attack["auc"]),
+               *(_number(attack.get(f"tpr_at_{level:g}_fpr")) for level in levels),
+               _number(calibrated["auc"] if calibrated else None)]
+        if reference_auc is not None:
+            row.append(MISSING if name == reference else f"{attack['auc'] - reference_auc:+.3f}")
+        rows.append(row)
+    members, non_members = forget["members"], forget["non_members"]
+    caption = (f"Membership inference: {members['count']} forgotten training images vs {non_members['count']} "
+               f"never-seen {forget.get('non_member_split', 'test')} images of "
+               f"{_class_list(non_members.get('classes') or forget.get('forget_classes') or [])}; calibrated "
+               f"against {reference or 'no reference'}")
+    return caption, header, rows
+
+
+def _tell_table(audit: dict) -> tuple[str, list, list]:
+    tell = audit["tell"]
+    reference = tell.get("probe_reference", audit.get("tell_reference"))
+    threshold = tell.get("low_confidence_threshold")
+    header = ["model", "forget recognition", "no-object share", "low-confidence share",
+              f"probe vs {reference}" if reference else "probe", "forget FID"]
+    rows = []
+    for name, entry in tell["models"].items():
+        probe = entry.get("probe_vs_reference")
+        probe_cell = MISSING if not probe else (
+            f"{probe['accuracy']:.3f} ± {probe['accuracy_std']:.3f}" if probe.get("accuracy_std") is not None
+            else _number(probe["accuracy"]))
+        rows.append([_reference_label(name, reference), _number(entry.get("forget_recognition")),
+                     _number(entry.get("no_object_share")), _number(entry.get("low_confidence_share")), probe_cell,
+                     _number(entry.get("forget_fid"), 2)])
+    task = tell.get("task") or {}
+    caption = f"The tell: outputs for {tell.get('count', MISSING)} forget inputs, {tell.get('inputs', MISSING)}"
+    if {"name", "ratio"} <= task.keys():
+        caption += f"; task {task['name']}, ratio {task['ratio']:g}"
+    if threshold is not None:
+        caption += f"; low confidence: top class probability below {threshold:g}"
+    return caption, header, rows
+
+
+def _relearn_tables(audit: dict) -> list[tuple[str, list, list]]:
+    """(caption, header, rows) per relearning variant: recognition at each measured step, steps to half
+    the original's recognition, speed-up against the reference."""
+    relearning = audit.get("relearning")
+    if not relearning or not relearning.get("models"):
+        return []
+    config = relearning.get("config") or {}
+    half, original = relearning.get("half_original_recognition"), relearning.get("original")
+    reference = audit.get("tell_reference")
+    variants = list(dict.fromkeys(v for entry in relearning["models"].values() for v in entry["variants"]))
+    tables = []
+    for variant in variants:
+        entries = {name: entry["variants"][variant] for name, entry in relearning["models"].items()
+                   if variant in entry["variants"]}
+        steps = sorted({point["step"] for result in entries.values() for point in result["curve"]})
+        header = ["model", *(f"step {step}" for step in steps), "steps to half the original's"]
+        if reference is not None:
+            header.append(f"speed-up vs {reference}")
+        rows = []
+        for name, result in entries.items():
+            at = {point["step"]: point.get("recognition") for point in result["curve"]}
+            reached = result.get("steps_to_half_original")
+            row = [_reference_label(name, reference), *(_number(at.get(step)) for step in steps),
+                   MISSING if half is None else str(reached) if reached is not None
+                   else f"> {config.get('steps', steps[-1])}"]
+            if reference is not None:
+                speedup = result.get("speedup_vs_reference")
+                row.append(MISSING if speedup is None else f"{speedup:.2f}x")
+            rows.append(row)
+        trained = RELEARN_VARIANTS.get(variant, variant)
+        details = ", ".join(x for x in (f"{config['images']} images" if "images" in config else "",
+                                        f"lr {config['lr']:g}" if "lr" in config else "",
+                                        f"batch {config['batch_size']}" if "batch_size" in config else "") if x)
+        caption = (f"Relearning, {trained}" + (f" ({details})" if details else "") + ": forget-class recognition "
+                   "after each number of steps; half the original's" + (f" ({original})" if original else "")
+                   + f": {_number(half)}")
+        tables.append((caption, header, rows))
+    return tables
+
+
+def _audit_figures(audit: dict, keys) -> list[tuple[str, str]]:
+    """(figure key, caption) of an audit's figures, in report order."""
+    grid = f"Forget inputs, {audit['tell'].get('inputs', MISSING)}, the same for every model — {GRID_CAPTION}"
+    captions = {"roc": ROC_CAPTION, "relearn": RELEARN_CAPTION, "grid_forget": grid}
+    return [(key, captions[key]) for key in AUDIT_FIGURES if key in keys]
+
+
+def _audit_names(audits: list[tuple[dict, dict[str, Path]]], out_dir: Path) -> list[dict[str, str]]:
+    """Per audit, figure key -> its file name in out_dir: its own name when the audit is in out_dir, else
+    audit-<name> (audit-<k>-<name> for several audits), so no two figures share a name."""
+    names = []
+    for k, (_, files) in enumerate(audits):
+        prefix = "audit-" if len(audits) == 1 else f"audit-{k + 1}-"
+        in_place = {path.parent.resolve() for path in files.values()} == {out_dir.resolve()}
+        names.append({key: path.name if in_place else prefix + path.name for key, path in files.items()})
+    return names
+
+
 def _setting_text(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
@@ -300,7 +515,26 @@ def _scored_split(results: dict) -> str:
     return "validation images (choosing knobs)" if scored == "val" else "held-out test images"
 
 
-def render_html(results: dict, images: dict[str, Path], front: tuple[dict, Path] | None = None) -> str:
+def _html_audits(audits: list[tuple[dict, dict[str, Path]]]) -> list[str]:
+    e = html.escape
+    parts = ["<h2>Audit</h2>", f'<p class="note">{e(AUDIT_NOTE)}</p>', f'<p class="note">{e(TELL_NOTE)}</p>']
+    if any(audit.get("relearning") for audit, _ in audits):
+        parts.append(f'<p class="note">{e(RELEARN_NOTE)}</p>')
+    for (audit, files), title in zip(audits, _audit_titles([audit for audit, _ in audits])):
+        parts += [f"<h3>{e(title)}</h3>", f'<p class="sub">{e(_audit_intro(audit))}</p>']
+        caption, header, rows = _membership_table(audit)
+        parts.append(_html_table(header, rows, caption, style="numbers"))
+        caption, header, rows = _tell_table(audit)
+        parts.append(_html_table(header, rows, caption, style="numbers"))
+        for caption, header, rows in _relearn_tables(audit):
+            parts.append(_html_table(header, rows, caption, style="numbers"))
+        parts += [_html_figure(files[key], caption) for key, caption in _audit_figures(audit, files)]
+    return parts
+
+
+def render_html(results: dict, images: dict[str, Path], front: tuple[dict, Path] | None = None,
+                audits: list[tuple[dict, dict[str, Path]]] = ()) -> str:
+    """`audits`: (audit.json, figure key -> its PNG) each, shown in an Audit section."""
     e = html.escape
     title = f"Unlearning results: {results['dataset']}"
     parts = [f"<h1>{e(title)}</h1>",
@@ -328,6 +562,8 @@ def render_html(results: dict, images: dict[str, Path], front: tuple[dict, Path]
     if front:
         parts += ["<h2>Trade-off front</h2>", f'<p class="note">{e(FRONT_NOTE)}</p>',
                   _html_table(*_front_table(front[0]), style="numbers"), _html_figure(front[1], FRONT_NOTE)]
+    if audits:
+        parts += _html_audits(list(audits))
     for section, figures in _figure_sections(images):
         parts.append(f"<h2>{e(section)}</h2>")
         parts += [_html_figure(images[key], caption) for key, caption in figures]
@@ -369,7 +605,23 @@ def _md_table(header: list, rows: list, numbers: bool = True) -> list[str]:
     return lines + [""]
 
 
-def render_markdown(results: dict, image_keys, front: dict | None = None) -> str:
+def _markdown_audits(audits: list[tuple[dict, dict[str, str]]]) -> list[str]:
+    lines = ["## Audit", "", _md(AUDIT_NOTE), "", _md(TELL_NOTE), ""]
+    if any(audit.get("relearning") for audit, _ in audits):
+        lines += [_md(RELEARN_NOTE), ""]
+    for (audit, names), title in zip(audits, _audit_titles([audit for audit, _ in audits])):
+        lines += [f"### {_md(title)}", "", _md(_audit_intro(audit)), ""]
+        tables = [_membership_table(audit), _tell_table(audit), *_relearn_tables(audit)]
+        for caption, header, rows in tables:
+            lines += [f"**{_md(caption)}**", "", *_md_table(header, rows)]
+        for key, caption in _audit_figures(audit, names):
+            lines += [f"![{_md(key)}]({quote(names[key])})", "", f"*{_md(caption)}*", ""]
+    return lines
+
+
+def render_markdown(results: dict, image_keys, front: dict | None = None,
+                    audits: list[tuple[dict, dict[str, str]]] = ()) -> str:
+    """`audits`: (audit.json, figure key -> its file name beside report.md) each."""
     lines = [f"# Unlearning results: {_md(results['dataset'])}", "",
              f"Forget classes: {_md(', '.join(results['forget_classes']))} · task {_md(results['task']['name'])}, "
              f"ratio {results['task']['ratio']:g} · seed {results['seed']} · {_scored_split(results)} · "
@@ -396,6 +648,8 @@ def render_markdown(results: dict, image_keys, front: dict | None = None) -> str
         from i2i_unlearn.budget import FRONT_PLOT
         lines += ["## Trade-off front", "", _md(FRONT_NOTE), "", *_md_table(*_front_table(front)),
                   f"![front]({FRONT_PLOT})", ""]
+    if audits:
+        lines += _markdown_audits(list(audits))
     for section, figures in _figure_sections(image_keys):
         lines += [f"## {section}", ""]
         for key, caption in figures:
@@ -416,20 +670,38 @@ def render_markdown(results: dict, image_keys, front: dict | None = None) -> str
 
 
 def write_report(results_path: str | Path, out_dir: str | Path | None = None,
-                 front_path: str | Path | None = None) -> tuple[Path, Path]:
+                 front_path: str | Path | None = None,
+                 audit_paths: str | Path | list[str | Path] | tuple = ()) -> tuple[Path, Path]:
     """Write report.html and report.md for a results.json; returns their paths. `front_path`: a front.json of
-    `unlearn --front`, shown as its own section."""
+    `unlearn --front`, shown as its own section. `audit_paths`: audit.json files of `audit`, shown in an Audit
+    section (one subsection each); their figures are copied into out_dir as audit-<name>."""
     results_path = Path(results_path)
     results = load_results(results_path)
     out_dir = Path(out_dir) if out_dir is not None else results_path.parent
     images = _image_files(results, results_path.parent)
     front = load_front(front_path) if front_path is not None else None
+    if isinstance(audit_paths, (str, Path)):
+        audit_paths = [audit_paths]
+    audits = [load_audit(path) for path in audit_paths]
+    audit_names = _audit_names(audits, out_dir)
+    # (source, name in out_dir) of every figure the Markdown links: no two may share a name
+    audit_figures = [(files[key], names[key]) for (_, files), names in zip(audits, audit_names) for key in files]
+    figures = [(path, path.name) for path in images.values()] + ([(front[1], front[1].name)] if front else [])
+    seen = {}
+    for source, name in figures + audit_figures:
+        if name in seen and seen[name].resolve() != source.resolve():
+            raise UserError(f"two figures, {seen[name]} and {source}, would both be {out_dir / name}: write the "
+                            "report into another folder (--out)")
+        seen[name] = source
     html_path, markdown_path = out_dir / "report.html", out_dir / "report.md"
-    write_text_atomic(html_path, render_html(results, images, front))
-    copies = list(images.values()) if out_dir.resolve() != results_path.parent.resolve() else []
+    write_text_atomic(html_path, render_html(results, images, front, audits))
+    copies = [(path, path.name) for path in images.values()] if out_dir.resolve() != results_path.parent.resolve() \
+        else []
     if front:
-        copies.append(front[1])
-    for path in copies:   # the Markdown links images by file name
-        atomic_write(out_dir / path.name, lambda tmp, source=path: shutil.copyfile(source, tmp))
-    write_text_atomic(markdown_path, render_markdown(results, images, front[0] if front else None))
+        copies.append((front[1], front[1].name))
+    copies += [(source, name) for source, name in audit_figures if source.resolve() != (out_dir / name).resolve()]
+    for source, name in copies:   # the Markdown links images by file name
+        atomic_write(out_dir / name, lambda tmp, source=source: shutil.copyfile(source, tmp))
+    linked = [(audit, names) for (audit, _), names in zip(audits, audit_names)]
+    write_text_atomic(markdown_path, render_markdown(results, images, front[0] if front else None, linked))
     return html_path, markdown_path
