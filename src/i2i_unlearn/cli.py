@@ -316,10 +316,12 @@ def audit(model: list[str] = typer.Option(..., help="model folder or NAME=DIR, r
 @app.command()
 def report(results: Path = typer.Option(..., help="results.json written by `evaluate`"),
            out: Optional[Path] = typer.Option(None, help="folder for report.html and report.md (default: beside results)"),
-           front: Optional[Path] = typer.Option(None, help="a front.json of `unlearn --front`, shown beside the results")):
+           front: Optional[Path] = typer.Option(None, help="a front.json of `unlearn --front`, shown beside the results"),
+           audit: Optional[list[Path]] = typer.Option(None, help="an audit.json of `audit` (repeatable: one subsection "
+                                                                "each): its tables and figures make an Audit section")):
     """Write a self-contained report.html and a report.md from evaluation results."""
     from i2i_unlearn.evaluation.report import write_report
-    html, markdown = write_report(results, out, front)
+    html, markdown = write_report(results, out, front, audit or [])
     typer.echo(f"wrote {html} and {markdown}")
 
 
