@@ -63,7 +63,7 @@ RELEARN_NOTE = ("Relearning: a copy of each model is fine-tuned on a few forget-
                 "never-seen forget-class images measured after each number of steps. A model whose recognition "
                 "comes back much sooner than the retrained model's hid the knowledge instead of removing it. "
                 "Speed-up: the reference's steps to half the original's recognition over this model's (above 1: "
-                "relearns faster).")
+                "relearns faster; – when either starts there already or never gets there).")
 ROC_CAPTION = ("ROC curves of the membership attack (left) and, where there is a reference, of the attack calibrated "
                "by it (right); the dotted diagonal is chance.")
 RELEARN_CAPTION = "Forget-class recognition while relearning, per variant; the dotted line is half the original's."
