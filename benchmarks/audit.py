@@ -16,24 +16,26 @@ Writes benchmarks/results/<name>.json (the audits' numbers, the commands, the in
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import torch
 import yaml
 
-from i2i_unlearn.checkpoints import sha256_text, versions, write_json_atomic, write_text_atomic
+from i2i_unlearn.checkpoints import read_json, sha256_file, sha256_text, versions, write_json_atomic, write_text_atomic
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml, to_dict
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.audit import AuditOptions, run_audit
 from i2i_unlearn.evaluation.evaluate import BOOTSTRAP_RESAMPLES, evaluate_model_dirs
 from i2i_unlearn.models import load_model
-from i2i_unlearn.relearn import RelearnConfig
+from i2i_unlearn.relearn import RelearnConfig, relearning_paces
 from i2i_unlearn.unlearn import training_data_config, unlearn
 
 ROOT = Path(__file__).resolve().parents[1]
 RETRAINED = "retrained"
+AUDIT_KEY = "benchmark-key.txt"   # beside each audit.json: what it was computed from
 KEYS = {"original", "retrained", "evaluator", "knobs", "forget_classes", "methods", "relearn", "files",
         "max_images", "seed", "bootstrap"}
 
@@ -72,16 +74,42 @@ def forget_list(original: Path, count: int, seed: int, path: Path) -> Path:
     return path
 
 
-def _audit(models: dict, out: Path, spec: dict, **request) -> dict:
+def _audit_settings(spec: dict, request: dict) -> tuple[AuditOptions, RelearnConfig | None]:
     options = AuditOptions(max_images=spec.get("max_images", 200), seed=spec.get("seed", 0))
     relearn = RelearnConfig(**{**spec["relearn"], "eval_steps": tuple(spec["relearn"]["eval_steps"])}) \
         if request.get("forget_classes") and spec.get("relearn") else None
-    return run_audit({k: str(v) for k, v in models.items()}, out, evaluator_spec=_path(spec["evaluator"]),
-                     reference=RETRAINED, options=options, relearn=relearn, overwrite=True, **request)
+    return options, relearn
+
+
+def audit_key(models: dict, spec: dict, **request) -> str:
+    """What an audit is computed from: the weights of every model and of the evaluator, the request
+    (a file list by its content) and the settings."""
+    options, relearn = _audit_settings(spec, request)
+    return sha256_text(json.dumps({
+        "models": {name: sha256_file(Path(folder) / "model.safetensors") for name, folder in models.items()},
+        "evaluator": sha256_file(_path(spec["evaluator"]) / "model.safetensors"),
+        "request": {k: sha256_file(v) if k == "forget_files" else v for k, v in request.items()},
+        "options": to_dict(options), "relearn": to_dict(relearn) if relearn else None}, sort_keys=True))
+
+
+def _audit(models: dict, out: Path, spec: dict, **request) -> dict:
+    """The audit of `models`, run once: a finished audit.json with the same key is read back."""
+    key, key_file = audit_key(models, spec, **request), out / AUDIT_KEY
+    if (out / "audit.json").is_file() and key_file.is_file() and key_file.read_text() == key:
+        return read_json(out / "audit.json")
+    options, relearn = _audit_settings(spec, request)
+    audit = run_audit({k: str(v) for k, v in models.items()}, out, evaluator_spec=_path(spec["evaluator"]),
+                      reference=RETRAINED, options=options, relearn=relearn, overwrite=True, **request)
+    write_text_atomic(key_file, key)
+    return audit
 
 
 def summary(audit: dict) -> dict:
-    """Per model: the attack's AUCs, the tell, the forget FID and the relearning pace."""
+    """Per model: the attack's AUCs, the tell, the forget FID and the relearning paces (recomputed from
+    the curves, so an audit written before a pace existed gets it too)."""
+    if audit.get("relearning"):
+        audit["relearning"].setdefault("reference", audit.get("tell_reference"))
+        relearning_paces(audit["relearning"], audit["relearning"]["config"]["variants"][0])
     rows = {}
     for name, entry in audit["membership"]["models"].items():
         tell = audit["tell"]["models"][name]
@@ -92,6 +120,9 @@ def summary(audit: dict) -> dict:
         if audit.get("relearning"):
             variants = audit["relearning"]["models"][name]["variants"]
             row["relearn_steps_to_half"] = {v: variants[v]["steps_to_half_original"] for v in variants}
+            row["relearn_steps_to_original"] = {v: variants[v]["steps_to_original"] for v in variants}
+            row["relearn_curve"] = {v: [[p["step"], round(p["recognition"], 3)] for p in variants[v]["curve"]]
+                                    for v in variants}
         rows[name] = row
     return rows
 
@@ -99,6 +130,9 @@ def summary(audit: dict) -> dict:
 def markdown(record: dict) -> str:
     def show(value, digits=3):
         return "–" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+    def steps(value):
+        return "never" if value is None else str(value)
     lines = [f"Audit of `{record['original']}` (`{record['command']}`). Membership inference: AUC of telling the "
              "forgotten training images from never-seen ones (0.5: indistinguishable; the target is the retrained "
              "model's, not 0.5), plain and calibrated against the retrained model. The tell: the evaluator's "
@@ -107,12 +141,22 @@ def markdown(record: dict) -> str:
     for setting, block in record["settings"].items():
         lines += [f"## {setting}: {block['request']}", "",
                   "| model | AUC | TPR@1% FPR | calibrated AUC | forget recog. | no-object share | probe vs retrained "
-                  "| forget FID | relearning: steps to half the original's recog. |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| forget FID | relearning: steps to half / back to the original's recog. |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for name, row in block["summary"].items():
-            relearn = ", ".join(f"{v}: {show(s)}" for v, s in (row.get("relearn_steps_to_half") or {}).items())
+            relearn = ", ".join(f"{v}: {steps(s)} / {steps(row['relearn_steps_to_original'][v])}"
+                                for v, s in (row.get("relearn_steps_to_half") or {}).items())
             lines.append(f"| {name} | {show(row['auc'])} | {show(row['tpr_at_0.01_fpr'])} | {show(row['calibrated_auc'])} "
                          f"| {show(row['forget_recognition'])} | {show(row['no_object_share'])} | "
                          f"{show(row['probe_accuracy'])} | {show(row['forget_fid'], 2)} | {relearn or '–'} |")
+        curves = {name: row["relearn_curve"] for name, row in block["summary"].items() if row.get("relearn_curve")}
+        for variant in dict.fromkeys(v for curve in curves.values() for v in curve):
+            points = [step for step, _ in next(iter(curves.values()))[variant]]
+            lines += ["", f"Relearning ({variant}): forget-class recognition after each number of fine-tuning steps:", "",
+                      "| model | " + " | ".join(f"step {step}" for step in points) + " |",
+                      "|---|" + "---|" * len(points)]
+            lines += [f"| {name} | " + " | ".join(show(r) for _, r in curve[variant]) + " |"
+                      for name, curve in curves.items()]
         if block.get("retain"):
             lines += ["", "Retain quality on every never-seen image (center inpainting 1/2):", "",
                       "| model | retain FID | retain sim. |", "|---|---|---|"]

@@ -21,7 +21,7 @@ from i2i_unlearn.evaluation.generation import generate_outputs
 from i2i_unlearn.methods import Batch, get_method
 from i2i_unlearn.methods.ours_substitute import nearest_visible
 from i2i_unlearn.models import build_model, load_model
-from i2i_unlearn.relearn import RelearnConfig, relearn_curves
+from i2i_unlearn.relearn import RelearnConfig, relearn_curves, relearning_paces
 from i2i_unlearn.tasks import make_mask, noise_image
 from i2i_unlearn.unlearn import unlearn
 from conftest import TINY_DIFFUSION, TINY_MAE, tiny_unlearn_config
@@ -159,6 +159,24 @@ def test_relearning_starts_from_the_given_model_and_never_writes_into_it(tiny_mo
     assert result["whole"]["trainable_parameters"] > result["decoder-frozen"]["trainable_parameters"]
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items())         # the model is unchanged
     assert _folder_hash(tiny_model_dir) == before                                         # its folder too
+
+
+def test_relearning_paces_tell_hidden_from_removed_knowledge_when_the_reference_starts_above_half():
+    # the shipped MAE's audit, in small: the retrained model's frame keeps Cat at 0.70, above half the
+    # original's 0.86, so "steps to half" is 0 for it and says nothing; the way back to the original's
+    # own level separates a model that hid the class (back at step 25) from one that never knew it
+    def curve(*recognition):
+        return {"curve": [{"step": s, "recognition": r} for s, r in zip((0, 5, 10, 25, 50), recognition)]}
+    record = {"original": "original", "reference": "retrained", "models": {
+        "original": {"variants": {"whole": curve(0.86, 0.77, 0.86, 0.90, 0.86)}},
+        "hid": {"variants": {"whole": curve(0.13, 0.45, 0.67, 0.90, 0.89)}},
+        "retrained": {"variants": {"whole": curve(0.70, 0.80, 0.75, 0.80, 0.78)}}}}
+    relearning_paces(record)
+    paces = {name: entry["variants"]["whole"] for name, entry in record["models"].items()}
+    assert record["half_original_recognition"] == 0.43 and record["original_return_level"] == round(0.86 * 0.95, 4)
+    assert [paces[n]["steps_to_half_original"] for n in ("original", "hid", "retrained")] == [0, 5, 0]
+    assert [paces[n]["steps_to_original"] for n in ("original", "hid", "retrained")] == [0, 25, None]
+    assert paces["hid"]["final_recognition"] == 0.89 and paces["hid"]["speedup_vs_reference"] is None
 
 
 # --- the command ---------------------------------------------------------------------------------

@@ -51,7 +51,18 @@ def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_ev
     assert json.loads((tmp_path / "audit-tiny.json").read_text())["settings"] == json.loads(json.dumps(record["settings"]))
     assert "## files" in (tmp_path / "audit-tiny.md").read_text()
 
-    # a second run reuses every model (nothing is trained again)
+    assert "steps to half / back to the original's recog." in (tmp_path / "audit-tiny.md").read_text()
+    assert all(set(row["relearn_steps_to_original"]) == {"whole", "decoder-frozen"} for row in classes.values())
+
+    # a second run reuses every model and every audit (nothing is trained or audited again) ...
     made = {p: p.stat().st_mtime_ns for p in (tmp_path / "work").glob("*/model.safetensors")}
+    audits = {p: p.stat().st_mtime_ns for p in (tmp_path / "work").glob("audit-*/audit.json")}
+    assert len(audits) == 2
     audit_benchmark.main(argv)
     assert made and all(p.stat().st_mtime_ns == t for p, t in made.items())
+    assert all(p.stat().st_mtime_ns == t for p, t in audits.items())
+    # ... until a setting of the audits changes: then both are computed again, the models still reused
+    spec.write_text(spec.read_text().replace("max_images: 6", "max_images: 5"))
+    audit_benchmark.main(argv)
+    assert all(p.stat().st_mtime_ns != t for p, t in audits.items())
+    assert all(p.stat().st_mtime_ns == t for p, t in made.items())

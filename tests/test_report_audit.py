@@ -93,7 +93,9 @@ def test_report_shows_the_audits_tables_numbers_and_figures(audit_dir, results_p
         assert "| " + " | ".join(cells) + " |" in markdown
         for variant, result in audit["relearning"]["models"][name]["variants"].items():
             curve = [f"{point['recognition']:.3f}" for point in result["curve"]]
-            assert re.search(_row([label, *curve, str(result["steps_to_half_original"]), None]), section)
+            paces = [f"> {audit['relearning']['config']['steps']}" if steps is None else str(steps)
+                     for steps in (result["steps_to_half_original"], result["steps_to_original"])]
+            assert re.search(_row([label, *curve, *paces, None]), section)
     assert membership["unlearned"]["calibrated"]["auc"] is not None   # a real calibrated score is shown
     assert "<th>AUC − retrained&#x27;s</th>" in section and "<th>probe vs retrained</th>" in section
     assert section.count("<caption>Relearning, ") == 2 and "<th>step 0</th><th>step 2</th>" in section

@@ -104,6 +104,10 @@ def relearn_curves(model: I2IModel, train_images: ImageSet, eval_images: ImageSe
     return result
 
 
+# "back to the original": recognition at least this fraction of the original's before relearning
+RETURN_FRACTION = 0.95
+
+
 def steps_to_reach(curve: list[dict], level: float | None) -> int | None:
     """The first measured step whose recognition reaches `level` (None: not within the budget)."""
     if level is None:
@@ -132,27 +136,39 @@ def relearning_attack(models: dict[str, I2IModel], train_images: ImageSet, eval_
                                                       config, task)}
         if progress:
             progress(f"relearned {name}")
-    original = original_name(models, reference)
-    level = None
-    if original is not None:
-        start = per_model[original]["variants"][config.variants[0]]["curve"][0]["recognition"]
-        level = None if start is None else start / 2
-    for name, entry in per_model.items():
-        for variant, result in entry["variants"].items():
-            result["steps_to_half_original"] = steps_to_reach(result["curve"], level)
-            result["mean_recognition"] = round(sum(p["recognition"] for p in result["curve"]) / len(result["curve"]), 4)
-    if reference is not None:
-        for name, entry in per_model.items():
-            for variant, result in entry["variants"].items():
-                mine, theirs = result["steps_to_half_original"], per_model[reference]["variants"][variant][
-                    "steps_to_half_original"]
-                # how much sooner this model gets there than the reference (None when either never
-                # or the reference already starts there)
-                result["speedup_vs_reference"] = round(theirs / mine, 3) if mine and theirs else None
+    record = {"original": original_name(models, reference), "reference": reference, "models": per_model}
+    relearning_paces(record, config.variants[0])
     return {"config": {**{k: v for k, v in to_dict(config).items() if k != "tasks"},
                        "tasks": [to_dict(t) for t in config.tasks], "eval_task": to_dict(task),
                        "optimizer": "AdamW, constant lr, no weight decay, grad clip 1.0",
                        "train_ids_sha256": sha256_text("\n".join(train_images.ids)),
-                       "eval_images": len(eval_images)},
-            "original": original, "half_original_recognition": None if level is None else round(level, 4),
-            "models": per_model}
+                       "eval_images": len(eval_images)}, **record}
+
+
+def relearning_paces(record: dict, variant: str = "whole") -> dict:
+    """Each curve's paces, from the curves alone (so an older record can be re-read): the steps to half
+    the original's recognition (its `variant` curve at step 0), and the steps back to the original's
+    own level (RETURN_FRACTION of it). The second matters when the retrained model already starts above
+    half (the visible frame keeps the class recognisable): then every model "reaches" half at once,
+    while only a model that hid the knowledge climbs back to the original's level within the budget."""
+    per_model, original, reference = record["models"], record.get("original"), record.get("reference")
+    start = per_model[original]["variants"][variant]["curve"][0]["recognition"] if original is not None else None
+    half = None if start is None else start / 2
+    back = None if start is None else start * RETURN_FRACTION
+    for entry in per_model.values():
+        for result in entry["variants"].values():
+            curve = result["curve"]
+            result["steps_to_half_original"] = steps_to_reach(curve, half)
+            result["steps_to_original"] = steps_to_reach(curve, back)
+            result["mean_recognition"] = round(sum(p["recognition"] for p in curve) / len(curve), 4)
+            result["final_recognition"] = curve[-1]["recognition"]
+    for entry in per_model.values():
+        for name, result in entry["variants"].items():
+            mine = result["steps_to_half_original"]
+            theirs = per_model[reference]["variants"][name]["steps_to_half_original"] if reference else None
+            # how much sooner this model gets there than the reference (None when either never
+            # or the reference already starts there)
+            result["speedup_vs_reference"] = round(theirs / mine, 3) if mine and theirs else None
+    record["half_original_recognition"] = None if half is None else round(half, 4)
+    record["original_return_level"] = None if back is None else round(back, 4)
+    return record

@@ -414,6 +414,9 @@ def relearn_plot(relearning: dict, path: str | Path) -> Path:
         if relearning.get("half_original_recognition") is not None:
             axis.axhline(relearning["half_original_recognition"], color="grey", linestyle=":", linewidth=1,
                          label="half the original's")
+        if relearning.get("original_return_level") is not None:
+            axis.axhline(relearning["original_return_level"], color="black", linestyle="--", linewidth=1,
+                         label="back to the original's")
         axis.set(xlabel="fine-tuning steps on forget-class training images", ylabel="forget-class recognition",
                  title=f"relearning: {variant}")
         axis.legend(fontsize=8)
@@ -577,8 +580,10 @@ def summary_lines(result: dict) -> list[str]:
                      f"{show(tell['no_object_share'], 7)} {show(tell['forget_recognition'], 7)} {show(probe, 7)}")
     if result.get("relearning"):
         lines.append("relearning: steps to half the original's recognition "
-                     f"({result['relearning'].get('half_original_recognition')})")
+                     f"({result['relearning'].get('half_original_recognition')}) / back to the original's "
+                     f"({result['relearning'].get('original_return_level')}); None: not within the budget")
         for name, entry in result["relearning"]["models"].items():
-            parts = [f"{variant}: {v['steps_to_half_original']}" for variant, v in entry["variants"].items()]
+            parts = [f"{variant}: {v['steps_to_half_original']} / {v.get('steps_to_original')}"
+                     for variant, v in entry["variants"].items()]
             lines.append(f"  {name}: " + ", ".join(parts))
     return lines

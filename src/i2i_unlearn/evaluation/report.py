@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from i2i_unlearn.checkpoints import atomic_write, write_text_atomic
 from i2i_unlearn.errors import UserError
+from i2i_unlearn.relearn import RETURN_FRACTION, relearning_paces
 from i2i_unlearn.evaluation.results import (CLASS_METRICS, HOLE_METRICS, METRICS, MISSING, SETS, format_change,
                                             format_plain, format_score, interval_of, load_results,
                                             results_collateral, row_names, target_limit, target_verdict)
@@ -62,8 +63,12 @@ RELEARN_NOTE = ("Relearning: a copy of each model is fine-tuned on a few forget-
                 "images, masks, order and learning rate for every model) and its forget-class recognition on "
                 "never-seen forget-class images measured after each number of steps. A model whose recognition "
                 "comes back much sooner than the retrained model's hid the knowledge instead of removing it. "
-                "Speed-up: the reference's steps to half the original's recognition over this model's (above 1: "
-                "relearns faster; – when either starts there already or never gets there).")
+                f"Steps back to the original's: the first step whose recognition is at least {RETURN_FRACTION:.0%} "
+                "of the original's "
+                "before relearning; it tells hidden from removed knowledge where half the original's does not (a "
+                "retrained model whose visible frame keeps the class recognisable starts above half). Speed-up: "
+                "the reference's steps to half the original's recognition over this model's (above 1: relearns "
+                "faster; – when either starts there already or never gets there).")
 ROC_CAPTION = ("ROC curves of the membership attack (left) and, where there is a reference, of the attack calibrated "
                "by it (right); the dotted diagonal is chance.")
 RELEARN_CAPTION = "Forget-class recognition while relearning, per variant; the dotted line is half the original's."
@@ -294,6 +299,10 @@ def load_audit(audit_path: str | Path) -> tuple[dict, dict[str, Path]]:
             if f.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
                 raise UserError(f"the audit's figure {key!r} is not a PNG file: {path}")
         files[key] = path
+    if audit.get("relearning") and audit["relearning"].get("models"):
+        relearning = audit["relearning"]
+        relearning.setdefault("reference", audit.get("tell_reference"))   # audits before the return pace
+        relearning_paces(relearning, next(iter(relearning.get("config", {}).get("variants") or ["whole"])))
     return audit, files
 
 
@@ -406,16 +415,18 @@ def _relearn_tables(audit: dict) -> list[tuple[str, list, list]]:
         entries = {name: entry["variants"][variant] for name, entry in relearning["models"].items()
                    if variant in entry["variants"]}
         steps = sorted({point["step"] for result in entries.values() for point in result["curve"]})
-        header = ["model", *(f"step {step}" for step in steps), "steps to half the original's"]
+        header = ["model", *(f"step {step}" for step in steps), "steps to half the original's",
+                  "steps back to the original's"]
         if reference is not None:
             header.append(f"speed-up vs {reference}")
         rows = []
         for name, result in entries.items():
             at = {point["step"]: point.get("recognition") for point in result["curve"]}
-            reached = result.get("steps_to_half_original")
+            never = f"> {config.get('steps', steps[-1])}"
+            reached, back = result.get("steps_to_half_original"), result.get("steps_to_original")
             row = [_reference_label(name, reference), *(_number(at.get(step)) for step in steps),
-                   MISSING if half is None else str(reached) if reached is not None
-                   else f"> {config.get('steps', steps[-1])}"]
+                   MISSING if half is None else str(reached) if reached is not None else never,
+                   MISSING if half is None else str(back) if back is not None else never]
             if reference is not None:
                 speedup = result.get("speedup_vs_reference")
                 row.append(MISSING if speedup is None else f"{speedup:.2f}x")
@@ -426,7 +437,7 @@ def _relearn_tables(audit: dict) -> list[tuple[str, list, list]]:
                                         f"batch {config['batch_size']}" if "batch_size" in config else "") if x)
         caption = (f"Relearning, {trained}" + (f" ({details})" if details else "") + ": forget-class recognition "
                    "after each number of steps; half the original's" + (f" ({original})" if original else "")
-                   + f": {_number(half)}")
+                   + f": {_number(half)}; back to the original's: {_number(relearning.get('original_return_level'))}")
         tables.append((caption, header, rows))
     return tables
 
