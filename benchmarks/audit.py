@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import torch
 import yaml
 
-from i2i_unlearn.checkpoints import read_json, sha256_file, sha256_text, versions, write_json_atomic, write_text_atomic
+from i2i_unlearn.checkpoints import atomic_write, read_json, sha256_file, sha256_text, versions, write_json_atomic, write_text_atomic
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml, to_dict
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
@@ -35,7 +36,7 @@ from i2i_unlearn.unlearn import training_data_config, unlearn
 
 ROOT = Path(__file__).resolve().parents[1]
 RETRAINED = "retrained"
-AUDIT_KEY = "benchmark-key.txt"   # beside each audit.json: what it was computed from
+CACHE_KEY = "benchmark-key.txt"   # beside each audit.json and results.json: what it was computed from
 KEYS = {"original", "retrained", "evaluator", "knobs", "forget_classes", "methods", "relearn", "files",
         "max_images", "seed", "bootstrap"}
 
@@ -92,16 +93,29 @@ def audit_key(models: dict, spec: dict, **request) -> str:
         "options": to_dict(options), "relearn": to_dict(relearn) if relearn else None}, sort_keys=True))
 
 
-def _audit(models: dict, out: Path, spec: dict, **request) -> dict:
-    """The audit of `models`, run once: a finished audit.json with the same key is read back."""
-    key, key_file = audit_key(models, spec, **request), out / AUDIT_KEY
-    if (out / "audit.json").is_file() and key_file.is_file() and key_file.read_text() == key:
-        return read_json(out / "audit.json")
-    options, relearn = _audit_settings(spec, request)
-    audit = run_audit({k: str(v) for k, v in models.items()}, out, evaluator_spec=_path(spec["evaluator"]),
-                      reference=RETRAINED, options=options, relearn=relearn, overwrite=True, **request)
+def _cached(out: Path, key: str, result_file: str, compute) -> dict:
+    """compute() once: a finished `result_file` in `out` whose recorded key matches is read back."""
+    key_file = out / CACHE_KEY
+    if (out / result_file).is_file() and key_file.is_file() and key_file.read_text() == key:
+        return read_json(out / result_file)
+    result = compute()
     write_text_atomic(key_file, key)
-    return audit
+    return result
+
+
+def _audit(models: dict, out: Path, spec: dict, **request) -> dict:
+    options, relearn = _audit_settings(spec, request)
+    return _cached(out, audit_key(models, spec, **request), "audit.json", lambda: run_audit(
+        {k: str(v) for k, v in models.items()}, out, evaluator_spec=_path(spec["evaluator"]), reference=RETRAINED,
+        options=options, relearn=relearn, overwrite=True, **request))
+
+
+def publish(audit_dir: Path, to: Path) -> Path:
+    """audit.json and its figures beside the results (the work folder is not kept): what the page links."""
+    audit = read_json(audit_dir / "audit.json")
+    for name in ["audit.json", *audit["images"].values()]:
+        atomic_write(to / name, lambda tmp, source=audit_dir / name: shutil.copyfile(source, tmp))
+    return to / "audit.json"
 
 
 def summary(audit: dict) -> dict:
@@ -161,7 +175,9 @@ def markdown(record: dict) -> str:
             lines += ["", "Retain quality on every never-seen image (center inpainting 1/2):", "",
                       "| model | retain FID | retain sim. |", "|---|---|---|"]
             lines += [f"| {name} | {show(m['fid'], 2)} | {show(m['similarity'])} |" for name, m in block["retain"].items()]
-        lines += ["", f"Audit JSON: `{block['audit']}`.", ""]
+        folder = f"{record['name']}/{setting}"   # beside the page: <name>/<setting>/audit.json and its figures
+        lines += ["", f"Audit JSON: [`{folder}/audit.json`]({folder}/audit.json).", ""]
+        lines += [f"![{figure}]({folder}/{figure})" for figure in block["figures"]] + [""]
     return "\n".join(lines)
 
 
@@ -177,8 +193,8 @@ def main(argv: list[str] | None = None) -> dict:
     work = Path(args.work) if args.work else ROOT / "runs" / name
     original, retrained = _path(spec["original"]), _path(spec["retrained"])
     knobs = load_yaml(UnlearnConfig, _path(spec["knobs"]))
-    record = {"command": "python " + " ".join(["benchmarks/audit.py", *(sys.argv[1:] if argv is None else argv)]), "original": spec["original"],
-              "knobs": spec["knobs"], "knobs_config": to_dict(knobs), "settings": {}, "versions": versions()}
+    command = "python " + " ".join(["benchmarks/audit.py", *(sys.argv[1:] if argv is None else argv)])
+    record = {"name": name, "command": command, "original": spec["original"], "knobs": spec["knobs"], "knobs_config": to_dict(knobs), "settings": {}, "versions": versions()}
 
     # 1. classes: the tuned knobs for each method, against the shipped retrained reference
     models = {"original": original}
@@ -188,9 +204,11 @@ def main(argv: list[str] | None = None) -> dict:
         models[method] = _unlearned(original, config, work / f"classes-{method}")
     models[RETRAINED] = retrained
     audit = _audit(models, work / "audit-classes", spec, forget_classes=list(spec["forget_classes"]))
+    published = publish(work / "audit-classes", results / "classes")
     record["settings"]["classes"] = {"request": f"forget {', '.join(spec['forget_classes'])}",
                                      "models": {k: _relative(v) for k, v in models.items()},
-                                     "audit": _relative(work / "audit-classes" / "audit.json"), "summary": summary(audit)}
+                                     "audit": _relative(published), "figures": list(audit["images"].values()),
+                                     "summary": summary(audit)}
     write_json_atomic(results.with_suffix(".json"), record)
 
     # 2. files: the same knobs on a seeded file list, against retraining without those files
@@ -205,14 +223,17 @@ def main(argv: list[str] | None = None) -> dict:
         models[RETRAINED] = _unlearned(original, UnlearnConfig(method="retrain", forget_files=str(ids),
                                                                seed=spec.get("seed", 0)), work / "files-retrain")
         audit = _audit(models, work / "audit-files", spec, forget_files=ids)
-        quality = evaluate_model_dirs({k: str(v) for k, v in models.items()}, TaskConfig("center-inpaint", 0.5),
-                                      _path(spec["evaluator"]), work / "evaluate-files", forget_files=ids,
-                                      seed=spec.get("seed", 0), overwrite=True,
-                                      bootstrap=spec.get("bootstrap", BOOTSTRAP_RESAMPLES))
+        published = publish(work / "audit-files", results / "files")
+        bootstrap = spec.get("bootstrap", BOOTSTRAP_RESAMPLES)
+        quality = _cached(work / "evaluate-files", sha256_text(f"{audit_key(models, spec, forget_files=ids)} {bootstrap}"),
+                          "results.json", lambda: evaluate_model_dirs(
+                              {k: str(v) for k, v in models.items()}, TaskConfig("center-inpaint", 0.5),
+                              _path(spec["evaluator"]), work / "evaluate-files", forget_files=ids,
+                              seed=spec.get("seed", 0), overwrite=True, bootstrap=bootstrap))
         record["settings"]["files"] = {
             "request": f"forget {files['count']} training images (seed {files.get('seed', 0)})",
             "ids_sha256": sha256_text(ids.read_text()), "models": {k: _relative(v) for k, v in models.items()},
-            "audit": _relative(work / "audit-files" / "audit.json"), "summary": summary(audit),
+            "audit": _relative(published), "figures": list(audit["images"].values()), "summary": summary(audit),
             "retain": {k: {"fid": quality["metrics"][k]["retain"]["fid"],
                            "similarity": quality["metrics"][k]["retain"]["similarity"]} for k in models}}
     write_json_atomic(results.with_suffix(".json"), record)

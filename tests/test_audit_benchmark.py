@@ -51,13 +51,22 @@ def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_ev
     assert json.loads((tmp_path / "audit-tiny.json").read_text())["settings"] == json.loads(json.dumps(record["settings"]))
     assert "## files" in (tmp_path / "audit-tiny.md").read_text()
 
-    assert "steps to half / back to the original's recog." in (tmp_path / "audit-tiny.md").read_text()
+    page = (tmp_path / "audit-tiny.md").read_text()
+    assert "steps to half / back to the original's recog." in page
+    # the audits and their figures are published beside the page, which links them
+    for setting in ("classes", "files"):
+        published = tmp_path / "audit-tiny" / setting
+        audit = json.loads((published / "audit.json").read_text())
+        assert audit["kind"] == "audit" and record["settings"][setting]["figures"] == list(audit["images"].values())
+        for figure in audit["images"].values():
+            assert (published / figure).read_bytes()[:4] == b"\x89PNG" and f"](audit-tiny/{setting}/{figure})" in page
     assert all(set(row["relearn_steps_to_original"]) == {"whole", "decoder-frozen"} for row in classes.values())
 
     # a second run reuses every model and every audit (nothing is trained or audited again) ...
     made = {p: p.stat().st_mtime_ns for p in (tmp_path / "work").glob("*/model.safetensors")}
-    audits = {p: p.stat().st_mtime_ns for p in (tmp_path / "work").glob("audit-*/audit.json")}
-    assert len(audits) == 2
+    audits = {p: p.stat().st_mtime_ns for p in [*(tmp_path / "work").glob("audit-*/audit.json"),
+                                                 tmp_path / "work" / "evaluate-files" / "results.json"]}
+    assert len(audits) == 3
     audit_benchmark.main(argv)
     assert made and all(p.stat().st_mtime_ns == t for p, t in made.items())
     assert all(p.stat().st_mtime_ns == t for p, t in audits.items())

@@ -84,6 +84,7 @@ PARSED_ONLY = {
                           "steps; tests/test_import.py imports a tiny pipeline folder for real",
     "accelerate launch": "starting processes: docs/distributed.md and its tests",
     "i2i-unlearn audit": "tests/test_audit.py audits tiny models through the same code",
+    "--audit": "needs the audit above; tests/test_report_audit.py reports a real audit of tiny models",
     "--retain-budget": "tests/test_budget.py runs budgeted unlearning on tiny models; the stand-in MAE here, trained "
                        "4 steps, draws no recognisable Cat, which a budget on recognition refuses (as it should)",
     "i2i-unlearn bench": "reads benchmarks/, which the temporary folder does not have; tests/test_bench.py runs a "
