@@ -21,7 +21,7 @@ import i2i_unlearn.budget as budget_module
 import i2i_unlearn.loop as loop
 import i2i_unlearn.unlearn as unlearn_module
 from i2i_unlearn import load_model
-from i2i_unlearn.budget import ValidationProbe
+from i2i_unlearn.budget import DEFAULT_RETAIN_BUDGET, ValidationProbe, apply_default_budget
 from i2i_unlearn.cli import app, main
 from i2i_unlearn.config import DataConfig, OptimConfig, TokenizerTrainConfig, UnlearnConfig, to_dict
 from i2i_unlearn.data import load_split, make_unlearn_split
@@ -296,7 +296,9 @@ def test_front_writes_one_model_per_budget_and_the_plot(trained_mae, tmp_path):
         assert folder.name == f"budget-{member['retain_budget']:g}" and (folder / "model.safetensors").is_file()
         assert budget_record(folder)["retain_budget"] == member["retain_budget"]
     first, second = front["members"]
-    assert second["start_alpha"] == first["final_alpha"]   # the second budget starts where the first left alpha
+    # the second budget starts where the first left alpha, but never below the config's: the first turned this
+    # too-strong alpha down, and a looser budget restarting from the turned-down one forgot less than the tighter
+    assert first["final_alpha"] < 50.0 and second["start_alpha"] == max(first["final_alpha"], 50.0) == 50.0
     assert second["warm_start"] == ("budget-1.05" if first["in_budget"] else None)
     assert (out / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -306,6 +308,38 @@ def test_front_writes_one_model_per_budget_and_the_plot(trained_mae, tmp_path):
                                             front_path=out / "front.json")
     assert "## Trade-off front" in markdown_path.read_text() and "| 1.05 |" in markdown_path.read_text()
     assert "<h2>Trade-off front</h2>" in html_path.read_text() and (results_dir / "front.png").is_file()
+
+
+def test_the_default_budget_fits_the_model_and_its_evaluator(tiny_model_dir, tiny_evaluator_dir, other_families,
+                                                             tmp_path):
+    def default(model_dir, evaluator, steps_given=False, **knobs):
+        config = UnlearnConfig(forget_classes=["Cat"], budget_evaluator=str(evaluator), **knobs)
+        return config, apply_default_budget(config, model_dir, steps_given=steps_given)
+
+    config, lines = default(tiny_model_dir, tiny_evaluator_dir)
+    assert config.retain_budget == DEFAULT_RETAIN_BUDGET == 1.15 and config.budget_metric == "fid"
+    assert (config.steps, config.checkpoint_every) == (500, 100) and len(lines) == 1 and "--alpha" in lines[0]
+    budget_module.check_budget(config)
+    # no evaluator of the model's data (missing, or not knowing the class): the hole errors, said so
+    config, lines = default(tiny_model_dir, tmp_path / "missing")
+    assert config.budget_metric == "hole-mse" and budget_module.resolved_forget_metric(config) == "hole-mse"
+    assert "retain hole error" in lines[0] and f"no evaluator at {tmp_path / 'missing'}" in lines[1]
+    config = UnlearnConfig(forget_classes=["Unicorn"], budget_evaluator=str(tiny_evaluator_dir))
+    lines = apply_default_budget(config, tiny_model_dir, steps_given=False)
+    assert config.budget_metric == "hole-mse" and "does not know Unicorn" in lines[1]
+    # an evaluator the user named is kept as given (the run refuses it if it does not fit)
+    config = UnlearnConfig(forget_classes=["Cat"], budget_evaluator=str(tmp_path / "missing"))
+    apply_default_budget(config, tiny_model_dir, steps_given=False, evaluator_given=True)
+    assert config.budget_metric == "fid"
+    # diffusion samples to measure: a smaller sample, measured less often, over a longer run
+    config, _ = default(other_families["diffusion"], tiny_evaluator_dir)
+    assert (config.steps, config.checkpoint_every, config.budget_images) == (1000, 250, 128)
+    # a step count the user gave is kept, and measured at least MIN_MEASUREMENTS times
+    config, _ = default(other_families["diffusion"], tiny_evaluator_dir, steps_given=True, steps=6)
+    assert (config.steps, config.checkpoint_every) == (6, 1)
+    config, _ = default(tiny_model_dir, tiny_evaluator_dir, steps_given=True, steps=900)
+    assert (config.steps, config.checkpoint_every) == (900, 100)
+    budget_module.check_budget(config)
 
 
 @pytest.mark.parametrize("args, message", [

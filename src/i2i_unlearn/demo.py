@@ -14,8 +14,9 @@ from i2i_unlearn.unlearn import unlearn
 
 DEMO_TASK = TaskConfig("center-inpaint", 0.5)
 EVALUATOR = Path("pretrained/evaluator-animal-mnist")
-# family -> shipped model; its unlearning knobs (chosen on validation by benchmarks/tune.py) are
-# configs/unlearn-<model>.yaml, and its reference retrained without Cat (if shipped) <model>-without-cat
+# family -> shipped model; the demo runs the default budgeted unlearning (budget.py), or with --config the
+# knobs chosen on validation by benchmarks/tune.py (configs/unlearn-<model>.yaml); its reference retrained
+# without Cat (if shipped) is <model>-without-cat
 DEMOS = {"mae": "mae-animal-mnist", "diffusion": "diffusion-animal-mnist", "vqgan": "vqgan-cat-dog"}
 
 
@@ -27,17 +28,30 @@ def demo_paths(family: str) -> tuple[Path, Path, Path]:
     return Path("pretrained") / name, Path("configs") / f"unlearn-{name}.yaml", Path("pretrained") / f"{name}-without-cat"
 
 
-def run_demo(model_dir: Path, evaluator_dir: Path, config_path: Path, out_dir: Path,
+def demo_config(model_dir: Path, evaluator_dir: Path, config_path: Path | None,
+                forget_classes: list[str] | None) -> UnlearnConfig:
+    """The knobs of `config_path`, or without one the default budgeted run (budget.apply_default_budget)."""
+    if config_path is not None:
+        config = load_yaml(UnlearnConfig, config_path)
+        if forget_classes:
+            config.forget_classes = forget_classes
+        return config
+    from i2i_unlearn.budget import apply_default_budget
+    config = UnlearnConfig(forget_classes=forget_classes or ["Cat"], budget_evaluator=str(evaluator_dir))
+    for line in apply_default_budget(config, model_dir, steps_given=False):
+        print(line)
+    return config
+
+
+def run_demo(model_dir: Path, evaluator_dir: Path, config_path: Path | None, out_dir: Path,
              forget_classes: list[str] | None = None, retrained_dir: Path | None = None) -> dict:
-    """Unlearn with the knobs of `config_path` (tuned for the shipped model), evaluate (beside the
+    """Unlearn (with the knobs of `config_path`, or the default budgeted run), evaluate (beside the
     model retrained without the forget classes, when there is one), report."""
     started = time.time()
     for path in (model_dir, evaluator_dir):
         if not Path(path).is_dir():
             raise UserError(f"{path} not found (run the demo from the repository root)")
-    config = load_yaml(UnlearnConfig, config_path)
-    if forget_classes:
-        config.forget_classes = forget_classes
+    config = demo_config(model_dir, evaluator_dir, config_path, forget_classes)
     unlearned_dir = Path(out_dir) / "unlearned"
     unlearn(model_dir, config, unlearned_dir, overwrite=True)
     evaluation_dir = Path(out_dir) / "evaluation"
