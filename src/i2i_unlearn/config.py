@@ -106,6 +106,23 @@ class TokenizerTrainConfig:
 # checks built from them, e.g. benchmarks/tune.py's trial keys) stay what they were before the keys existed.
 RECORDED_ONLY_WITH = "recorded_only_with"
 BUDGET_KEY = {RECORDED_ONLY_WITH: "retain_budget"}
+# to_dict leaves a field with this metadata out while it is None (an option that is off), for the same reason; kept
+# apart from RECORDED_ONLY_WITH, whose fields budget.py treats as the budget's own keys.
+RECORDED_WHEN_SET = "recorded_when_set"
+PROXY_KEY = {RECORDED_WHEN_SET: True}
+
+
+@dataclass
+class ProxyTeacherConfig:
+    """A proxy retain set made of the original (teacher) model's own outputs (docs/proxy.md): each input with most
+    of it hidden (`task`), completed by the teacher once before training, so the proxy lies in the model's output
+    domain. The inputs are the proxy dataset's training images (after proxy_transform) or noise images; never a
+    forget image."""
+    inputs: str = "proxy"             # proxy (the proxy dataset's images) | noise
+    noise: str = "uniform"            # the noise images when inputs is noise: uniform | standard-gaussian
+    task: TaskConfig = field(default_factory=lambda: TaskConfig("random-patches", 0.75))  # what the teacher fills
+    images: int = 1000                # outputs generated (at most: a retain_size / retain_ratio sample of the inputs
+                                      # comes first); diffusion and vqgan generate slowly, mae in seconds
 
 
 @dataclass
@@ -121,6 +138,11 @@ class UnlearnConfig:
     retain_ratio: float | None = None  # ... or this many per forget image (not both)
     proxy: DataConfig | None = None   # a proxy retain set from another dataset (replaces the real one)
     proxy_classes: list[str] | None = None
+    # the proxy's images transformed toward the model's domain, in this order: binarize (white-on-black silhouettes)
+    # | augment (random flips, rotations, scalings, shifts); docs/proxy.md. Recorded only when set.
+    proxy_transform: list[str] | None = field(default=None, metadata=PROXY_KEY)
+    # the proxy made of the original model's own completions of the proxy's (or noise) images; recorded only when set
+    proxy_teacher: ProxyTeacherConfig | None = field(default=None, metadata=PROXY_KEY)
     alpha: float = 0.25               # weight of the forget term
     noise: str = "batch-gaussian"     # batch-gaussian | standard-gaussian | uniform
     feature_norm: str = "none"        # none | teacher-variance (per feature map)
@@ -223,7 +245,7 @@ def _short(value) -> str:
 
 def to_dict(config) -> dict:
     """Plain, YAML/JSON-safe dict of a config (tuples become lists); fields marked RECORDED_ONLY_WITH are left
-    out while the field they name is None."""
+    out while the field they name is None, fields marked RECORDED_WHEN_SET while they are None."""
     def plain(v):
         if isinstance(v, (list, tuple)):
             return [plain(x) for x in v]
@@ -234,6 +256,8 @@ def to_dict(config) -> dict:
     for f in dataclasses.fields(config):
         switch = f.metadata.get(RECORDED_ONLY_WITH)
         if switch and getattr(config, switch) is None:
+            del values[f.name]
+        elif f.metadata.get(RECORDED_WHEN_SET) and getattr(config, f.name) is None:
             del values[f.name]
     return values
 

@@ -16,6 +16,8 @@ from i2i_unlearn.checkpoints import sha256_text, write_text_atomic
 from i2i_unlearn.config import (DataConfig, TaskConfig, TrainConfig, UnlearnConfig, from_dict, recorded_data_config,
                                 to_dict)
 from i2i_unlearn.data import ImageSet, UnlearnSplit, make_unlearn_split
+from i2i_unlearn.data.proxy import check_proxy
+from i2i_unlearn.data.splits import uses_proxy
 from i2i_unlearn.distributed import on_main_process
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.loop import CHECKPOINTS, check_global_batch, make_accelerator, resumed_wall_time, run_loop
@@ -110,6 +112,19 @@ def check_config(config: UnlearnConfig) -> None:
     if not config.forget_classes and not config.forget_files:
         raise UserError("the forget set is empty: name forget classes (--forget-classes) or a forget file list")
     check_budget(config)
+    check_proxy(config)
+
+
+def validation_probe(config: UnlearnConfig, split: UnlearnSplit, data: DataConfig) -> ValidationProbe:
+    """The budget's validation sample. With a proxy retain set its retain side is the proxy's own validation images
+    as proxy.py built them (transformed, or completed by the original, like the training proxy): handed to the
+    probe as the split's retain images, since budget.retain_validation reloads only a plain proxy dataset."""
+    if split.proxy_val is None:
+        return ValidationProbe(config, split, data)
+    probe = ValidationProbe(dataclasses.replace(config, proxy=None, proxy_classes=None),
+                            dataclasses.replace(split, retain_eval=split.proxy_val), data)
+    probe.retain_source = split.proxy_val_source
+    return probe
 
 
 def unlearning_batches(split: UnlearnSplit, config: UnlearnConfig, model: I2IModel):
@@ -156,13 +171,16 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
         data.root = data_root
     if config.proxy is not None:  # a proxy set must be shaped like the model's data
         config.proxy.image_size, config.proxy.channels = data.image_size, data.channels
-    if config.retain_classes is None and config.proxy is None:
+    if config.retain_classes is None and not uses_proxy(config):
         config.retain_classes = default_retain_classes(teacher, config.forget_classes)
     check_not_retaining_forgotten(teacher, config.retain_classes)
     earlier_forgotten_ids = forgotten_id_hashes(model_dir, teacher)
     # held-out twins from validation: the retain check after the run scores on them
-    split = make_unlearn_split(data, config, "val", forgotten_id_hashes=earlier_forgotten_ids)
-    probe = ValidationProbe(config, split, data) if config.retain_budget is not None else None
+    # a proxy of the model's own outputs is made by the teacher here, once, before training
+    split = make_unlearn_split(data, config, "val", forgotten_id_hashes=earlier_forgotten_ids, teacher=teacher,
+                               proxy_val=config.retain_budget is not None,
+                               forgotten_classes=forgotten_classes(teacher.pretrained_info))
+    probe = validation_probe(config, split, data) if config.retain_budget is not None else None
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume, protected=input_folders(model_dir, data))
     forgotten_ids = earlier_forgotten_ids | (frozenset(sha256_text(i) for i in split.forget_train.ids)
                                              if config.forget_files else frozenset())
@@ -171,6 +189,8 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
               "retain_ids_sha256": _ids_hash(split.retain_train), "forget_count": len(split.forget_train),
               "retain_count": len(split.retain_train), "forget_classes": split.forget_class_names,
               "split": split.parts}
+    if split.proxy is not None:   # what stood in for the retain set (its options are in the config)
+        inputs["proxy"] = split.proxy
     method = get_method(config.method, config)
 
     if method.name == "retrain":

@@ -76,6 +76,9 @@ class UnlearnSplit:
     # "classes": forget_eval holds never-seen images of the forget classes; "files": a file list
     # has no never-seen twin, so (in `evaluate`) forget_eval holds the forgotten images themselves
     forget_kind: str = "classes"
+    proxy: dict | None = None          # with a proxy retain set: what it is (proxy.py's Proxy.info, in run.json)
+    proxy_val: ImageSet | None = None  # the proxy's own validation images, built the same way (asked for by a budget)
+    proxy_val_source: str | None = None
 
 
 def _select(images: ImageSet, keep: torch.Tensor) -> ImageSet:
@@ -83,10 +86,14 @@ def _select(images: ImageSet, keep: torch.Tensor) -> ImageSet:
 
 
 def make_unlearn_split(data: DataConfig, config: UnlearnConfig, eval_split: str = "test",
-                       forgotten_id_hashes: frozenset[str] = frozenset()) -> UnlearnSplit:
+                       forgotten_id_hashes: frozenset[str] = frozenset(), teacher=None,
+                       proxy_val: bool = False, forgotten_classes: list[str] | None = None) -> UnlearnSplit:
     """Forget and retain sets from the train part; their held-out twins from `eval_split`.
     `forgotten_id_hashes` (sha256 of image ids an earlier request forgot by file list) stay out of
-    the retain set, so a later request never trains on them again."""
+    the retain set, so a later request never trains on them again.
+    With a proxy retain set (data/proxy.py) the retain set is the proxy; `teacher` is the original model (a proxy
+    of its own outputs needs it), `proxy_val` asks for the proxy's validation images too (a budget's), and no image
+    of `forgotten_classes` (classes earlier requests forgot) enters the proxy either."""
     if eval_split == "train":
         raise UserError("evaluate on held-out images: split val or test")
     split = load_split(data)
@@ -133,23 +140,44 @@ def make_unlearn_split(data: DataConfig, config: UnlearnConfig, eval_split: str 
         retain_keep = retain_keep & ~torch.tensor([sha256_text(i) in forgotten_id_hashes for i in train.ids])
     forget_train = _select(train, forget_mask)
     retain_train = _select(train, retain_keep)
-    if config.proxy is not None:
-        proxy_train = load_split(config.proxy).train
-        if config.proxy_classes:
-            keep = torch.isin(proxy_train.labels, torch.tensor(proxy_train.class_indices(config.proxy_classes)))
-            proxy_train = _select(proxy_train, keep)
-        if proxy_train.images.shape[1:] != train.images.shape[1:]:
-            raise UserError(f"the proxy set's images are {tuple(proxy_train.images.shape[1:])}, the model's "
-                            f"{tuple(train.images.shape[1:])}: set proxy.image_size and proxy.channels to match")
-        retain_train = proxy_train
-    retain_train = _sample_retain(retain_train, len(forget_train), config)
+    proxy_info = proxy_val_images = proxy_val_source = None
+    size = retain_sample_size(config, len(forget_train))
+    if uses_proxy(config):
+        from i2i_unlearn.data.proxy import build_proxy, describe_source
+        # never in a proxy, whatever its source (dropped by their pixels): the model's images the real retain set
+        # leaves out (the forget set, images and classes forgotten earlier) and its held-out ones; never in the
+        # proxy's validation images: those, and the held-out images of the forgotten classes
+        shape = train.images.shape[1:]
+        proxy_split = load_split(config.proxy) if config.proxy is not None else None   # loaded once
+        gone = [] if config.forget_files else list(forget_labels)
+        if forgotten_classes:
+            lookup = {name.lower(): i for i, name in enumerate(train.class_names)}
+            gone += [lookup[name.lower()] for name in forgotten_classes if name.lower() in lookup]
+        gone = torch.tensor(sorted(set(gone)), dtype=torch.long)
+        left_out = ~retain_keep | torch.isin(train.labels, gone)
+        never_trained = torch.cat([train.images[left_out], split.val.images, split.test.images])
+        proxy = build_proxy(config, "train", shape, never_trained, teacher, size=size, proxy_split=proxy_split)
+        retain_train, proxy_info = proxy.images, proxy.info
+        if proxy_val:
+            held_out_gone = [part.images[torch.isin(part.labels, gone)] for part in (split.val, split.test)]
+            val = build_proxy(config, "val", shape, torch.cat([train.images[left_out], *held_out_gone]),
+                              teacher, count=config.budget_images, proxy_split=proxy_split)
+            proxy_val_images, proxy_val_source = val.images, describe_source(config, "val")
+    retain_train = sample_subset(retain_train, size, config.seed)
     if len(retain_train) == 0:
         raise UserError("the retain set is empty")
     return UnlearnSplit(forget_train, retain_train, _select(test, test_forget_mask), _select(test, test_retain_keep),
-                        forget_class_names, eval_split, split.describe(), train)
+                        forget_class_names, eval_split, split.describe(), train, proxy=proxy_info,
+                        proxy_val=proxy_val_images, proxy_val_source=proxy_val_source)
 
 
-def _sample_retain(retain: ImageSet, n_forget: int, config: UnlearnConfig) -> ImageSet:
+def uses_proxy(config: UnlearnConfig) -> bool:
+    """Whether the retain set is a proxy (a proxy dataset, or the original model's outputs of noise)."""
+    return config.proxy is not None or config.proxy_teacher is not None
+
+
+def retain_sample_size(config: UnlearnConfig, n_forget: int) -> int | None:
+    """The retain-set size asked for (retain_size, or retain_ratio per forget image); None: all of it."""
     if config.retain_size is not None and config.retain_ratio is not None:
         raise UserError("give retain_size or retain_ratio, not both")
     size = config.retain_size
@@ -157,7 +185,12 @@ def _sample_retain(retain: ImageSet, n_forget: int, config: UnlearnConfig) -> Im
         if config.retain_ratio <= 0:
             raise UserError(f"retain_ratio must be > 0, got {config.retain_ratio}")
         size = max(1, round(config.retain_ratio * n_forget))
-    if size is None or size >= len(retain):
-        return retain
-    generator = torch.Generator().manual_seed(config.seed)
-    return retain.subset(torch.randperm(len(retain), generator=generator)[:size].sort().values)
+    return size
+
+
+def sample_subset(images: ImageSet, size: int | None, seed: int) -> ImageSet:
+    """A seeded sample of `size` images (in their order); all of them if size is None or not smaller."""
+    if size is None or size >= len(images):
+        return images
+    generator = torch.Generator().manual_seed(seed)
+    return images.subset(torch.randperm(len(images), generator=generator)[:size].sort().values)
