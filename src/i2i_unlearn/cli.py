@@ -85,6 +85,25 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
             proxy_dataset: Optional[str] = typer.Option(None, help="use this dataset as a proxy retain set"),
             proxy_root: Optional[Path] = typer.Option(None, help="folder of the proxy dataset"),
             proxy_classes: Optional[list[str]] = typer.Option(None, help="classes of the proxy dataset to use"),
+            proxy_transform: Optional[list[str]] = typer.Option(None, help="transform the proxy images toward the "
+                                                                          "model's domain, in order (comma-separated "
+                                                                          "or repeated): binarize (white-on-black "
+                                                                          "silhouettes), augment (random flip, "
+                                                                          "rotation, scaling, shift); docs/proxy.md"),
+            proxy_teacher: Optional[str] = typer.Option(None, help="the proxy is the original model's own "
+                                                                  "completions of mostly hidden inputs: proxy (the "
+                                                                  "--proxy-dataset images) or noise (no dataset "
+                                                                  "needed); docs/proxy.md"),
+            proxy_teacher_images: Optional[int] = typer.Option(None, help="--proxy-teacher: images generated once "
+                                                                         "before training (default 1000; diffusion "
+                                                                         "and vqgan generate slowly)"),
+            proxy_teacher_task: Optional[str] = typer.Option(None, help="--proxy-teacher: what is hidden of each "
+                                                                       "input, center-inpaint | outpaint | "
+                                                                       "random-patches (default)"),
+            proxy_teacher_ratio: Optional[float] = typer.Option(None, help="--proxy-teacher: its ratio (default "
+                                                                          "0.75 of the patches hidden)"),
+            proxy_teacher_noise: Optional[str] = typer.Option(None, help="--proxy-teacher noise: uniform (default) | "
+                                                                        "standard-gaussian"),
             alpha: Optional[float] = typer.Option(None, help="weight of the forget term"),
             lr: Optional[float] = typer.Option(None, help="learning rate"),
             steps: Optional[int] = typer.Option(None, help="optimisation steps"),
@@ -114,12 +133,14 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
             overwrite: bool = typer.Option(False, help="replace --out if it exists")):
     """Make a trained model forget a class or a list of images."""
     from i2i_unlearn.budget import parse_budgets, unlearn_front
+    from i2i_unlearn.config import ProxyTeacherConfig, TaskConfig
     from i2i_unlearn.unlearn import unlearn as run_unlearn
     unlearn_config = load_yaml(UnlearnConfig, config) if config else UnlearnConfig()
     overrides = {"method": method, "forget_classes": _names(forget_classes),
                  "forget_files": str(forget_files) if forget_files else None,
                  "retain_classes": _names(retain_classes), "retain_size": retain_size, "retain_ratio": retain_ratio,
-                 "proxy_classes": _names(proxy_classes), "alpha": alpha, "steps": steps, "batch_size": batch_size,
+                 "proxy_classes": _names(proxy_classes), "proxy_transform": _names(proxy_transform),
+                 "alpha": alpha, "steps": steps, "batch_size": batch_size,
                  "retain_batch_size": retain_batch_size,
                  "noise": noise, "feature_norm": feature_norm, "seed": seed,
                  "retain_budget": _number(retain_budget, "--retain-budget", "1.10"),
@@ -133,6 +154,26 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
         unlearn_config.optim = dataclasses.replace(unlearn_config.optim, lr=lr)
     if proxy_dataset:
         unlearn_config.proxy = DataConfig(dataset=proxy_dataset, root=str(proxy_root) if proxy_root else None)
+    elif proxy_root is not None:
+        if unlearn_config.proxy is None:
+            raise UserError("--proxy-root is the folder of a proxy dataset: name the dataset (--proxy-dataset)")
+        unlearn_config.proxy.root = str(proxy_root)
+    if proxy_teacher is not None:
+        unlearn_config.proxy_teacher = dataclasses.replace(unlearn_config.proxy_teacher or ProxyTeacherConfig(),
+                                                           inputs=proxy_teacher)
+    teacher_flags = {"--proxy-teacher-images": proxy_teacher_images, "--proxy-teacher-noise": proxy_teacher_noise,
+                     "--proxy-teacher-task": proxy_teacher_task, "--proxy-teacher-ratio": proxy_teacher_ratio}
+    given = [flag for flag, value in teacher_flags.items() if value is not None]
+    if given:
+        if unlearn_config.proxy_teacher is None:
+            raise UserError(f"{', '.join(given)} only apply to a proxy of the model's own outputs: add "
+                            "--proxy-teacher proxy (or noise)")
+        teacher = unlearn_config.proxy_teacher
+        unlearn_config.proxy_teacher = dataclasses.replace(
+            teacher, images=teacher.images if proxy_teacher_images is None else proxy_teacher_images,
+            noise=proxy_teacher_noise or teacher.noise,
+            task=TaskConfig(proxy_teacher_task or teacher.task.name,
+                            teacher.task.ratio if proxy_teacher_ratio is None else proxy_teacher_ratio))
     root = str(data_root) if data_root else None
     if front is not None:
         if unlearn_config.retain_budget is not None:
