@@ -66,8 +66,14 @@ def _unlearned(original: Path, config: UnlearnConfig, out: Path) -> Path:
 
 
 def forget_list(original: Path, count: int, seed: int, path: Path) -> Path:
-    """`count` training images drawn over every class with `seed`: the file-list request."""
-    train = load_split(training_data_config(load_model(original))).train
+    """`count` training images drawn over every class the model was trained on, with `seed`: the file-list
+    request (a Cat+Dog model's list holds only Cat and Dog images)."""
+    model = load_model(original)
+    train = load_split(training_data_config(model)).train
+    trained = (model.pretrained_info.get("training") or {}).get("classes")
+    if trained:
+        train = train.subset(torch.nonzero(torch.isin(train.labels, torch.tensor(train.class_indices(trained))))
+                             .flatten())
     if count > len(train):
         raise UserError(f"files.count {count}: the model was trained on {len(train)} images")
     picked = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:count]

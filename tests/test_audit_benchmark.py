@@ -75,3 +75,15 @@ def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_ev
     audit_benchmark.main(argv)
     assert all(p.stat().st_mtime_ns != t for p, t in audits.items())
     assert all(p.stat().st_mtime_ns == t for p, t in made.items())
+
+
+def test_the_file_list_is_drawn_from_the_classes_the_model_was_trained_on(tmp_path):
+    # the Cat+Dog VQ-GAN's list once held images of all ten classes, and the audit refused 85 of 100 ids
+    from i2i_unlearn.train import train
+    recipe = tiny_train_config()
+    recipe.classes, recipe.data = ["Cat", "Dog"], DataConfig(test_per_class=5, val_per_class=5)
+    train(recipe, tmp_path / "cat-dog")
+    ids = audit_benchmark.forget_list(tmp_path / "cat-dog", 40, 0, tmp_path / "ids.txt").read_text().split()
+    split = load_split(recipe.data)
+    names = dict(zip(split.train.ids, (split.train.class_names[label] for label in split.train.labels.tolist())))
+    assert len(set(ids)) == 40 and {names[i] for i in ids} == {"Cat", "Dog"}

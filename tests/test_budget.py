@@ -342,6 +342,22 @@ def test_the_default_budget_fits_the_model_and_its_evaluator(tiny_model_dir, tin
     budget_module.check_budget(config)
 
 
+def test_unlearn_without_a_forget_weight_is_budgeted_and_with_one_is_not(trained_mae, tiny_evaluator_dir, tmp_path):
+    base = ["unlearn", "--model", str(trained_mae), "--forget-classes", "Cat", "--steps", "8",
+            "--evaluator", str(tiny_evaluator_dir)]
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "default")])
+    assert result.exit_code == 0, result.output
+    assert "budgeted run (the default)" in result.output and "--alpha for a fixed one" in result.output
+    run = json.loads((tmp_path / "default" / "run.json").read_text())
+    assert run["config"]["retain_budget"] == DEFAULT_RETAIN_BUDGET and run["config"]["checkpoint_every"] == 2
+    assert [entry["step"] for entry in run["budget"]["path"]] == [0, 2, 4, 6, 8]
+    result = runner.invoke(app, ["unlearn", "--model", str(trained_mae), "--forget-classes", "Cat", "--steps", "8",
+                                 "--alpha", "0.25", "--out", str(tmp_path / "fixed")])
+    assert result.exit_code == 0, result.output
+    run = json.loads((tmp_path / "fixed" / "run.json").read_text())
+    assert "retain_budget" not in run["config"] and "budget" not in run and "budgeted" not in result.output
+
+
 @pytest.mark.parametrize("args, message", [
     (["--retain-budget", "1.0"], "retain_budget must be > 1"),
     (["--retain-budget", "0.9"], "retain_budget must be > 1"),
@@ -356,7 +372,9 @@ def test_the_default_budget_fits_the_model_and_its_evaluator(tiny_model_dir, tin
     (["--front", "1.05,x"], "--front expects budgets separated by commas"),
     (["--front", "1.05,0.9"], "retain_budget must be > 1"),
     (["--front", "1.05", "--retain-budget", "1.1"], "give --front or --retain-budget"),
-    (["--evaluator", "somewhere"], "budget_evaluator only apply to a budgeted run"),
+    (["--alpha", "0.25", "--evaluator", "somewhere"], "budget_evaluator only apply to a budgeted run"),
+    (["--evaluator", "somewhere"], "evaluator directory not found: somewhere"),   # the default budget, as named
+    (["--steps", "1"], "needs at least 2.*--alpha"),                               # too short to budget
     (["--retain-budget", "1.1", "--evaluator", "nowhere"], "evaluator directory not found: nowhere"),
     (["--retain-budget", "1.1", "--steps", "3"], "needs at least 2"),
 ])

@@ -40,7 +40,7 @@ def test_list_shows_every_registry():
 def test_unlearn_bad_input_is_refused_and_writes_nothing(tiny_model_dir, tmp_path, args, message):
     out = tmp_path / "out"
     assert re.search(message, _error(
-        ["unlearn", "--model", tiny_model_dir, "--out", out, "--steps", "1", *args]))
+        ["unlearn", "--model", tiny_model_dir, "--out", out, "--steps", "1", "--alpha", "0.25", *args]))
     assert not out.exists()
 
 
@@ -58,7 +58,7 @@ def test_existing_output_needs_overwrite_and_the_input_model_is_never_the_output
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    base = ["unlearn", "--model", tiny_model_dir, "--forget-classes", "Cat", "--steps", "1"]
+    base = ["unlearn", "--model", tiny_model_dir, "--forget-classes", "Cat", "--steps", "1", "--alpha", "0.25"]
     assert "already exists" in _error([*base, "--out", out])
     assert (out / "keep.txt").read_text() == "mine"
     assert "it is the input" in _error([*base, "--out", tiny_model_dir, "--overwrite"])

@@ -151,7 +151,8 @@ def test_the_cpu_launch_that_starts_one_process_is_refused(tiny_model_dir, tmp_p
     out = tmp_path / "out"
     result = _launch([str(BIN / "accelerate"), "launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
                       "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "i2i_unlearn.cli", "unlearn",
-                      "--model", str(tiny_model_dir), "--out", str(out), "--forget-classes", "Cat", "--steps", "1"],
+                      "--model", str(tiny_model_dir), "--out", str(out), "--forget-classes", "Cat", "--steps", "1",
+                      "--alpha", "0.25"],
                      tmp_path)
     assert result.returncode != 0
     assert "error: `accelerate launch --num_processes N` without --multi_gpu started a single process" in result.stderr

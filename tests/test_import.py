@@ -111,7 +111,7 @@ def test_an_imported_mae_computes_what_the_source_computes_and_unlearns(tmp_path
 
     out = tmp_path / "no-cat"
     model_files = _snapshot(model_dir)
-    _run(["unlearn", "--model", model_dir, "--forget-classes", "Cat", "--steps", 2, "--batch-size", 4, "--out", out])
+    _run(["unlearn", "--model", model_dir, "--forget-classes", "Cat", "--steps", 2, "--alpha", 0.25, "--batch-size", 4, "--out", out])
     unlearned = load_model(out)
     assert _snapshot(model_dir) == model_files
     assert unlearned.pretrained_info["unlearning"]["parent_weights_sha256"] == info["weights_sha256"]
@@ -153,7 +153,7 @@ def test_an_imported_diffusion_unet_computes_what_the_source_computes_and_unlear
     assert load_model(tmp_path / "my-unet-2").pretrained_info["weights_sha256"] == model.pretrained_info["weights_sha256"]
 
     out = tmp_path / "no-cat"
-    _run(["unlearn", "--model", model_dir, "--forget-classes", "Cat", "--steps", 2, "--batch-size", 2, "--out", out])
+    _run(["unlearn", "--model", model_dir, "--forget-classes", "Cat", "--steps", 2, "--alpha", 0.25, "--batch-size", 2, "--out", out])
     assert load_model(out).pretrained_info["unlearning"]["forget_classes"] == ["Cat"]
 
 

@@ -15,7 +15,7 @@ def test_overwrite_never_deletes_a_folder_the_tool_did_not_write(tiny_model_dir,
     (precious / "photos" / "cat.png").write_bytes(b"not ours")
     (precious / "config.json").write_text("{}")   # e.g. a Hugging Face model folder
     result = CliRunner().invoke(app, ["unlearn", "--model", str(tiny_model_dir), "--forget-classes", "Cat",
-                                      "--steps", "1", "--out", str(precious), "--overwrite"])
+                                      "--steps", "1", "--alpha", "0.25", "--out", str(precious), "--overwrite"])
     assert isinstance(result.exception, UserError) and "i2i-unlearn did not write" in str(result.exception)
     assert (precious / "photos" / "cat.png").read_bytes() == b"not ours" and (precious / "config.json").exists()
 

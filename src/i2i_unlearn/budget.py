@@ -169,7 +169,7 @@ def check_budget(config: UnlearnConfig) -> None:
     if config.steps // config.checkpoint_every < 2:
         raise UserError(f"a budgeted run measures at every checkpoint and needs at least 2: steps {config.steps} with "
                         f"checkpoint_every {config.checkpoint_every} gives {config.steps // config.checkpoint_every}; "
-                        "lower checkpoint_every")
+                        "lower checkpoint_every, or give a fixed forget weight (--alpha)")
 
 
 def _evenly(images: ImageSet, count: int) -> ImageSet:

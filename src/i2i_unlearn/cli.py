@@ -18,11 +18,16 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 DEFAULT_EVALUATOR = Path("pretrained/evaluator-animal-mnist")
 
 
-def _saved(out: Path) -> None:
-    """`saved OUT`, once: under `accelerate launch` every process runs the command, the main one wrote OUT."""
+def _once(text: str) -> None:
+    """Print once: under `accelerate launch` every process runs the command."""
     from i2i_unlearn.distributed import process_state
     if process_state().is_main_process:
-        typer.echo(f"saved {out}")
+        typer.echo(text)
+
+
+def _saved(out: Path) -> None:
+    """`saved OUT`: the main process wrote OUT."""
+    _once(f"saved {out}")
 
 
 def _number(text: str | None, option: str, example: str) -> float | None:
@@ -104,7 +109,9 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
                                                                           "0.75 of the patches hidden)"),
             proxy_teacher_noise: Optional[str] = typer.Option(None, help="--proxy-teacher noise: uniform (default) | "
                                                                         "standard-gaussian"),
-            alpha: Optional[float] = typer.Option(None, help="weight of the forget term"),
+            alpha: Optional[float] = typer.Option(None, help="weight of the forget term, fixed (without it, --config, "
+                                                             "--retain-budget or --front the run is budgeted: retain "
+                                                             "FID at most 1.15x the original's, docs/budget.md)"),
             lr: Optional[float] = typer.Option(None, help="learning rate"),
             steps: Optional[int] = typer.Option(None, help="optimisation steps"),
             batch_size: Optional[int] = typer.Option(None, help="forget images per step"),
@@ -175,6 +182,13 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
             task=TaskConfig(proxy_teacher_task or teacher.task.name,
                             teacher.task.ratio if proxy_teacher_ratio is None else proxy_teacher_ratio))
     root = str(data_root) if data_root else None
+    # no forget weight given: the budgeted run (docs/budget.md); a missing model folder gets run_unlearn's error
+    if (config is None and alpha is None and front is None and unlearn_config.retain_budget is None
+            and unlearn_config.method != "retrain" and not unlearn_config.forget_files and Path(model).is_dir()):
+        from i2i_unlearn.budget import apply_default_budget
+        lines = apply_default_budget(unlearn_config, model, steps_given=steps is not None,
+                                     evaluator_given=evaluator is not None)
+        _once("\n".join(lines))
     if front is not None:
         if unlearn_config.retain_budget is not None:
             raise UserError("give --front or --retain-budget (or a config's retain_budget), not both")
@@ -386,15 +400,18 @@ def bench(config: Path = typer.Option(..., help="bench YAML (see benchmarks/benc
 def demo(family: str = typer.Option("mae", help="mae (10 classes), diffusion (10 classes) or vqgan (Cat+Dog)"),
          model: Optional[Path] = typer.Option(None, help="model directory (default: the family's shipped model)"),
          evaluator: Path = typer.Option(DEFAULT_EVALUATOR, help="the shipped Animal-MNIST evaluator"),
-         config: Optional[Path] = typer.Option(None, help="unlearning knobs (default: those tuned for the shipped model)"),
+         config: Optional[Path] = typer.Option(None, help="unlearning knobs (default: the budgeted run, retain FID at most "
+                                                          "1.15x; configs/unlearn-<model>.yaml: those tuned on validation)"),
          out: Optional[Path] = typer.Option(None, help="where the demo writes, replaced each run (default: runs/demo-FAMILY)"),
          forget_classes: Optional[str] = typer.Option(None, help="classes to forget (default: the config's, Cat)")):
     """The main job: forget Cat with `ours`, evaluate before/after on held-out images, write the report."""
     from i2i_unlearn.demo import demo_paths, run_demo
     shipped_model, tuned_config, retrained = demo_paths(family)
+    if config is None:
+        typer.echo(f"(the knobs hand-tuned on validation for the shipped model: --config {tuned_config})")
     # the shipped reference is retrained without Cat from the shipped model: only for the defaults
     reference = retrained if model is None and not forget_classes else None
-    run_demo(model or shipped_model, evaluator, config or tuned_config, out or Path(f"runs/demo-{family}"),
+    run_demo(model or shipped_model, evaluator, config, out or Path(f"runs/demo-{family}"),
              _names([forget_classes]) if forget_classes else None, reference)
 
 
