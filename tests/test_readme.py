@@ -84,6 +84,9 @@ PARSED_ONLY = {
                           "steps; tests/test_import.py imports a tiny pipeline folder for real",
     "accelerate launch": "starting processes: docs/distributed.md and its tests",
     "i2i-unlearn audit": "tests/test_audit.py audits tiny models through the same code",
+    "--proxy-classes Sandal,Bag": "the default budgeted run measures Cat recognition on validation, and the stand-in "
+                                  "MAE here draws no recognisable Cat, which the budget refuses (as it should); "
+                                  "tests/test_proxy.py runs proxies, tests/test_budget.py the default budget",
     "--audit": "needs the audit above; tests/test_report_audit.py reports a real audit of tiny models",
     "--retain-budget": "tests/test_budget.py runs budgeted unlearning on tiny models; the stand-in MAE here, trained "
                        "4 steps, draws no recognisable Cat, which a budget on recognition refuses (as it should)",
@@ -251,7 +254,10 @@ def in_tree(tree, monkeypatch) -> Path:
     real_train_evaluator = i2i_unlearn.evaluation.evaluator.train_evaluator
 
     def unlearn(model_dir, config, *args, **kwargs):
-        return real_unlearn(model_dir, cap(config, "batch_size", "retain_batch_size"), *args, **kwargs)
+        config = cap(config, "batch_size", "retain_batch_size")
+        if config.retain_budget is not None:   # the default budgeted run: measured at each capped step, on a few images
+            config.checkpoint_every, config.budget_images = 1, min(config.budget_images, BATCH_CAP)
+        return real_unlearn(model_dir, config, *args, **kwargs)
 
     def train(config, *args, **kwargs):
         return real_train(cap(config, "batch_size"), *args, **kwargs)
