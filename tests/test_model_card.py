@@ -211,3 +211,15 @@ def test_an_imported_model_card_names_its_source_and_not_a_recipe():
     card = render_model_card(info, {"kind": "import"}, "mine")
     assert "imported from a Hugging Face checkpoint" in card and "/models/vit-mae" in card
     assert "b" * 64 in card and "Recipe: unknown: the defaults." in card and "4000 steps" not in card
+
+
+def test_the_card_names_every_kind_of_proxy_retain_set():
+    # a proxy of the teacher's own completions of noise has no dataset: it once read "every other image"
+    from i2i_unlearn.model_card import _proxy_text
+    assert _proxy_text({"proxy": {"dataset": "fashion-mnist"}}) == "proxy set fashion-mnist"
+    assert _proxy_text({"proxy": {"dataset": "fashion-mnist"}, "proxy_transform": ["binarize", "augment"]}) == \
+        "proxy set fashion-mnist (binarize, augment)"
+    assert _proxy_text({"proxy_teacher": {"inputs": "noise", "noise": "uniform"}}) == \
+        "the original's own completions of uniform noise"
+    assert _proxy_text({"proxy": {"dataset": "fashion-mnist"}, "proxy_teacher": {"inputs": "proxy"}}) == \
+        "the original's own completions of proxy set fashion-mnist"

@@ -139,6 +139,18 @@ def _training(info: dict, record: dict) -> list[str]:
     return lines
 
 
+def _proxy_text(config: dict) -> str:
+    """The proxy retain set as the run recorded it: its dataset and transforms, or the teacher's own outputs."""
+    proxy, teacher = config.get("proxy") or {}, config.get("proxy_teacher")
+    source = f"proxy set {_md(proxy.get('dataset'))}" if proxy else ""
+    if config.get("proxy_transform"):
+        source += f" ({_md(', '.join(config['proxy_transform']))})"
+    if teacher:
+        inputs = source if teacher.get("inputs") == "proxy" else f"{_md(teacher.get('noise', ''))} noise"
+        return f"the original's own completions of {inputs}"
+    return source
+
+
 def _forgetting(info: dict, history: list[dict]) -> list[str]:
     forgotten = forgotten_classes(info)
     lines = ["## What it was made to forget", "",
@@ -155,8 +167,8 @@ def _forgetting(info: dict, history: list[dict]) -> list[str]:
             forgot = f"images of a file list (classes touched: {_names(step.get('forget_classes', []))})"
         else:
             forgot = f"class(es) {_names(step.get('forget_classes', []))}"
-        if config.get("proxy"):
-            retain = f"proxy set {_md(config['proxy'].get('dataset'))}"
+        if config.get("proxy") or config.get("proxy_teacher"):
+            retain = _proxy_text(config)
         elif config.get("retain_classes") is not None:
             retain = f"classes {_names(config['retain_classes'])}"
         else:
