@@ -22,6 +22,22 @@ from i2i_unlearn.evaluation.results import (CLASS_METRICS, HOLE_METRICS, METRICS
                                             results_collateral, row_names, target_limit, target_verdict)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
+
+
+def _read_record(path: Path, kind: str, described: str) -> dict:
+    """A JSON record of `kind` (front, audit), or the one-line error a wrong file gets."""
+    from i2i_unlearn.checkpoints import read_json
+    if not path.is_file():
+        raise UserError(f"{kind} file not found: {path}")
+    record = read_json(path)
+    if not isinstance(record, dict) or record.get("kind") != kind:
+        raise UserError(f"{path} is not {described}")
+    return record
 GRID_CAPTION = "rows: input (hidden region tinted), each model's output, ground truth."
 TSNE_CAPTION = "T-SNE of the evaluator's embeddings of each model's outputs, forget vs retain."
 LEGEND = ("↑ higher is better on that set, ↓ lower is better, no arrow: neither. "
@@ -123,9 +139,8 @@ def _image_files(results: dict, folder: Path) -> dict[str, Path]:
         path = folder / name
         if not path.is_file():
             raise UserError(f"image {key!r} not found: {path}")
-        with open(path, "rb") as f:
-            if f.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
-                raise UserError(f"image {key!r} is not a PNG file: {path}")
+        if not _is_png(path):
+            raise UserError(f"image {key!r} is not a PNG file: {path}")
         files[key] = path
     return files
 
@@ -245,15 +260,10 @@ def _instrument_intro(check: dict) -> str:
 def load_front(front_path: str | Path) -> tuple[dict, Path]:
     """A front.json written by `unlearn --front`, and its checked plot beside it."""
     from i2i_unlearn.budget import FRONT_PLOT
-    from i2i_unlearn.checkpoints import read_json
     front_path = Path(front_path)
-    if not front_path.is_file():
-        raise UserError(f"front file not found: {front_path}")
-    front = read_json(front_path)
-    if not isinstance(front, dict) or front.get("kind") != "front":
-        raise UserError(f"{front_path} is not a front.json written by `unlearn --front`")
+    front = _read_record(front_path, "front", "a front.json written by `unlearn --front`")
     plot = front_path.parent / FRONT_PLOT
-    if not plot.is_file() or plot.read_bytes()[:len(PNG_SIGNATURE)] != PNG_SIGNATURE:
+    if not plot.is_file() or not _is_png(plot):
         raise UserError(f"the front's plot {plot} is missing or not a PNG file")
     return front, plot
 
@@ -269,13 +279,8 @@ def _front_table(front: dict) -> tuple[list, list]:
 
 def load_audit(audit_path: str | Path) -> tuple[dict, dict[str, Path]]:
     """An audit.json written by `audit`, and its checked figures beside it (figure key -> path)."""
-    from i2i_unlearn.checkpoints import read_json
     audit_path = Path(audit_path)
-    if not audit_path.is_file():
-        raise UserError(f"audit file not found: {audit_path}")
-    audit = read_json(audit_path)
-    if not isinstance(audit, dict) or audit.get("kind") != "audit":
-        raise UserError(f"{audit_path} is not an audit.json written by `i2i-unlearn audit`")
+    audit = _read_record(audit_path, "audit", "an audit.json written by `i2i-unlearn audit`")
     if audit.get("schema_version") != 1:
         raise UserError(f"{audit_path}: schema_version {audit.get('schema_version')!r}; this report reads version 1")
     missing = [key for key in ("forget", "membership", "tell", "images") if not isinstance(audit.get(key), dict)]
@@ -295,9 +300,8 @@ def load_audit(audit_path: str | Path) -> tuple[dict, dict[str, Path]]:
         path = audit_path.parent / name
         if not path.is_file():
             raise UserError(f"the audit's figure {key!r} not found: {path}")
-        with open(path, "rb") as f:
-            if f.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
-                raise UserError(f"the audit's figure {key!r} is not a PNG file: {path}")
+        if not _is_png(path):
+            raise UserError(f"the audit's figure {key!r} is not a PNG file: {path}")
         files[key] = path
     if audit.get("relearning") and audit["relearning"].get("models"):
         relearning = audit["relearning"]
