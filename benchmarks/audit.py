@@ -116,10 +116,14 @@ def _audit(models: dict, out: Path, spec: dict, **request) -> dict:
         options=options, relearn=relearn, overwrite=True, **request))
 
 
-def publish(audit_dir: Path, to: Path) -> Path:
-    """audit.json and its figures beside the results (the work folder is not kept): what the page links."""
+def publish(audit_dir: Path, to: Path, models: dict) -> Path:
+    """audit.json and its figures beside the results (the work folder is not kept): what the page links.
+    The published audit names each model folder relative to the repository, not as this machine placed it."""
     audit = read_json(audit_dir / "audit.json")
-    for name in ["audit.json", *audit["images"].values()]:
+    for name, entry in audit["models"].items():
+        entry["dir"] = _relative(models[name])
+    write_json_atomic(to / "audit.json", audit)
+    for name in audit["images"].values():
         atomic_write(to / name, lambda tmp, source=audit_dir / name: shutil.copyfile(source, tmp))
     return to / "audit.json"
 
@@ -210,7 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
         models[method] = _unlearned(original, config, work / f"classes-{method}")
     models[RETRAINED] = retrained
     audit = _audit(models, work / "audit-classes", spec, forget_classes=list(spec["forget_classes"]))
-    published = publish(work / "audit-classes", results / "classes")
+    published = publish(work / "audit-classes", results / "classes", models)
     record["settings"]["classes"] = {"request": f"forget {', '.join(spec['forget_classes'])}",
                                      "models": {k: _relative(v) for k, v in models.items()},
                                      "audit": _relative(published), "figures": list(audit["images"].values()),
@@ -229,7 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
         models[RETRAINED] = _unlearned(original, UnlearnConfig(method="retrain", forget_files=str(ids),
                                                                seed=spec.get("seed", 0)), work / "files-retrain")
         audit = _audit(models, work / "audit-files", spec, forget_files=ids)
-        published = publish(work / "audit-files", results / "files")
+        published = publish(work / "audit-files", results / "files", models)
         bootstrap = spec.get("bootstrap", BOOTSTRAP_RESAMPLES)
         quality = _cached(work / "evaluate-files", sha256_text(f"{audit_key(models, spec, forget_files=ids)} {bootstrap}"),
                           "results.json", lambda: evaluate_model_dirs(

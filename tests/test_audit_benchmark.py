@@ -58,6 +58,7 @@ def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_ev
         published = tmp_path / "audit-tiny" / setting
         audit = json.loads((published / "audit.json").read_text())
         assert audit["kind"] == "audit" and record["settings"][setting]["figures"] == list(audit["images"].values())
+        assert {name: entry["dir"] for name, entry in audit["models"].items()} == record["settings"][setting]["models"]
         for figure in audit["images"].values():
             assert (published / figure).read_bytes()[:4] == b"\x89PNG" and f"](audit-tiny/{setting}/{figure})" in page
     assert all(set(row["relearn_steps_to_original"]) == {"whole", "decoder-frozen"} for row in classes.values())
