@@ -75,16 +75,15 @@ FAMILY_BUDGET_SETTINGS = {"diffusion": {"steps": 1000, "checkpoint_every": 250, 
 MIN_MEASUREMENTS = 4
 
 
-def evaluator_mismatch(evaluator_dir: str | Path, model_dir: str | Path, forget_classes: list[str]) -> str | None:
-    """Why a classifier evaluator folder cannot score a model's data (None: it can), from the two folders'
-    config.json alone: it is missing, reads other data, or does not know a forget class."""
-    from i2i_unlearn.models.base import read_model_config
+def evaluator_mismatch(evaluator_dir: str | Path, model_config: dict, forget_classes: list[str]) -> str | None:
+    """Why a classifier evaluator folder cannot score the data of a model (its config.json, `model_config`;
+    None: it can), from config files alone: it is missing, reads other data, or does not know a forget class."""
     config_file = Path(evaluator_dir) / "config.json"
     if not config_file.is_file():
         return f"no evaluator at {evaluator_dir}"
     evaluator = read_json(config_file)
     theirs = (evaluator.get("training") or {}).get("data") or {}
-    ours = (read_model_config(model_dir).get("training") or {}).get("data") or {}
+    ours = (model_config.get("training") or {}).get("data") or {}
     if (theirs.get("dataset"), theirs.get("root"), theirs.get("channels")) != \
             (ours.get("dataset"), ours.get("root"), ours.get("channels")):
         return (f"the evaluator {evaluator_dir} was trained on {theirs.get('dataset')!r}, the model on "
@@ -102,13 +101,14 @@ def apply_default_budget(config: UnlearnConfig, model_dir: str | Path, *, steps_
     the budget and the forget score are hole errors (no evaluator needed); an evaluator the user gave is
     used as given (and refused by the run if it does not fit)."""
     from i2i_unlearn.models.base import read_model_config
+    model_config = read_model_config(model_dir)
     config.retain_budget = DEFAULT_RETAIN_BUDGET
-    for key, value in FAMILY_BUDGET_SETTINGS.get(read_model_config(model_dir)["family"], {}).items():
+    for key, value in FAMILY_BUDGET_SETTINGS.get(model_config["family"], {}).items():
         if key != "steps" or not steps_given:
             setattr(config, key, value)
     if steps_given:   # measure at least MIN_MEASUREMENTS times however short the run (no flag sets checkpoint_every)
         config.checkpoint_every = min(config.checkpoint_every, max(1, config.steps // MIN_MEASUREMENTS))
-    mismatch = None if evaluator_given else evaluator_mismatch(config.budget_evaluator, model_dir,
+    mismatch = None if evaluator_given else evaluator_mismatch(config.budget_evaluator, model_config,
                                                                config.forget_classes)
     if mismatch:
         config.budget_metric = "hole-mse"
