@@ -257,6 +257,8 @@ def in_tree(tree, monkeypatch) -> Path:
         config = cap(config, "batch_size", "retain_batch_size")
         if config.retain_budget is not None:   # the default budgeted run: measured at each capped step, on a few images
             config.checkpoint_every, config.budget_images = 1, min(config.budget_images, BATCH_CAP)
+        if config.stop_at_auc is not None:     # a file request's default stop: measured at each capped step
+            config.checkpoint_every = 1
         return real_unlearn(model_dir, config, *args, **kwargs)
 
     def train(config, *args, **kwargs):

@@ -257,7 +257,22 @@ class ValidationProbe:
                            "ids_sha256": sha256_text("\n".join(self.forget.ids))}}
 
 
-def _shared(work):
+def keep_weights(path: Path, step: int, model: I2IModel) -> None:
+    """Keep `model`'s weights as the run's best so far (main process; a monitor's roll-back reads them)."""
+    on_main_process(lambda: save_tensors_atomic(path, model.state_dict(), {"step": str(step)}))
+
+
+def load_kept_weights(path: Path, step: int, module: I2IModel) -> None:
+    """Load the weights keep_weights kept at `step` into `module` (on every process)."""
+    with safe_open(path, framework="pt") as f:
+        saved_step = int(f.metadata()["step"])
+    if saved_step != step:
+        raise UserError(f"{path} holds step {saved_step}, the run kept step {step}: start the run again with "
+                        "--overwrite")
+    module.load_state_dict(load_tensors(path))
+
+
+def main_process_result(work):
     """work() on the main process, its result on every process: every rank sees the same numbers, so every
     rank takes the same alpha."""
     if process_state().num_processes == 1:
@@ -268,7 +283,7 @@ def _shared(work):
     return broadcast_object_list(result)[0]
 
 
-def _echo(text: str) -> None:
+def echo(text: str) -> None:
     if process_state().is_main_process:
         tqdm.write(text, file=sys.stderr)
 
@@ -323,7 +338,7 @@ class BudgetController:
             violation = min(max(violation, VIOLATION_CLIP[0]), VIOLATION_CLIP[1])
             self.state["alpha"] = self.state["alpha"] * math.exp(-STEP_SIZE * violation)
         self.method.config.alpha = entry["next_alpha"] = self.state["alpha"]
-        _echo(f"budget: step {step}, retain {entry['retain_ratio']:.3f}x (budget {self.budget:g}x), forget "
+        echo(f"budget: step {step}, retain {entry['retain_ratio']:.3f}x (budget {self.budget:g}x), forget "
               f"{entry['forget_ratio']:.3f}x, alpha {entry['alpha']:.4g} -> {entry['next_alpha']:.4g}"
               + (" (goal met: stopping)" if self.stopped else ""))
         return self.stopped
@@ -337,7 +352,7 @@ class BudgetController:
 
     def _measure(self, model: I2IModel) -> dict[str, float]:
         started = time.perf_counter()
-        scores = _shared(lambda: self.probe.measure(model))
+        scores = main_process_result(lambda: self.probe.measure(model))
         self.state["measurements"] += 1
         self.state["measure_seconds"] += time.perf_counter() - started
         return scores
@@ -353,18 +368,12 @@ class BudgetController:
         best = self.state["best"]
         if candidate and (best is None or self.rank(entry) < self.rank(best)):
             self.state["best"] = entry
-            on_main_process(lambda: save_tensors_atomic(self.best_path, model.state_dict(), {"step": str(step)}))
+            keep_weights(self.best_path, step, model)
         return entry
 
     def roll_back(self, module: I2IModel) -> None:
         """Load the kept checkpoint's weights into `module` (on every process)."""
-        best = self.state["best"]
-        with safe_open(self.best_path, framework="pt") as f:
-            saved_step = int(f.metadata()["step"])
-        if saved_step != best["step"]:
-            raise UserError(f"{self.best_path} holds step {saved_step}, the controller kept step {best['step']}: "
-                            "start the run again with --overwrite")
-        module.load_state_dict(load_tensors(self.best_path))
+        load_kept_weights(self.best_path, self.state["best"]["step"], module)
 
     def message(self) -> str:
         best = self.state["best"]

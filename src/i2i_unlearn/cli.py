@@ -134,6 +134,10 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
                                                               f"hf:/dir); default {DEFAULT_EVALUATOR}"),
             front: Optional[str] = typer.Option(None, help="one budgeted model per budget, e.g. 1.02,1.05,1.10, in "
                                                           "--out/budget-<b>/, with front.json and front.png"),
+            stop_at_auc: Optional[float] = typer.Option(None, help="file request: stop once the membership attack's "
+                                                                  "AUC (the files against never-seen validation "
+                                                                  "images) is at most this (default without --alpha "
+                                                                  "or --config: 0.52; docs/cli.md)"),
             config: Optional[Path] = typer.Option(None, help="unlearning YAML; flags override it"),
             data_root: Optional[Path] = typer.Option(None, help="override the model's recorded dataset folder"),
             resume: bool = typer.Option(False, help="continue from the last checkpoint in --out"),
@@ -151,7 +155,8 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
                  "retain_batch_size": retain_batch_size,
                  "noise": noise, "feature_norm": feature_norm, "seed": seed,
                  "retain_budget": _number(retain_budget, "--retain-budget", "1.10"),
-                 "budget_metric": budget_metric, "forget_metric": forget_metric, "budget_evaluator": evaluator}
+                 "budget_metric": budget_metric, "forget_metric": forget_metric, "budget_evaluator": evaluator,
+                 "stop_at_auc": stop_at_auc}
     for key, value in overrides.items():
         if value is not None:
             setattr(unlearn_config, key, value)
@@ -182,13 +187,22 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
             task=TaskConfig(proxy_teacher_task or teacher.task.name,
                             teacher.task.ratio if proxy_teacher_ratio is None else proxy_teacher_ratio))
     root = str(data_root) if data_root else None
-    # no forget weight given: the budgeted run (docs/budget.md); a missing model folder gets run_unlearn's error
-    if (config is None and alpha is None and front is None and unlearn_config.retain_budget is None
-            and unlearn_config.method != "retrain" and not unlearn_config.forget_files and Path(model).is_dir()):
-        from i2i_unlearn.budget import apply_default_budget
-        lines = apply_default_budget(unlearn_config, model, steps_given=steps is not None,
-                                     evaluator_given=evaluator is not None)
-        _once("\n".join(lines))
+    # no forget weight given: a class request is budgeted (docs/budget.md), a file request stops where its files
+    # stop standing out (membership_stop.py); a missing model folder gets run_unlearn's error
+    controlled = unlearn_config.retain_budget is not None or unlearn_config.stop_at_auc is not None
+    if (config is None and alpha is None and front is None and not controlled and unlearn_config.method != "retrain"
+            and Path(model).is_dir()):
+        if unlearn_config.forget_files:
+            from i2i_unlearn.membership_stop import apply_default_stop
+            _once(apply_default_stop(unlearn_config, steps_given=steps is not None))
+        else:
+            from i2i_unlearn.budget import apply_default_budget
+            lines = apply_default_budget(unlearn_config, model, steps_given=steps is not None,
+                                         evaluator_given=evaluator is not None)
+            _once("\n".join(lines))
+    elif stop_at_auc is not None:
+        from i2i_unlearn.membership_stop import measure_often_enough
+        measure_often_enough(unlearn_config, steps_given=steps is not None)
     if front is not None:
         if unlearn_config.retain_budget is not None:
             raise UserError("give --front or --retain-budget (or a config's retain_budget), not both")

@@ -109,7 +109,7 @@ BUDGET_KEY = {RECORDED_ONLY_WITH: "retain_budget"}
 # to_dict leaves a field with this metadata out while it is None (an option that is off), for the same reason; kept
 # apart from RECORDED_ONLY_WITH, whose fields budget.py treats as the budget's own keys.
 RECORDED_WHEN_SET = "recorded_when_set"
-PROXY_KEY = {RECORDED_WHEN_SET: True}
+WHEN_SET_KEY = {RECORDED_WHEN_SET: True}
 
 
 @dataclass
@@ -140,9 +140,9 @@ class UnlearnConfig:
     proxy_classes: list[str] | None = None
     # the proxy's images transformed toward the model's domain, in this order: binarize (white-on-black silhouettes)
     # | augment (random flips, rotations, scalings, shifts); docs/proxy.md. Recorded only when set.
-    proxy_transform: list[str] | None = field(default=None, metadata=PROXY_KEY)
+    proxy_transform: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
     # the proxy made of the original model's own completions of the proxy's (or noise) images; recorded only when set
-    proxy_teacher: ProxyTeacherConfig | None = field(default=None, metadata=PROXY_KEY)
+    proxy_teacher: ProxyTeacherConfig | None = field(default=None, metadata=WHEN_SET_KEY)
     alpha: float = 0.25               # weight of the forget term
     noise: str = "batch-gaussian"     # batch-gaussian | standard-gaussian | uniform
     feature_norm: str = "none"        # none | teacher-variance (per feature map)
@@ -167,6 +167,10 @@ class UnlearnConfig:
     forget_metric: str | None = field(default=None, metadata=BUDGET_KEY)
     budget_evaluator: str = field(default="pretrained/evaluator-animal-mnist", metadata=BUDGET_KEY)
     budget_images: int = field(default=256, metadata=BUDGET_KEY)   # validation images measured per side (at most)
+    # A file request can stop where its images stop standing out (membership_stop.py): at every checkpoint the
+    # membership attack's AUC, the forgotten files against never-seen validation images of their classes; the run
+    # ends once it is at most this (0.5 = told apart no better than chance). Recorded only when set.
+    stop_at_auc: float | None = field(default=None, metadata=WHEN_SET_KEY)
 
 
 def from_dict(cls, values: dict, where: str = ""):

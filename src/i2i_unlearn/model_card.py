@@ -47,6 +47,8 @@ def render_model_card(info: dict, record: dict, name: str, files: list[str] = ()
         sections.append(_forgetting(info, history))
     if record.get("budget"):
         sections.append(_budget(record["budget"]))
+    if record.get("membership_stop"):
+        sections.append(_membership_stop(record["membership_stop"]))
     sections += [_checks(record, history), _lineage(info, record, history), _files(files)]
     return f"---\n{meta}---\n\n" + "\n\n".join("\n".join(lines) for lines in sections) + "\n"
 
@@ -179,6 +181,19 @@ def _forgetting(info: dict, history: list[dict]) -> list[str]:
             f"{step.get('forget_count', '?')} images, ids sha256 `{_short(step.get('forget_ids_sha256'))}`",
             f"{retain}: {step.get('retain_count', '?')} images, ids sha256 `{_short(step.get('retain_ids_sha256'))}`",
             _knobs(config), _error_pair(check.get("retain")), _error_pair(check.get("forget")) + " |"]))
+    return lines
+
+
+def _membership_stop(stop: dict) -> list[str]:
+    """A file request that stopped on the membership attack (membership_stop.py): the level, the kept step, the path."""
+    probe, chosen = stop["probe"], stop["chosen"]
+    lines = ["## Membership stop", "",
+             f"The forgotten files ({probe['members']['count']}) were scored against never-seen validation images of "
+             f"their classes ({probe['non_members']['count']}) by the membership attack at every checkpoint; the run "
+             f"was to stop once its AUC was at most {stop['stop_at_auc']} (0.5: told apart no better than chance).",
+             "", f"- {_md(stop['message'])}.", "", "| step | membership AUC |", "|---|---|"]
+    lines += [f"| {entry['step']}{' (kept)' if entry['step'] == chosen['step'] else ''} | {entry['auc']:.3f} |"
+              for entry in stop["path"]]
     return lines
 
 

@@ -21,6 +21,7 @@ from i2i_unlearn.data.splits import uses_proxy
 from i2i_unlearn.distributed import on_main_process
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.loop import CHECKPOINTS, check_global_batch, make_accelerator, resumed_wall_time, run_loop
+from i2i_unlearn.membership_stop import MembershipProbe, MembershipStop, check_membership_stop
 from i2i_unlearn.methods import UnlearnObjective, get_method
 from i2i_unlearn.methods.base import set_trainable
 from i2i_unlearn.model_card import write_model_card
@@ -112,6 +113,7 @@ def check_config(config: UnlearnConfig) -> None:
     if not config.forget_classes and not config.forget_files:
         raise UserError("the forget set is empty: name forget classes (--forget-classes) or a forget file list")
     check_budget(config)
+    check_membership_stop(config)
     check_proxy(config)
 
 
@@ -223,31 +225,40 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
         controller = BudgetController(config, method, probe, out_dir, warm_started=warm_start is not None)
         if not resume:   # a resumed run gets the controller's state from its checkpoint
             controller.start(teacher, student)
+    elif config.stop_at_auc is not None:
+        controller = MembershipStop(config, MembershipProbe(split), out_dir)
+        if not resume:
+            controller.start(student)
     log = run_loop(objective=UnlearnObjective(method, student, teacher), module=student, optim=config.optim,
                    steps=config.steps, seed=config.seed, make_batch=unlearning_batches(split, config, student),
                    run_dir=out_dir, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
                    resume=resume, description=f"unlearn {method.name}", accelerator=accelerator,
                    config=to_dict(config), started=started, monitor=controller)
-    budget = {}
-    if controller is not None:
+    record = {}
+    if isinstance(controller, BudgetController):
         controller.roll_back(student)   # every process: each returns the kept model
-        budget = {"budget": controller.record(earlier_wall_time + time.time() - started)}
+        record = {"budget": controller.record(earlier_wall_time + time.time() - started)}
+    elif controller is not None:
+        controller.roll_back(student)
+        record = {"membership_stop": controller.record()}
 
     def finish() -> None:   # the main process writes the output folder; the others wait
         lineage = _lineage(config, inputs, teacher, retain_check(student, teacher, split),
-                           controller.summary() if controller else None)
+                           {next(iter(record)): controller.summary()} if controller else None)
         student.save_pretrained(out_dir, extra=lineage)
         _write_forgotten_ids(out_dir, forgotten_ids)
         write_text_atomic(out_dir / UNLEARN_LOG, "".join(json.dumps(e) + "\n" for e in log))
         write_run_record(out_dir, run_record("unlearn", to_dict(config), inputs, started, earlier_wall_time,
                                              data=to_dict(data),
                                              retain_check=lineage["unlearning"]["retain_check"],
-                                             world_size=accelerator.num_processes, **budget))
+                                             world_size=accelerator.num_processes, **record))
         write_model_card(out_dir)
         if not keep_checkpoint:
             shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
-        if controller is not None:
-            print("\n".join(controller.closing_lines(budget["budget"])), file=sys.stderr, flush=True)
+        if isinstance(controller, BudgetController):
+            print("\n".join(controller.closing_lines(record["budget"])), file=sys.stderr, flush=True)
+        elif controller is not None:
+            print(f"membership: {controller.message()}", file=sys.stderr, flush=True)
     on_main_process(finish)
     return student
 
@@ -277,7 +288,7 @@ def retain_check(model: I2IModel, teacher: I2IModel, split: UnlearnSplit) -> dic
 
 
 def _lineage(config: UnlearnConfig, inputs: dict, teacher: I2IModel, check: dict | None,
-             budget: dict | None = None) -> dict:
+             control: dict | None = None) -> dict:
     """What an unlearned model's config.json says about where it comes from: the teacher's records
     (its training recipe, an import's source), this request, and the chain of every request so far,
     oldest first, the last being this one. Nothing earlier is dropped."""
@@ -287,8 +298,8 @@ def _lineage(config: UnlearnConfig, inputs: dict, teacher: I2IModel, check: dict
             "parent_dir": inputs["model_dir"], "parent_weights_sha256": inputs["model_weights_sha256"],
             **{key: inputs[key] for key in ("forget_ids_sha256", "retain_ids_sha256", "forget_count", "retain_count")},
             "retain_check": check}
-    if budget is not None:
-        step["budget"] = budget
+    if control is not None:   # {"budget": ...} or {"membership_stop": ...}: what controlled the run
+        step.update(control)
     return {**inherited, "unlearning": step, "unlearning_history": [*unlearning_history(teacher.pretrained_info), step]}
 
 
