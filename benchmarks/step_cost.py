@@ -73,6 +73,7 @@ def main():
         config = UnlearnConfig(method=args.method, forget_classes=["Cat"], batch_size=forget_batch, tasks=[TASK])
         split = make_unlearn_split(data, config)
         unlearner = load_model(args.model)  # not a copy of the frozen teacher: set_trainable keeps frozen parts frozen
+        unlearner.share_caches_with(teacher)   # as unlearn.py does
         method = get_method(args.method, config)
         set_trainable(unlearner, method.trains)
         record[f"unlearning_step_s_{forget_batch}+{forget_batch}"] = _median_step_time(

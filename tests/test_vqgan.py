@@ -130,3 +130,29 @@ def test_the_token_cache_returns_the_tokenizers_own_tokens_and_forgets_them_on_n
     model.load_state_dict(other.state_dict())
     assert len(model._token_cache) == 0                             # stale tokens dropped
     assert torch.equal(model.tokenize(x), other.tokenizer.tokenize(x))
+
+
+def test_a_student_shares_its_teachers_token_cache_only_while_their_tokenizers_are_the_same():
+    import copy
+    teacher = build_model(TINY_VQGAN).eval()
+    student = copy.deepcopy(teacher)
+    student.share_caches_with(teacher)
+    x = _images(3)
+    student.tokenize(x)
+    assert len(teacher._token_cache) == 3                            # the student's tokens serve the teacher
+    calls = []
+    teacher.tokenizer.tokenize = lambda images: calls.append(len(images))
+    assert torch.equal(teacher.tokenize(x), student.tokenize(x)) and calls == []   # all hits, no tokenizer pass
+    del teacher.tokenizer.tokenize
+    other = build_model(TINY_VQGAN)
+    torch.manual_seed(123)
+    for p in other.tokenizer.parameters():
+        torch.nn.init.normal_(p)
+    student.load_state_dict(other.state_dict())                       # new tokenizer: its own cache again
+    assert len(teacher._token_cache) == 3 and len(student._token_cache) == 0
+    assert torch.equal(student.tokenize(x), other.tokenizer.tokenize(x))
+    assert torch.equal(teacher.tokenize(x), teacher.tokenizer.tokenize(x))
+    stranger = build_model(TINY_VQGAN)
+    stranger.load_state_dict(other.state_dict())
+    stranger.share_caches_with(teacher)                               # another tokenizer: nothing shared
+    assert stranger._token_cache is not teacher._token_cache

@@ -212,6 +212,7 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
 
     earlier_wall_time = resumed_wall_time(out_dir) if resume else 0.0
     student = copy.deepcopy(teacher)
+    student.share_caches_with(teacher)
     if warm_start is not None:
         start_model = load_model(warm_start)
         student.load_state_dict(start_model.state_dict())

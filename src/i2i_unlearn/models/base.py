@@ -63,6 +63,10 @@ class I2IModel(nn.Module):
         """Parts no method may train (e.g. a VQ tokenizer)."""
         return []
 
+    def share_caches_with(self, other: "I2IModel") -> None:
+        """Use `other`'s caches of what its frozen parts compute (a student and its teacher: the vqgan family's
+        tokens), so neither computes them again. Nothing to share by default."""
+
     # --- the protocol -------------------------------------------------------------------
     def sample_context(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator) -> dict[str, Any]:
         """Randomness teacher and student must share (token drops, timestep, diffusion noise).

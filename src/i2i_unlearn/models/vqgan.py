@@ -221,8 +221,16 @@ class VQGANModel(I2IModel):
         self._token_cache: OrderedDict[bytes, torch.Tensor] = OrderedDict()
 
     def load_state_dict(self, *args, **kwargs):
-        self._token_cache.clear()  # new tokenizer weights: cached tokens are stale
+        # new tokenizer weights: cached tokens are stale; a new cache, since another model may share the old one
+        self._token_cache = OrderedDict()
         return super().load_state_dict(*args, **kwargs)
+
+    def share_caches_with(self, other: I2IModel) -> None:
+        """One token cache for a student and its teacher when their frozen tokenizers are the same: each retain
+        image is then tokenized once per mask, not once per model (benchmarks/step_cost.py)."""
+        mine, theirs = self.tokenizer.state_dict(), other.tokenizer.state_dict()
+        if mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine):
+            self._token_cache = other._token_cache
 
     def tokenize(self, x: torch.Tensor) -> torch.Tensor:
         """The frozen tokenizer's tokens, cached per image (keyed by its bytes). Without the cache an
