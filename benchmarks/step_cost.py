@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def main():
 
     teacher = load_model(args.model).requires_grad_(False)
     data = training_data_config(teacher)
-    record = {"model": args.model, "family": teacher.family, "method": args.method, "task": vars(TASK),
+    record = {"command": " ".join(["python benchmarks/step_cost.py", *sys.argv[1:]]), "model": args.model, "family": teacher.family, "method": args.method, "task": vars(TASK),
               "threads": torch.get_num_threads(), "versions": versions()}
 
     student = copy.deepcopy(teacher).requires_grad_(True)
