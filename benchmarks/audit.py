@@ -34,20 +34,12 @@ from i2i_unlearn.models import load_model
 from i2i_unlearn.relearn import RelearnConfig, relearning_paces
 from i2i_unlearn.unlearn import training_data_config, unlearn
 
-ROOT = Path(__file__).resolve().parents[1]
+from _paths import ROOT, absolute, relative
+
 RETRAINED = "retrained"
 CACHE_KEY = "benchmark-key.txt"   # beside each audit.json and results.json: what it was computed from
 KEYS = {"original", "retrained", "evaluator", "knobs", "forget_classes", "methods", "relearn", "files",
         "max_images", "seed", "bootstrap"}
-
-
-def _path(value: str) -> Path:
-    return Path(value) if Path(value).is_absolute() else ROOT / value
-
-
-def _relative(path: Path) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def load_spec(path: Path) -> dict:
@@ -94,7 +86,7 @@ def audit_key(models: dict, spec: dict, **request) -> str:
     options, relearn = _audit_settings(spec, request)
     return sha256_text(json.dumps({
         "models": {name: sha256_file(Path(folder) / "model.safetensors") for name, folder in models.items()},
-        "evaluator": sha256_file(_path(spec["evaluator"]) / "model.safetensors"),
+        "evaluator": sha256_file(absolute(spec["evaluator"], ROOT) / "model.safetensors"),
         "request": {k: sha256_file(v) if k == "forget_files" else v for k, v in request.items()},
         "options": to_dict(options), "relearn": to_dict(relearn) if relearn else None}, sort_keys=True))
 
@@ -112,8 +104,8 @@ def _cached(out: Path, key: str, result_file: str, compute) -> dict:
 def _audit(models: dict, out: Path, spec: dict, **request) -> dict:
     options, relearn = _audit_settings(spec, request)
     return _cached(out, audit_key(models, spec, **request), "audit.json", lambda: run_audit(
-        {k: str(v) for k, v in models.items()}, out, evaluator_spec=_path(spec["evaluator"]), reference=RETRAINED,
-        options=options, relearn=relearn, overwrite=True, **request))
+        {k: str(v) for k, v in models.items()}, out, evaluator_spec=absolute(spec["evaluator"], ROOT),
+        reference=RETRAINED, options=options, relearn=relearn, overwrite=True, **request))
 
 
 def publish(audit_dir: Path, to: Path, models: dict) -> Path:
@@ -121,7 +113,7 @@ def publish(audit_dir: Path, to: Path, models: dict) -> Path:
     The published audit names each model folder relative to the repository, not as this machine placed it."""
     audit = read_json(audit_dir / "audit.json")
     for name, entry in audit["models"].items():
-        entry["dir"] = _relative(models[name])
+        entry["dir"] = relative(models[name], ROOT)
     write_json_atomic(to / "audit.json", audit)
     for name in audit["images"].values():
         atomic_write(to / name, lambda tmp, source=audit_dir / name: shutil.copyfile(source, tmp))
@@ -201,23 +193,23 @@ def main(argv: list[str] | None = None) -> dict:
     results = Path(args.results) / name
     spec = load_spec(Path(args.config))
     work = Path(args.work) if args.work else ROOT / "runs" / name
-    original, retrained = _path(spec["original"]), _path(spec["retrained"])
-    knobs = load_yaml(UnlearnConfig, _path(spec["knobs"]))
+    original, retrained = absolute(spec["original"], ROOT), absolute(spec["retrained"], ROOT)
+    knobs = load_yaml(UnlearnConfig, absolute(spec["knobs"], ROOT))
     command = "python " + " ".join(["benchmarks/audit.py", *(sys.argv[1:] if argv is None else argv)])
     record = {"name": name, "command": command, "original": spec["original"], "knobs": spec["knobs"], "knobs_config": to_dict(knobs), "settings": {}, "versions": versions()}
 
     # 1. classes: the tuned knobs for each method, against the shipped retrained reference
     models = {"original": original}
     for method in spec.get("methods", ["ours"]):
-        config = load_yaml(UnlearnConfig, _path(spec["knobs"]))
+        config = load_yaml(UnlearnConfig, absolute(spec["knobs"], ROOT))
         config.method, config.forget_classes = method, list(spec["forget_classes"])
         models[method] = _unlearned(original, config, work / f"classes-{method}")
     models[RETRAINED] = retrained
     audit = _audit(models, work / "audit-classes", spec, forget_classes=list(spec["forget_classes"]))
     published = publish(work / "audit-classes", results / "classes", models)
     record["settings"]["classes"] = {"request": f"forget {', '.join(spec['forget_classes'])}",
-                                     "models": {k: _relative(v) for k, v in models.items()},
-                                     "audit": _relative(published), "figures": list(audit["images"].values()),
+                                     "models": {k: relative(v, ROOT) for k, v in models.items()},
+                                     "audit": relative(published, ROOT), "figures": list(audit["images"].values()),
                                      "summary": summary(audit)}
     write_json_atomic(results.with_suffix(".json"), record)
 
@@ -227,7 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
         ids = forget_list(original, files["count"], files.get("seed", 0), work / "forget-files.txt")
         models = {"original": original}
         for method in files.get("methods", ["ours"]):
-            config = load_yaml(UnlearnConfig, _path(spec["knobs"]))
+            config = load_yaml(UnlearnConfig, absolute(spec["knobs"], ROOT))
             config.method, config.forget_classes, config.forget_files = method, [], str(ids)
             models[method] = _unlearned(original, config, work / f"files-{method}")
         models[RETRAINED] = _unlearned(original, UnlearnConfig(method="retrain", forget_files=str(ids),
@@ -238,12 +230,12 @@ def main(argv: list[str] | None = None) -> dict:
         quality = _cached(work / "evaluate-files", sha256_text(f"{audit_key(models, spec, forget_files=ids)} {bootstrap}"),
                           "results.json", lambda: evaluate_model_dirs(
                               {k: str(v) for k, v in models.items()}, TaskConfig("center-inpaint", 0.5),
-                              _path(spec["evaluator"]), work / "evaluate-files", forget_files=ids,
+                              absolute(spec["evaluator"], ROOT), work / "evaluate-files", forget_files=ids,
                               seed=spec.get("seed", 0), overwrite=True, bootstrap=bootstrap))
         record["settings"]["files"] = {
             "request": f"forget {files['count']} training images (seed {files.get('seed', 0)})",
-            "ids_sha256": sha256_text(ids.read_text()), "models": {k: _relative(v) for k, v in models.items()},
-            "audit": _relative(published), "figures": list(audit["images"].values()), "summary": summary(audit),
+            "ids_sha256": sha256_text(ids.read_text()), "models": {k: relative(v, ROOT) for k, v in models.items()},
+            "audit": relative(published, ROOT), "figures": list(audit["images"].values()), "summary": summary(audit),
             "retain": {k: {"fid": quality["metrics"][k]["retain"]["fid"],
                            "similarity": quality["metrics"][k]["retain"]["similarity"]} for k in models}}
     write_json_atomic(results.with_suffix(".json"), record)

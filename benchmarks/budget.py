@@ -29,13 +29,9 @@ from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.runs import RUN_RECORD, total_wall_time
 from i2i_unlearn.unlearn import unlearn
 
-ROOT = Path(__file__).resolve().parents[1]
+from _paths import ROOT, absolute, relative
+
 ORIGINAL = "original"
-
-
-def _relative(path) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def budget_label(budget: float) -> str:
@@ -52,7 +48,7 @@ def run_once(model: Path, config: UnlearnConfig, out: Path) -> dict:
 
 
 def _run_entry(record: dict, directory: Path) -> dict:
-    entry = {"dir": _relative(directory), "wall_time_s": total_wall_time(record), "config": record["config"]}
+    entry = {"dir": relative(directory, ROOT), "wall_time_s": total_wall_time(record), "config": record["config"]}
     budget = record.get("budget")
     if budget:
         entry["budget"] = {key: budget[key] for key in ("retain_budget", "metric", "forget_metric", "forget_goal",
@@ -96,20 +92,19 @@ def run_benchmark(args, command: str) -> dict:
     model_dirs = {ORIGINAL: str(model)}
     if args.retrained:
         model_dirs[RETRAINED] = args.retrained
-    model_dirs.update({label: str(ROOT / entry["dir"]) if not Path(entry["dir"]).is_absolute() else entry["dir"]
-                       for label, entry in runs.items()})
+    model_dirs.update({label: str(absolute(entry["dir"], ROOT)) for label, entry in runs.items()})
     task = TaskConfig(args.task, args.ratio)
     results = evaluate_model_dirs(model_dirs, task, args.evaluator, work / "test", forget_classes=base.forget_classes,
                                   seed=args.seed, split="test", overwrite=True)
-    record = {"command": command, "model": _relative(model), "evaluator": args.evaluator, "task": to_dict(task),
+    record = {"command": command, "model": relative(model, ROOT), "evaluator": args.evaluator, "task": to_dict(task),
               "seed": args.seed, "forget_classes": base.forget_classes, "budgets": budgets, "front": args.front,
-              "runs": runs, "results": _relative(work / "test" / "results.json"),
+              "runs": runs, "results": relative(work / "test" / "results.json", ROOT),
               "metrics": results["metrics"],
               "targets": {label: check_targets(results, ORIGINAL, label) for label in runs},
               "versions": versions()}
     if args.front:
         record["front_wall_time_s"] = front_wall_time_s
-        record["front_json"] = _relative(work / "front" / "front.json")
+        record["front_json"] = relative(work / "front" / "front.json", ROOT)
     return record
 
 
@@ -183,7 +178,7 @@ def main():
     parser.add_argument("--work", default=None, help="folder for the models (default runs/budget-<name>)")
     parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"), help="where the JSON and .md go")
     args = parser.parse_args()
-    command = "python " + " ".join([_relative(sys.argv[0]), *sys.argv[1:]])
+    command = "python " + " ".join([relative(sys.argv[0], ROOT), *sys.argv[1:]])
     record = run_benchmark(args, command)
     path = Path(args.results) / f"budget-{args.name}.json"
     write_json_atomic(path, record)

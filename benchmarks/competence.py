@@ -19,14 +19,10 @@ from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.targets import GROUND_TRUTH, MEAN_FILL
 from i2i_unlearn.runs import total_wall_time
 
-ROOT = Path(__file__).resolve().parents[1]
+from _paths import ROOT, relative
+
 RECOGNITION_BAR = 0.8     # x the evaluator's recognition of the real forget images
 RETAIN_FID_BAR = 0.25     # x the mean-image fill's retain FID
-
-
-def _relative(path) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def competence(results: dict) -> dict:
@@ -58,7 +54,7 @@ def main():
         results = evaluate_model_dirs({"original": model}, TaskConfig("center-inpaint", 0.5), args.evaluator, out,
                                       forget_classes=args.forget_classes.split(","), split=args.split, overwrite=True)
         run = json.loads((Path(model) / "run.json").read_text())
-        record["models"][_relative(model)] = {
+        record["models"][relative(model, ROOT)] = {
             "command": "python " + " ".join(["benchmarks/competence.py", *sys.argv[1:]]),
             "split": results["split"], "sampler_steps": results["settings"]["sampler_steps"]["original"],
             "recipe": run["config"], "training_wall_time_s": total_wall_time(run),

@@ -44,7 +44,8 @@ from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.runs import RUN_RECORD, total_wall_time
 from i2i_unlearn.unlearn import unlearn
 
-ROOT = Path(__file__).resolve().parents[1]
+from _paths import ROOT, absolute, relative
+
 KEYS = {"model", "evaluator", "knobs", "forget_classes", "task", "seed", "reference", "proxies", "sizes",
         "forget_recognition_max_x", "target_retain_fid_x", "test_bootstrap"}
 RESERVED = {"original", "reference", "unlearned", RETRAINED, MEAN_FILL, GROUND_TRUTH}   # rows of evaluate's results
@@ -54,15 +55,6 @@ RULE_DOC = ("among the proxy runs (the real-retain reference excluded) whose for
             "most forget_recognition_max_x x the original's, the lowest retain FID ratio; if none meets it, the lowest "
             "retain FID ratio (marked: forget target missed). Applied to the proxies at their own size, then to the "
             "chosen proxy at every size")
-
-
-def _path(value: str | Path) -> Path:
-    return Path(value) if Path(value).is_absolute() else ROOT / value
-
-
-def _relative(path: Path) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def load_spec(path: Path) -> dict:
@@ -114,7 +106,7 @@ def unlearned(model: Path, config: UnlearnConfig, out: Path) -> dict:
         if not resumed:
             unlearn(model, config, out, overwrite=out.exists())
     record = read_json(out / RUN_RECORD)
-    return {"dir": _relative(out), "unlearning_wall_time_s": total_wall_time(record),
+    return {"dir": relative(out, ROOT), "unlearning_wall_time_s": total_wall_time(record),
             "proxy": record["inputs"].get("proxy"), "retain_count": record["inputs"]["retain_count"],
             "forget_count": record["inputs"]["forget_count"]}
 
@@ -123,7 +115,7 @@ def scored(models: dict[str, Path], out: Path, spec: dict, split: str, bootstrap
     """(results.json, seconds) of evaluate on `split`, run once: a finished scoring with the same key is read back."""
     task = from_dict(TaskConfig, spec.get("task") or {"name": "center-inpaint", "ratio": 0.5}, " task")
     key = sha256_text(json.dumps({"models": {name: _weights(folder) for name, folder in models.items()},
-                                  "evaluator": _weights(_path(spec["evaluator"])), "task": to_dict(task),
+                                  "evaluator": _weights(absolute(spec["evaluator"], ROOT)), "task": to_dict(task),
                                   "forget_classes": spec.get("forget_classes"), "seed": spec.get("seed", 0),
                                   "split": split, "bootstrap": bootstrap}, sort_keys=True))
     if ((out / "results.json").is_file() and (out / SCORING_KEY).is_file()
@@ -132,7 +124,7 @@ def scored(models: dict[str, Path], out: Path, spec: dict, split: str, bootstrap
         return read_json(out / "results.json"), seconds
     started = time.time()
     results = evaluate_model_dirs({name: str(folder) for name, folder in models.items()}, task,
-                                  _path(spec["evaluator"]), out, forget_classes=spec.get("forget_classes"),
+                                  absolute(spec["evaluator"], ROOT), out, forget_classes=spec.get("forget_classes"),
                                   seed=spec.get("seed", 0), split=split, overwrite=True, bootstrap=bootstrap)
     seconds = round(time.time() - started, 1)
     write_text_atomic(out / SCORING_TIME, f"{seconds}\n")
@@ -168,13 +160,13 @@ def choose(runs: list[dict], limit: float) -> tuple[dict, bool]:
 
 def benchmark(spec: dict, work: Path, results: Path, command: str, config_path: Path | None = None) -> dict:
     """Train and score every run of `spec` (each once; see the module's docstring), choose, score the choice on test."""
-    model = _path(spec["model"])
-    knobs = load_yaml(UnlearnConfig, _path(spec["knobs"]))
+    model = absolute(spec["model"], ROOT)
+    knobs = load_yaml(UnlearnConfig, absolute(spec["knobs"], ROOT))
     forget_classes = spec.get("forget_classes") or knobs.forget_classes
     spec = {**spec, "forget_classes": list(forget_classes)}
     limit = spec.get("forget_recognition_max_x", 1 / 3)
     model_weights = _weights(model)
-    record = {"command": command, "config_file": _relative(config_path) if config_path else None, "config": spec,
+    record = {"command": command, "config_file": relative(config_path, ROOT) if config_path else None, "config": spec,
               "knobs": spec["knobs"], "knobs_config": to_dict(knobs), "model": spec["model"],
               "model_weights_sha256": model_weights, "evaluator": spec["evaluator"],
               "rule": {"doc": RULE_DOC, "forget_recognition_max_x": limit},
@@ -204,7 +196,7 @@ def benchmark(spec: dict, work: Path, results: Path, command: str, config_path: 
     def score_runs(names: list[str], phase: str, with_original: bool = False) -> None:
         """One validation scoring of these runs (and the original), cached by the weights it scores."""
         models = {"original": model} if with_original else {}
-        models.update({name: _path(runs[name]["dir"]) for name in names})
+        models.update({name: absolute(runs[name]["dir"], ROOT) for name in names})
         key = _key(*(runs[name]["key"] for name in names), model_weights if with_original else None)
         scoring, seconds = scored(models, work / f"val-{phase}-{key}", spec, "val", bootstrap=0)
         if with_original:
@@ -216,7 +208,7 @@ def benchmark(spec: dict, work: Path, results: Path, command: str, config_path: 
             runs[name]["meets_forget_target"] = meets_forget(runs[name], limit)
             print(json.dumps({k: runs[name][k] for k in ("name", "val", "unlearning_wall_time_s")}), flush=True)
         record["scorings"][phase] = {"models": list(models), "seconds": seconds,
-                                     "results": _relative(work / f"val-{phase}-{key}" / "results.json")}
+                                     "results": relative(work / f"val-{phase}-{key}" / "results.json", ROOT)}
         save()
 
     # 1. every proxy at its own size, scored together with the original on validation
@@ -240,7 +232,8 @@ def benchmark(spec: dict, work: Path, results: Path, command: str, config_path: 
     # 3. test, once: the chosen proxy run (evaluate's "unlearned": its targets are the proxy run's) and the
     # real-retain reference, beside the original
     reference = runs[spec["reference"]]
-    test_models = {"original": model, "reference": _path(reference["dir"]), "unlearned": _path(best["dir"])}
+    test_models = {"original": model, "reference": absolute(reference["dir"], ROOT),
+                   "unlearned": absolute(best["dir"], ROOT)}
     bootstrap = spec.get("test_bootstrap", BOOTSTRAP_RESAMPLES)
     test_dir = work / f"test-{_key(model_weights, reference['key'], best['key'])}"
     test_results, seconds = scored(test_models, test_dir, spec, "test", bootstrap=bootstrap)
@@ -252,7 +245,7 @@ def benchmark(spec: dict, work: Path, results: Path, command: str, config_path: 
                       "targets": test_results["targets"], "bootstrap": bootstrap,
                       "test_images": test_results["settings"]["sample_counts"]}
     record["scorings"]["test"] = {"models": list(test_models), "seconds": seconds,
-                                  "results": _relative(test_dir / "results.json")}
+                                  "results": relative(test_dir / "results.json", ROOT)}
     proxy_test = record["test"]["proxy"]
     forget_targets = [t for t in test_results["targets"] if t["name"].startswith("forget") and t["met"] is not None]
     record["target"]["forget_targets_met"] = bool(forget_targets) and all(t["met"] for t in forget_targets)

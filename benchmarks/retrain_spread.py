@@ -24,13 +24,9 @@ from i2i_unlearn.train import train
 from i2i_unlearn.unlearn import training_config, unlearn
 from i2i_unlearn.runs import total_wall_time
 
-ROOT = Path(__file__).resolve().parents[1]
+from _paths import ROOT, relative
+
 SCORES = [("retain", "fid"), ("retain", "similarity"), ("forget", "fid"), ("forget", "recognition")]
-
-
-def _relative(path) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def main():
@@ -80,7 +76,7 @@ def main():
     results = evaluate_model_dirs(models, TaskConfig("center-inpaint", 0.5), args.evaluator, work / "evaluation",
                                   forget_classes=forget, overwrite=True)
     record = {"command": "python " + " ".join(["benchmarks/retrain_spread.py", *sys.argv[1:]]),
-              "model": _relative(shipped), "forget_classes": forget, "seeds": seeds,
+              "model": relative(shipped, ROOT), "forget_classes": forget, "seeds": seeds,
               "split": results["split"], "task": results["task"], "versions": versions(),
               "training_wall_time_s": {k: total_wall_time(json.loads((Path(d) / "run.json").read_text()))
                                        for k, d in models.items()},

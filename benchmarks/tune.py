@@ -41,7 +41,8 @@ from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.models import load_model
 from i2i_unlearn.unlearn import default_retain_classes, training_data_config, unlearn
 
-ROOT = Path(__file__).resolve().parents[1]
+from _paths import ROOT, absolute, relative
+
 CONTINUATION_DOC = ("with a constant learning rate after warm-up, a trial that differs from a finished one only by "
                     "more steps continues that run from its checkpoint (the same weights as a run from the start)")
 RULE_DOC = ("among the trials with retain FID <= retain_fid_max_x x the original's and retain similarity >= "
@@ -129,11 +130,6 @@ def _key(method: str, config: UnlearnConfig) -> str:
     return hashlib.sha256(json.dumps({"method": method, **to_dict(config)}, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _relative(path) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
 def load_tune_config(path: Path) -> dict:
     spec = yaml.safe_load(Path(path).read_text())
     sizes = {method: len(grid_points(grid)) for method, grid in spec["grid"].items()}
@@ -148,10 +144,9 @@ def tune(spec: dict, results_path: Path, work: Path, command: str = "", methods:
     task = from_dict(TaskConfig, spec.get("task", {"name": "center-inpaint", "ratio": 0.5}), " task")
     seed = spec.get("seed", 0)
     forget_classes = spec["forget_classes"]
-    model_dir = ROOT / spec["model"] if not Path(spec["model"]).is_absolute() else Path(spec["model"])
+    model_dir = absolute(spec["model"], ROOT)
     model = load_model(model_dir)
-    evaluator = load_evaluator(ROOT / spec["evaluator"] if not Path(spec["evaluator"]).is_absolute()
-                               else spec["evaluator"])
+    evaluator = load_evaluator(absolute(spec["evaluator"], ROOT))
     forget_indices = [evaluator.class_names.index(c) for c in forget_classes]
     split = make_unlearn_split(training_data_config(model), UnlearnConfig(
         forget_classes=forget_classes, retain_classes=default_retain_classes(model, forget_classes)), "val")
@@ -159,7 +154,7 @@ def tune(spec: dict, results_path: Path, work: Path, command: str = "", methods:
     record = json.loads(results_path.read_text()) if results_path.is_file() else {}
     trials = {t["key"]: t for t in record.get("trials", [])}
     record.update({
-        "command": command or record.get("command", ""), "model": _relative(model_dir),
+        "command": command or record.get("command", ""), "model": relative(model_dir, ROOT),
         "model_weights_sha256": model.pretrained_info["weights_sha256"], "evaluator": spec["evaluator"],
         "base": base, "forget_classes": forget_classes, "task": to_dict(task), "seed": seed,
         "scored_split": "val", "split": split.parts,
@@ -197,7 +192,7 @@ def tune(spec: dict, results_path: Path, work: Path, command: str = "", methods:
             else:
                 unlearn(model_dir, config, out, overwrite=True, keep_checkpoint=True)
             seconds = time.time() - started + (prefix["unlearning_wall_time_s"] if prefix else 0.0)
-            trial.update({"dir": _relative(out), "unlearning_wall_time_s": round(seconds, 1),
+            trial.update({"dir": relative(out, ROOT), "unlearning_wall_time_s": round(seconds, 1),
                           "scores": score(load_model(out), split, evaluator, task, forget_indices, seed)})
             trial["ratios"] = ratios(trial, original)
             trials[key] = trial
@@ -223,7 +218,7 @@ def tune(spec: dict, results_path: Path, work: Path, command: str = "", methods:
 
 def write_chosen_config(path: Path, trial: dict, method: str, results_path: Path) -> None:
     header = (f"# {method}: knobs chosen on the validation split by benchmarks/tune.py (rule and every trial in\n"
-              f"# {_relative(results_path)}). Generated: edit the tuning config, not this file.\n"
+              f"# {relative(results_path, ROOT)}). Generated: edit the tuning config, not this file.\n"
               f"# Chosen overrides: {json.dumps(trial['overrides'])}\n")
     write_text_atomic(path, header + yaml.safe_dump(trial["config"], sort_keys=False, default_flow_style=None))
 
@@ -249,7 +244,7 @@ def score_test(spec: dict, results_path: Path, work: Path, command: str, methods
                                       task, str(ROOT / spec["evaluator"]), out, forget_classes=record["forget_classes"],
                                       seed=record["seed"], split="test", overwrite=True)
         record["test"][method] = {"key": chosen["key"], "command": command, "metrics": results["metrics"],
-                                  "targets": results["targets"], "results": _relative(out / "results.json")}
+                                  "targets": results["targets"], "results": relative(out / "results.json", ROOT)}
         write_json_atomic(results_path, record)
     return record
 
@@ -266,7 +261,7 @@ def main():
     results_path = ROOT / "benchmarks" / "results" / f"{name}.json"
     work = Path(args.work) if args.work else ROOT / "runs" / name
     spec = load_tune_config(Path(args.config))
-    command = "python " + " ".join([_relative(sys.argv[0]), *sys.argv[1:]])
+    command = "python " + " ".join([relative(sys.argv[0], ROOT), *sys.argv[1:]])
     if args.score_test:
         score_test(spec, results_path, work, command, methods)
     else:

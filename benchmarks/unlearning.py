@@ -19,7 +19,7 @@ from i2i_unlearn.evaluation.report import write_report
 from i2i_unlearn.runs import total_wall_time
 from i2i_unlearn.unlearn import unlearn
 
-ROOT = Path(__file__).resolve().parents[1]
+from _paths import ROOT, relative
 
 
 def main():
@@ -40,7 +40,7 @@ def main():
     tasks = [TaskConfig(name, float(ratio)) for name, ratio in (t.split(":") for t in args.tasks.split(","))]
     training = json.loads((Path(args.model) / "run.json").read_text())
     work = Path(args.work)
-    record = {"model": _relative(args.model), "base_config": _relative(args.config),
+    record = {"model": relative(args.model, ROOT), "base_config": relative(args.config, ROOT),
               "training_wall_time_s": total_wall_time(training), "forget_classes": forget,
               "versions": versions(), "runs": []}
     tokenizer = training["config"]["model"].get("tokenizer_path")
@@ -72,12 +72,6 @@ def main():
     write_json_atomic(ROOT / "benchmarks" / "results" / f"{args.name}.json", record)
     write_text_atomic(ROOT / "benchmarks" / "results" / f"{args.name}.md", markdown(record))
     print(markdown(record))
-
-
-def _relative(path) -> str:
-    """Paths inside the repository are recorded relative to it, so the JSON reads the same anywhere."""
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _fmt(value, digits=3):

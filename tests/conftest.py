@@ -1,6 +1,11 @@
 """Shared fixtures: tiny real models of every family, trained a few steps on real Animal-MNIST images."""
 import os
+import sys
 from pathlib import Path
+
+# benchmarks/*.py import their shared helpers as `_paths` (benchmarks/_paths.py), which `python benchmarks/<x>.py`
+# finds beside the script; the tests that load a script by its file need the folder on the path too.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 # Tiny models run as fast on one thread, and a second torch thread per test process (and per
 # subprocess a test starts) only fights whatever else runs on a 2-core machine.
