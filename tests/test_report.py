@@ -130,6 +130,13 @@ def test_html_has_tables_numbers_and_inlined_images(tmp_path):
     assert "<th>forget-class recognition</th>" in page  # no direction on the retain set
     tables = re.findall(r"<table[^>]*>\n<caption>(?:Forget|Retain) set.*?</table>", page, flags=re.S)
     assert len(tables) == 2
+    # a wide table scrolls sideways in a box of its own instead of running past the page's edge
+    assert page.count("<table") == page.count('<div class="table-box"><table') == page.count("</table></div>") > 2
+    assert re.search(r"\.table-box \{[^}]*overflow-x: auto", page)
+    # both results tables share one column grid, each column as wide as its widest cell in either table
+    grids = [re.search(r"<colgroup>.*?</colgroup>", table).group() for table in tables]
+    assert grids[0] == grids[1] and grids[0].count("<col ") == 1 + len(METRICS)
+    assert '<col style="width: 23ch">' in grids[0]   # "mean-image fill (ref)", 21 characters, and the padding
     for name in ["original", "unlearned", f"{REFERENCE} (ref)"]:
         assert all(f"<td>{name}</td>" in table for table in tables)
     assert '<tr class="ref first-ref"><td>mean-image fill (ref)</td>' in page

@@ -101,18 +101,20 @@ h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; padding-b
 h3 { font-size: 1em; margin: 1.2em 0 .3em; }
 .sub, .note, figcaption { color: #555; }
 .note { max-width: 85ch; }
-table { border-collapse: collapse; margin: .4em 0 1.4em; font-variant-numeric: tabular-nums; }
+/* each table in a box of its own that scrolls sideways: a table wider than the page stays inside it */
+.table-box { overflow-x: auto; margin: .4em 0 1.4em; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 caption { text-align: left; font-weight: 600; padding-bottom: .3em; }
 th, td { padding: .25em .75em; text-align: left; white-space: nowrap; }
 table.numbers th:not(:first-child), table.numbers td:not(:first-child) { text-align: right; }
 td.text { white-space: normal; overflow-wrap: anywhere; }
 thead th { border-top: 2px solid #222; border-bottom: 1px solid #222; font-weight: 600; vertical-align: bottom; }
-/* both sets' tables share one fixed column grid, so their columns line up */
-table.results { width: 100%; table-layout: fixed; }
+/* both sets' tables get the same <col> widths (the widest cell of either), so their columns line up where the page
+   has room for them; on a narrower page the model names wrap first, but a column never gets narrower than its
+   numbers (they never spill into the next column): the table scrolls in its box */
+table.results { width: 100%; }
 table.results th, table.results td:first-child { white-space: normal; }
 table.results th, table.results td { padding: .25em .6em; }
-table.results th:first-child { width: 16%; }
-table.results th:nth-child(3) { width: 14%; }
 tbody tr:last-child td { border-bottom: 2px solid #222; }
 tr.ref td { color: #666; font-style: italic; }
 tr.first-ref td { border-top: 1px solid #bbb; }
@@ -504,18 +506,36 @@ def _html_cell(tag: str, cell) -> str:
     return f"<{tag}{attribute}>{html.escape(text)}</{tag}>"
 
 
+def _cell_text(cell) -> str:
+    return cell[0] if isinstance(cell, tuple) else cell
+
+
+def _column_widths(tables: list[tuple[list, list]]) -> list[int]:
+    """One width (in ch) per column that fits every cell of that column in all of `tables` (header, rows): the
+    longest cell, or a header's longest word (headers wrap at spaces, not at the no-break space before an arrow),
+    plus the cell padding. A digit is 1ch wide and most other characters are narrower, so the widths fit; tables
+    given the same widths line up."""
+    def fits(header: list, rows: list) -> list[int]:
+        return [max([len(word) for word in _cell_text(cells[0]).split(" ")]
+                    + [len(_cell_text(cell)) for cell in cells[1:]]) + 2 for cells in zip(header, *rows)]
+    return [max(column) for column in zip(*(fits(header, rows) for header, rows in tables))]
+
+
 def _html_table(header: list, rows: list, caption: str = "", row_styles: list[str] | None = None,
-                style: str = "") -> str:
-    """style "numbers": right-aligned columns after the first; "numbers results": also the results grid."""
-    lines = [f'<table class="{style}">' if style else "<table>"]
+                style: str = "", widths: list[int] | None = None) -> str:
+    """style "numbers": right-aligned columns after the first; "numbers results": also the results grid.
+    `widths`: the columns' widths in ch (_column_widths). The table comes in a box that scrolls sideways."""
+    lines = ['<div class="table-box">' + (f'<table class="{style}">' if style else "<table>")]
     if caption:
         lines.append(f"<caption>{html.escape(caption)}</caption>")
+    if widths:
+        lines.append("<colgroup>" + "".join(f'<col style="width: {width}ch">' for width in widths) + "</colgroup>")
     lines.append("<thead><tr>" + "".join(_html_cell("th", c) for c in header) + "</tr></thead><tbody>")
     for i, row in enumerate(rows):
         style = row_styles[i] if row_styles else ""
         opening = f'<tr class="{style}">' if style else "<tr>"
         lines.append(opening + "".join(_html_cell("td", c) for c in row) + "</tr>")
-    lines.append("</tbody></table>")
+    lines.append("</tbody></table></div>")
     return "\n".join(lines)
 
 
@@ -559,9 +579,10 @@ def render_html(results: dict, images: dict[str, Path], front: tuple[dict, Path]
              "<h2>Results</h2>", f'<p class="note">{e(LEGEND)}</p>']
     if results.get("intervals"):
         parts.append(f'<p class="note">{e(INTERVAL_NOTE)}</p>')
-    for set_name in SETS:
-        caption, header, rows, row_styles = _results_table(results, set_name, space="\u00a0")
-        parts.append(_html_table(header, rows, caption, row_styles, style="numbers results"))
+    tables = [_results_table(results, set_name, space="\u00a0") for set_name in SETS]
+    widths = _column_widths([(header, rows) for _, header, rows, _ in tables])
+    for caption, header, rows, row_styles in tables:
+        parts.append(_html_table(header, rows, caption, row_styles, style="numbers results", widths=widths))
     if results.get("hole_metrics"):
         parts += ["<h2>Hidden region only</h2>", f'<p class="note">{e(HOLE_NOTE)}</p>']
         for set_name in SETS:
