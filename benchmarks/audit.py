@@ -7,8 +7,9 @@ Two requests, each audited against a model retrained without the forgotten data:
   membership inference, the tell and the relearning attack (`i2i-unlearn audit`), against the shipped
   retrained reference.
 - files: a seeded list of `files.count` training images of every class is forgotten by `ours` (the same
-  knobs) and by `retrain` (the original recipe without those images); membership inference and the tell
-  on the forgotten images, and retain quality on every never-seen image (`evaluate`).
+  knobs; with `files.stop_at_auc`, also by `ours-stop`: the same knobs stopped where the attack on validation
+  images reaches that AUC) and by `retrain` (the original recipe without those images); membership inference
+  and the tell on the forgotten images, and retain quality on every never-seen image (`evaluate`).
 
 Every model and audit is cached in --work (default runs/<name>): a killed run starts again where it stopped.
 Writes benchmarks/results/<name>.json (the audits' numbers, the commands, the inputs' hashes) and .md.
@@ -173,6 +174,10 @@ def markdown(record: dict) -> str:
                       "|---|" + "---|" * len(points)]
             lines += [f"| {name} | " + " | ".join(show(r) for _, r in curve[variant]) + " |"
                       for name, curve in curves.items()]
+        for name, stop in (block.get("stops") or {}).items():
+            path = ", ".join(f"{entry['step']}: {entry['auc']:.3f}" for entry in stop["path"])
+            lines += ["", f"`{name}` stopped on the attack at AUC <= {stop['stop_at_auc']} on validation images "
+                          f"(step: AUC, {path}): {stop['message']}."]
         if block.get("retain"):
             lines += ["", "Retain quality on every never-seen image (center inpainting 1/2):", "",
                       "| model | retain FID | retain sim. |", "|---|---|---|"]
@@ -218,10 +223,16 @@ def main(argv: list[str] | None = None) -> dict:
     if files:
         ids = forget_list(original, files["count"], files.get("seed", 0), work / "forget-files.txt")
         models = {"original": original}
+        stops = {}
         for method in files.get("methods", ["ours"]):
             config = load_yaml(UnlearnConfig, absolute(spec["knobs"], ROOT))
             config.method, config.forget_classes, config.forget_files = method, [], str(ids)
             models[method] = _unlearned(original, config, work / f"files-{method}")
+            if files.get("stop_at_auc") is not None:   # the same knobs, stopped on the attack (membership_stop.py)
+                config.stop_at_auc = files["stop_at_auc"]
+                models[f"{method}-stop"] = _unlearned(original, config, work / f"files-{method}-stop")
+                stop = read_json(models[f"{method}-stop"] / "run.json")["membership_stop"]
+                stops[f"{method}-stop"] = {key: stop[key] for key in ("stop_at_auc", "path", "chosen", "message")}
         models[RETRAINED] = _unlearned(original, UnlearnConfig(method="retrain", forget_files=str(ids),
                                                                seed=spec.get("seed", 0)), work / "files-retrain")
         audit = _audit(models, work / "audit-files", spec, forget_files=ids)
@@ -237,7 +248,8 @@ def main(argv: list[str] | None = None) -> dict:
             "ids_sha256": sha256_text(ids.read_text()), "models": {k: relative(v, ROOT) for k, v in models.items()},
             "audit": relative(published, ROOT), "figures": list(audit["images"].values()), "summary": summary(audit),
             "retain": {k: {"fid": quality["metrics"][k]["retain"]["fid"],
-                           "similarity": quality["metrics"][k]["retain"]["similarity"]} for k in models}}
+                           "similarity": quality["metrics"][k]["retain"]["similarity"]} for k in models},
+            "stops": stops}
     write_json_atomic(results.with_suffix(".json"), record)
     write_text_atomic(results.with_suffix(".md"), markdown(record))
     print(markdown(record))

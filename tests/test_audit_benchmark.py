@@ -26,13 +26,13 @@ def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_ev
     knobs = tmp_path / "knobs.yaml"
     config = tiny_unlearn_config(steps=2)
     knobs.write_text(yaml.safe_dump({"steps": config.steps, "batch_size": config.batch_size, "alpha": 0.5,
-                                     "tasks": [{"name": "center-inpaint", "ratio": 0.5}]}))
+                                     "checkpoint_every": 1, "tasks": [{"name": "center-inpaint", "ratio": 0.5}]}))
     spec = tmp_path / "audit-tiny.yaml"
     spec.write_text(yaml.safe_dump({
         "original": str(tiny_model_dir), "retrained": str(tiny_model_dir), "evaluator": str(tiny_evaluator_dir),
         "knobs": str(knobs), "forget_classes": ["Cat"], "methods": ["ours"],
         "relearn": {"steps": 2, "images": 4, "batch_size": 4, "lr": 1e-3, "eval_steps": [0, 2]},
-        "files": {"count": 10, "seed": 0}, "max_images": 6, "seed": 0,
+        "files": {"count": 10, "seed": 0, "stop_at_auc": 0.6}, "max_images": 6, "seed": 0,
         "bootstrap": 0}))   # the retain quality of every never-seen image, without its intervals
     argv = ["--config", str(spec), "--work", str(tmp_path / "work"), "--results", str(tmp_path)]
     record = audit_benchmark.main(argv)
@@ -47,9 +47,17 @@ def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_ev
     retrain_run = json.loads((tmp_path / "work" / "files-retrain" / "run.json").read_text())
     assert retrain_run["inputs"]["train_count"] == len(split.train) - 10
     files = record["settings"]["files"]
-    assert set(files["summary"]) == {"original", "ours", "retrained"} and set(files["retain"]) == set(files["summary"])
+    assert set(files["summary"]) == {"original", "ours", "ours-stop", "retrained"}
+    assert set(files["retain"]) == set(files["summary"])
+    # ours-stop: the same knobs stopped on the attack, measured from the original (step 0) on
+    stop = files["stops"]["ours-stop"]
+    assert stop["stop_at_auc"] == 0.6 and stop["path"][0]["step"] == 0 and stop["chosen"] in stop["path"]
+    stop_run = json.loads((tmp_path / "work" / "files-ours-stop" / "run.json").read_text())
+    assert stop_run["config"]["stop_at_auc"] == 0.6 and "stop_at_auc" not in \
+        json.loads((tmp_path / "work" / "files-ours" / "run.json").read_text())["config"]
     assert json.loads((tmp_path / "audit-tiny.json").read_text())["settings"] == json.loads(json.dumps(record["settings"]))
     assert "## files" in (tmp_path / "audit-tiny.md").read_text()
+    assert "`ours-stop` stopped on the attack at AUC <= 0.6" in (tmp_path / "audit-tiny.md").read_text()
 
     page = (tmp_path / "audit-tiny.md").read_text()
     assert "steps to half / back to the original's recog." in page
