@@ -38,7 +38,7 @@ from i2i_unlearn.distributed import on_main_process, process_state
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.evaluation.generation import generate_outputs, hidden_mse
-from i2i_unlearn.loop import CHECKPOINTS
+from i2i_unlearn.loop import CHECKPOINTS, Monitor
 from i2i_unlearn.methods import METHODS, Method
 from i2i_unlearn.models import I2IModel
 
@@ -288,7 +288,7 @@ def echo(text: str) -> None:
         tqdm.write(text, file=sys.stderr)
 
 
-class BudgetController:
+class BudgetController(Monitor):
     """The loop's monitor in a budgeted run (loop.run_loop): it measures at every checkpoint, sets the method's
     alpha for the next steps, keeps the best checkpoint's weights, and stops once the goal is met in budget."""
 
@@ -303,15 +303,8 @@ class BudgetController:
                       "measurements": 0, "measure_seconds": 0.0}
 
     # --- the loop's monitor protocol ---
-    @property
-    def stopped(self) -> bool:
-        return self.state["stopped_at"] is not None
-
-    def state_dict(self) -> dict:
-        return dict(self.state)
-
     def load_state_dict(self, state: dict) -> None:
-        self.state = dict(state)
+        super().load_state_dict(state)
         self.method.config.alpha = self.state["alpha"]
 
     def start(self, teacher: I2IModel, student: I2IModel) -> None:

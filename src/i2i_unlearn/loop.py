@@ -175,6 +175,26 @@ def _mean_over_processes(accelerator: Accelerator, terms: dict[str, torch.Tensor
     return dict(zip(terms, accelerator.reduce(stacked, "mean").tolist()))
 
 
+class Monitor:
+    """What run_loop's `monitor` is (budget.BudgetController, membership_stop.MembershipStop): its `state` dict,
+    holding `stopped_at` (None while the run goes on), is kept in every checkpoint and restored on resume."""
+    state: dict
+
+    @property
+    def stopped(self) -> bool:
+        return self.state["stopped_at"] is not None
+
+    def state_dict(self) -> dict:
+        return dict(self.state)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.state = dict(state)
+
+    def measure(self, step: int, module: torch.nn.Module) -> bool:
+        """Measure `module` at checkpoint `step`; True stops the run there."""
+        raise NotImplementedError
+
+
 def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: OptimConfig, steps: int, seed: int,
              make_batch: Callable[[int, torch.Generator], dict], run_dir: Path, checkpoint_every: int,
              log_every: int, resume: bool, description: str,
@@ -186,9 +206,9 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
     checkpointed), and at the end it replaces them: the EMA weights are what is saved.
     `config` (the run's whole config) is kept in every checkpoint; a resume with another is refused.
     `started`: when this invocation began (time.time(); default now), for the wall time checkpoints record.
-    `monitor` (a budgeted run's controller, budget.BudgetController): at every checkpoint, before it is written and on
-    every process, `monitor.measure(step, module)` may change the objective's weights for the next steps and returns
-    True to stop the run there; its `state_dict()` goes into the checkpoint and `load_state_dict` restores it on
+    `monitor` (a Monitor: a budgeted run's controller, or a file request's membership stop): at every checkpoint,
+    before it is written and on every process, `monitor.measure(step, module)` may change the objective's weights
+    for the next steps and returns True to stop the run there; its `state_dict()` goes into the checkpoint and `load_state_dict` restores it on
     resume; `monitor.stopped` says a resumed run had already stopped.
     Returns the log (one dict of mean loss terms per `log_every` steps).
     """

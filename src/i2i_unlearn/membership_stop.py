@@ -23,7 +23,7 @@ from i2i_unlearn.config import UnlearnConfig
 from i2i_unlearn.data import ImageSet, UnlearnSplit
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.audit import DEFAULT_MASKS, attack_scores, conditions, restoration_errors, roc_summary
-from i2i_unlearn.loop import CHECKPOINTS
+from i2i_unlearn.loop import CHECKPOINTS, Monitor
 from i2i_unlearn.models import I2IModel
 
 DEFAULT_STOP_AUC = 0.52   # the default of a file request: within 0.03 of a retrained model's 0.5, with a margin
@@ -104,7 +104,7 @@ class MembershipProbe:
                                 "ids_sha256": sha256_text("\n".join(self.non_members.ids))}}
 
 
-class MembershipStop:
+class MembershipStop(Monitor):
     """The loop's monitor (loop.run_loop) of a file request with stop_at_auc: it measures the attack at every
     checkpoint, keeps the weights nearest 0.5, and stops once the AUC is at most the target."""
 
@@ -113,16 +113,6 @@ class MembershipStop:
         self.probe = probe
         self.kept_path = Path(run_dir) / CHECKPOINTS / KEPT_WEIGHTS
         self.state = {"path": [], "best": None, "stopped_at": None}
-
-    @property
-    def stopped(self) -> bool:
-        return self.state["stopped_at"] is not None
-
-    def state_dict(self) -> dict:
-        return dict(self.state)
-
-    def load_state_dict(self, state: dict) -> None:
-        self.state = dict(state)
 
     def start(self, student: I2IModel) -> None:
         """Measure the starting model (the original) before step 1: if it already does not tell the files apart,
