@@ -294,20 +294,22 @@ HOSTILE = ["<script>alert(1)</script>", "\"><img src=x onerror=alert(1)>", "' on
            "Ünïcödé 猫 🐈", "\u202eRTL", "\x00\x01\x7f", "line\nbreak", ""]
 NAMES = st.one_of(st.sampled_from(HOSTILE), st.text(min_size=1, max_size=12),
                   st.builds(lambda a, b: a + "<script>" + b, st.text(max_size=4), st.text(max_size=4)))
-ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "table", "caption", "thead",
-                "tbody", "tr", "th", "td", "figure", "img", "figcaption"}
-ALLOWED_ATTRIBUTES = {"lang", "charset", "name", "content", "class", "src", "alt"}
+# div: the box a wide table scrolls in; colgroup/col (with a style width in ch): the shared column widths
+ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "div", "table", "caption",
+                "colgroup", "col", "thead", "tbody", "tr", "th", "td", "figure", "img", "figcaption"}
+ALLOWED_ATTRIBUTES = {"lang", "charset", "name", "content", "class", "src", "alt", "style"}
 
 
 class _Tags(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()
-        self.tags, self.attributes, self.sources = set(), set(), []
+        self.tags, self.attributes, self.sources, self.styles = set(), set(), [], []
 
     def handle_starttag(self, tag, attrs):
         self.tags.add(tag)
         self.attributes |= {name for name, _ in attrs}
         self.sources += [value for name, value in attrs if name == "src"]
+        self.styles += [value for name, value in attrs if name == "style"]
 
 
 def _rename(results: dict, forget: str, other: str, model: str, text: str) -> dict:
@@ -348,6 +350,7 @@ def test_report_escapes_every_string_taken_from_results(forget, other, model, te
     assert parser.tags <= ALLOWED_TAGS, parser.tags - ALLOWED_TAGS
     assert parser.attributes <= ALLOWED_ATTRIBUTES, parser.attributes - ALLOWED_ATTRIBUTES
     assert all(src.startswith("data:image/png;base64,") for src in parser.sources)
+    assert all(re.fullmatch(r"width: \d+ch", style) for style in parser.styles)   # computed, never from results
     assert "<script" not in page.lower() and "<img src=x" not in page
     for name in (forget, model, text):   # shown, escaped
         assert html.escape(name) in page or len(name) == 0
