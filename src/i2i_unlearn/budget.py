@@ -172,11 +172,6 @@ def check_budget(config: UnlearnConfig) -> None:
                         "lower checkpoint_every, or give a fixed forget weight (--alpha)")
 
 
-def _evenly(images: ImageSet, count: int) -> ImageSet:
-    """`count` images spread evenly over the set (sorted by class: every class is represented)."""
-    return images.subset(torch.linspace(0, len(images) - 1, min(count, len(images))).round().long())
-
-
 def retain_validation(split: UnlearnSplit, config: UnlearnConfig) -> tuple[ImageSet, str]:
     """The held-out images the retain budget is measured on: validation images of the retained classes, or with
     a proxy retain set the proxy's own validation images (of its chosen classes)."""
@@ -198,8 +193,7 @@ class ValidationProbe:
             if len(images) < 2:
                 raise UserError(f"a retain budget is measured on validation images, and the {side} side has "
                                 f"{len(images)}: the model's data split needs validation images (val_per_class)")
-        self.retain, self.forget = _evenly(retain, config.budget_images), _evenly(split.forget_eval,
-                                                                                  config.budget_images)
+        self.retain, self.forget = retain.evenly(config.budget_images), split.forget_eval.evenly(config.budget_images)
         self.retain_source = source
         self.retain_metric, self.forget_metric = config.budget_metric, resolved_forget_metric(config)
         self.evaluator, self.evaluator_spec, self.real_features, self.forget_indices = None, None, None, []

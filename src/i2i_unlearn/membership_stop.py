@@ -20,7 +20,7 @@ import torch
 from i2i_unlearn.budget import MIN_MEASUREMENTS, echo, keep_weights, load_kept_weights, main_process_result
 from i2i_unlearn.checkpoints import sha256_text
 from i2i_unlearn.config import UnlearnConfig
-from i2i_unlearn.data import ImageSet, UnlearnSplit
+from i2i_unlearn.data import UnlearnSplit
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.audit import DEFAULT_MASKS, attack_scores, conditions, restoration_errors, roc_summary
 from i2i_unlearn.loop import CHECKPOINTS, Monitor
@@ -70,10 +70,6 @@ def check_membership_stop(config: UnlearnConfig) -> None:
                         f"{config.checkpoint_every} measures never; lower checkpoint_every")
 
 
-def _evenly(images: ImageSet, count: int) -> ImageSet:
-    return images.subset(torch.linspace(0, len(images) - 1, min(count, len(images))).round().long())
-
-
 class MembershipProbe:
     """The forgotten files and never-seen validation images of their classes, and the attack's AUC on them."""
 
@@ -87,8 +83,8 @@ class MembershipProbe:
             raise UserError(f"the membership stop compares the files with never-seen validation images of "
                             f"{', '.join(split.forget_class_names)}, and there are {len(non_members)}: the model's "
                             "data split needs validation images (val_per_class), or give a fixed alpha without a stop")
-        self.members = _evenly(split.forget_train, PROBE_IMAGES)
-        self.non_members = _evenly(non_members, PROBE_IMAGES)
+        self.members = split.forget_train.evenly(PROBE_IMAGES)
+        self.non_members = non_members.evenly(PROBE_IMAGES)
 
     def measure(self, model: I2IModel) -> float:
         conds = conditions(model, DEFAULT_MASKS)

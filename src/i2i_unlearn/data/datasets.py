@@ -44,6 +44,10 @@ class ImageSet:
         return ImageSet(self.images[index], self.labels[index], self.class_names,
                         [self.ids[i] for i in index.tolist()], self.name)
 
+    def evenly(self, count: int) -> "ImageSet":
+        """`count` images spread evenly over the set (sorted by class: every class is represented); all if fewer."""
+        return self.subset(torch.linspace(0, len(self) - 1, min(count, len(self))).round().long())
+
     def class_indices(self, names: list[str]) -> list[int]:
         """Indices of class names; an unknown name is an error that lists the known ones."""
         lookup = {n.lower(): i for i, n in enumerate(self.class_names)}

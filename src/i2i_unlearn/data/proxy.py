@@ -222,11 +222,6 @@ def teacher_outputs(teacher, images: torch.Tensor, task, seed: int, batch_size: 
 
 # --- building a proxy -----------------------------------------------------------------------------------------
 
-def _evenly(images: ImageSet, count: int) -> ImageSet:
-    """`count` images spread evenly over the set (as the budget's sample takes them: every class represented)."""
-    return images.subset(torch.linspace(0, len(images) - 1, min(count, len(images))).round().long())
-
-
 def _noise_inputs(config: UnlearnConfig, count: int, shape: tuple, part: str) -> ImageSet:
     from i2i_unlearn.tasks import noise_image
     generator = torch.Generator().manual_seed(config.seed + SEED_OFFSETS["noise"] + PART_OFFSET[part])
@@ -278,10 +273,10 @@ def build_proxy(config: UnlearnConfig, part: str, shape: tuple, banned: torch.Te
         inputs, excluded = drop_images(inputs, banned)
         inputs = sample_subset(inputs, size, config.seed)
         if count is not None:
-            inputs = _evenly(inputs, count)
+            inputs = inputs.evenly(count)
         if teacher_config is not None and len(inputs) > teacher_config.images:   # a seeded sample of the inputs
             inputs = (sample_subset(inputs, teacher_config.images, config.seed + SEED_OFFSETS["cap"])
-                      if count is None else _evenly(inputs, teacher_config.images))
+                      if count is None else inputs.evenly(teacher_config.images))
     if len(inputs) == 0:
         raise UserError(f"the proxy retain set ({describe_source(config, part)}) is empty"
                         + (f": all {excluded} candidate images are images of the model's own data it may not use"
