@@ -35,6 +35,8 @@ def test_list_shows_every_registry():
     (["--forget-classes", "Cat", "--alpha", "-1"], "alpha must be >= 0"),
     (["--forget-classes", "Cat", "--method", "magic"], "unknown method 'magic'; available: ours"),
     (["--forget-classes", "Cat", "--noise", "pink"], "unknown noise type"),
+    (["--forget-classes", "Cat", "--noise-context", "hole"], "unknown noise_context 'hole'; available: noise"),
+    (["--forget-classes", "Cat", "--method", "max-loss", "--noise-context", "noise"], "method max-loss has its own"),
     (["--forget-classes", "Cat", "--forget-files", "nope.txt"], "forget file list not found"),
 ])
 def test_unlearn_bad_input_is_refused_and_writes_nothing(tiny_model_dir, tmp_path, args, message):

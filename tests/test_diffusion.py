@@ -74,3 +74,26 @@ def test_training_loss_counts_only_the_hole():
     target = x.clone()
     target[mask == 0] = 1.0  # the visible part of a target is never used
     assert torch.equal(model.training_loss(x, mask, ctx), model.training_loss(x, mask, ctx, target=target))
+
+
+def test_noise_context_gives_ours_a_forget_signal_at_the_noisiest_timestep():
+    """At t = 999 the released target's input is the forget input itself (the hole is noise in both), so its forget
+    term vanishes; the paper's T(n) (noise_context: noise) keeps the noise image around the hole, so it does not."""
+    from conftest import tiny_unlearn_config
+    from i2i_unlearn.methods import get_method
+    from i2i_unlearn.methods.base import Batch, feature_distance
+    from i2i_unlearn.tasks import noise_image
+
+    model, x, mask = _setup()
+    ctx = model.sample_context(x, mask, torch.Generator().manual_seed(0))
+    ctx["timesteps"] = torch.full_like(ctx["timesteps"], model.config.num_train_timesteps - 1)
+    forget = Batch(x, mask, ctx, noise=noise_image(x, "batch-gaussian", torch.Generator().manual_seed(1)))
+
+    def forget_term(**knobs):
+        method = get_method("ours", tiny_unlearn_config(method="ours", **knobs))
+        with torch.no_grad():
+            target = method.forget_target(model, forget, None)
+            return feature_distance(model.encode(x, mask, ctx), target, "none", forget.shard).item()
+
+    released, paper = forget_term(), forget_term(noise_context="noise")
+    assert released < 1e-3 * paper and paper > 0, (released, paper)

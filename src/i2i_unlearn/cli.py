@@ -118,6 +118,9 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
             retain_batch_size: Optional[int] = typer.Option(None, help="retain images per step (default: batch size)"),
             noise: Optional[str] = typer.Option(None, help="batch-gaussian | standard-gaussian | uniform"),
             feature_norm: Optional[str] = typer.Option(None, help="none | teacher-variance"),
+            noise_context: Optional[str] = typer.Option(None, help="ours on diffusion: noise (the paper's T(n): noise "
+                                                                  "around the hole too) instead of the released "
+                                                                  "code's forget-image context"),
             seed: Optional[int] = typer.Option(None, help="seed of every random choice"),
             retain_budget: Optional[str] = typer.Option(None, help="budgeted run: the retain score on validation "
                                                                   "images may grow to this multiple of the original's "
@@ -153,7 +156,7 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
                  "proxy_classes": _names(proxy_classes), "proxy_transform": _names(proxy_transform),
                  "alpha": alpha, "steps": steps, "batch_size": batch_size,
                  "retain_batch_size": retain_batch_size,
-                 "noise": noise, "feature_norm": feature_norm, "seed": seed,
+                 "noise": noise, "feature_norm": feature_norm, "noise_context": noise_context, "seed": seed,
                  "retain_budget": _number(retain_budget, "--retain-budget", "1.10"),
                  "budget_metric": budget_metric, "forget_metric": forget_metric, "budget_evaluator": evaluator,
                  "stop_at_auc": stop_at_auc}

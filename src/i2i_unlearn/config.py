@@ -145,6 +145,11 @@ class UnlearnConfig:
     proxy_teacher: ProxyTeacherConfig | None = field(default=None, metadata=WHEN_SET_KEY)
     alpha: float = 0.25               # weight of the forget term
     noise: str = "batch-gaussian"     # batch-gaussian | standard-gaussian | uniform
+    # ours's forget target on the diffusion family: None = the released code's teacher input (the forget image's own
+    # pixels around a hole of pure noise; it equals the forget input at the noisiest timesteps, where the term
+    # vanishes) | noise = the paper's T(n), the noise image around the hole too (what the MAE and VQ-GAN families
+    # always use). Recorded only when set.
+    noise_context: str | None = field(default=None, metadata=WHEN_SET_KEY)
     feature_norm: str = "none"        # none | teacher-variance (per feature map)
     steps: int = 500
     batch_size: int = 32              # forget images per step

@@ -106,6 +106,10 @@ def check_config(config: UnlearnConfig) -> None:
         raise UserError(f"alpha must be >= 0, got {config.alpha}")
     if config.noise not in NOISE_TYPES:
         raise UserError(f"unknown noise type {config.noise!r}; available: {', '.join(NOISE_TYPES)}")
+    if config.noise_context not in (None, "noise"):
+        raise UserError(f"unknown noise_context {config.noise_context!r}; available: noise (or leave it unset)")
+    if config.noise_context and config.method != "ours":
+        raise UserError(f"noise_context sets the forget target of ours; method {config.method} has its own target")
     if config.steps <= 0 or config.batch_size <= 0 or (config.retain_batch_size or 1) <= 0:
         raise UserError("steps, batch_size and retain_batch_size must be positive")
     for task in config.tasks:
