@@ -35,7 +35,7 @@ from i2i_unlearn.models import load_model
 from i2i_unlearn.relearn import RelearnConfig, relearning_paces
 from i2i_unlearn.unlearn import training_data_config, unlearn
 
-from _paths import ROOT, absolute, relative
+from _shared import ROOT, absolute, command_line, relative
 
 RETRAINED = "retrained"
 CACHE_KEY = "benchmark-key.txt"   # beside each audit.json and results.json: what it was computed from
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
     work = Path(args.work) if args.work else ROOT / "runs" / name
     original, retrained = absolute(spec["original"], ROOT), absolute(spec["retrained"], ROOT)
     knobs = load_yaml(UnlearnConfig, absolute(spec["knobs"], ROOT))
-    command = "python " + " ".join(["benchmarks/audit.py", *(sys.argv[1:] if argv is None else argv)])
+    command = command_line(__file__, argv)
     record = {"name": name, "command": command, "original": spec["original"], "knobs": spec["knobs"], "knobs_config": to_dict(knobs), "settings": {}, "versions": versions()}
 
     # 1. classes: the tuned knobs for each method, against the shipped retrained reference

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.runs import RUN_RECORD, total_wall_time
 from i2i_unlearn.unlearn import unlearn
 
-from _paths import ROOT, absolute, relative
+from _shared import ROOT, absolute, command_line, fmt, relative
 
 ORIGINAL = "original"
 
@@ -108,9 +107,6 @@ def run_benchmark(args, command: str) -> dict:
     return record
 
 
-def _fmt(value, digits=3):
-    return "–" if value is None else f"{value:.{digits}f}"
-
 
 def markdown(record: dict) -> str:
     """One row per model on the test split: the scores the demo targets judge, the targets met, and for the
@@ -130,7 +126,7 @@ def markdown(record: dict) -> str:
         if run is not None:
             judged = [t for t in record["targets"][name] if t["met"] is not None]
             met = f"{sum(t['met'] for t in judged)}/{len(judged)}"
-            missed = "; ".join(f"{t['name']} ({_fmt(t['value'])} vs {_fmt(t['limit'])})"
+            missed = "; ".join(f"{t['name']} ({fmt(t['value'])} vs {fmt(t['limit'])})"
                                for t in judged if not t["met"])
             wall = f"{run['wall_time_s']:.0f} s"
             budget = run.get("budget")
@@ -142,8 +138,8 @@ def markdown(record: dict) -> str:
                 cost = f"{budget['control']['measure_seconds']:.0f} s"
                 if share is not None:
                     cost += f" ({share:.0%})"
-        return (f"| {name} | {_fmt(f['fid'], 2)} | {_fmt(f['recognition'])} | {_fmt(r['fid'], 2)} "
-                f"({r['fid'] / original_fid:.3f}x) | {_fmt(r['similarity'])} | {met} | {missed} | {wall} | {kept} | "
+        return (f"| {name} | {fmt(f['fid'], 2)} | {fmt(f['recognition'])} | {fmt(r['fid'], 2)} "
+                f"({r['fid'] / original_fid:.3f}x) | {fmt(r['similarity'])} | {met} | {missed} | {wall} | {kept} | "
                 f"{cost} |")
     lines += [row(name, None) for name in (ORIGINAL, RETRAINED) if name in metrics]
     lines += [row(name, run) for name, run in record["runs"].items()]
@@ -178,7 +174,7 @@ def main():
     parser.add_argument("--work", default=None, help="folder for the models (default runs/budget-<name>)")
     parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"), help="where the JSON and .md go")
     args = parser.parse_args()
-    command = "python " + " ".join([relative(sys.argv[0], ROOT), *sys.argv[1:]])
+    command = command_line(__file__)
     record = run_benchmark(args, command)
     path = Path(args.results) / f"budget-{args.name}.json"
     write_json_atomic(path, record)

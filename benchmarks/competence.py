@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from i2i_unlearn.checkpoints import versions, write_json_atomic, write_text_atomic
@@ -19,7 +18,7 @@ from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.targets import GROUND_TRUTH, MEAN_FILL
 from i2i_unlearn.runs import total_wall_time
 
-from _paths import ROOT, relative
+from _shared import ROOT, command_line, relative
 
 RECOGNITION_BAR = 0.8     # x the evaluator's recognition of the real forget images
 RETAIN_FID_BAR = 0.25     # x the mean-image fill's retain FID
@@ -55,7 +54,7 @@ def main():
                                       forget_classes=args.forget_classes.split(","), split=args.split, overwrite=True)
         run = json.loads((Path(model) / "run.json").read_text())
         record["models"][relative(model, ROOT)] = {
-            "command": "python " + " ".join(["benchmarks/competence.py", *sys.argv[1:]]),
+            "command": command_line(__file__),
             "split": results["split"], "sampler_steps": results["settings"]["sampler_steps"]["original"],
             "recipe": run["config"], "training_wall_time_s": total_wall_time(run),
             "validation_check": run.get("validation_check"), "weights_sha256": results["models"]["original"]["weights_sha256"],

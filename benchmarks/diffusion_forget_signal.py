@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
 from diffusers import DDIMScheduler
@@ -23,8 +22,8 @@ from i2i_unlearn.data import load_split
 from i2i_unlearn.models import load_model
 from i2i_unlearn.tasks import make_mask
 from i2i_unlearn.unlearn import training_data_config
+from _shared import ROOT, command_line
 
-ROOT = Path(__file__).resolve().parents[1]
 TIMESTEPS = [0, 50, 100, 200, 400, 600, 700, 800, 900, 999]
 
 
@@ -52,7 +51,7 @@ def main() -> None:
                                                                  for a, b in zip(own, target)), 5)})
     sampler = DDIMScheduler.from_config(model.train_scheduler.config)   # as generate() samples
     sampler.set_timesteps(model.config.sampler_steps)
-    record = {"command": "python " + " ".join(["benchmarks/diffusion_forget_signal.py", *sys.argv[1:]]),
+    record = {"command": command_line(__file__),
               "model": args.model, "weights_sha256": model.pretrained_info["weights_sha256"],
               "forget_class": args.forget_class, "images": len(images), "split": "val",
               "task": {"name": "center-inpaint", "ratio": args.ratio},

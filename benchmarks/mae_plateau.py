@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -27,8 +26,8 @@ from i2i_unlearn.checkpoints import versions, write_json_atomic, write_text_atom
 from i2i_unlearn.config import DataConfig, TrainConfig, from_dict, load_yaml, to_dict
 from i2i_unlearn.data import load_dataset
 from i2i_unlearn.train import train
+from _shared import ROOT, command_line
 
-ROOT = Path(__file__).resolve().parents[1]
 OUTLINES = ROOT / "runs" / "data" / "animal-outlines"
 
 
@@ -62,7 +61,7 @@ def main():
     os.chdir(ROOT)
     results_path = ROOT / "benchmarks" / "results" / f"{args.name}.json"
     record = json.loads(results_path.read_text()) if results_path.is_file() else {"runs": []}
-    command = "python " + " ".join(["benchmarks/mae_plateau.py", *(repr(a) if " " in a else a for a in sys.argv[1:])])
+    command = command_line(__file__)
     record.update(versions=versions())
     for text in args.variants:
         recipe = to_dict(load_yaml(TrainConfig, args.recipe))

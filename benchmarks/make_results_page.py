@@ -18,7 +18,8 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _shared import ROOT
+
 sys.path.insert(0, str(ROOT / "src"))
 
 from i2i_unlearn.checkpoints import atomic_write, read_json, write_text_atomic  # noqa: E402

@@ -44,7 +44,7 @@ from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.runs import RUN_RECORD, total_wall_time
 from i2i_unlearn.unlearn import unlearn
 
-from _paths import ROOT, absolute, relative
+from _shared import ROOT, absolute, command_line, fmt, relative
 
 KEYS = {"model", "evaluator", "knobs", "forget_classes", "task", "seed", "reference", "proxies", "sizes",
         "forget_recognition_max_x", "target_retain_fid_x", "test_bootstrap"}
@@ -257,9 +257,6 @@ def benchmark(spec: dict, work: Path, results: Path, command: str, config_path: 
     return record
 
 
-def _fmt(value, digits=3):
-    return "–" if value is None else f"{value:.{digits}f}"
-
 
 def markdown(record: dict) -> str:
     original = record["original"]["val"]
@@ -271,16 +268,16 @@ def markdown(record: dict) -> str:
              f"Rule: {record['rule']['doc']} (forget_recognition_max_x {limit:.3f}).", "",
              "| run | proxy | proxy images | forget recog. (x orig.) | retain FID (x orig.) | forget target | "
              "unlearning time | chosen |", "|---|---|---|---|---|---|---|---|",
-             f"| original | – | – | {_fmt(original['forget_recognition'])} | {_fmt(original['retain_fid'], 2)} | "
+             f"| original | – | – | {fmt(original['forget_recognition'])} | {fmt(original['retain_fid'], 2)} | "
              "– | – | |"]
     for run in record["runs"]:
         v = run["val"]
         proxy = run["proxy"]["source"] if run["proxy"] else "the real retain set (reference)"
         chosen = "**yes**" if record["chosen"].get("run", {}).get("name") == run["name"] else (
             "best proxy" if record["chosen"].get("proxy", {}).get("name") == run["name"] else "")
-        lines.append(f"| {run['name']} | {proxy} | {run['retain_count']} | {_fmt(v['forget_recognition'])} "
-                     f"({_fmt(v['forget_recognition_x'], 2)}x) | {_fmt(v['retain_fid'], 2)} "
-                     f"({_fmt(v['retain_fid_x'], 2)}x) | {'met' if run['meets_forget_target'] else 'missed'} | "
+        lines.append(f"| {run['name']} | {proxy} | {run['retain_count']} | {fmt(v['forget_recognition'])} "
+                     f"({fmt(v['forget_recognition_x'], 2)}x) | {fmt(v['retain_fid'], 2)} "
+                     f"({fmt(v['retain_fid_x'], 2)}x) | {'met' if run['meets_forget_target'] else 'missed'} | "
                      f"{run['unlearning_wall_time_s']:.0f} s | {chosen} |")
     test = record.get("test")
     if test:
@@ -289,11 +286,11 @@ def markdown(record: dict) -> str:
                   "| model | forget recog. (x orig.) | retain FID (x orig.) | retain sim. |", "|---|---|---|---|"]
         for name in ("original", "reference", "proxy"):
             s = test[name]
-            lines.append(f"| {name} | {_fmt(s['forget_recognition'])} ({_fmt(s['forget_recognition_x'], 2)}x) | "
-                         f"{_fmt(s['retain_fid'], 2)} ({_fmt(s['retain_fid_x'], 2)}x) | "
-                         f"{_fmt(s['retain_similarity'])} |")
+            lines.append(f"| {name} | {fmt(s['forget_recognition'])} ({fmt(s['forget_recognition_x'], 2)}x) | "
+                         f"{fmt(s['retain_fid'], 2)} ({fmt(s['retain_fid_x'], 2)}x) | "
+                         f"{fmt(s['retain_similarity'])} |")
         target = record["target"]
-        forget = "; ".join(f"{t['name']}: {_fmt(t['value'])} ({'met' if t['met'] else 'missed'})"
+        forget = "; ".join(f"{t['name']}: {fmt(t['value'])} ({'met' if t['met'] else 'missed'})"
                            for t in test["targets"] if t["name"].startswith("forget") and t["met"] is not None)
         lines += ["", f"Forget targets of the proxy run on test: {forget or '–'}.", "",
                   f"Target (issue 10 item 7): proxy retain FID <= {target['retain_fid_x']}x the original's while "
@@ -314,7 +311,7 @@ def main(argv: list[str] | None = None) -> dict:
     spec = load_spec(config_path)
     work = Path(args.work) if args.work else ROOT / "runs" / name
     work.mkdir(parents=True, exist_ok=True)
-    command = "python " + " ".join(["benchmarks/proxy.py", *(sys.argv[1:] if argv is None else argv)])
+    command = command_line(__file__, argv)
     record = benchmark(spec, work, Path(args.results) / name, command, config_path)
     print(markdown(record))
     return record

@@ -24,7 +24,7 @@ from i2i_unlearn.train import train
 from i2i_unlearn.unlearn import training_config, unlearn
 from i2i_unlearn.runs import total_wall_time
 
-from _paths import ROOT, relative
+from _shared import ROOT, command_line, relative
 
 SCORES = [("retain", "fid"), ("retain", "similarity"), ("forget", "fid"), ("forget", "recognition")]
 
@@ -75,7 +75,7 @@ def main():
 
     results = evaluate_model_dirs(models, TaskConfig("center-inpaint", 0.5), args.evaluator, work / "evaluation",
                                   forget_classes=forget, overwrite=True)
-    record = {"command": "python " + " ".join(["benchmarks/retrain_spread.py", *sys.argv[1:]]),
+    record = {"command": command_line(__file__),
               "model": relative(shipped, ROOT), "forget_classes": forget, "seeds": seeds,
               "split": results["split"], "task": results["task"], "versions": versions(),
               "training_wall_time_s": {k: total_wall_time(json.loads((Path(d) / "run.json").read_text()))

@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -28,8 +26,8 @@ from i2i_unlearn.methods.base import set_trainable
 from i2i_unlearn.models import load_model
 from i2i_unlearn.train import TrainObjective, image_batches
 from i2i_unlearn.unlearn import training_data_config, unlearning_batches
+from _shared import ROOT, command_line
 
-ROOT = Path(__file__).resolve().parents[1]
 TASK = TaskConfig("center-inpaint", 0.5)
 
 
@@ -57,7 +55,7 @@ def main():
 
     teacher = load_model(args.model).requires_grad_(False)
     data = training_data_config(teacher)
-    record = {"command": " ".join(["python benchmarks/step_cost.py", *sys.argv[1:]]), "model": args.model, "family": teacher.family, "method": args.method, "task": vars(TASK),
+    record = {"command": command_line(__file__), "model": args.model, "family": teacher.family, "method": args.method, "task": vars(TASK),
               "threads": torch.get_num_threads(), "versions": versions()}
 
     student = copy.deepcopy(teacher).requires_grad_(True)

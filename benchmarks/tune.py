@@ -23,7 +23,6 @@ import hashlib
 import itertools
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -41,7 +40,7 @@ from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.models import load_model
 from i2i_unlearn.unlearn import default_retain_classes, training_data_config, unlearn
 
-from _paths import ROOT, absolute, relative
+from _shared import ROOT, absolute, command_line, fmt, relative
 
 CONTINUATION_DOC = ("with a constant learning rate after warm-up, a trial that differs from a finished one only by "
                     "more steps continues that run from its checkpoint (the same weights as a run from the start)")
@@ -261,7 +260,7 @@ def main():
     results_path = ROOT / "benchmarks" / "results" / f"{name}.json"
     work = Path(args.work) if args.work else ROOT / "runs" / name
     spec = load_tune_config(Path(args.config))
-    command = "python " + " ".join([relative(sys.argv[0], ROOT), *sys.argv[1:]])
+    command = command_line(__file__)
     if args.score_test:
         score_test(spec, results_path, work, command, methods)
     else:
@@ -269,9 +268,6 @@ def main():
     write_text_atomic(results_path.with_suffix(".md"), markdown(json.loads(results_path.read_text())))
     print(results_path.with_suffix(".md").read_text())
 
-
-def _fmt(value, digits=3):
-    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def markdown(record: dict) -> str:
@@ -284,14 +280,14 @@ def markdown(record: dict) -> str:
              f"retain_similarity_min_x {record['rule']['retain_similarity_min_x']}).", "",
              "| method | knobs | forget FID | forget recog. | retain FID (x orig.) | retain sim. (x orig.) | time | chosen |",
              "|---|---|---|---|---|---|---|---|",
-             f"| original | – | {_fmt(original['forget']['fid'], 2)} | {_fmt(original['forget']['recognition'])} | "
-             f"{_fmt(original['retain']['fid'], 2)} | {_fmt(original['retain']['similarity'])} | – | |"]
+             f"| original | – | {fmt(original['forget']['fid'], 2)} | {fmt(original['forget']['recognition'])} | "
+             f"{fmt(original['retain']['fid'], 2)} | {fmt(original['retain']['similarity'])} | – | |"]
     for trial in record.get("trials", []):
         s, r = trial["scores"], trial["ratios"]
         chosen = record.get("chosen", {}).get(trial["method"], {}).get("key") == trial["key"]
-        lines.append(f"| {trial['method']} | `{json.dumps(trial['overrides'])}` | {_fmt(s['forget']['fid'], 2)} | "
-                     f"{_fmt(s['forget']['recognition'])} | {_fmt(s['retain']['fid'], 2)} ({r['retain_fid_x']:.2f}x) | "
-                     f"{_fmt(s['retain']['similarity'])} ({r['retain_similarity_x']:.3f}x) | "
+        lines.append(f"| {trial['method']} | `{json.dumps(trial['overrides'])}` | {fmt(s['forget']['fid'], 2)} | "
+                     f"{fmt(s['forget']['recognition'])} | {fmt(s['retain']['fid'], 2)} ({r['retain_fid_x']:.2f}x) | "
+                     f"{fmt(s['retain']['similarity'])} ({r['retain_similarity_x']:.3f}x) | "
                      f"{trial['unlearning_wall_time_s']:.0f} s | {'**yes**' if chosen else ''} |")
     if record.get("test"):
         lines += ["", "Test split, scored once with the chosen knobs (center inpainting 1/2):", "",
@@ -299,13 +295,13 @@ def markdown(record: dict) -> str:
                   "|---|---|---|---|---|---|---|"]
         def row_line(name, m, met="", missed=""):
             f, r = m["forget"], m["retain"]
-            return (f"| {name} | {_fmt(f['fid'], 2)} | {_fmt(f['recognition'])} | {_fmt(r['fid'], 2)} | "
-                    f"{_fmt(r['similarity'])} | {met} | {missed} |")
+            return (f"| {name} | {fmt(f['fid'], 2)} | {fmt(f['recognition'])} | {fmt(r['fid'], 2)} | "
+                    f"{fmt(r['similarity'])} | {met} | {missed} |")
         first = next(iter(record["test"].values()))["metrics"]  # the same test images for every method
         lines += [row_line(name, first[name]) for name in ("original", RETRAINED) if name in first]
         for method, test in record["test"].items():
             judged = [t for t in test["targets"] if t["met"] is not None]  # None: replaced by the retrained bar
-            missed = "; ".join(f"{t['name']} ({_fmt(t['value'])} vs {_fmt(t['limit'])})"
+            missed = "; ".join(f"{t['name']} ({fmt(t['value'])} vs {fmt(t['limit'])})"
                                for t in judged if not t["met"])
             lines.append(row_line(method, test["metrics"]["unlearned"],
                                   f"{sum(t['met'] for t in judged)}/{len(judged)}", missed))

@@ -19,7 +19,7 @@ from i2i_unlearn.evaluation.report import write_report
 from i2i_unlearn.runs import total_wall_time
 from i2i_unlearn.unlearn import unlearn
 
-from _paths import ROOT, relative
+from _shared import ROOT, fmt, relative
 
 
 def main():
@@ -74,9 +74,6 @@ def main():
     print(markdown(record))
 
 
-def _fmt(value, digits=3):
-    return "–" if value is None else f"{value:.{digits}f}"
-
 
 def markdown(record: dict) -> str:
     tokenizer = record.get("tokenizer_training_wall_time_s")
@@ -91,9 +88,9 @@ def markdown(record: dict) -> str:
                 if row == "ground truth":
                     continue
                 f, r = m["forget"], m["retain"]
-                lines.append(f"| {run['method']} | {task} | {row} | {_fmt(f['fid'], 2)} | {_fmt(f['recognition'])} | "
-                             f"{_fmt(f['similarity'])} | {_fmt(r['fid'], 2)} | {_fmt(r['similarity'])} | "
-                             f"{_fmt(r['is'], 2)} |")
+                lines.append(f"| {run['method']} | {task} | {row} | {fmt(f['fid'], 2)} | {fmt(f['recognition'])} | "
+                             f"{fmt(f['similarity'])} | {fmt(r['fid'], 2)} | {fmt(r['similarity'])} | "
+                             f"{fmt(r['is'], 2)} |")
         lines.append(f"| {run['method']} | | unlearning time | {run['unlearning_wall_time_s']:.0f} s = "
                      f"{100 * run['fraction_of_training_time']:.1f} % of training | | | | | |")
     return "\n".join(lines) + "\n"

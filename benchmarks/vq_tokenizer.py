@@ -23,7 +23,8 @@ from i2i_unlearn.evaluation.metrics import fid, similarity
 from i2i_unlearn.models.vqgan import VQTokenizer
 from i2i_unlearn.runs import total_wall_time
 
-ROOT = Path(__file__).resolve().parents[1]
+from _shared import ROOT
+
 
 
 def main():

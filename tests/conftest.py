@@ -3,7 +3,7 @@ import os
 import sys
 from pathlib import Path
 
-# benchmarks/*.py import their shared helpers as `_paths` (benchmarks/_paths.py), which `python benchmarks/<x>.py`
+# benchmarks/*.py import their shared helpers as `_shared` (benchmarks/_shared.py), which `python benchmarks/<x>.py`
 # finds beside the script; the tests that load a script by its file need the folder on the path too.
 sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
