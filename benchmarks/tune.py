@@ -35,7 +35,7 @@ from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.evaluation.evaluator import load_evaluator
 from i2i_unlearn.evaluation.generation import generate_outputs, hidden_mse
-from i2i_unlearn.evaluation.targets import RETRAINED
+from i2i_unlearn.evaluation.targets import RETRAINED, check_targets
 from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.models import load_model
 from i2i_unlearn.unlearn import default_retain_classes, training_data_config, unlearn
@@ -223,7 +223,8 @@ def write_chosen_config(path: Path, trial: dict, method: str, results_path: Path
 
 
 def score_test(spec: dict, results_path: Path, work: Path, command: str, methods: list[str] | None = None) -> dict:
-    """Score each method's chosen trial on the test split, once (a changed choice is scored anew)."""
+    """Score each method's chosen trial on the test split, once (a changed choice is scored anew). A choice scored
+    before is not scored again; its stored scores are judged again by the current targets (targets.py)."""
     from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
     record = json.loads(results_path.read_text())
     task = from_dict(TaskConfig, spec.get("task", {"name": "center-inpaint", "ratio": 0.5}), " task")
@@ -233,7 +234,8 @@ def score_test(spec: dict, results_path: Path, work: Path, command: str, methods
         if methods and method not in methods:
             continue
         done = record["test"].get(method)
-        if done and done["key"] == chosen["key"]:
+        if done and done["key"] == chosen["key"]:   # scored already: only judged again, by today's targets
+            done["targets"] = check_targets({"metrics": done["metrics"]})
             continue
         out = work / f"test-{method}-{chosen['key']}"
         models = {"original": ROOT / record["model"], "unlearned": ROOT / trials[chosen["key"]]["dir"]}
@@ -245,6 +247,7 @@ def score_test(spec: dict, results_path: Path, work: Path, command: str, methods
         record["test"][method] = {"key": chosen["key"], "command": command, "metrics": results["metrics"],
                                   "targets": results["targets"], "results": relative(out / "results.json", ROOT)}
         write_json_atomic(results_path, record)
+    write_json_atomic(results_path, record)
     return record
 
 
