@@ -223,3 +223,11 @@ def test_the_card_names_every_kind_of_proxy_retain_set():
         "the original's own completions of uniform noise"
     assert _proxy_text({"proxy": {"dataset": "fashion-mnist"}, "proxy_teacher": {"inputs": "proxy"}}) == \
         "the original's own completions of proxy set fashion-mnist"
+
+
+def test_the_card_says_when_the_forget_target_has_noise_around_the_hole():
+    from i2i_unlearn.model_card import _knobs
+    knobs = {"method": "ours", "alpha": 0.05, "steps": 500, "batch_size": 32, "noise": "batch-gaussian",
+             "feature_norm": "none", "seed": 0, "optim": {"lr": 2e-4}}
+    assert "around the hole" not in _knobs(knobs)
+    assert "noise batch-gaussian around the hole too (noise\\_context)" in _knobs({**knobs, "noise_context": "noise"})
