@@ -287,11 +287,13 @@ def markdown(record: dict) -> str:
              f"{fmt(original['retain']['fid'], 2)} | {fmt(original['retain']['similarity'])} | – | |"]
     for trial in record.get("trials", []):
         s, r = trial["scores"], trial["ratios"]
-        chosen = record.get("chosen", {}).get(trial["method"], {}).get("key") == trial["key"]
+        choice = record.get("chosen", {}).get(trial["method"], {})
+        chosen = ("" if choice.get("key") != trial["key"] else "**yes**" if choice.get("keeps_retain_by_rule", True)
+                  else "**yes** (no trial keeps the retain set: the lowest retain FID)")
         lines.append(f"| {trial['method']} | `{json.dumps(trial['overrides'])}` | {fmt(s['forget']['fid'], 2)} | "
                      f"{fmt(s['forget']['recognition'])} | {fmt(s['retain']['fid'], 2)} ({r['retain_fid_x']:.2f}x) | "
                      f"{fmt(s['retain']['similarity'])} ({r['retain_similarity_x']:.3f}x) | "
-                     f"{trial['unlearning_wall_time_s']:.0f} s | {'**yes**' if chosen else ''} |")
+                     f"{trial['unlearning_wall_time_s']:.0f} s | {chosen} |")
     if record.get("test"):
         lines += ["", "Test split, scored once with the chosen knobs (center inpainting 1/2):", "",
                   "| method | forget FID | forget recog. | retain FID | retain sim. | targets met | missed (value vs limit) |",
