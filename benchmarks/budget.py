@@ -107,7 +107,6 @@ def run_benchmark(args, command: str) -> dict:
     return record
 
 
-
 def markdown(record: dict) -> str:
     """One row per model on the test split: the scores the demo targets judge, the targets met, and for the
     budgeted runs the checkpoint kept on validation and the cost of control."""

@@ -257,7 +257,6 @@ def benchmark(spec: dict, work: Path, results: Path, command: str, config_path: 
     return record
 
 
-
 def markdown(record: dict) -> str:
     original = record["original"]["val"]
     limit = record["rule"]["forget_recognition_max_x"]

@@ -272,7 +272,6 @@ def main():
     print(results_path.with_suffix(".md").read_text())
 
 
-
 def markdown(record: dict) -> str:
     """Every trial (validation), the choice per method, and the one test score of each choice."""
     original = record["original"]["scores"]
@@ -288,8 +287,11 @@ def markdown(record: dict) -> str:
     for trial in record.get("trials", []):
         s, r = trial["scores"], trial["ratios"]
         choice = record.get("chosen", {}).get(trial["method"], {})
-        chosen = ("" if choice.get("key") != trial["key"] else "**yes**" if choice.get("keeps_retain_by_rule", True)
-                  else "**yes** (no trial keeps the retain set: the lowest retain FID)")
+        chosen = ""
+        if choice.get("key") == trial["key"]:
+            chosen = "**yes**"
+            if not choice.get("keeps_retain_by_rule", True):
+                chosen += " (no trial keeps the retain set: the lowest retain FID)"
         lines.append(f"| {trial['method']} | `{json.dumps(trial['overrides'])}` | {fmt(s['forget']['fid'], 2)} | "
                      f"{fmt(s['forget']['recognition'])} | {fmt(s['retain']['fid'], 2)} ({r['retain_fid_x']:.2f}x) | "
                      f"{fmt(s['retain']['similarity'])} ({r['retain_similarity_x']:.3f}x) | "

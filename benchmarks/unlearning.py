@@ -74,7 +74,6 @@ def main():
     print(markdown(record))
 
 
-
 def markdown(record: dict) -> str:
     tokenizer = record.get("tokenizer_training_wall_time_s")
     lines = [f"Forget {', '.join(record['forget_classes'])}; training took {record['training_wall_time_s']:.0f} s"

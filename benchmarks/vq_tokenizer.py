@@ -26,7 +26,6 @@ from i2i_unlearn.runs import total_wall_time
 from _shared import ROOT
 
 
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokenizer", default=str(ROOT / "pretrained" / "vq-tokenizer-animal-mnist"))

@@ -3,9 +3,11 @@ sampling."""
 import torch
 
 from i2i_unlearn.config import TaskConfig
+from i2i_unlearn.methods import get_method
+from i2i_unlearn.methods.base import Batch, feature_distance
 from i2i_unlearn.models import build_model
-from i2i_unlearn.tasks import make_mask
-from conftest import TINY_DIFFUSION
+from i2i_unlearn.tasks import make_mask, noise_image
+from conftest import TINY_DIFFUSION, tiny_unlearn_config
 
 
 def _setup(n=4):
@@ -79,11 +81,6 @@ def test_training_loss_counts_only_the_hole():
 def test_noise_context_gives_ours_a_forget_signal_at_the_noisiest_timestep():
     """At t = 999 the released target's input is the forget input itself (the hole is noise in both), so its forget
     term vanishes; the paper's T(n) (noise_context: noise) keeps the noise image around the hole, so it does not."""
-    from conftest import tiny_unlearn_config
-    from i2i_unlearn.methods import get_method
-    from i2i_unlearn.methods.base import Batch, feature_distance
-    from i2i_unlearn.tasks import noise_image
-
     model, x, mask = _setup()
     ctx = model.sample_context(x, mask, torch.Generator().manual_seed(0))
     ctx["timesteps"] = torch.full_like(ctx["timesteps"], model.config.num_train_timesteps - 1)

@@ -208,8 +208,8 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
     `started`: when this invocation began (time.time(); default now), for the wall time checkpoints record.
     `monitor` (a Monitor: a budgeted run's controller, or a file request's membership stop): at every checkpoint,
     before it is written and on every process, `monitor.measure(step, module)` may change the objective's weights
-    for the next steps and returns True to stop the run there; its `state_dict()` goes into the checkpoint and `load_state_dict` restores it on
-    resume; `monitor.stopped` says a resumed run had already stopped.
+    for the next steps and returns True to stop the run there; its `state_dict()` goes into the checkpoint and
+    `load_state_dict` restores it on resume; `monitor.stopped` says a resumed run had already stopped.
     Returns the log (one dict of mean loss terms per `log_every` steps).
     """
     accelerator = accelerator or make_accelerator()

@@ -326,7 +326,7 @@ def _knobs(config: dict) -> str:
     budget = ""
     if config.get("retain_budget"):
         budget = f" (the start: a retain budget of {config['retain_budget']}x controlled it)"
-    context = f" around the hole too ({_md('noise_context')})" if config.get("noise_context") == "noise" else ""
+    context = " around the hole too (noise\\_context)" if config.get("noise_context") == "noise" else ""
     return (f"alpha {config.get('alpha')}{budget}, lr {optim.get('lr')}, {config.get('steps')} steps, batch "
             f"{config.get('batch_size')}{retain_batch}, noise {_md(config.get('noise'))}{context}, "
             f"feature norm {_md(config.get('feature_norm'))}, seed {config.get('seed')}")
