@@ -6,6 +6,8 @@ A training step is the family's own loss on `--images` images, backward and an o
 over every parameter; an unlearning step is the method's loss on a forget batch and a retain
 batch (`--images` images in all, half each, and also `--images` each), backward and a step over
 what the method trains. Medians over `--repeats` steps after two warm-up steps; one process.
+The VQ-GAN's token cache is filled first, for both: the steady state from a run's second epoch on,
+where only images new at every step (the noise) still go through the frozen tokenizer.
 Writes benchmarks/results/step_cost_<family>.json.
 """
 from __future__ import annotations
@@ -25,6 +27,7 @@ from i2i_unlearn.methods import UnlearnObjective, get_method
 from i2i_unlearn.methods.base import set_trainable
 from i2i_unlearn.models import load_model
 from i2i_unlearn.train import TrainObjective, image_batches
+from i2i_unlearn.tasks import make_mask
 from i2i_unlearn.unlearn import training_data_config, unlearning_batches
 from _shared import ROOT, command_line
 
@@ -43,6 +46,17 @@ def _median_step_time(objective, parameters, make_batch, repeats: int) -> float:
         optimizer.step()
         times.append(time.perf_counter() - started)
     return statistics.median(times[2:])
+
+
+def _fill_token_cache(model, images) -> None:
+    """Tokens of every image, whole and degraded by TASK's mask (families without a token cache: nothing)."""
+    if not hasattr(model, "visible_tokens"):
+        return
+    with torch.no_grad():
+        for chunk in images.images.split(256):
+            mask = make_mask(TASK, len(chunk), chunk.shape[-1], model.mask_grid, torch.Generator().manual_seed(0))
+            model.tokenize(chunk)
+            model.visible_tokens(chunk, mask)
 
 
 def main():
@@ -64,6 +78,7 @@ def main():
     train_config = from_dict(TrainConfig, copy.deepcopy(teacher.pretrained_info["training"]), " training")
     train_config.batch_size, train_config.tasks = args.images, [TASK]
     train_images = make_unlearn_split(data, UnlearnConfig(forget_classes=["Cat"])).retain_train
+    _fill_token_cache(student, train_images)
     record["training_step_s"] = _median_step_time(
         TrainObjective(student).train(), [p for p in student.parameters() if p.requires_grad],
         image_batches(train_images, train_config, student), args.repeats)
@@ -73,6 +88,8 @@ def main():
         split = make_unlearn_split(data, config)
         unlearner = load_model(args.model)  # not a copy of the frozen teacher: set_trainable keeps frozen parts frozen
         unlearner.share_caches_with(teacher)   # as unlearn.py does
+        _fill_token_cache(teacher, split.forget_train)
+        _fill_token_cache(teacher, split.retain_train)
         method = get_method(args.method, config)
         set_trainable(unlearner, method.trains)
         record[f"unlearning_step_s_{forget_batch}+{forget_batch}"] = _median_step_time(

@@ -156,3 +156,16 @@ def test_a_student_shares_its_teachers_token_cache_only_while_their_tokenizers_a
     stranger.load_state_dict(other.state_dict())
     stranger.share_caches_with(teacher)                               # another tokenizer: nothing shared
     assert stranger._token_cache is not teacher._token_cache
+
+
+def test_ours_noise_target_is_tokenized_outside_the_cache_and_equals_the_cached_encoding():
+    from i2i_unlearn.tasks import noise_image
+    model = build_model(TINY_VQGAN).eval()
+    x = _images(4)
+    mask = make_mask(TaskConfig("center-inpaint", 0.5), 4, 32, model.mask_grid)
+    noise = noise_image(x, "batch-gaussian", torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        target = model.encode_noise(x, noise, mask, None)
+        assert len(model._token_cache) == 0      # fresh noise at every step: caching it would evict the dataset
+        assert torch.equal(target, model.encode(noise, mask))   # the same target as through the cache
+    assert len(model._token_cache) == 8          # whole and degraded noise images

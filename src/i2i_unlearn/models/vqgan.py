@@ -232,10 +232,13 @@ class VQGANModel(I2IModel):
         if mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine):
             self._token_cache = other._token_cache
 
-    def tokenize(self, x: torch.Tensor) -> torch.Tensor:
+    def tokenize(self, x: torch.Tensor, cache: bool = True) -> torch.Tensor:
         """The frozen tokenizer's tokens, cached per image (keyed by its bytes). Without the cache an
         unlearning step tokenizes the same retain and forget images (and their degraded versions) again
-        at every step, for teacher and student: about 3/4 of the step's time on the VQ encoder."""
+        at every step, for teacher and student: about 3/4 of the step's time on the VQ encoder.
+        `cache=False` for images seen once (fresh noise), which would only push the dataset's out."""
+        if not cache:
+            return self.tokenizer.tokenize(x)
         keys = [hashlib.blake2b(image.detach().cpu().numpy().tobytes(), digest_size=16).digest() for image in x]
         missing = [i for i, key in enumerate(keys) if key not in self._token_cache]
         if missing:
@@ -291,9 +294,9 @@ class VQGANModel(I2IModel):
         cell = self.config.image_size // self.tokenizer.grid
         return (F.max_pool2d(mask, cell) > 0).flatten(1)
 
-    def visible_tokens(self, x, mask) -> torch.Tensor:
+    def visible_tokens(self, x, mask, cache: bool = True) -> torch.Tensor:
         """Tokens of the degraded image: they cannot depend on hidden pixels."""
-        return self.tokenize(degrade(x, mask, self.config.hole_fill))
+        return self.tokenize(degrade(x, mask, self.config.hole_fill), cache)
 
     def sample_context(self, x, mask, generator):
         """MaskGIT's training states: a cosine-scheduled share of each hole's tokens stays unknown,
@@ -305,17 +308,23 @@ class VQGANModel(I2IModel):
         rank = scores.argsort(dim=1).argsort(dim=1)
         return {"unknown": ((rank < n_unknown.unsqueeze(1)) & hidden).to(x.device)}
 
-    def _inputs(self, x, mask, ctx, answer=None):
+    def _inputs(self, x, mask, ctx, answer=None, cache=True):
         """(input tokens, unknown positions, target tokens): revealed hole tokens are the answer's."""
         hidden = self.token_mask(mask)
         unknown = ctx["unknown"] & hidden if ctx else hidden
-        answer = self.tokenize(x) if answer is None else answer
-        tokens = torch.where(hidden, answer, self.visible_tokens(x, mask))
+        answer = self.tokenize(x, cache) if answer is None else answer
+        tokens = torch.where(hidden, answer, self.visible_tokens(x, mask, cache))
         return tokens, unknown, answer
 
     # --- the protocol -----------------------------------------------------------------------
     def encode(self, x, mask, ctx=None):
         tokens, unknown, _ = self._inputs(x, mask, ctx)
+        return self.token_encoder(tokens, unknown)
+
+    def encode_noise(self, x, noise_image, mask, ctx):
+        """The base target (the noise image under x's mask), tokenized outside the cache: the noise is
+        new at every step, so caching it would only evict the dataset's tokens."""
+        tokens, unknown, _ = self._inputs(noise_image, mask, ctx, cache=False)
         return self.token_encoder(tokens, unknown)
 
     def predict(self, x, mask, ctx=None, target=None):
