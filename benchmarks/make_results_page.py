@@ -246,6 +246,83 @@ def tradeoff_plot(table: dict, path: Path) -> bool:
     return True
 
 
+# issue 10's targets, judged on a family's main table
+COST_OF_TRAINING, COST_OF_RETRAINING, WORST_CLASS_RATIO, NIGHT_S = 0.05, 0.10, 1.3, 12 * 3600
+
+
+def _mean_hw(row: dict, set_name: str) -> tuple[float, float]:
+    stat = _stat(row, set_name, "whole", "fid")
+    return stat["mean"], stat.get("hw") or 0.0
+
+
+def targets_table(bench: dict, table: dict) -> list[str]:
+    """Each target of the main table: what was measured and whether it is met, missed (by how much) or tied.
+    Rows are `ours` as configured; the references are the original and the retrained models."""
+    rows = {r["name"]: r for r in table["rows"] if r.get("scores") and _stat(r, "retain", "whole", "fid")}
+    ours, retrained = rows.get("ours"), rows.get("retrained")
+    if ours is None:
+        return []
+    body = []
+    baselines = [r for r in rows.values() if r["group"] != "reference" and r["method"] not in ("ours", "retrain")]
+    if baselines:
+        beaten_by = [r["name"] for r in baselines
+                     if compare(*_mean_hw(r, "retain"), *_mean_hw(ours, "retain"), "lower") == "better"
+                     and compare(*_mean_hw(r, "forget"), *_mean_hw(ours, "forget"), "higher") == "better"]
+        body.append(["on or beyond every baseline's trade-off curve (no baseline row, its alpha sweep included, "
+                     "has both a lower retain FID and a higher forget FID outside the intervals)",
+                     f"{len(baselines)} baseline rows compared",
+                     "missed: beaten by " + ", ".join(_md(n) for n in beaten_by) if beaten_by else "met"])
+    if retrained:
+        (o_r, o_r_hw), (t_r, t_r_hw) = _mean_hw(ours, "retain"), _mean_hw(retrained, "retain")
+        verdict = ("met (below the interval)" if o_r < t_r - t_r_hw else "met" if o_r <= t_r + t_r_hw
+                   else f"missed by {o_r - (t_r + t_r_hw):.2f}")
+        body.append(["retain FID within the retrained model's interval", f"{o_r:.2f} vs {t_r:.2f} ± {t_r_hw:.2f}",
+                     verdict])
+        (o_f, o_f_hw), (t_f, t_f_hw) = _mean_hw(ours, "forget"), _mean_hw(retrained, "forget")
+        versus = compare(o_f, o_f_hw, t_f, t_f_hw, "higher")
+        verdict = "met" if o_f >= t_f else "tie (inside the intervals)" if versus == "tie" else \
+            f"missed by {t_f - o_f:.2f}"
+        body.append(["forget FID at least as far from the original as the retrained model's",
+                     f"{o_f:.2f} ± {o_f_hw:.2f} vs {t_f:.2f} ± {t_f_hw:.2f}", verdict])
+    training = (bench.get("families", {}).get(table["family"]) or {}).get("training") or {}
+    seconds = (ours.get("cost") or {}).get("unlearning_wall_time_s")
+    original_s = (training.get("original") or {}).get("wall_time_s")
+    retrain_s = [t["wall_time_s"] for t in training.get("retrained") or [] if t and t.get("wall_time_s")]
+    if seconds and original_s:
+        share = seconds / original_s
+        body.append([f"unlearning wall time ≤ {COST_OF_TRAINING:.0%} of the original's training",
+                     f"{seconds:.0f} s of {original_s:.0f} s = {share:.1%}",
+                     "met" if share <= COST_OF_TRAINING else f"missed by {share - COST_OF_TRAINING:.1%} points"])
+    if seconds and retrain_s:
+        share = seconds / (sum(retrain_s) / len(retrain_s))
+        body.append([f"unlearning wall time ≤ {COST_OF_RETRAINING:.0%} of retraining",
+                     f"{seconds:.0f} s of {sum(retrain_s) / len(retrain_s):.0f} s (mean of {len(retrain_s)}) = "
+                     f"{share:.1%}",
+                     "met" if share <= COST_OF_RETRAINING else f"missed by {share - COST_OF_RETRAINING:.1%} points"])
+    worst = (table.get("collateral") or {}).get("ours") or {}
+    change = next((c for c in worst.get("classes", []) if c["class"] == worst.get("worst")), None)
+    if change and change["fid"].get("change") is not None:
+        ratio = change["fid"]["change"]
+        body.append([f"worst retain class's FID ≤ {WORST_CLASS_RATIO}x the original's (the issue asks it of the "
+                     "MAE)", f"{_md(worst['worst'])}: {_change('fid', change['fid'])}",
+                     "met" if ratio <= WORST_CLASS_RATIO else f"missed by {ratio - WORST_CLASS_RATIO:.2f}x"])
+    return _table(["target", "measured", "verdict"], body) if body else []
+
+
+def night_summary(benches: list[dict]) -> list[str]:
+    """The issue's last target: every bench from a cold cache within one night on this machine."""
+    progress = [b.get("progress") or {} for b in benches]
+    seconds = sum((p.get("unlearning_wall_time_s") or 0) + (p.get("evaluation_wall_time_s") or 0) for p in progress)
+    done, cells = sum(p.get("done", 0) for p in progress), sum(p.get("cells", 0) for p in progress)
+    over = (seconds - NIGHT_S) / 3600
+    verdict = ("not judged until every cell has run" if done < cells else "within one night (12 h)" if over <= 0
+               else f"over one night (12 h) by {over:.1f} h")
+    scope = "every cell" if done == cells else f"{done} of {cells} cells"
+    names = ", ".join(_md(b["bench"]) for b in benches)
+    return [f"Time of the cells run, all benches ({names}): {seconds / 3600:.1f} h of unlearning and evaluation for "
+            f"{scope}: {verdict}. Loading and start-up between cells are not counted.", ""]
+
+
 def cells_table(bench: dict) -> list[str]:
     body = []
     for cell in bench["cells"]:
@@ -282,6 +359,9 @@ def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str
                   f"Dataset {_md(table['dataset'])}, forgetting {_md(forget)}; test images: "
                   f"{_md(json.dumps(table.get('counts')))}.", ""]
         lines += main_table(table["rows"])
+        targets = targets_table(bench, table) if main else []
+        if targets:
+            lines += ["Targets (issue 10), judged from the rows above:", "", *targets]
         versus = versus_table(table["rows"], "retrained")
         if versus:
             lines += ["Against the retrained model (better / worse / tie, inside the combined interval):", "",
@@ -325,6 +405,8 @@ def render(benches: list[tuple[dict, str]], out: Path) -> str:
              *(f"- {text}" for text in DIFFERENCES_FROM_RELEASED_CODE), ""]
     if not benches:
         lines += ["No bench has run yet: `make bench BENCH=mae`.", ""]
+    else:
+        lines += night_summary([bench for bench, _ in benches])
     for bench, json_path in benches:
         lines += bench_section(bench, json_path, out.parent, out.stem + "-" + bench["bench"])
         if bench.get("docs"):

@@ -260,6 +260,7 @@ def test_bench_json_has_intervals_collateral_and_costs(finished_bench):
     assert cost["steps"] == 4 and cost["steps_per_s"] > 0 and cost["unlearning_peak_rss_mb"] > 0
     assert all(c["status"] == "done" and c["cost"]["evaluation"]["wall_time_s"] > 0 for c in bench["cells"])
     assert table["counts"] == {"forget": 10, "retain": 90}   # eval_per_class: the first 10 of each class
+    assert bench["families"]["mae"]["training"]["original"]["wall_time_s"] > 0   # the cost targets' denominator
 
 
 def test_the_results_page_is_rebuilt_from_bench_json_alone(finished_bench, tmp_path):
@@ -270,7 +271,38 @@ def test_the_results_page_is_rebuilt_from_bench_json_alone(finished_bench, tmp_p
     assert "`i2i-unlearn bench --config bench-tiny.yaml`" in first
     assert "| ours | 2 |" in first and "| *original* | 1 |" in first and " ± " in first
     assert "worst retain class" in first and "Ablation **alpha**" in first and "### Cells" in first
+    assert "Targets (issue 10)" in first and "of the original's training" in first   # run.json's training time
     plots = sorted((tmp_path / "docs").glob("*.png"))
     assert len(plots) == 1 and f"]({plots[0].name})" in first
     assert page.build([alone], tmp_path / "docs" / "results.md").read_text() == first   # a pure function of the JSON
     assert page.main(["--bench", str(tmp_path / "nope.json"), "--out", str(tmp_path / "x.md")]) == 2
+
+
+def _scored_row(name, method, retain_fid, forget_fid, hw=1.0, group="main", seconds=None):
+    fid = lambda mean: {"mean": mean, "hw": hw}   # noqa: E731
+    return {"name": name, "group": group, "label": name, "method": method, "setting": None, "vary": None,
+            "scores": {"retain": {"whole": {"fid": fid(retain_fid)}}, "forget": {"whole": {"fid": fid(forget_fid)}}},
+            "cost": {"unlearning_wall_time_s": seconds}}
+
+
+def test_the_targets_table_judges_met_missed_and_ties_from_the_json():
+    bench = {"families": {"mae": {"training": {"original": {"wall_time_s": 1000.0},
+                                               "retrained": [{"wall_time_s": 800.0}, {"wall_time_s": 1200.0}]}}}}
+    rows = [_scored_row("original", None, 10.0, 15.0, group="reference"),
+            _scored_row("retrained", "retrain", 11.0, 30.0, group="reference"),
+            _scored_row("ours", "ours", 11.5, 29.0, seconds=60.0),
+            _scored_row("ours-proxy", "ours", 5.0, 90.0),                 # not a baseline: never "beats" ours
+            _scored_row("max-loss", "max-loss", 11.0, 35.0),              # better on both, but inside the intervals
+            _scored_row("noisy-label alpha=0.5", "noisy-label", 8.0, 40.0)]   # a sweep point outside them
+    collateral = {"ours": {"worst": "Dog", "classes": [{"class": "Dog", "fid": {"change": 1.45, "verdict": "worse"}}]}}
+    text = "\n".join(page.targets_table(bench, {"family": "mae", "rows": rows, "collateral": collateral}))
+    assert "missed: beaten by noisy-label alpha=0.5 |" in text
+    assert "| 11.50 vs 11.00 ± 1.00 | met |" in text                     # inside the retrained interval
+    assert "| 29.00 ± 1.00 vs 30.00 ± 1.00 | tie (inside the intervals) |" in text
+    assert "60 s of 1000 s = 6.0% | missed by 1.0% points |" in text
+    assert "60 s of 1000 s (mean of 2) = 6.0% | met |" in text
+    assert "Dog: 1.45x | missed by 0.15x |" in text
+    rows[2] = _scored_row("ours", "ours", 13.0, 20.0, hw=0.1, seconds=60.0)
+    text = "\n".join(page.targets_table(bench, {"family": "mae", "rows": rows, "collateral": {}}))
+    assert "| missed by 1.00 |" in text and "| missed by 10.00 |" in text
+    assert "beaten by max-loss, noisy-label alpha=0.5 |" in text

@@ -823,7 +823,9 @@ def write_bench_json(bench: dict, cells: list[Cell], command: str) -> dict:
         "split": bench["split"], "eval_seed": bench["eval_seed"], "bootstrap": bench["bootstrap"],
         "eval_per_class": bench["eval_per_class"], "seeds": bench["seeds"], "level": 0.95,
         "families": {name: {"dataset": f["dataset"], "original": _shown(f["original"], bench),
-                            "retrained": [_shown(r, bench) for r in f["retrained"]]}
+                            "retrained": [_shown(r, bench) for r in f["retrained"]],
+                            "training": {"original": training_record(f["original"]),
+                                         "retrained": [training_record(r) for r in f["retrained"]]}}
                      for name, f in bench["families"].items()},
         "methods": {label: {**m, "knobs": m["knobs"]} for label, m in bench["methods"].items()},
         "ablations": {name: {"methods": a["methods"], "seeds": a["seeds"], "vary": a["vary"], "doc": a["doc"],
@@ -840,6 +842,15 @@ def write_bench_json(bench: dict, cells: list[Cell], command: str) -> dict:
     }
     write_json_atomic(bench["results"] / BENCH_JSON, record)
     return record
+
+
+def training_record(model_dir) -> dict | None:
+    """What training a model folder cost, from its run.json: the denominators of the cost targets."""
+    run_json = Path(model_dir) / "run.json"
+    if not run_json.is_file():
+        return None
+    run = read_json(run_json)
+    return {"kind": run.get("kind"), "steps": run.get("steps"), "wall_time_s": run.get("wall_time_s")}
 
 
 def _shown(path: Path, bench: dict) -> str:
