@@ -1,6 +1,7 @@
-"""Benchmark: time of one unlearning step of a method vs one training step of the full model.
+"""Benchmark: time of one unlearning step of each method vs one training step of the full model.
 
     .venv/bin/python benchmarks/step_cost.py --model pretrained/diffusion-animal-mnist
+    .venv/bin/python benchmarks/step_cost.py --model pretrained/vqgan-cat-dog --methods ours
 
 A training step is the family's own loss on `--images` images, backward and an optimiser step
 over every parameter; an unlearning step is the method's loss on a forget batch and a retain
@@ -8,7 +9,7 @@ batch (`--images` images in all, half each, and also `--images` each), backward 
 what the method trains. Medians over `--repeats` steps after two warm-up steps; one process.
 The VQ-GAN's token cache is filled first, for both: the steady state from a run's second epoch on,
 where only images new at every step (the noise) still go through the frozen tokenizer.
-Writes benchmarks/results/step_cost_<family>.json.
+Writes benchmarks/results/step_cost_<family>.json (the results page's step-cost table reads it).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from i2i_unlearn.unlearn import training_data_config, unlearning_batches
 from _shared import ROOT, command_line
 
 TASK = TaskConfig("center-inpaint", 0.5)
+METHODS_TIMED = ("ours", "max-loss", "noisy-label", "retain-label", "random-encoder")
 
 
 def _median_step_time(objective, parameters, make_batch, repeats: int) -> float:
@@ -62,15 +64,17 @@ def _fill_token_cache(model, images) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
-    parser.add_argument("--method", default="ours")
+    parser.add_argument("--methods", default=",".join(METHODS_TIMED), help="comma-separated")
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
 
     teacher = load_model(args.model).requires_grad_(False)
     data = training_data_config(teacher)
-    record = {"command": command_line(__file__), "model": args.model, "family": teacher.family, "method": args.method, "task": vars(TASK),
-              "threads": torch.get_num_threads(), "versions": versions()}
+    methods = [name.strip() for name in args.methods.split(",") if name.strip()]
+    record = {"command": command_line(__file__), "model": args.model, "family": teacher.family, "task": vars(TASK),
+              "images": args.images, "repeats": args.repeats, "threads": torch.get_num_threads(),
+              "versions": versions()}
 
     student = copy.deepcopy(teacher).requires_grad_(True)
     for module in student.frozen_modules():
@@ -83,22 +87,29 @@ def main():
         TrainObjective(student).train(), [p for p in student.parameters() if p.requires_grad],
         image_batches(train_images, train_config, student), args.repeats)
 
-    for forget_batch in (args.images // 2, args.images):
-        config = UnlearnConfig(method=args.method, forget_classes=["Cat"], batch_size=forget_batch, tasks=[TASK])
-        split = make_unlearn_split(data, config)
-        unlearner = load_model(args.model)  # not a copy of the frozen teacher: set_trainable keeps frozen parts frozen
-        unlearner.share_caches_with(teacher)   # as unlearn.py does
-        _fill_token_cache(teacher, split.forget_train)
-        _fill_token_cache(teacher, split.retain_train)
-        method = get_method(args.method, config)
-        set_trainable(unlearner, method.trains)
-        record[f"unlearning_step_s_{forget_batch}+{forget_batch}"] = _median_step_time(
-            UnlearnObjective(method, unlearner, teacher).train(),
-            [p for p in unlearner.parameters() if p.requires_grad],
-            unlearning_batches(split, config, unlearner), args.repeats)
-    record = {k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}
+    record["unlearning_step_s"], record["to_training_step"] = {}, {}
+    for name in methods:
+        times = {}
+        for forget_batch in (args.images // 2, args.images):
+            config = UnlearnConfig(method=name, forget_classes=["Cat"], batch_size=forget_batch, tasks=[TASK])
+            split = make_unlearn_split(data, config)
+            unlearner = load_model(args.model)  # not a copy of the frozen teacher: set_trainable keeps frozen parts
+            unlearner.share_caches_with(teacher)   # as unlearn.py does
+            _fill_token_cache(teacher, split.forget_train)
+            _fill_token_cache(teacher, split.retain_train)
+            method = get_method(name, config)
+            set_trainable(unlearner, method.trains)
+            times[f"{forget_batch}+{forget_batch}"] = round(_median_step_time(
+                UnlearnObjective(method, unlearner, teacher).train(),
+                [p for p in unlearner.parameters() if p.requires_grad],
+                unlearning_batches(split, config, unlearner), args.repeats), 4)
+        record["unlearning_step_s"][name] = times
+        # the same images as a training step: half forget, half retain
+        record["to_training_step"][name] = round(times[f"{args.images // 2}+{args.images // 2}"]
+                                                 / record["training_step_s"], 3)
+        print(name, times, f"{record['to_training_step'][name]}x a training step", flush=True)
+    record["training_step_s"] = round(record["training_step_s"], 4)
     write_json_atomic(ROOT / "benchmarks" / "results" / f"step_cost_{teacher.family}.json", record)
-    print({k: v for k, v in record.items() if k != "versions"})
 
 
 if __name__ == "__main__":

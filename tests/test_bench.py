@@ -306,3 +306,13 @@ def test_the_targets_table_judges_met_missed_and_ties_from_the_json():
     text = "\n".join(page.targets_table(bench, {"family": "mae", "rows": rows, "collateral": {}}))
     assert "| missed by 1.00 |" in text and "| missed by 10.00 |" in text
     assert "beaten by max-loss, noisy-label alpha=0.5 |" in text
+
+
+def test_the_step_cost_table_shows_each_methods_ratio_to_a_training_step(finished_bench, tmp_path):
+    record = {"command": "python benchmarks/step_cost.py --model m", "family": "vqgan", "images": 64,
+              "training_step_s": 0.25, "unlearning_step_s": {"ours": {"32+32": 0.2, "64+64": 0.4}},
+              "to_training_step": {"ours": 0.8}}
+    path = tmp_path / "step_cost_vqgan.json"
+    path.write_text(json.dumps(record))
+    text = page.build([finished_bench / "results" / "bench.json"], tmp_path / "results.md", [path]).read_text()
+    assert "## Step cost" in text and "| vqgan | 0.250 | 0.200 (0.80x) |" in text
