@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 import torch
 
 from i2i_unlearn.config import DataConfig, TaskConfig, UnlearnConfig
@@ -116,6 +117,10 @@ def test_evaluate_writes_valid_results_grids_and_tsne(tiny_model_dir, tiny_evalu
     for name in results["images"].values():
         assert (tmp_path / name).stat().st_size > 1000
     assert {t["name"] for t in results["targets"]} >= {"retain FID <= 1.15 x original"}
+    # one row per retain class (9), one column each for input, the 2 models and the ground truth
+    assert "grid_forget_classes" not in results["images"]     # one forget class: the set's own grid shows it
+    with Image.open(tmp_path / results["images"]["grid_retain_classes"]) as grid:
+        assert grid.size == (110 + 4 * (32 * 3 + 2), 9 * (32 * 3 + 2))
 
 
 def test_score_set_adds_the_hole_each_class_and_bootstrap_intervals(tiny_evaluator_dir, test_images):

@@ -34,6 +34,7 @@ NOISE_KL_SHRINK = 0.1  # ReLU features have near-dead dimensions: shrink hard, t
 BOOTSTRAP_RESAMPLES = 200  # the standard error of a score to about 5 % (1 / sqrt(2 x 200))
 HOLE_VISIBLE_FILL = 0.0    # visible pixels inside the hole's bounding box (outpainting), the same in outputs and truth
 HOLE_SCORES = ("fid", "similarity", "recognition")
+MAX_GRID_CLASSES = 24      # rows of the per-class grid
 WHOLE_BOOTSTRAPPED = ("fid", "is", "similarity", "recognition", "noise_kl", "hidden_mse")
 HOLE_VIEW_DOC = ("each image cropped to the bounding box of its hidden pixels (visible pixels inside the box set to "
                  f"{HOLE_VISIBLE_FILL:g} in outputs and ground truth alike), resized (bilinear, antialiased) to the "
@@ -190,6 +191,20 @@ def _per_class(evaluator, seen: dict, labels: torch.Tensor, class_names: list[st
     return out
 
 
+def _class_grid_rows(truth, masks, labels, class_names, outputs: list[torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
+    """One row per class (its first test image, up to MAX_GRID_CLASSES classes): input, every model's output
+    in table order, ground truth, so the damage to each class can be seen and not only read."""
+    def rgb(images):
+        return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+    rows = []
+    for label in labels.unique().tolist()[:MAX_GRID_CLASSES]:
+        first = int(torch.nonzero(labels == label)[0])
+        one = slice(first, first + 1)
+        tiles = [show_input(truth[one], masks[one]), *(rgb(o[one]) for o in outputs), rgb(truth[one])]
+        rows.append((class_names[label], torch.cat(tiles)))
+    return rows
+
+
 def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig, evaluator, out_dir: str | Path,
              *, mean_image: torch.Tensor, model_dirs: dict[str, str] | None = None, seed: int = 0,
              grid_columns: int = 8, tsne_retain: int = 200, progress=None,
@@ -207,7 +222,7 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
     hole_metrics: dict[str, dict] = {name: {} for name in results_metrics}
     intervals: dict[str, dict] = {name: {} for name in models}
     per_class: dict[str, dict] = {name: {} for name in models}
-    embeddings, images_out = {}, {}
+    embeddings, images_out, class_grids = {}, {}, []
     generation_time = {name: [0.0, 0] for name in models}  # seconds, images
     for set_name, images in sets.items():
         truth = images.images
@@ -247,12 +262,18 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
             results_metrics[reference][set_name], hole_metrics[reference][set_name] = scored["whole"], scored["hole"]
         grid_rows = [("input", show_input(truth[shown], masks[shown])), *rows, ("ground truth", truth[shown])]
         image_grid(grid_rows, out_dir / f"grid_{set_name}.png")
+        class_rows = _class_grid_rows(truth, masks, labels, class_names,
+                                      [images_out[(name, set_name)] for name in models])
+        if len(class_rows) >= 2:
+            image_grid(class_rows, out_dir / f"grid_{set_name}_classes.png")
+            class_grids.append(set_name)
         for name in models:
             outputs = images_out[(name, set_name)]
             if set_name == "retain" and len(outputs) > tsne_retain:  # an even sample across the retain classes
                 outputs = outputs[torch.linspace(0, len(outputs) - 1, tsne_retain).round().long()]
             embeddings[(name, set_name)] = evaluator.embeddings(outputs)
     figures = {f"grid_{s}": f"grid_{s}.png" for s in sets if len(sets[s]) >= 2}
+    figures.update({f"grid_{s}_classes": f"grid_{s}_classes.png" for s in class_grids})
     if embeddings:
         tsne_plot(embeddings, out_dir / "tsne.png", seed=seed)
         figures["tsne"] = "tsne.png"

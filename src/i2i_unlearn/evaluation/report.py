@@ -39,6 +39,8 @@ def _read_record(path: Path, kind: str, described: str) -> dict:
         raise UserError(f"{path} is not {described}")
     return record
 GRID_CAPTION = "rows: input (hidden region tinted), each model's output, ground truth."
+CLASS_GRID_CAPTION = ("one row per class (its first test image); columns: input (hidden region tinted), each "
+                      "model's output in the order of the tables, ground truth.")
 TSNE_CAPTION = "T-SNE of the evaluator's embeddings of each model's outputs, forget vs retain."
 LEGEND = ("↑ higher is better on that set, ↓ lower is better, no arrow: neither. "
           "KID is mean ± std over subsets; – means not measured; rows marked (ref) are references, not models.")
@@ -149,8 +151,9 @@ def _image_files(results: dict, folder: Path) -> dict[str, Path]:
 
 def _figure_sections(image_keys) -> list[tuple[str, list[tuple[str, str]]]]:
     """(section title, [(image key, caption)]) in report order: grids, T-SNE, any other figure."""
-    grids = [(k, f"{k.removeprefix('grid_').capitalize()} set — {GRID_CAPTION}") for k in image_keys
-             if k.startswith("grid_")]
+    grids = [(k, f"{k.removeprefix('grid_').removesuffix('_classes').capitalize()} set — "
+                 f"{CLASS_GRID_CAPTION if k.endswith('_classes') else GRID_CAPTION}")
+             for k in image_keys if k.startswith("grid_")]
     tsne = [(k, TSNE_CAPTION) for k in image_keys if k == "tsne"]
     others = [(k, k) for k in image_keys if not k.startswith("grid_") and k != "tsne"]
     sections = [("Outputs", grids), ("T-SNE", tsne), ("Other figures", others)]
