@@ -316,3 +316,29 @@ def test_the_step_cost_table_shows_each_methods_ratio_to_a_training_step(finishe
     path.write_text(json.dumps(record))
     text = page.build([finished_bench / "results" / "bench.json"], tmp_path / "results.md", [path]).read_text()
     assert "## Step cost" in text and "| vqgan | 0.250 | 0.200 (0.80x) |" in text
+
+
+def test_tables_only_rewrites_bench_json_from_the_finished_cells_and_runs_nothing(finished_bench, tmp_path,
+                                                                                  monkeypatch):
+    from typer.testing import CliRunner
+    from i2i_unlearn.cli import app
+    copy = tmp_path / "bench"
+    shutil.copytree(finished_bench, copy, ignore=shutil.ignore_patterns("work"))   # cells and knobs, no models
+    config = yaml.safe_load((copy / "bench-tiny.yaml").read_text())
+    config.update(results=str(copy / "results"), work=str(copy / "work"),
+                  methods={"ours": {"knobs": str(copy / "knobs-ours.yaml")}})
+    (copy / "bench-tiny.yaml").write_text(yaml.safe_dump(config))
+    before = _results(copy)
+    (copy / "results" / "bench.json").unlink()
+    monkeypatch.setattr(bench_module, "evaluate_cell", lambda *a: pytest.fail("--tables-only evaluated a cell"))
+    monkeypatch.setattr("i2i_unlearn.unlearn.unlearn", lambda *a, **k: pytest.fail("--tables-only unlearned"))
+    result = CliRunner().invoke(app, ["bench", "--config", str(copy / "bench-tiny.yaml"), "--tables-only"])
+    assert result.exit_code == 0, result.output
+    assert "(4 of 4 cells done)" in result.output and _results(copy) == before
+    # a bench stopped part-way: its pending cells are listed, its finished ones tabled
+    removed = sorted((copy / "results" / "cells").glob("*.json"))[0]
+    removed.unlink()
+    CliRunner().invoke(app, ["bench", "--config", str(copy / "bench-tiny.yaml"), "--tables-only"])
+    bench = json.loads((copy / "results" / "bench.json").read_text())
+    assert bench["progress"] == {**bench["progress"], "cells": 4, "done": 3}
+    assert {c["key"] for c in bench["cells"] if c["status"] == "pending"} == {removed.stem}

@@ -401,11 +401,19 @@ def report(results: Path = typer.Option(..., help="results.json written by `eval
 def bench(config: Path = typer.Option(..., help="bench YAML (see benchmarks/bench-*.yaml)"),
           methods: Optional[list[str]] = typer.Option(None, help="only these method labels (comma-separated)"),
           dry_run: bool = typer.Option(False, help="list the cells and their size (steps, evaluations), run nothing"),
+          tables_only: bool = typer.Option(False, help="rewrite bench.json from the finished cells, run nothing "
+                                                        "(publishes a bench stopped part-way)"),
           assume_steps_per_s: Optional[float] = typer.Option(None, help="dry run: unlearning steps/s for the estimate"),
           assume_evaluation_s: Optional[float] = typer.Option(None, help="dry run: seconds per evaluation")):
     """Every family x method x seed x setting: unlearn, evaluate, cache; tables in <results>/bench.json."""
-    from i2i_unlearn.bench import command_line, dry_run as plan_only, load_bench, run_bench
+    from i2i_unlearn.bench import command_line, dry_run as plan_only, load_bench, rewrite_tables, run_bench
     spec = load_bench(config)
+    if dry_run and tables_only:
+        raise UserError("--dry-run and --tables-only: choose one")
+    if tables_only:
+        progress = rewrite_tables(spec, _names(methods))["progress"]
+        typer.echo(f"bench: {spec['results'] / 'bench.json'} ({progress['done']} of {progress['cells']} cells done)")
+        return
     if dry_run:
         plan_only(spec, _names(methods), assume_steps_per_s, assume_evaluation_s, echo=typer.echo)
         return
