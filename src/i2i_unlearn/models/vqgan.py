@@ -33,7 +33,7 @@ from i2i_unlearn.models.base import I2IModel, keep_visible, register_model
 from i2i_unlearn.tasks import degrade
 
 TOKENIZER_FAMILY = "vq-tokenizer"
-TOKEN_CACHE_SIZE = 65536  # images (about 35 MB of 8 x 8 tokens): a dataset's images for both masks, plus noise
+TOKEN_CACHE_SIZE = 65536  # images (about 35 MB of 8 x 8 tokens): a dataset's images, whole and degraded
 
 
 # --- the tokenizer ---------------------------------------------------------------------------
