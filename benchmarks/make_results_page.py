@@ -193,7 +193,7 @@ def cost_table(rows: list[dict]) -> list[str]:
         body.append([_row_name(row), _number(cost.get("steps"), 0), _number(cost.get("unlearning_wall_time_s"), 1),
                      _number(cost.get("steps_per_s"), 2), _number(cost.get("unlearning_peak_rss_mb"), 0),
                      _number(cost.get("evaluation_wall_time_s"), 1), _number(cost.get("evaluation_peak_rss_mb"), 0)])
-    return _table(["row", "steps", "unlearning s (mean over seeds)", "steps/s", "unlearning peak RSS MB",
+    return _table(["row", "steps", "unlearning s (median over seeds)", "steps/s", "unlearning peak RSS MB",
                    "evaluation s", "evaluation peak RSS MB"], body) if body else []
 
 
@@ -292,7 +292,7 @@ def targets_table(bench: dict, table: dict) -> list[str]:
     if seconds and original_s:
         share = seconds / original_s
         body.append([f"unlearning wall time ≤ {COST_OF_TRAINING:.0%} of the original's training",
-                     f"{seconds:.0f} s of {original_s:.0f} s = {share:.1%}",
+                     f"{seconds:.0f} s (median over seeds) of {original_s:.0f} s = {share:.1%}",
                      "met" if share <= COST_OF_TRAINING else f"missed by {share - COST_OF_TRAINING:.1%} points"])
     if seconds and retrain_s:
         share = seconds / (sum(retrain_s) / len(retrain_s))
@@ -306,7 +306,8 @@ def targets_table(bench: dict, table: dict) -> list[str]:
         ratio = change["fid"]["change"]
         body.append([f"worst retain class's FID ≤ {WORST_CLASS_RATIO}x the original's (the issue asks it of the "
                      "MAE)", f"{_md(worst['worst'])}: {_change('fid', change['fid'])}",
-                     "met" if ratio <= WORST_CLASS_RATIO else f"missed by {ratio - WORST_CLASS_RATIO:.2f}x"])
+                     "met" if ratio <= WORST_CLASS_RATIO else f"missed by {ratio - WORST_CLASS_RATIO:.2f}x"
+                     + (" (the rise itself is inside the intervals)" if change["fid"].get("verdict") == "tie" else "")])
     return _table(["target", "measured", "verdict"], body) if body else []
 
 

@@ -299,7 +299,7 @@ def test_the_targets_table_judges_met_missed_and_ties_from_the_json():
     assert "missed: beaten by noisy-label alpha=0.5 |" in text
     assert "| 11.50 vs 11.00 ± 1.00 | met |" in text                     # inside the retrained interval
     assert "| 29.00 ± 1.00 vs 30.00 ± 1.00 | tie (inside the intervals) |" in text
-    assert "60 s of 1000 s = 6.0% | missed by 1.0% points |" in text
+    assert "60 s (median over seeds) of 1000 s = 6.0% | missed by 1.0% points |" in text
     assert "60 s of 1000 s (mean of 2) = 6.0% | met |" in text
     assert "Dog: 1.45x | missed by 0.15x |" in text
     rows[2] = _scored_row("ours", "ours", 13.0, 20.0, hw=0.1, seconds=60.0)

@@ -29,6 +29,7 @@ import hashlib
 import json
 import math
 import resource
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -760,13 +761,14 @@ def aggregate_row(records: list[dict]) -> dict:
     unlearning = [c["unlearning"] for c in costs if c.get("unlearning")]
     evaluation = [c["evaluation"] for c in costs if c.get("evaluation")]
 
-    def mean(items, key):
+    def median(items, key):
+        """Over seeds: a seed slowed by another job on the machine does not move it (wall times are not scores)."""
         values = [i[key] for i in items if i.get(key) is not None]
-        return round(sum(values) / len(values), 3) if values else None
-    cost = {"unlearning_wall_time_s": mean(unlearning, "wall_time_s"), "steps": mean(unlearning, "steps"),
-            "steps_per_s": mean(unlearning, "steps_per_s"),
+        return round(statistics.median(values), 3) if values else None
+    cost = {"unlearning_wall_time_s": median(unlearning, "wall_time_s"), "steps": median(unlearning, "steps"),
+            "steps_per_s": median(unlearning, "steps_per_s"),
             "unlearning_peak_rss_mb": max((u["peak_rss_mb"] for u in unlearning if u.get("peak_rss_mb")), default=None),
-            "evaluation_wall_time_s": mean(evaluation, "wall_time_s"),
+            "evaluation_wall_time_s": median(evaluation, "wall_time_s"),
             "evaluation_peak_rss_mb": max((e["peak_rss_mb"] for e in evaluation if e.get("peak_rss_mb")), default=None)}
     return {"scores": scores, "per_class": classes, "cost": cost}
 
