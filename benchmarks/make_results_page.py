@@ -230,7 +230,7 @@ def tradeoff_plot(table: dict, path: Path) -> bool:
         for r in [r for r in rows if r["label"] == label and _is_method(r)]:
             x, y, xe, ye = point(r)
             axis.errorbar([x], [y], xerr=[xe], yerr=[ye], color=colour, marker="o", ms=7, capsize=3, label=label)
-    for name, marker, colour in (("original", "*", "black"), ("retrained", "D", "green")):
+    for name, marker, colour in (("original", "*", "dimgray"), ("retrained", "D", "black")):
         for r in [r for r in rows if r["name"] == name]:
             x, y, xe, ye = point(r)
             axis.errorbar([x], [y], xerr=[xe], yerr=[ye], color=colour, marker=marker, ms=11, capsize=3, ls="none",
