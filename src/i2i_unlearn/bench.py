@@ -447,7 +447,8 @@ def _record_unlearning(cell: Cell, bench: dict, original: Path, measured: dict, 
     steps = planned_steps(cell) or cell.config.steps
     done = max(0, steps - resume_from)
     record = {"key": cell.unlearn_key, "method": cell.config.method, "config": to_dict(cell.config),
-              "original_dir": str(original), "weights_sha256": sha256_file(cell.model_dir / "model.safetensors"),
+              "original_dir": _shown(original, bench),
+              "weights_sha256": sha256_file(cell.model_dir / "model.safetensors"),
               "cost": {**measured, "steps": steps, "steps_this_run": done, "resumed_from_step": resume_from or None,
                        "steps_per_s": round(done / seconds, 3) if seconds and done else None}}
     write_json_atomic(bench["results"] / "unlearning" / f"{cell.unlearn_key}.json", record)
@@ -531,7 +532,7 @@ def run_cell(cell: Cell, bench: dict, families: dict, command: str) -> dict:
               "model": {"weights_sha256": model.pretrained_info["weights_sha256"], "family": model.family,
                         "method": cell.config.method if cell.config else None,
                         "config": to_dict(cell.config) if cell.config else None,
-                        "reference_dir": None if cell.config else str(cell.model_dir)},
+                        "reference_dir": None if cell.config else _shown(cell.model_dir, bench)},
               "split": bench["split"], "eval_seed": bench["eval_seed"], "bootstrap": bench["bootstrap"],
               "evaluator": family.evaluator.describe(), "forget_classes": family.split.forget_class_names,
               "versions": versions(), "code_version": BENCH_CODE_VERSION, **scores,
