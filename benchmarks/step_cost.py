@@ -81,22 +81,22 @@ def main():
         module.requires_grad_(False)
     train_config = from_dict(TrainConfig, copy.deepcopy(teacher.pretrained_info["training"]), " training")
     train_config.batch_size, train_config.tasks = args.images, [TASK]
-    train_images = make_unlearn_split(data, UnlearnConfig(forget_classes=["Cat"])).retain_train
+    split = make_unlearn_split(data, UnlearnConfig(forget_classes=["Cat"]))   # the same images for every step timed
+    train_images = split.retain_train
     _fill_token_cache(student, train_images)
     record["training_step_s"] = _median_step_time(
         TrainObjective(student).train(), [p for p in student.parameters() if p.requires_grad],
         image_batches(train_images, train_config, student), args.repeats)
 
     record["unlearning_step_s"], record["to_training_step"] = {}, {}
+    _fill_token_cache(teacher, split.forget_train)
+    _fill_token_cache(teacher, split.retain_train)
     for name in methods:
         times = {}
         for forget_batch in (args.images // 2, args.images):
             config = UnlearnConfig(method=name, forget_classes=["Cat"], batch_size=forget_batch, tasks=[TASK])
-            split = make_unlearn_split(data, config)
             unlearner = load_model(args.model)  # not a copy of the frozen teacher: set_trainable keeps frozen parts
             unlearner.share_caches_with(teacher)   # as unlearn.py does
-            _fill_token_cache(teacher, split.forget_train)
-            _fill_token_cache(teacher, split.retain_train)
             method = get_method(name, config)
             set_trainable(unlearner, method.trains)
             times[f"{forget_batch}+{forget_batch}"] = round(_median_step_time(
