@@ -342,3 +342,30 @@ def test_tables_only_rewrites_bench_json_from_the_finished_cells_and_runs_nothin
     bench = json.loads((copy / "results" / "bench.json").read_text())
     assert bench["progress"] == {**bench["progress"], "cells": 4, "done": 3}
     assert {c["key"] for c in bench["cells"] if c["status"] == "pending"} == {removed.stem}
+
+
+def test_the_families_summary_counts_each_target_as_the_issue_does():
+    def bench(family, ours_retain, done=10):
+        rows = [_scored_row("original", None, 10.0, 15.0, group="reference"),
+                _scored_row("retrained", "retrain", 11.0, 30.0, group="reference"),
+                _scored_row("ours", "ours", ours_retain, 40.0, seconds=10.0),
+                _scored_row("max-loss", "max-loss", 20.0, 35.0)]
+        return {"config": {"tasks": [{"name": "center-inpaint", "ratio": 0.5}]}, "progress": {"done": done, "cells": 10},
+                "families": {family: {"training": {"original": {"wall_time_s": 1000.0},
+                                                   "retrained": [{"wall_time_s": 1000.0}]}}},
+                "tables": [{"family": family, "task": {"name": "center-inpaint", "ratio": 0.5}, "rows": rows}]}
+
+    rows = {line.split(" | ")[0].strip("| "): line for line in
+            page.families_summary([bench("mae", 11.5)], [{"family": "vqgan", "to_training_step": {"ours": 0.9}}])}
+    assert rows["ours on or beyond every baseline's trade-off curve"].endswith(
+        "| met | not run | not run | not judged: 1 of 3 families run (1 met) |")
+    assert "| 3 of 3 | met | not run | not run | not judged: 1 of 3 families run (1 met) |" in \
+        rows["unlearning wall time ≤ 5% of the original's training"]            # 10 s of 1000 s
+    assert rows["the VQ-GAN's unlearning step cheaper than its training step"].endswith("| – | met | – | met (1 met) |")
+    # two families: one matches the retrained model, one misses its retain interval; the third decides
+    text = page.families_summary([bench("mae", 11.5), bench("diffusion", 30.0, done=4)])
+    match = next(line for line in text if line.startswith("| ours's retain FID"))
+    assert match.endswith("| met | not run | missed (partial bench) | not judged: 2 of 3 families run (1 met) |")
+    text = page.families_summary([bench("mae", 30.0), bench("vqgan", 30.0), bench("diffusion", 11.5)])
+    match = next(line for line in text if line.startswith("| ours's retain FID"))
+    assert match.endswith("| missed | missed | met | missed (1 met) |")
