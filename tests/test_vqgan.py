@@ -3,8 +3,9 @@ training."""
 import torch
 
 from i2i_unlearn.checkpoints import load_tensors
-from i2i_unlearn.config import DataConfig, TaskConfig
+from i2i_unlearn.config import DataConfig, TaskConfig, UnlearnConfig
 from i2i_unlearn.data import load_split
+from i2i_unlearn.methods import Batch, get_method
 from i2i_unlearn.models import build_model, load_model
 from i2i_unlearn.models.vqgan import VQTokenizer
 from i2i_unlearn.tasks import make_mask
@@ -167,5 +168,9 @@ def test_ours_noise_target_is_tokenized_outside_the_cache_and_equals_the_cached_
     with torch.no_grad():
         target = model.encode_noise(x, noise, mask, None)
         assert len(model._token_cache) == 0      # fresh noise at every step: caching it would evict the dataset
+        forget_set = Batch(images=x, mask=mask, ctx=None, noise=noise)
+        paper_target = get_method("ours", UnlearnConfig(method="ours", noise_context="noise")).forget_target(
+            model, forget_set, None)             # the paper's T(n) path: the same noise, the same rule
+        assert torch.equal(paper_target, target) and len(model._token_cache) == 0
         assert torch.equal(target, model.encode(noise, mask))   # the same target as through the cache
     assert len(model._token_cache) == 8          # whole and degraded noise images

@@ -16,7 +16,7 @@ class Ours(Method):
     def forget_target(self, teacher, forget: Batch, generator):
         """The teacher's encoding of the noise images, under the forget images' mask and randomness."""
         if self.config.noise_context == "noise":   # the paper's T(n) on every family, the family's own input ignored
-            return teacher.encode(forget.noise, forget.mask, forget.ctx)
+            return teacher.encode_fresh(forget.noise, forget.mask, forget.ctx)
         return teacher.encode_noise(forget.images, forget.noise, forget.mask, forget.ctx)
 
     def loss(self, student, teacher, forget: Batch, retain: Batch, generator):

@@ -79,11 +79,16 @@ class I2IModel(nn.Module):
         """E(T(x)): the encoder's output (a list of feature maps for U-Nets)."""
         raise NotImplementedError
 
+    def encode_fresh(self, x, mask, ctx) -> torch.Tensor | list[torch.Tensor]:
+        """`encode` for images seen once (fresh noise): a family that caches per image (the VQ-GAN's
+        tokens) skips its cache, which they would only push the dataset's images out of."""
+        return self.encode(x, mask, ctx)
+
     def encode_noise(self, x, noise_image, mask, ctx) -> torch.Tensor | list[torch.Tensor]:
         """E0(T(n)) for forget images x: what `ours` pulls their encodings to. By default the noise
         image under the forget images' mask and randomness; a family may build it differently
         (the diffusion family keeps x's known pixels and puts pure noise in the hole)."""
-        return self.encode(noise_image, mask, ctx)
+        return self.encode_fresh(noise_image, mask, ctx)
 
     def predict(self, x, mask, ctx) -> torch.Tensor:
         """The differentiable output the family's training loss compares (pixels, noise, token logits)."""

@@ -321,10 +321,8 @@ class VQGANModel(I2IModel):
         tokens, unknown, _ = self._inputs(x, mask, ctx)
         return self.token_encoder(tokens, unknown)
 
-    def encode_noise(self, x, noise_image, mask, ctx):
-        """The base target (the noise image under x's mask), tokenized outside the cache: the noise is
-        new at every step, so caching it would only evict the dataset's tokens."""
-        tokens, unknown, _ = self._inputs(noise_image, mask, ctx, cache=False)
+    def encode_fresh(self, x, mask, ctx=None):
+        tokens, unknown, _ = self._inputs(x, mask, ctx, cache=False)
         return self.token_encoder(tokens, unknown)
 
     def predict(self, x, mask, ctx=None, target=None):
