@@ -177,6 +177,8 @@ def test_the_report_shows_intervals_the_hole_and_the_worst_retain_class(tmp_path
     assert "## Hidden region only" in text and "<h2>Hidden region only</h2>" in page
     assert "| unlearned | Bear | 1.30x |" in text                        # the worst retain class, named
     assert "1.02x (tie)" in text and "Cat" not in text.split("## Collateral damage per retain class")[1].split("##")[0]
+    assert "**FID: ratio to the original**" in text and "| retain class | unlearned |" in text   # a column per model
+    assert page.count("<caption>", page.index('<div class="side-by-side">')) >= 3   # one narrow table per score
     assert "unlearned: Bear 1.30x" in summary_table(results)
 
 

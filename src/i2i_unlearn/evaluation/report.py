@@ -105,6 +105,8 @@ h3 { font-size: 1em; margin: 1.2em 0 .3em; }
 .note { max-width: 85ch; }
 /* each table in a box of its own that scrolls sideways: a table wider than the page stays inside it */
 .table-box { overflow-x: auto; margin: .4em 0 1.4em; }
+/* narrow tables of one kind in a row, wrapping to the next line where the page is too narrow */
+.side-by-side { display: flex; flex-wrap: wrap; gap: 0 2.5em; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 caption { text-align: left; font-weight: 600; padding-bottom: .3em; }
 th, td { padding: .25em .75em; text-align: left; white-space: nowrap; }
@@ -203,30 +205,32 @@ def _hole_table(results: dict, set_name: str, space: str = " ") -> tuple[str, li
     return f"{set_name.capitalize()} set, hidden region only", header, rows, row_styles
 
 
-def _collateral_tables(results: dict) -> tuple[list, list, list, list] | None:
-    """(header, rows) of the per-retain-class changes, and (header, rows) naming each model's worst class."""
+def _collateral_tables(results: dict) -> tuple[list[tuple[str, list, list]], list, list] | None:
+    """One (caption, header, rows) per score of the per-retain-class changes, a column per model (narrow
+    enough for the page with any number of models), and (header, rows) naming each model's worst class."""
     damage = results_collateral(results)
     if not damage:
         return None
     models = list(damage)
-    header = ["retain class"] + [f"{model}: {CLASS_METRICS[key][0]}" for model in models for key in CLASS_METRICS]
     classes = list(dict.fromkeys(e["class"] for entry in damage.values() for e in entry["classes"]))
-    rows = []
-    for name in classes:
-        row = [name]
-        for model in models:
-            change = next((e for e in damage[model]["classes"] if e["class"] == name), None)
-            for key in CLASS_METRICS:
+    tables = []
+    for key, (label, _, _) in CLASS_METRICS.items():
+        rows = []
+        for name in classes:
+            row = [name]
+            for model in models:
+                change = next((e for e in damage[model]["classes"] if e["class"] == name), None)
                 cell = format_change(key, change[key]) if change else MISSING
-                worse = change is not None and change[key]["verdict"] == "worse"
-                row.append((cell, "missed") if worse else cell)
-        rows.append(row)
+                row.append((cell, "missed") if change is not None and change[key]["verdict"] == "worse" else cell)
+            rows.append(row)
+        caption = f"{label}: ratio to the original" if key == "fid" else f"{label}: change from the original"
+        tables.append((caption, ["retain class", *models], rows))
     worst_rows = []
     for model in models:
         worst = next((e for e in damage[model]["classes"] if e["class"] == damage[model]["worst"]), None)
         worst_rows.append([model, worst["class"] if worst else MISSING,
                            format_change("fid", worst["fid"]) if worst else MISSING])
-    return header, rows, ["model", "worst retain class", "its FID ratio"], worst_rows
+    return tables, ["model", "worst retain class", "its FID ratio"], worst_rows
 
 
 def _targets_table(results: dict) -> tuple[list, list]:
@@ -593,9 +597,10 @@ def render_html(results: dict, images: dict[str, Path], front: tuple[dict, Path]
             parts.append(_html_table(header, rows, caption, row_styles, style="numbers"))
     collateral = _collateral_tables(results)
     if collateral:
-        header, rows, worst_header, worst_rows = collateral
+        tables, worst_header, worst_rows = collateral
         parts += ["<h2>Collateral damage per retain class</h2>", f'<p class="note">{e(COLLATERAL_NOTE)}</p>',
-                  _html_table(worst_header, worst_rows, style="numbers"), _html_table(header, rows, style="numbers")]
+                  _html_table(worst_header, worst_rows, style="numbers"), '<div class="side-by-side">',
+                  *(_html_table(header, rows, caption, style="numbers") for caption, header, rows in tables), "</div>"]
     if results.get("targets"):
         parts += ["<h2>Targets</h2>", _html_table(*_targets_table(results), style="numbers")]
     if front:
@@ -678,9 +683,11 @@ def render_markdown(results: dict, image_keys, front: dict | None = None,
             lines += [f"**{_md(caption)}**", "", *_md_table(header, rows)]
     collateral = _collateral_tables(results)
     if collateral:
-        header, rows, worst_header, worst_rows = collateral
+        tables, worst_header, worst_rows = collateral
         lines += ["## Collateral damage per retain class", "", _md(COLLATERAL_NOTE), "",
-                  *_md_table(worst_header, worst_rows), *_md_table(header, rows)]
+                  *_md_table(worst_header, worst_rows)]
+        for caption, header, rows in tables:
+            lines += [f"**{_md(caption)}**", "", *_md_table(header, rows)]
     if results.get("targets"):
         lines += ["## Targets", "", *_md_table(*_targets_table(results))]
     if front:
