@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 .PHONY: install test demo demo-diffusion demo-vqgan bench clean
 
 FAMILY ?= mae
-BENCH ?= mae
+BENCH ?= mae vqgan diffusion
 
 install: $(STAMP)
 
@@ -32,11 +32,12 @@ demo-diffusion: $(STAMP)
 demo-vqgan: $(STAMP)
 	$(BIN)/i2i-unlearn demo --family vqgan
 
-# The side-by-side benchmark (benchmarks/bench-$(BENCH).yaml; hours on 2 cores: size it first with
-# `i2i-unlearn bench --config ... --dry-run`). Killed, it restarts where it stopped; then docs/results.md.
+# The side-by-side benchmark: every family's benchmarks/bench-<family>.yaml, or `make bench BENCH=mae` for one
+# (hours on 2 cores: size it first with `i2i-unlearn bench --config ... --dry-run`). Killed, it restarts where it
+# stopped; then docs/results.md.
 # The proxy cells read Debian's Fashion-MNIST: `apt-get install dataset-fashion-mnist` (checked before any run).
 bench: $(STAMP)
-	$(BIN)/i2i-unlearn bench --config benchmarks/bench-$(BENCH).yaml
+	for name in $(BENCH); do $(BIN)/i2i-unlearn bench --config benchmarks/bench-$$name.yaml || exit 1; done
 	$(BIN)/python benchmarks/make_results_page.py
 
 clean:
