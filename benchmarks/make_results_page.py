@@ -399,7 +399,9 @@ def night_summary(benches: list[dict]) -> list[str]:
     seconds = sum((p.get("unlearning_wall_time_s") or 0) + (p.get("evaluation_wall_time_s") or 0) for p in progress)
     done, cells = sum(p.get("done", 0) for p in progress), sum(p.get("cells", 0) for p in progress)
     over = (seconds - NIGHT_S) / 3600
-    verdict = ("not judged until every cell has run" if done < cells else "within one night (12 h)" if over <= 0
+    not_run = [f for f in FAMILIES if f not in {t["family"] for b in benches for t in b["tables"]}]
+    verdict = ("not judged until every family's bench has run (not yet: " + ", ".join(not_run) + ")" if not_run
+               else "not judged until every cell has run" if done < cells else "within one night (12 h)" if over <= 0
                else f"over one night (12 h) by {over:.1f} h")
     scope = "every cell" if done == cells else f"{done} of {cells} cells"
     names = ", ".join(_md(b["bench"]) for b in benches)

@@ -369,3 +369,16 @@ def test_the_families_summary_counts_each_target_as_the_issue_does():
     text = page.families_summary([bench("mae", 30.0), bench("vqgan", 30.0), bench("diffusion", 11.5)])
     match = next(line for line in text if line.startswith("| ours's retain FID"))
     assert match.endswith("| missed | missed | met | missed (1 met) |")
+
+
+def test_the_night_target_is_judged_only_once_every_familys_bench_has_run():
+    def bench(family, done, hours):
+        return {"bench": f"bench-{family}", "tables": [{"family": family}],
+                "progress": {"done": done, "cells": 10, "unlearning_wall_time_s": hours * 3600,
+                             "evaluation_wall_time_s": 0}}
+    text = page.night_summary([bench("mae", 10, 4.0)])[0]
+    assert "4.0 h" in text and "not judged until every family's bench has run (not yet: vqgan, diffusion)" in text
+    text = page.night_summary([bench("mae", 10, 4.0), bench("vqgan", 9, 4.0), bench("diffusion", 10, 4.0)])[0]
+    assert "29 of 30 cells: not judged until every cell has run" in text
+    text = page.night_summary([bench("mae", 10, 4.0), bench("vqgan", 10, 5.0), bench("diffusion", 10, 4.0)])[0]
+    assert "13.0 h of unlearning and evaluation for every cell: over one night (12 h) by 1.0 h" in text
