@@ -197,9 +197,14 @@ def cost_table(rows: list[dict]) -> list[str]:
                    "evaluation s", "evaluation peak RSS MB"], body) if body else []
 
 
+ZOOM = 2.0   # the zoomed panel shows retain FIDs up to this many times the original's
+
+
 def tradeoff_plot(table: dict, path: Path) -> bool:
     """Forget FID against retain FID (means ± hw): main rows, each method's vary-ablation as a line, the
-    original and the retrained model marked. False if matplotlib is missing or nothing is scored."""
+    original and the retrained model marked. Where some row's retain FID is past ZOOM x the original's, a
+    second panel zooms on the rows within it (where the references are). False if matplotlib is missing or
+    nothing is scored."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -210,13 +215,31 @@ def tradeoff_plot(table: dict, path: Path) -> bool:
             and _stat(r, "forget", "whole", "fid")]
     if not rows:
         return False
-    figure, axis = plt.subplots(figsize=(7, 5.2), dpi=110)
-    colours = plt.get_cmap("tab10")
-    labels = list(dict.fromkeys(r["label"] for r in rows if r["label"]))
 
     def point(row):
         x, y = _stat(row, "retain", "whole", "fid"), _stat(row, "forget", "whole", "fid")
         return x["mean"], y["mean"], x.get("hw") or 0.0, y.get("hw") or 0.0
+    original = next((point(r)[0] for r in rows if r["name"] == "original"), None)
+    zoom = original * ZOOM if original and any(point(r)[0] > original * ZOOM for r in rows) else None
+    figure, axes = plt.subplots(1, 2 if zoom else 1, figsize=(13, 5.4) if zoom else (7, 5.2), dpi=110,
+                                squeeze=False)
+    for axis in axes[0]:
+        _draw_tradeoff(axis, rows, point, plt.get_cmap("tab10"))
+    axes[0][0].set_title(f"{table['family']}, {_task_name(table['task'])}: trade-off (bars: 95 % intervals)")
+    if zoom:
+        inside = [point(r) for r in rows if point(r)[0] <= zoom]
+        low, high = min(y - ye for _, y, _, ye in inside), max(y + ye for _, y, _, ye in inside)
+        axes[0][1].set_xlim(min(x - xe for x, _, xe, _ in inside) * 0.95, zoom)
+        axes[0][1].set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
+        axes[0][1].set_title(f"zoom: retain FID up to {ZOOM:g}x the original's")
+    figure.tight_layout()
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
+    plt.close(figure)
+    return True
+
+
+def _draw_tradeoff(axis, rows: list[dict], point, colours) -> None:
+    labels = list(dict.fromkeys(r["label"] for r in rows if r["label"]))
     for label in labels:
         colour = colours(labels.index(label) % 10)
         sweep = sorted([r for r in rows if r["label"] == label and r.get("vary")
@@ -226,7 +249,7 @@ def tradeoff_plot(table: dict, path: Path) -> bool:
             axis.errorbar(xs, ys, xerr=xe, yerr=ye, color=colour, alpha=0.55, marker=".", lw=1, capsize=2)
             for r, x, y in zip(sweep, xs, ys):
                 axis.annotate(f"{r['vary']['value']:g}", (x, y), fontsize=6, color=colour, xytext=(3, 3),
-                              textcoords="offset points")
+                              textcoords="offset points", annotation_clip=True)
         for r in [r for r in rows if r["label"] == label and _is_method(r)]:
             x, y, xe, ye = point(r)
             axis.errorbar([x], [y], xerr=[xe], yerr=[ye], color=colour, marker="o", ms=7, capsize=3, label=label)
@@ -237,14 +260,9 @@ def tradeoff_plot(table: dict, path: Path) -> bool:
                           label=name)
     axis.set_xlabel("retain FID (lower is better)")
     axis.set_ylabel("forget FID (higher is better)")
-    axis.set_title(f"{table['family']}, {_task_name(table['task'])}: trade-off (bars: 95 % intervals)")
     handles, names = axis.get_legend_handles_labels()
     unique = dict(zip(names, handles))
     axis.legend(unique.values(), unique.keys(), fontsize=8)
-    figure.tight_layout()
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
-    plt.close(figure)
-    return True
 
 
 # issue 10's targets, judged on a family's main table
