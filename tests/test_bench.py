@@ -232,6 +232,10 @@ def test_a_bench_killed_mid_cell_resumes_to_the_same_json(finished_bench, tiny_m
     monkeypatch.setattr(bench_module, "evaluate_cell", real_evaluate)
     resumed = json.loads((tmp_path / "results" / "unlearning" / f"{started[0].name}.json").read_text())
     assert resumed["cost"]["resumed_from_step"] == 2 and resumed["cost"]["steps_this_run"] == 2
+    run = json.loads((started[0] / "run.json").read_text())
+    earlier = run["wall_time_total_s"] - run["wall_time_s"]   # the killed invocation's steps, up to its checkpoint
+    assert earlier > 0 and resumed["cost"]["wall_time_s"] == pytest.approx(
+        resumed["cost"]["wall_time_this_run_s"] + earlier, abs=0.01)   # the cell's cost is the whole run's
     # the rest, and the same numbers, cells and tables as the uninterrupted bench
     run_bench(load_bench(path), command="i2i-unlearn bench --config bench-tiny.yaml", echo=messages.append)
     assert _results(tmp_path) == _results(finished_bench)

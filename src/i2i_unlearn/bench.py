@@ -422,6 +422,7 @@ def _checkpoint_step(directory: Path) -> int:
 
 def run_unlearning(cell: Cell, bench: dict) -> dict:
     """The cell's unlearned model (cached by its key); a killed run continues from its last checkpoint."""
+    from i2i_unlearn.runs import total_wall_time
     from i2i_unlearn.unlearn import unlearn
     record = _finished_unlearning(cell)
     if record is not None:
@@ -430,7 +431,7 @@ def run_unlearning(cell: Cell, bench: dict) -> dict:
     run_json = cell.model_dir / "run.json"
     if run_json.is_file() and (cell.model_dir / "model.safetensors").is_file():
         # finished, but killed before its bench record (e.g. while its checkpoints were being removed)
-        wall = read_json(run_json).get("wall_time_s")
+        wall = total_wall_time(read_json(run_json))
         return _record_unlearning(cell, bench, original, {"wall_time_s": wall, "peak_rss_mb": None,
                                                           "peak_rss_scope": None}, 0, wall)
     resume_from = _checkpoint_step(cell.model_dir) if cell.model_dir.is_dir() else 0
@@ -438,7 +439,12 @@ def run_unlearning(cell: Cell, bench: dict) -> dict:
     with Measure() as measure:
         unlearn(original, copy.deepcopy(cell.config), cell.model_dir, resume=resume_from > 0,
                 overwrite=resume_from == 0, data_root=data_root)
-    return _record_unlearning(cell, bench, original, measure.record(), resume_from, measure.seconds)
+    measured = measure.record()
+    if resume_from:   # the cell's cost is the whole run's: add what the killed invocations spent (run.json)
+        run = read_json(run_json)
+        measured = {**measured, "wall_time_this_run_s": measured["wall_time_s"],
+                    "wall_time_s": round(measured["wall_time_s"] + total_wall_time(run) - run["wall_time_s"], 2)}
+    return _record_unlearning(cell, bench, original, measured, resume_from, measure.seconds)
 
 
 def _record_unlearning(cell: Cell, bench: dict, original: Path, measured: dict, resume_from: int,
