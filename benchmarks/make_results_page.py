@@ -403,7 +403,9 @@ def families_summary(benches: list[dict], step_costs: list[dict] = ()) -> list[s
                 cells.append(target["status"] + (" (partial bench)" if family in partial and key != "step" else ""))
                 met += target["status"] == "met"
         run = sum(verdicts.get(f, {}).get(key) is not None for f in families)
-        verdict = ("met" if met >= needed else
+        final = met - sum(verdicts.get(f, {}).get(key, {}).get("status") == "met" for f in families
+                          if f in partial and key != "step")   # a partial bench's verdict can still change
+        verdict = ("met" if final >= needed else "not judged: a bench is still running" if met >= needed else
                    f"not judged: {run} of {len(families)} families run" if met + len(families) - run >= needed
                    else "missed")
         body.append([text, f"{needed} of {len(families)}", *cells, f"{verdict} ({met} met)"])
