@@ -392,7 +392,7 @@ def families_summary(benches: list[dict], step_costs: list[dict] = ()) -> list[s
             targets["retrained-match"] = _target("retrained-match", "", "", status)
     body = []
     for key, text, families, needed in SUMMARY_TARGETS:
-        cells, met = [], 0
+        cells, met, final, run = [], 0, 0, 0   # final: mets that a bench still running cannot change
         for family in FAMILIES:
             target = verdicts.get(family, {}).get(key)
             if family not in families:
@@ -400,11 +400,10 @@ def families_summary(benches: list[dict], step_costs: list[dict] = ()) -> list[s
             elif target is None:
                 cells.append("not run")
             else:
-                cells.append(target["status"] + (" (partial bench)" if family in partial and key != "step" else ""))
-                met += target["status"] == "met"
-        run = sum(verdicts.get(f, {}).get(key) is not None for f in families)
-        final = met - sum(verdicts.get(f, {}).get(key, {}).get("status") == "met" for f in families
-                          if f in partial and key != "step")   # a partial bench's verdict can still change
+                provisional = family in partial and key != "step"
+                cells.append(target["status"] + (" (partial bench)" if provisional else ""))
+                run, met = run + 1, met + (target["status"] == "met")
+                final += target["status"] == "met" and not provisional
         verdict = ("met" if final >= needed else "not judged: a bench is still running" if met >= needed else
                    f"not judged: {run} of {len(families)} families run" if met + len(families) - run >= needed
                    else "missed")
@@ -456,10 +455,10 @@ def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str
     if progress.get("done", 0) < progress.get("cells", 0):
         lines += [f"**Incomplete**: {progress['cells'] - progress['done']} cells not run yet (listed at the end "
                   "with the time each finished cell took).", ""]
-    main_tasks = [json.dumps(t, sort_keys=True) for t in bench["config"].get("tasks", [])[:1]]
+    first_task_table = _main_table(bench)
     for table in bench["tables"]:
         task = _task_name(table["task"])
-        main = json.dumps(table["task"], sort_keys=True) in main_tasks
+        main = table is first_task_table
         forget = ", ".join(table.get("forget_classes") or [])
         lines += [f"### {_md(table['family'])}: {_md(task)}{' (main)' if main else ''}", "",
                   f"Dataset {_md(table['dataset'])}, forgetting {_md(forget)}; test images: "
