@@ -437,8 +437,13 @@ def cells_table(bench: dict) -> list[str]:
         body.append([_md(cell["family"]), _md(cell["row"]), MISSING if cell["seed"] is None else str(cell["seed"]),
                      _md(_task_name(cell["task"])), cell["status"], _number(unlearning.get("wall_time_s"), 1),
                      _number(unlearning.get("steps_per_s"), 2), _number(evaluation.get("wall_time_s"), 1),
+                     _number((unlearning.get("host") or evaluation.get("host") or {}).get("matmul_gflops"), 1),
                      f"`{cell['key'][:12]}`"])
-    return _table(["family", "row", "seed", "task", "status", "unlearning s", "steps/s", "evaluation s", "cell"], body)
+    return ["The machine's speed is measured at the start of each cell (float32 matmul GFLOP/s, torch's threads; "
+            f"{MISSING} for cells run before it was recorded): cells run in different sessions ran on different "
+            "machines, and a cell run beside another job ran slower.", "",
+            *_table(["family", "row", "seed", "task", "status", "unlearning s", "steps/s", "evaluation s",
+                     "machine GFLOP/s", "cell"], body)]
 
 
 def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str) -> list[str]:

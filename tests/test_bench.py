@@ -263,6 +263,9 @@ def test_bench_json_has_intervals_collateral_and_costs(finished_bench):
     cost = rows["ours"]["cost"]
     assert cost["steps"] == 4 and cost["steps_per_s"] > 0 and cost["unlearning_peak_rss_mb"] > 0
     assert all(c["status"] == "done" and c["cost"]["evaluation"]["wall_time_s"] > 0 for c in bench["cells"])
+    # the machine's speed beside each cell's time: cells of different sessions ran on different machines
+    assert all(c["cost"]["evaluation"]["host"]["matmul_gflops"] > 0 for c in bench["cells"])
+    assert all(c["cost"]["unlearning"]["host"]["torch_threads"] >= 1 for c in bench["cells"] if c["unlearn_key"])
     assert table["counts"] == {"forget": 10, "retain": 90}   # eval_per_class: the first 10 of each class
     assert bench["families"]["mae"]["training"]["original"]["wall_time_s"] > 0   # the cost targets' denominator
 
@@ -275,6 +278,7 @@ def test_the_results_page_is_rebuilt_from_bench_json_alone(finished_bench, tmp_p
     assert "`i2i-unlearn bench --config bench-tiny.yaml`" in first
     assert "| ours | 2 |" in first and "| *original* | 1 |" in first and " ± " in first
     assert "worst retain class" in first and "Ablation **alpha**" in first and "### Cells" in first
+    assert "| machine GFLOP/s |" in first
     assert "Targets (issue 10)" in first and "of the original's training" in first   # run.json's training time
     plots = sorted((tmp_path / "docs").glob("*.png"))
     assert len(plots) == 1 and f"]({plots[0].name})" in first

@@ -394,6 +394,34 @@ class Measure:
                 "peak_rss_mb": self.peak_rss_mb, "peak_rss_scope": self.scope}
 
 
+def host_speed() -> dict:
+    """This machine at this moment: its CPU, the vector instructions torch's kernels use on it and the float32
+    matmul throughput torch gets from it (about 0.3 s). Wall times of cells run on different machines, or
+    beside another job, differ by this factor (1500 steps of the MAE's ours: 182-192 s on one session's
+    machine, 306 s on another's); and the same seed gives the same weights only on the same kind of CPU (kernels
+    round differently with other vector instructions)."""
+    import torch
+    cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo")
+                if line.startswith("model name")), None)
+    a = torch.randn(512, 512, generator=torch.Generator().manual_seed(0))
+    torch.mm(a, a)   # warm-up: the first call allocates
+    repeats, started = 0, time.perf_counter()
+    while time.perf_counter() - started < 0.3:
+        torch.mm(a, a)
+        repeats += 1
+    seconds = time.perf_counter() - started
+    return {"cpu": cpu, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "torch_threads": torch.get_num_threads(),
+            "matmul_gflops": round(2 * 512 ** 3 * repeats / seconds / 1e9, 1)}
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError:
+        return []
+
+
 def _peak_rss_mb() -> float:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -436,6 +464,7 @@ def run_unlearning(cell: Cell, bench: dict) -> dict:
                                                           "peak_rss_scope": None}, 0, wall)
     resume_from = _checkpoint_step(cell.model_dir) if cell.model_dir.is_dir() else 0
     data_root = bench["datasets"][bench["families"][cell.family]["dataset"]]["root"]
+    host = host_speed()
     with Measure() as measure:
         unlearn(original, copy.deepcopy(cell.config), cell.model_dir, resume=resume_from > 0,
                 overwrite=resume_from == 0, data_root=data_root)
@@ -444,7 +473,7 @@ def run_unlearning(cell: Cell, bench: dict) -> dict:
         run = read_json(run_json)
         measured = {**measured, "wall_time_this_run_s": measured["wall_time_s"],
                     "wall_time_s": round(measured["wall_time_s"] + total_wall_time(run) - run["wall_time_s"], 2)}
-    return _record_unlearning(cell, bench, original, measured, resume_from, measure.seconds)
+    return _record_unlearning(cell, bench, original, {**measured, "host": host}, resume_from, measure.seconds)
 
 
 def _record_unlearning(cell: Cell, bench: dict, original: Path, measured: dict, resume_from: int,
@@ -531,6 +560,7 @@ def run_cell(cell: Cell, bench: dict, families: dict, command: str) -> dict:
     if cell.family not in families:
         families[cell.family] = _Family(bench, cell.family)
     family = families[cell.family]
+    host = host_speed()
     with Measure() as measure:
         model = load_model(cell.model_dir)
         scores = evaluate_cell(model, family, cell.task, bench)
@@ -542,7 +572,7 @@ def run_cell(cell: Cell, bench: dict, families: dict, command: str) -> dict:
               "split": bench["split"], "eval_seed": bench["eval_seed"], "bootstrap": bench["bootstrap"],
               "evaluator": family.evaluator.describe(), "forget_classes": family.split.forget_class_names,
               "versions": versions(), "code_version": BENCH_CODE_VERSION, **scores,
-              "cost": {"evaluation": {**measure.record(), "images": sum(scores["counts"].values())},
+              "cost": {"evaluation": {**measure.record(), "images": sum(scores["counts"].values()), "host": host},
                        "unlearning": (unlearning or {}).get("cost")},
               "run": {"command": command, "created": _now()}}
     write_json_atomic(bench["results"] / "cells" / f"{cell.key}.json", record)
