@@ -316,6 +316,25 @@ def test_the_targets_table_judges_met_missed_and_ties_from_the_json():
     assert "beaten by max-loss, noisy-label alpha=0.5 |" in text
 
 
+def test_the_proxy_target_takes_the_best_proxy_row_that_forgets():
+    def row(name, retain_fid, forget_fid, recognition):
+        scored = _scored_row(name, "ours", retain_fid, forget_fid, group="reference" if name == "original" else "main")
+        scored["scores"]["forget"]["whole"]["recognition"] = {"mean": recognition, "hw": 0.0}
+        return scored
+    proxy = {"proxy": {"dataset": "fashion-mnist"}}
+    bench = {"methods": {"ours": {"set": {}}, "ours-proxy": {"set": proxy},
+                         "ours-proxy-binarized": {"set": {**proxy, "proxy_transform": ["binarize"]}}}}
+    rows = [row("original", 10.0, 15.0, 0.9), row("ours", 11.0, 60.0, 0.1),   # ours uses real retain images: not judged
+            row("ours-proxy", 40.0, 60.0, 0.1),                # forgets, 4.0x
+            row("ours-proxy-binarized", 12.0, 50.0, 0.2)]      # forgets, 1.2x: the best
+    (target,) = [t for t in page.judge_targets(bench, {"family": "mae", "rows": rows}) if t["key"] == "proxy"]
+    assert target["verdict"] == "met" and "ours-proxy-binarized 1.20x (forget targets met)" in target["measured"]
+    rows[3] = row("ours-proxy-binarized", 12.0, 50.0, 0.5)       # recognition above 1/3 of 0.9: it does not forget
+    (target,) = [t for t in page.judge_targets(bench, {"family": "mae", "rows": rows}) if t["key"] == "proxy"]
+    assert target["verdict"] == "missed by 2.70x (ours-proxy, the best)"
+    assert "ours-proxy-binarized 1.20x (forget targets missed)" in target["measured"]
+
+
 def test_the_step_cost_table_shows_each_methods_ratio_to_a_training_step(finished_bench, tmp_path):
     record = {"command": "python benchmarks/step_cost.py --model m", "family": "vqgan", "images": 64,
               "training_step_s": 0.25, "unlearning_step_s": {"ours": {"32+32": 0.2, "64+64": 0.4}},
