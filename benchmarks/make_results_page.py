@@ -456,7 +456,8 @@ def night_summary(benches: list[dict]) -> list[str]:
     scope = "every cell" if done == cells else f"{done} of {cells} cells"
     names = ", ".join(_md(b["bench"]) for b in benches)
     return [f"Time of the cells run, all benches ({names}): {seconds / 3600:.1f} h of unlearning and evaluation for "
-            f"{scope}: {verdict}. Loading and start-up between cells are not counted.", ""]
+            f"{scope}: {verdict}. Loading and start-up between cells are not counted; each cell's time is that of "
+            "the machine it ran on (the cell tables give its speed), and the benches ran over several sessions.", ""]
 
 
 def cells_table(bench: dict) -> list[str]:
