@@ -468,14 +468,23 @@ def cells_table(bench: dict) -> list[str]:
         evaluation = cost.get("evaluation") or {}
         body.append([_md(cell["family"]), _md(cell["row"]), MISSING if cell["seed"] is None else str(cell["seed"]),
                      _md(_task_name(cell["task"])), cell["status"], _number(unlearning.get("wall_time_s"), 1),
-                     _number(unlearning.get("steps_per_s"), 2), _number(evaluation.get("wall_time_s"), 1),
+                     _number(unlearning.get("steps_per_s"), 2), _number(_cores_busy(unlearning), 2),
+                     _number(evaluation.get("wall_time_s"), 1),
                      _number((unlearning.get("host") or evaluation.get("host") or {}).get("matmul_gflops"), 1),
                      f"`{cell['key'][:12]}`"])
-    return ["The machine's speed is measured at the start of each cell (float32 matmul GFLOP/s, torch's threads; "
-            f"{MISSING} for cells run before it was recorded): cells run in different sessions ran on different "
-            "machines, and a cell run beside another job ran slower.", "",
-            *_table(["family", "row", "seed", "task", "status", "unlearning s", "steps/s", "evaluation s",
-                     "machine GFLOP/s", "cell"], body)]
+    return ["Cores busy: the unlearning run's CPU time over its wall time (about 2 on 2 free cores; well below, the "
+            "run shared the machine with another job). Machine speed: float32 matmul GFLOP/s measured at the start "
+            f"of each cell ({MISSING} for cells run before it was recorded); cells of different sessions ran on "
+            "different machines.", "",
+            *_table(["family", "row", "seed", "task", "status", "unlearning s", "steps/s", "cores busy",
+                     "evaluation s", "machine GFLOP/s", "cell"], body)]
+
+
+def _cores_busy(unlearning: dict) -> float | None:
+    """CPU time over wall time of the last invocation (a resumed run's CPU time is only its own)."""
+    wall = unlearning.get("wall_time_this_run_s") or unlearning.get("wall_time_s")
+    cpu = unlearning.get("cpu_time_s")
+    return cpu / wall if cpu and wall else None
 
 
 def methods_list(bench: dict) -> list[str]:

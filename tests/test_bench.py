@@ -278,7 +278,7 @@ def test_the_results_page_is_rebuilt_from_bench_json_alone(finished_bench, tmp_p
     assert "`i2i-unlearn bench --config bench-tiny.yaml`" in first
     assert "| ours | 2 |" in first and "| *original* | 1 |" in first and " ± " in first
     assert "worst retain class" in first and "Ablation **alpha**" in first and "### Cells" in first
-    assert "| machine GFLOP/s |" in first
+    assert "| cores busy | evaluation s | machine GFLOP/s |" in first
     assert "Targets (issue 10)" in first and "of the original's training" in first   # run.json's training time
     plots = sorted((tmp_path / "docs").glob("*.png"))
     assert len(plots) == 1 and f"]({plots[0].name})" in first
@@ -343,6 +343,20 @@ def test_the_step_cost_table_shows_each_methods_ratio_to_a_training_step(finishe
     path.write_text(json.dumps(record))
     text = page.build([finished_bench / "results" / "bench.json"], tmp_path / "results.md", [path]).read_text()
     assert "## Step cost" in text and "| vqgan | 0.250 | 0.200 (0.80x) |" in text
+
+
+def test_the_dry_run_counts_only_the_runs_that_a_cell_still_to_do_needs(finished_bench, tmp_path):
+    copy = tmp_path / "bench"
+    shutil.copytree(finished_bench, copy, ignore=shutil.ignore_patterns("work"))   # a fresh clone: cells, no models
+    config = yaml.safe_load((copy / "bench-tiny.yaml").read_text())
+    config.update(results=str(copy / "results"), work=str(copy / "work"))
+    (copy / "bench-tiny.yaml").write_text(yaml.safe_dump(config))
+    size = lambda: bench_module.dry_run(load_bench(copy / "bench-tiny.yaml"), echo=lambda *a: None)["families"]["mae"]  # noqa: E731
+    assert (size()["pending_unlearning_runs"], size()["pending_evaluations"]) == (0, 0)   # nothing to do
+    cell = next(c for c in make_plan(load_bench(copy / "bench-tiny.yaml")) if c.unlearn_key)
+    (copy / "results" / "cells" / f"{cell.key}.json").unlink()
+    assert (size()["pending_unlearning_runs"], size()["pending_evaluations"]) == (1, 1)
+    assert size()["pending_unlearning_steps"] == KNOBS["steps"]
 
 
 def test_tables_only_rewrites_bench_json_from_the_finished_cells_and_runs_nothing(finished_bench, tmp_path,

@@ -724,9 +724,12 @@ def dry_run(bench: dict, methods: list[str] | None = None, steps_per_s: float | 
     for family in bench["families"]:
         mine = [c for c in cells if c.family == family]
         runs = {c.unlearn_key: c for c in mine if c.unlearn_key}
-        pending_runs = {k: c for k, c in runs.items() if not (c.model_dir / UNLEARNING_RECORD).is_file()}
         evaluations = {c.key for c in mine}
         pending_evaluations = {k for k in evaluations if _cell_record(bench, k) is None}
+        # a run is to do when one of its cells is and its model is not there (a fresh clone has the cells only)
+        needed = {c.unlearn_key for c in mine if c.key in pending_evaluations}
+        pending_runs = {k: c for k, c in runs.items()
+                        if k in needed and not (c.model_dir / UNLEARNING_RECORD).is_file()}
         steps = sum(planned_steps(c) or 0 for c in pending_runs.values())
         entry = {"unlearning_runs": len(runs), "pending_unlearning_runs": len(pending_runs),
                  "pending_unlearning_steps": steps, "evaluations": len(evaluations),
