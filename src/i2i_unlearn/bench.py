@@ -401,8 +401,6 @@ def host_speed() -> dict:
     machine, 306 s on another's); and the same seed gives the same weights only on the same kind of CPU (kernels
     round differently with other vector instructions)."""
     import torch
-    cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo")
-                if line.startswith("model name")), None)
     a = torch.randn(512, 512, generator=torch.Generator().manual_seed(0))
     torch.mm(a, a)   # warm-up: the first call allocates
     repeats, started = 0, time.perf_counter()
@@ -410,16 +408,19 @@ def host_speed() -> dict:
         torch.mm(a, a)
         repeats += 1
     seconds = time.perf_counter() - started
-    return {"cpu": cpu, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    return {"cpu": _cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch_threads": torch.get_num_threads(),
             "matmul_gflops": round(2 * 512 ** 3 * repeats / seconds / 1e9, 1)}
 
 
-def _read_lines(path: str) -> list[str]:
+@functools.cache
+def _cpu_name() -> str | None:
+    """The CPU's model name (Linux), read once per process: host_speed runs at every cell."""
     try:
-        return Path(path).read_text().splitlines()
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        return []
+        return None
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
 
 
 def _peak_rss_mb() -> float:
