@@ -226,12 +226,17 @@ def tradeoff_plot(table: dict, path: Path) -> bool:
                                 squeeze=False)
     for axis in axes[0]:
         _draw_tradeoff(axis, rows, point, plt.get_cmap("tab10"))
+        # an FID is never negative; a two-seed interval can reach below 0, its bar is cut at the axis
+        axis.set_xlim(left=max(0.0, axis.get_xlim()[0]))
+        axis.set_ylim(bottom=max(0.0, axis.get_ylim()[0]))
     axes[0][0].set_title(f"{table['family']}, {_task_name(table['task'])}: trade-off (bars: 95 % intervals)")
     if zoom:
+        # the range follows the means: one wide bar would otherwise flatten every point
         inside = [point(r) for r in rows if point(r)[0] <= zoom]
-        low, high = min(y - ye for _, y, _, ye in inside), max(y + ye for _, y, _, ye in inside)
-        axes[0][1].set_xlim(min(x - xe for x, _, xe, _ in inside) * 0.95, zoom)
-        axes[0][1].set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
+        low, high = min(y for _, y, _, _ in inside), max(y for _, y, _, _ in inside)
+        pad = 0.25 * (high - low) or 0.25 * high or 1.0
+        axes[0][1].set_xlim(max(0.0, min(x - xe for x, _, xe, _ in inside) * 0.95), zoom)
+        axes[0][1].set_ylim(max(0.0, low - pad), high + pad)
         axes[0][1].set_title(f"zoom: retain FID up to {ZOOM:g}x the original's")
     figure.tight_layout()
     atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
