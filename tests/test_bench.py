@@ -246,6 +246,43 @@ def test_a_bench_killed_mid_cell_resumes_to_the_same_json(finished_bench, tiny_m
     run_bench(load_bench(path), command="i2i-unlearn bench --config bench-tiny.yaml", echo=messages.append)
 
 
+def test_each_models_cells_run_together_right_after_it_is_made(tiny_model_dir, tiny_evaluator_dir, tmp_path):
+    spec = load_bench(_write_bench(tmp_path, tiny_model_dir, tiny_evaluator_dir, ablations={
+        "hole-size": {"methods": ["ours"], "tasks": [{"name": "outpaint", "ratio": 0.5}], "seeds": [0, 1]}}))
+    plan = make_plan(spec)
+    assert [c.group for c in plan if c.unlearn_key][:2] == ["main", "main"]   # the table's order: mains first
+    order = [c.unlearn_key for c in bench_module.running_order(plan, done=set()) if c.unlearn_key]
+    runs = [key for i, key in enumerate(order) if i == 0 or order[i - 1] != key]
+    assert len(runs) == len(set(runs)) == 4   # each model's cells together: ours and max-loss, seeds 0 and 1
+    assert sorted(order.count(k) for k in runs) == [1, 1, 2, 2]   # ours seeds 0 and 1: main and outpaint
+
+
+def test_a_models_finished_cells_are_scored_again_when_it_is_made_again(finished_bench, tmp_path):
+    copy = tmp_path / "bench"
+    shutil.copytree(finished_bench, copy)
+    config = yaml.safe_load((copy / "bench-tiny.yaml").read_text())
+    config.update(results=str(copy / "results"), work=str(copy / "work"),
+                  ablations={**config["ablations"], "hole-size": {   # a task added after the bench ran
+                      "methods": ["ours"], "tasks": [{"name": "outpaint", "ratio": 0.5}], "seeds": [0, 1]}})
+    (copy / "bench-tiny.yaml").write_text(yaml.safe_dump(config))
+    spec = load_bench(copy / "bench-tiny.yaml")
+    main = {c.seed: c for c in make_plan(spec) if c.group == "main"}
+    cell_path = lambda cell: copy / "results" / "cells" / f"{cell.key}.json"  # noqa: E731
+    # seed 0's model is lost (a wiped machine) and had other weights than the remake will have (another machine)
+    shutil.rmtree(main[0].model_dir)
+    lost = json.loads(cell_path(main[0]).read_text())
+    lost["model"]["weights_sha256"] = "0" * 64
+    cell_path(main[0]).write_text(json.dumps(lost))
+    seed_1_before = cell_path(main[1]).read_text()
+    messages = []
+    run_bench(spec, command="i2i-unlearn bench --config bench-tiny.yaml", echo=messages.append)
+    remade = json.loads((copy / "results" / "unlearning" / f"{main[0].unlearn_key}.json").read_text())
+    scored = [json.loads(cell_path(c).read_text()) for c in make_plan(spec) if c.unlearn_key == main[0].unlearn_key]
+    assert len(scored) == 2 and {s["model"]["weights_sha256"] for s in scored} == {remade["weights_sha256"]}
+    assert sum("scored again" in m for m in messages) == 1
+    assert cell_path(main[1]).read_text() == seed_1_before   # its model was there: its finished cell is kept
+
+
 def test_bench_json_has_intervals_collateral_and_costs(finished_bench):
     bench = json.loads((finished_bench / "results" / "bench.json").read_text())
     assert bench["progress"]["done"] == bench["progress"]["cells"] == 4   # original = retrained (one folder)

@@ -305,7 +305,8 @@ def _model_info(directory: Path) -> dict:
 
 
 def make_plan(bench: dict, methods: list[str] | None = None, *, missing_knobs: list | None = None) -> list[Cell]:
-    """Every cell of the bench, in running order: references, main cells seed by seed, ablations.
+    """Every cell of the bench, in table order: references, main cells seed by seed, ablations (run_bench
+    runs them grouped by model, `running_order`).
     `methods`: only these method labels. `missing_knobs`: collect knobs-file errors instead of raising
     (a dry run lists what it can)."""
     from i2i_unlearn.evaluation.embedders import load_embedder
@@ -675,9 +676,12 @@ def run_bench(bench: dict, *, command: str = "", methods: list[str] | None = Non
             if cell.unlearn_key:
                 unlearned.add(cell.unlearn_key)
     progress.report(None, done, unlearned)
-    for cell in cells:
+    for cell in running_order(cells, done):
         if cell.key in done:
-            continue
+            if not _scored_other_weights(bench, cell):
+                continue
+            echo(f"[bench {bench['name']}] {cell.family} {cell.row} seed {cell.seed} {cell.task.name} "
+                 f"{cell.task.ratio:g}: scored again, its model was made again (the folder was gone)")
         record = run_cell(cell, bench, families, command)
         done.add(cell.key)
         if cell.unlearn_key:
@@ -689,6 +693,32 @@ def run_bench(bench: dict, *, command: str = "", methods: list[str] | None = Non
     for line in summary_lines(result):
         echo(line)
     return result
+
+
+def running_order(cells: list[Cell], done: set[str]) -> list[Cell]:
+    """The cells of every model with a pending cell, model by model: an unlearned model is scored on all its
+    tasks (its hole-size cells too) right after it is made, so a bench stopped between sessions, or a machine
+    wiped of its models, never leaves a model that must be made again for a later task. Within a model, its
+    pending cells come first, then its finished ones, to be checked against the model as it now is."""
+    models: dict[str, list[Cell]] = {}
+    for cell in cells:
+        models.setdefault(cell.unlearn_key or cell.key, []).append(cell)
+    order = []
+    for model_cells in models.values():
+        if any(c.key not in done for c in model_cells):
+            order += [c for c in model_cells if c.key not in done] + [c for c in model_cells if c.key in done]
+    return order
+
+
+def _scored_other_weights(bench: dict, cell: Cell) -> bool:
+    """A finished cell whose model has since been made again with other weights (same key, e.g. its folder
+    was lost and the remake ran on another machine): its scores are not those of the model the bench holds."""
+    if not cell.unlearn_key:
+        return False
+    record, unlearning_path = _cell_record(bench, cell.key), bench["results"] / "unlearning" / f"{cell.unlearn_key}.json"
+    if record is None or not unlearning_path.is_file():
+        return False
+    return record["model"]["weights_sha256"] != read_json(unlearning_path)["weights_sha256"]
 
 
 def rewrite_tables(bench: dict, methods: list[str] | None = None) -> dict:
