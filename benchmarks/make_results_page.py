@@ -1,4 +1,4 @@
-"""Write docs/results.md (and its trade-off plots) from benchmark JSON alone: results are generated, never typed.
+"""Write docs/results.md (and its plots) from benchmark JSON alone: results are generated, never typed.
 
     .venv/bin/python benchmarks/make_results_page.py                      # every benchmarks/results/bench-*/bench.json
     .venv/bin/python benchmarks/make_results_page.py --bench benchmarks/results/bench-mae/bench.json \
@@ -199,6 +199,114 @@ def cost_table(rows: list[dict]) -> list[str]:
 
 
 ZOOM = 2.0   # the zoomed panel shows retain FIDs up to this many times the original's
+FID_PANELS = [("retain", "retain FID (lower is better)"), ("forget", "forget FID (higher is better)")]
+
+
+def _pyplot():
+    """matplotlib's pyplot without a display, or None where matplotlib is missing (the page gets no plots)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def _save(figure, plt, path: Path) -> None:
+    figure.tight_layout()
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
+    plt.close(figure)
+
+
+def _leading_number(text: str) -> float | None:
+    match = re.match(r"\s*(\d+(?:\.\d+)?)", text or "")
+    return float(match.group(1)) if match else None
+
+
+def settings_plot(table: dict, group: str, path: Path) -> bool:
+    """An ablation whose settings are numbers (the retain-set size: real retain images per forget image):
+    retain and forget FID for each setting in the order of its number, with the original, the retrained model and the method's main
+    row as lines (bands: their 95 % intervals). False if matplotlib is missing or fewer than 2 settings are
+    scored."""
+    plt = _pyplot()
+    members = [r for r in table["rows"] if r["group"] == group and not _is_method(r)
+               and _stat(r, "retain", "whole", "fid") and _stat(r, "forget", "whole", "fid")]
+    numbers = [_leading_number(r.get("setting")) for r in members]
+    if plt is None or len(members) < 2 or None in numbers:
+        return False
+    labels = list(dict.fromkeys(r["label"] for r in members))
+    lines = [(r, "dimgray", "--", r["name"]) for r in table["rows"] if r["name"] == "original"]
+    lines += [(r, "black", "-", r["name"]) for r in table["rows"] if r["name"] == "retrained"]
+    colours = plt.get_cmap("tab10")
+    lines += [(r, colours(labels.index(r["label"]) % 10), ":", f"{r['name']} (its main row)")
+              for r in table["rows"] if r["group"] == "main" and r["label"] in labels]
+    settings = sorted(dict.fromkeys(r["setting"] for r in members), key=_leading_number)   # evenly spaced
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.6), dpi=110)
+    for axis, (set_name, axis_label) in zip(axes, FID_PANELS):
+        for label in labels:
+            points = sorted(((settings.index(r["setting"]), _stat(r, set_name, "whole", "fid")) for r in members
+                             if r["label"] == label), key=lambda point: point[0])
+            axis.errorbar([x for x, _ in points], [p["mean"] for _, p in points],
+                          yerr=[p.get("hw") or 0.0 for _, p in points], color=colours(labels.index(label) % 10),
+                          marker="o", capsize=3, label=label)
+        for row, colour, style, name in lines:
+            stat = _stat(row, set_name, "whole", "fid")
+            if stat and stat.get("mean") is not None:
+                axis.axhline(stat["mean"], color=colour, ls=style, lw=1.2, label=name)
+                if stat.get("hw"):
+                    axis.axhspan(stat["mean"] - stat["hw"], stat["mean"] + stat["hw"], color=colour, alpha=0.08)
+        axis.set_xticks(range(len(settings)), settings, fontsize=8)
+        axis.set_xlabel(f"{group}: the setting")
+        axis.set_ylabel(axis_label)
+        axis.set_ylim(bottom=max(0.0, axis.get_ylim()[0]))
+        axis.legend(fontsize=8)
+    axes[0].set_title(f"{table['family']}, {_task_name(table['task'])}: ablation {group} (bars: 95 % intervals)")
+    _save(figure, plt, path)
+    return True
+
+
+def hole_size_plot(tables: list[dict], path: Path) -> bool:
+    """One family's methods on every hole the bench scored (the same unlearned models): retain and forget FID
+    as ratios to the original's on the same hole (log scale; 1 = the original), the retrained model beside
+    them. False if matplotlib is missing or the family has a single task."""
+    plt = _pyplot()
+    if plt is None or len(tables) < 2:
+        return False
+    tables = sorted(tables, key=lambda t: (t["task"]["name"] != "center-inpaint", t["task"]["name"], t["task"]["ratio"]))
+    labels = list(dict.fromkeys(r["label"] for t in tables for r in t["rows"] if _is_method(r)))
+    series = [(label, lambda r, label=label: _is_method(r) and r["label"] == label) for label in labels]
+    series.append(("retrained", lambda r: r["name"] == "retrained"))
+    colours = plt.get_cmap("tab10")
+    width = 0.8 / len(series)
+    figure, axes = plt.subplots(1, 2, figsize=(13, 4.8), dpi=110)
+    for axis, (set_name, axis_label) in zip(axes, FID_PANELS):
+        for j, (name, wanted) in enumerate(series):
+            xs, ys, low, high = [], [], [], []
+            for i, table in enumerate(tables):
+                original = next((_stat(r, set_name, "whole", "fid") for r in table["rows"] if r["name"] == "original"),
+                                None)
+                row = next((r for r in table["rows"] if wanted(r) and _stat(r, set_name, "whole", "fid")), None)
+                if not original or not original.get("mean") or row is None:
+                    continue
+                stat = _stat(row, set_name, "whole", "fid")
+                ratio, error = stat["mean"] / original["mean"], (stat.get("hw") or 0.0) / original["mean"]
+                xs.append(i - 0.4 + (j + 0.5) * width)
+                ys.append(ratio)
+                low.append(min(error, 0.95 * ratio))   # a log axis: the bar stops short of 0
+                high.append(error)
+            if xs:
+                colour = "black" if name == "retrained" else colours(j % 10)
+                axis.errorbar(xs, ys, yerr=[low, high], color=colour, marker="D" if name == "retrained" else "o",
+                              ms=5, capsize=2, ls="none", label=name)
+        axis.axhline(1.0, color="dimgray", ls="--", lw=1, label="original")
+        axis.set_yscale("log")
+        axis.set_xticks(range(len(tables)), [_task_name(t["task"]) for t in tables], fontsize=8)
+        axis.set_ylabel(f"{axis_label}, ratio to the original's")
+        axis.legend(fontsize=7, ncol=2)
+    axes[0].set_title(f"{tables[0]['family']}: the same models on every hole (bars: 95 % intervals / original)")
+    _save(figure, plt, path)
+    return True
 
 
 def tradeoff_plot(table: dict, path: Path) -> bool:
@@ -206,15 +314,10 @@ def tradeoff_plot(table: dict, path: Path) -> bool:
     original and the retrained model marked. Where some row's retain FID is past ZOOM x the original's, a
     second panel zooms on the rows within it (where the references are). False if matplotlib is missing or
     nothing is scored."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
+    plt = _pyplot()
     rows = [r for r in table["rows"] if r.get("scores") and _stat(r, "retain", "whole", "fid")
             and _stat(r, "forget", "whole", "fid")]
-    if not rows:
+    if plt is None or not rows:
         return False
 
     def point(row):
@@ -238,9 +341,7 @@ def tradeoff_plot(table: dict, path: Path) -> bool:
         axes[0][1].set_xlim(max(0.0, min(x - xe for x, _, xe, _ in inside) * 0.95), zoom)
         axes[0][1].set_ylim(max(0.0, low - pad), high + pad)
         axes[0][1].set_title(f"zoom: retain FID up to {ZOOM:g}x the original's")
-    figure.tight_layout()
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
-    plt.close(figure)
+    _save(figure, plt, path)
     return True
 
 
@@ -548,6 +649,9 @@ def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str
             if ablation:
                 lines += [f"Ablation **{_md(group)}**" + (f": {_md(spec['doc'])}" if spec.get("doc") else "") + ".",
                           "", *ablation]
+                plot = figures / f"{figure_prefix}-{table['family']}-{task.replace(' ', '-')}-{group}.png"
+                if not spec.get("vary") and settings_plot(table, group, plot):   # a vary-ablation is a trade-off line
+                    lines += [f"![{_md(group)} {_md(table['family'])} {_md(task)}]({plot.name})", ""]
         collateral = collateral_tables(table)
         if collateral:
             lines += ["Collateral damage per retain class:", "", *collateral]
@@ -555,6 +659,13 @@ def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str
         if costs and main:
             lines += ["Cost (median over seeds of the wall time on the machine each cell ran on, see the cell "
                       "table's machine speed; peak RSS of the process during the cell):", "", *costs]
+    for family in dict.fromkeys(t["family"] for t in bench["tables"]):
+        plot = figures / f"{figure_prefix}-{family}-hole-size.png"
+        if hole_size_plot([t for t in bench["tables"] if t["family"] == family], plot):
+            lines += [f"### {_md(family)}: every hole", "",
+                      "Each method's models (those of its main row) scored on every hole of the bench, as ratios to "
+                      "the original's FID on the same hole: the tables above give the numbers.", "",
+                      f"![hole sizes {_md(family)}]({plot.name})", ""]
     lines += ["### Cells", "", *cells_table(bench)]
     return lines
 

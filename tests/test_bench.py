@@ -330,6 +330,22 @@ def _scored_row(name, method, retain_fid, forget_fid, hw=1.0, group="main", seco
             "cost": {"unlearning_wall_time_s": seconds}}
 
 
+def test_the_retain_size_and_hole_size_ablations_are_plotted(tmp_path):
+    def table(ratio, rows):
+        return {"family": "mae", "task": {"name": "center-inpaint", "ratio": ratio}, "rows": rows}
+    references = [_scored_row("original", None, 10.0, 15.0, group="reference"),
+                  _scored_row("retrained", "retrain", 11.0, 30.0, group="reference")]
+    sizes = [{**_scored_row(f"ours {size}", "ours", 40.0 / (1 + i), 90.0, group="retain-size"),
+              "label": "ours", "setting": size} for i, size in enumerate(["1", "0 (proxy only)", "0.5"])]
+    main = table(0.5, [*references, _scored_row("ours", "ours", 12.0, 80.0), *sizes])
+    assert page.settings_plot(main, "retain-size", tmp_path / "size.png")
+    assert (tmp_path / "size.png").read_bytes()[:4] == b"\x89PNG"
+    assert not page.settings_plot(main, "alpha", tmp_path / "none.png") and not (tmp_path / "none.png").exists()
+    other_hole = table(0.25, [*references, {**_scored_row("ours", "ours", 2.0, 9.0), "group": "hole-size"}])
+    assert page.hole_size_plot([main, other_hole], tmp_path / "holes.png") and (tmp_path / "holes.png").is_file()
+    assert not page.hole_size_plot([main], tmp_path / "one.png")   # one task: nothing to compare
+
+
 def test_the_targets_table_judges_met_missed_and_ties_from_the_json():
     bench = {"families": {"mae": {"training": {"original": {"wall_time_s": 1000.0},
                                                "retrained": [{"wall_time_s": 800.0}, {"wall_time_s": 1200.0}]}}}}
