@@ -507,11 +507,13 @@ def _main_table(bench: dict) -> dict | None:
 def families_summary(benches: list[dict], step_costs: list[dict] = ()) -> list[str]:
     """Issue 10's targets across the families, as the issue counts them: the trade-off and the match with
     the retrained model on at least 2 of the 3 families, the cost on every family, the worst class on the
-    MAE, the VQ-GAN's step cheaper than its training step. A family whose bench has not run is "not run"."""
+    MAE, the VQ-GAN's step cheaper than its training step. A family whose bench has not run is "not run".
+    Each family is judged on its own bench, bench-<family>; another bench of a family (bench-mae-fashion, a second
+    dataset) has its verdicts under its own table only."""
     verdicts, partial = {}, set()   # family -> key -> target; families whose bench has cells still to run
     for bench in benches:
         table = _main_table(bench)
-        if table is not None:
+        if table is not None and bench["bench"] == f"bench-{table['family']}":
             verdicts[table["family"]] = {t["key"]: t for t in judge_targets(bench, table)}
             progress = bench.get("progress") or {}
             if progress.get("done", 0) < progress.get("cells", 0):
@@ -545,8 +547,8 @@ def families_summary(benches: list[dict], step_costs: list[dict] = ()) -> list[s
                    f"not judged: {run} of {len(families)} families run" if met + len(families) - run >= needed
                    else "missed")
         body.append([text, f"{needed} of {len(families)}", *cells, f"{verdict} ({met} met)"])
-    return ["Issue 10's targets across the families (each family's verdicts are under its main table; ties count "
-            "as not met):", "", *_table(["target", "needed", *FAMILIES, "verdict"], body)]
+    return ["Issue 10's targets across the families, each judged on its bench-<family> (each family's verdicts are "
+            "under its main table; ties count as not met):", "", *_table(["target", "needed", *FAMILIES, "verdict"], body)]
 
 
 def night_summary(benches: list[dict]) -> list[str]:

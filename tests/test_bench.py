@@ -439,12 +439,13 @@ def test_tables_only_rewrites_bench_json_from_the_finished_cells_and_runs_nothin
 
 
 def test_the_families_summary_counts_each_target_as_the_issue_does():
-    def bench(family, ours_retain, done=10):
+    def bench(family, ours_retain, done=10, name=None):
         rows = [_scored_row("original", None, 10.0, 15.0, group="reference"),
                 _scored_row("retrained", "retrain", 11.0, 30.0, group="reference"),
                 _scored_row("ours", "ours", ours_retain, 40.0, seconds=10.0),
                 _scored_row("max-loss", "max-loss", 20.0, 35.0)]
-        return {"config": {"tasks": [{"name": "center-inpaint", "ratio": 0.5}]}, "progress": {"done": done, "cells": 10},
+        return {"bench": name or f"bench-{family}", "config": {"tasks": [{"name": "center-inpaint", "ratio": 0.5}]},
+                "progress": {"done": done, "cells": 10},
                 "families": {family: {"training": {"original": {"wall_time_s": 1000.0},
                                                    "retrained": [{"wall_time_s": 1000.0}]}}},
                 "tables": [{"family": family, "task": {"name": "center-inpaint", "ratio": 0.5}, "rows": rows}]}
@@ -466,6 +467,10 @@ def test_the_families_summary_counts_each_target_as_the_issue_does():
     text = page.families_summary([bench("mae", 30.0), bench("vqgan", 30.0), bench("diffusion", 11.5)])
     match = next(line for line in text if line.startswith("| ours's retain FID"))
     assert match.endswith("| missed | missed | met | missed (1 met) |")
+    # a family's second bench (another dataset) has its own verdicts: the family's column stays its bench-<family>'s
+    text = page.families_summary([bench("mae", 11.5), bench("mae", 30.0, name="bench-mae-fashion")])
+    match = next(line for line in text if line.startswith("| ours's retain FID"))
+    assert match.endswith("| met | not run | not run | not judged: 1 of 3 families run (1 met) |")
 
 
 def test_the_night_target_is_judged_only_once_every_familys_bench_has_run():
