@@ -715,10 +715,11 @@ def _scored_other_weights(bench: dict, cell: Cell) -> bool:
     was lost and the remake ran on another machine): its scores are not those of the model the bench holds."""
     if not cell.unlearn_key:
         return False
-    record, unlearning_path = _cell_record(bench, cell.key), bench["results"] / "unlearning" / f"{cell.unlearn_key}.json"
-    if record is None or not unlearning_path.is_file():
+    record = _cell_record(bench, cell.key)
+    unlearning = bench["results"] / "unlearning" / f"{cell.unlearn_key}.json"
+    if record is None or not unlearning.is_file():
         return False
-    return record["model"]["weights_sha256"] != read_json(unlearning_path)["weights_sha256"]
+    return record["model"]["weights_sha256"] != read_json(unlearning)["weights_sha256"]
 
 
 def rewrite_tables(bench: dict, methods: list[str] | None = None) -> dict:
