@@ -7,6 +7,9 @@ A training step is the family's own loss on `--images` images, backward and an o
 over every parameter; an unlearning step is the method's loss on a forget batch and a retain
 batch (`--images` images in all, half each, and also `--images` each), backward and a step over
 what the method trains. Medians over `--repeats` steps after two warm-up steps; one process.
+The issue's limit is timed too: one student encoder forward+backward plus one teacher encoder forward
+per image, on the same batches, the teacher encoding the images themselves (no noise image to prepare):
+what an encoder-only step cannot go below. `to_limit` says how far each method is from it.
 The VQ-GAN's token cache is filled first, for both: the steady state from a run's second epoch on,
 where only images new at every step (the noise) still go through the frozen tokenizer.
 Writes benchmarks/results/step_cost_<family>.json (the results page's step-cost table reads it).
@@ -25,7 +28,7 @@ from i2i_unlearn.config import TaskConfig, TrainConfig, UnlearnConfig, from_dict
 from i2i_unlearn.data import make_unlearn_split
 from i2i_unlearn.loop import make_optimizer, step_generator
 from i2i_unlearn.methods import UnlearnObjective, get_method
-from i2i_unlearn.methods.base import set_trainable
+from i2i_unlearn.methods.base import Method, feature_distance, set_trainable
 from i2i_unlearn.models import load_model
 from i2i_unlearn.train import TrainObjective, image_batches
 from i2i_unlearn.tasks import make_mask
@@ -34,6 +37,21 @@ from _shared import ROOT, command_line
 
 TASK = TaskConfig("center-inpaint", 0.5)
 METHODS_TIMED = ("ours", "max-loss", "noisy-label", "retain-label", "random-encoder")
+
+
+class EncoderLimit(Method):
+    """The issue's cheapest encoder-only step: both sides' teacher targets are the teacher's encodings of
+    the batch's own images (cached inputs), so nothing but the two encoders runs. Not a registered method."""
+    name = "limit"
+    trains = "encoder"
+
+    def loss(self, student, teacher, forget, retain, generator):
+        terms = {}
+        for side, batch in (("forget", forget), ("retain", retain)):
+            with torch.no_grad():
+                target = teacher.encode(batch.images, batch.mask, batch.ctx)
+            terms[side] = feature_distance(student.encode(batch.images, batch.mask, batch.ctx), target)
+        return terms
 
 
 def _median_step_time(objective, parameters, make_batch, repeats: int) -> float:
@@ -89,24 +107,29 @@ def main():
         image_batches(train_images, train_config, student), args.repeats)
 
     record["unlearning_step_s"], record["to_training_step"] = {}, {}
+    half = f"{args.images // 2}+{args.images // 2}"
     _fill_token_cache(teacher, split.forget_train)
     _fill_token_cache(teacher, split.retain_train)
-    for name in methods:
+    for name in ("limit", *methods):
         times = {}
         for forget_batch in (args.images // 2, args.images):
-            config = UnlearnConfig(method=name, forget_classes=["Cat"], batch_size=forget_batch, tasks=[TASK])
+            config = UnlearnConfig(method="ours" if name == "limit" else name, forget_classes=["Cat"],
+                                   batch_size=forget_batch, tasks=[TASK])
             unlearner = load_model(args.model)  # not a copy of the frozen teacher: set_trainable keeps frozen parts
             unlearner.share_caches_with(teacher)   # as unlearn.py does
-            method = get_method(name, config)
+            method = EncoderLimit(config) if name == "limit" else get_method(name, config)
             set_trainable(unlearner, method.trains)
             times[f"{forget_batch}+{forget_batch}"] = round(_median_step_time(
                 UnlearnObjective(method, unlearner, teacher).train(),
                 [p for p in unlearner.parameters() if p.requires_grad],
                 unlearning_batches(split, config, unlearner), args.repeats), 4)
-        record["unlearning_step_s"][name] = times
+        if name == "limit":
+            record["limit_step_s"], record["to_limit"] = times, {}
+        else:
+            record["unlearning_step_s"][name] = times
+            record["to_limit"][name] = round(times[half] / record["limit_step_s"][half], 3)
         # the same images as a training step: half forget, half retain
-        record["to_training_step"][name] = round(times[f"{args.images // 2}+{args.images // 2}"]
-                                                 / record["training_step_s"], 3)
+        record["to_training_step"][name] = round(times[half] / record["training_step_s"], 3)
         print(name, times, f"{record['to_training_step'][name]}x a training step", flush=True)
     record["training_step_s"] = round(record["training_step_s"], 4)
     write_json_atomic(ROOT / "benchmarks" / "results" / f"step_cost_{teacher.family}.json", record)

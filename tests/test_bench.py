@@ -393,11 +393,16 @@ def test_the_proxy_target_takes_the_best_proxy_row_that_forgets():
 def test_the_step_cost_table_shows_each_methods_ratio_to_a_training_step(finished_bench, tmp_path):
     record = {"command": "python benchmarks/step_cost.py --model m", "family": "vqgan", "images": 64,
               "training_step_s": 0.25, "unlearning_step_s": {"ours": {"32+32": 0.2, "64+64": 0.4}},
-              "to_training_step": {"ours": 0.8}}
+              "to_training_step": {"ours": 0.8, "limit": 0.64}, "limit_step_s": {"32+32": 0.16, "64+64": 0.3},
+              "to_limit": {"ours": 1.25}}
     path = tmp_path / "step_cost_vqgan.json"
     path.write_text(json.dumps(record))
     text = page.build([finished_bench / "results" / "bench.json"], tmp_path / "results.md", [path]).read_text()
-    assert "## Step cost" in text and "| vqgan | 0.250 | 0.200 (0.80x) |" in text
+    assert "## Step cost" in text and "| vqgan | 0.250 | 0.160 (0.64x) | 0.200 (0.80x) | 1.25x |" in text
+    del record["limit_step_s"], record["to_limit"]   # a record made before the limit was timed
+    path.write_text(json.dumps(record))
+    text = page.build([finished_bench / "results" / "bench.json"], tmp_path / "results.md", [path]).read_text()
+    assert "| vqgan | 0.250 | – | 0.200 (0.80x) | – |" in text
 
 
 def test_the_dry_run_counts_only_the_runs_that_a_cell_still_to_do_needs(finished_bench, tmp_path):

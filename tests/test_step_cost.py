@@ -1,0 +1,47 @@
+"""benchmarks/step_cost.py: the issue's limit step runs the two encoders and nothing else."""
+import copy
+
+import torch
+
+from i2i_unlearn.config import DataConfig, TaskConfig, UnlearnConfig
+from i2i_unlearn.data import load_split
+from i2i_unlearn.loop import step_generator
+from i2i_unlearn.methods import UnlearnObjective, get_method
+from i2i_unlearn.methods.base import set_trainable
+from i2i_unlearn.models import build_model
+from i2i_unlearn.tasks import make_mask
+from conftest import TINY_VQGAN
+from step_cost import EncoderLimit
+
+TASK = TaskConfig("center-inpaint", 0.5)
+
+
+def _batch(teacher, images, step):
+    generator = step_generator(0, step)
+    forget, retain = images[:4], images[4:8]
+    mask = make_mask(TASK, 4, images.shape[-1], teacher.mask_grid, generator)
+    return {"generator": generator, "forget_images": forget, "forget_mask": mask, "retain_images": retain,
+            "retain_mask": mask, "forget_noise": torch.rand(forget.shape, generator=generator)}
+
+
+def test_the_limit_step_tokenizes_nothing_once_the_cache_is_filled_while_ours_tokenizes_its_noise():
+    teacher = build_model(TINY_VQGAN).eval()
+    student = copy.deepcopy(teacher)
+    teacher.requires_grad_(False)
+    images = load_split(DataConfig()).train.images[:8]
+    config = UnlearnConfig(method="ours", forget_classes=["Cat"], tasks=[TASK])
+    student.share_caches_with(teacher)
+    set_trainable(student, "encoder")
+    limit = UnlearnObjective(EncoderLimit(config), student, teacher).train()
+    ours = UnlearnObjective(get_method("ours", config), student, teacher).train()
+    limit(_batch(teacher, images, 0))                       # fills the cache: whole and degraded images
+    calls = []
+    tokenize = teacher.tokenizer.tokenize
+    teacher.tokenizer.tokenize = student.tokenizer.tokenize = lambda x: calls.append(len(x)) or tokenize(x)
+    terms = limit(_batch(teacher, images, 0))
+    assert calls == []                                      # the two encoders only
+    assert terms["forget"].item() == 0 and terms["retain"].item() == 0   # student == teacher: nothing to learn
+    terms["loss"].backward()
+    assert all(p.grad is None for p in student.token_decoder.parameters())
+    ours(_batch(teacher, images, 0))
+    assert calls == [4, 4]                                  # ours: the noise image, whole and degraded
