@@ -723,7 +723,8 @@ def step_cost_section(step_costs: list[tuple[dict, str]]) -> list[str]:
             "cheaper). The limit is the issue's floor for an encoder-only step: one student encoder "
             "forward+backward plus one teacher encoder forward per image, on the same batches, with nothing else "
             "to compute (the teacher encodes the batch's own images, no noise image); the last column is how far "
-            f"ours is from it. Made by {commands}.", "",
+            "ours is from it. Seconds follow the machine's speed at the time, which varied between sessions "
+            f"here; the ratios, timed in one process minutes apart, are what compare. Made by {commands}.", "",
             *_table(["family", "training step s", "limit", *(_md(m) for m in methods), "ours / limit"], body)]
 
 
