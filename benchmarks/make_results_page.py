@@ -700,13 +700,13 @@ def step_cost_section(step_costs: list[tuple[dict, str]]) -> list[str]:
     if not step_costs:
         return []
     methods = list(dict.fromkeys(m for record, _ in step_costs for m in record.get("unlearning_step_s") or {}))
+    def cell(seconds, ratio):
+        return MISSING if seconds is None else f"{seconds:.3f} ({ratio:.2f}x)"
+
     body = []
     for record, _ in step_costs:
         half = record.get("images", 64) // 2
         ratios = record.get("to_training_step") or {}
-
-        def cell(seconds, ratio):
-            return MISSING if seconds is None else f"{seconds:.3f} ({ratio:.2f}x)"
         cells = [_md(record["family"]), f"{record['training_step_s']:.3f}",
                  cell((record.get("limit_step_s") or {}).get(f"{half}+{half}"), ratios.get("limit"))]
         for method in methods:
