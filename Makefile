@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 .PHONY: install test demo demo-diffusion demo-vqgan bench clean
 
 FAMILY ?= mae
-BENCH ?= mae vqgan diffusion
+BENCH ?= mae vqgan diffusion mae-fashion
 
 install: $(STAMP)
 
@@ -32,7 +32,8 @@ demo-diffusion: $(STAMP)
 demo-vqgan: $(STAMP)
 	$(BIN)/i2i-unlearn demo --family vqgan
 
-# The side-by-side benchmark: every family's benchmarks/bench-<family>.yaml, or `make bench BENCH=mae` for one
+# The side-by-side benchmark: every family's benchmarks/bench-<family>.yaml and the MAE on Fashion-MNIST
+# (bench-mae-fashion.yaml), or `make bench BENCH=mae` for one
 # (hours on 2 cores: size it first with `i2i-unlearn bench --config ... --dry-run`). Killed, it restarts where it
 # stopped; then docs/results.md.
 # The proxy cells read Debian's Fashion-MNIST: `apt-get install dataset-fashion-mnist` (checked before any run).
