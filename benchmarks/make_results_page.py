@@ -538,21 +538,25 @@ def families_summary(benches: list[dict], step_costs: list[dict] = ()) -> list[s
             targets["retrained-match"] = _target("retrained-match", "", "", status)
     body = []
     for key, text, families, needed in SUMMARY_TARGETS:
-        cells, met, final, run = [], 0, 0, 0   # final: mets that a bench still running cannot change
+        # final: mets that a bench still running cannot change; open: families not run or still running,
+        # whose verdict may yet change
+        cells, met, final, run, open_ = [], 0, 0, 0, 0
         for family in FAMILIES:
             target = verdicts.get(family, {}).get(key)
             if family not in families:
                 cells.append(MISSING)
             elif target is None:
                 cells.append("not run")
+                open_ += 1
             else:
                 provisional = family in partial and key != "step"
                 cells.append(target["status"] + (" (partial bench)" if provisional else ""))
                 run, met = run + 1, met + (target["status"] == "met")
                 final += target["status"] == "met" and not provisional
-        verdict = ("met" if final >= needed else "not judged: a bench is still running" if met >= needed else
-                   f"not judged: {run} of {len(families)} families run" if met + len(families) - run >= needed
-                   else "missed")
+                open_ += provisional
+        verdict = ("met" if final >= needed else "missed" if final + open_ < needed else
+                   "not judged: a bench is still running" if met >= needed or run == len(families) else
+                   f"not judged: {run} of {len(families)} families run")
         body.append([text, f"{needed} of {len(families)}", *cells, f"{verdict} ({met} met)"])
     return ["Issue 10's targets across the families, each judged on its bench-<family> (each family's verdicts are "
             "under its main table; ties count as not met):", "",

@@ -307,6 +307,18 @@ def test_bench_json_has_intervals_collateral_and_costs(finished_bench):
     assert bench["families"]["mae"]["training"]["original"]["wall_time_s"] > 0   # the cost targets' denominator
 
 
+def test_a_resumed_trainings_cost_counts_every_run(tmp_path):
+    """The cost targets divide by a model's whole training time: a retrain resumed once ran in two pieces."""
+    resumed, older = tmp_path / "resumed", tmp_path / "older"
+    resumed.mkdir(), older.mkdir()
+    (resumed / "run.json").write_text(json.dumps({"kind": "retrain", "steps": 4000, "wall_time_s": 437.0,
+                                                  "wall_time_total_s": 1436.2}))
+    (older / "run.json").write_text(json.dumps({"kind": "train", "steps": 4000, "wall_time_s": 855.9}))
+    assert bench_module.training_record(resumed)["wall_time_s"] == 1436.2
+    assert bench_module.training_record(older)["wall_time_s"] == 855.9   # a record from before resumes were counted
+    assert bench_module.training_record(tmp_path / "missing") is None
+
+
 def test_the_results_page_is_rebuilt_from_bench_json_alone(finished_bench, tmp_path):
     alone = tmp_path / "alone" / "bench.json"
     alone.parent.mkdir()
@@ -474,6 +486,12 @@ def test_the_families_summary_counts_each_target_as_the_issue_does():
     text = page.families_summary([bench("mae", 30.0), bench("vqgan", 30.0), bench("diffusion", 11.5)])
     match = next(line for line in text if line.startswith("| ours's retain FID"))
     assert match.endswith("| missed | missed | met | missed (1 met) |")
+    # every family run, one still running: its miss so far may yet become the second met
+    text = page.families_summary([bench("mae", 30.0), bench("vqgan", 11.5), bench("diffusion", 30.0, done=4)])
+    match = next(line for line in text if line.startswith("| ours's retain FID"))
+    assert match.endswith("| missed | met | missed (partial bench) | not judged: a bench is still running (1 met) |")
+    cost = next(line for line in text if line.startswith("| unlearning wall time ≤ 5%"))   # 3 of 3 needed
+    assert cost.endswith("| met | met | met (partial bench) | not judged: a bench is still running (3 met) |")
     # a family's second bench (another dataset) has its own verdicts: the family's column stays its bench-<family>'s
     text = page.families_summary([bench("mae", 11.5), bench("mae", 30.0, name="bench-mae-fashion")])
     match = next(line for line in text if line.startswith("| ours's retain FID"))

@@ -927,12 +927,15 @@ def write_bench_json(bench: dict, cells: list[Cell], command: str) -> dict:
 
 
 def training_record(model_dir) -> dict | None:
-    """What training a model folder cost, from its run.json: the denominators of the cost targets."""
+    """What training a model folder cost, from its run.json: the denominators of the cost targets (a resumed
+    training counts every run's time, not the last one's)."""
+    from i2i_unlearn.runs import total_wall_time
     run_json = Path(model_dir) / "run.json"
     if not run_json.is_file():
         return None
     run = read_json(run_json)
-    return {"kind": run.get("kind"), "steps": run.get("steps"), "wall_time_s": run.get("wall_time_s")}
+    return {"kind": run.get("kind"), "steps": run.get("steps"),
+            "wall_time_s": total_wall_time(run) if "wall_time_s" in run else None}
 
 
 def _shown(path: Path, bench: dict) -> str:
