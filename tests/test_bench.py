@@ -381,6 +381,12 @@ def test_the_targets_table_judges_met_missed_and_ties_from_the_json():
     text = "\n".join(page.targets_table(bench, {"family": "mae", "rows": rows, "collateral": {}}))
     assert "| missed by 1.00 |" in text and "| missed by 10.00 |" in text
     assert "beaten by max-loss, noisy-label alpha=0.5 |" in text
+    # ours's own sweep points are not what the rule judges, but one a baseline beats is named
+    rows.append({**_scored_row("ours alpha=0.5", "ours", 20.0, 30.0), "vary": {"alpha": 0.5}})
+    rows.append({**_scored_row("ours alpha=0.1", "ours", 7.0, 36.0), "vary": {"alpha": 0.1}})
+    (target,) = [t for t in page.judge_targets(bench, {"family": "mae", "rows": rows}) if t["key"] == "tradeoff"]
+    assert target["verdict"].endswith("; ours alpha=0.5 (not the chosen knobs) beaten by max-loss, noisy-label")
+    assert "ours alpha=0.1" not in target["verdict"]
 
 
 def test_the_proxy_target_takes_the_best_proxy_row_that_forgets():
