@@ -408,6 +408,12 @@ def _mean_hw(row: dict, set_name: str) -> tuple[float, float]:
     return stat["mean"], stat.get("hw") or 0.0
 
 
+def _tradeoff_versus(row: dict, reference: dict) -> tuple[str, str]:
+    """How a row compares with a reference on retain FID (lower is better) and forget FID (higher is better)."""
+    return (compare(*_mean_hw(row, "retain"), *_mean_hw(reference, "retain"), "lower"),
+            compare(*_mean_hw(row, "forget"), *_mean_hw(reference, "forget"), "higher"))
+
+
 def _target(key: str, target: str, measured: str, verdict: str) -> dict:
     status = "met" if verdict.startswith("met") else "tie" if verdict.startswith("tie") else "missed"
     return {"key": key, "target": target, "measured": measured, "verdict": verdict, "status": status}
@@ -424,9 +430,7 @@ def judge_targets(bench: dict, table: dict) -> list[dict]:
     targets = []
     baselines = [r for r in rows.values() if r["group"] != "reference" and r["method"] not in ("ours", "retrain")]
     if baselines:
-        against_ours = {r["name"]: (compare(*_mean_hw(r, "retain"), *_mean_hw(ours, "retain"), "lower"),
-                                    compare(*_mean_hw(r, "forget"), *_mean_hw(ours, "forget"), "higher"))
-                        for r in baselines}
+        against_ours = {r["name"]: _tradeoff_versus(r, ours) for r in baselines}
         beaten_by = [name for name, pair in against_ours.items() if pair == ("better", "better")]
         # the issue's rule needs both; a row better on one score and tied on the other still beats ours, said plainly
         ahead = [f"{_md(name)} ({'retain' if pair[0] == 'better' else 'forget'} FID)"
@@ -435,11 +439,8 @@ def judge_targets(bench: dict, table: dict) -> list[dict]:
         if ahead:
             verdict += "; better on one score and tied on the other: " + ", ".join(ahead)
         # the rule judges ours at its chosen knobs; where a baseline beats ours's other sweep points, say so too
-        sweep = [r for r in rows.values() if r["method"] == "ours" and r.get("vary")]
-        for point in sweep:
-            by = sorted({r["method"] for r in baselines
-                         if compare(*_mean_hw(r, "retain"), *_mean_hw(point, "retain"), "lower") == "better"
-                         and compare(*_mean_hw(r, "forget"), *_mean_hw(point, "forget"), "higher") == "better"})
+        for point in (r for r in rows.values() if r["method"] == "ours" and r.get("vary")):
+            by = sorted({r["method"] for r in baselines if _tradeoff_versus(r, point) == ("better", "better")})
             if by:
                 verdict += f"; {_md(point['name'])} (not the chosen knobs) beaten by " + ", ".join(_md(m) for m in by)
         targets.append(_target("tradeoff", TARGET_TEXT["tradeoff"], f"{len(baselines)} baseline rows compared",
