@@ -83,6 +83,27 @@ def tiny_model_dirs(tmp_path_factory, tiny_model_dir) -> dict[str, Path]:
     return {"mae": tiny_model_dir, "diffusion": root / "diffusion", "vqgan": root / "vqgan"}
 
 
+def write_idx(path: Path, array) -> None:
+    """An IDX file as Fashion-MNIST ships them (uint8, big-endian header)."""
+    import struct
+    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    path.write_bytes(header + array.astype("uint8").tobytes())
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_root(tmp_path_factory) -> Path:
+    """A folder of Fashion-MNIST-format IDX files (random 28x28 images, 200 per class: enough for the default
+    100 test and 50 validation images per class), so no test needs Debian's dataset-fashion-mnist package."""
+    import numpy as np
+    root = tmp_path_factory.mktemp("fashion-mnist")
+    rng = np.random.default_rng(0)
+    for prefix, per_class in (("train", 160), ("t10k", 40)):
+        labels = np.repeat(np.arange(10), per_class)
+        write_idx(root / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (len(labels), 28, 28)))
+        write_idx(root / f"{prefix}-labels-idx1-ubyte", labels)
+    return root
+
+
 @pytest.fixture(scope="session")
 def tiny_evaluator_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("evaluators") / "tiny"

@@ -515,3 +515,21 @@ def test_the_night_target_is_judged_only_once_every_familys_bench_has_run():
     assert "29 of 30 cells: not judged until every cell has run" in text
     text = page.night_summary([bench("mae", 10, 4.0), bench("vqgan", 10, 5.0), bench("diffusion", 10, 4.0)])[0]
     assert "13.0 h of unlearning and evaluation for every cell: over one night (12 h) by 1.0 h" in text
+
+
+def test_a_dry_run_refuses_an_unknown_method_and_lists_only_missing_knobs(tiny_model_dir, tiny_evaluator_dir,
+                                                                            tmp_path):
+    """Issue 30: an unknown method in a bench config is an error (exit 2), not a 'missing' line and exit 0;
+    a knobs file not chosen yet is still listed as missing."""
+    from typer.testing import CliRunner
+    from i2i_unlearn.cli import app
+    methods = {"ours": {"knobs": str(tmp_path / "knobs-ours.yaml")},
+               "magic": {"knobs": str(tmp_path / "knobs-ours.yaml"), "method": "magic"}}
+    config = _write_bench(tmp_path, tiny_model_dir, tiny_evaluator_dir, methods=methods)
+    result = CliRunner().invoke(app, ["bench", "--config", str(config), "--dry-run"])
+    assert result.exit_code == 1 and "unknown method 'magic'" in str(result.exception)
+    methods = {"ours": {"knobs": str(tmp_path / "knobs-ours.yaml")},
+               "later": {"knobs": str(tmp_path / "not-chosen-yet.yaml")}}
+    config = _write_bench(tmp_path, tiny_model_dir, tiny_evaluator_dir, methods=methods)
+    result = CliRunner().invoke(app, ["bench", "--config", str(config), "--dry-run"])
+    assert result.exit_code == 0 and "missing: knobs file of method 'later' not found" in result.output

@@ -146,7 +146,7 @@ def _rows(images: torch.Tensor) -> set[bytes]:
 
 
 @pytest.mark.parametrize("proxy", [False, True], ids=["retain-set", "proxy"])
-def test_validation_images_never_enter_training(trained_mae, tmp_path, monkeypatch, proxy):
+def test_validation_images_never_enter_training(trained_mae, tmp_path, monkeypatch, proxy, fashion_mnist_root):
     drawn, measured = [], []
     real_batches, real_generate = unlearn_module.unlearning_batches, budget_module.generate_outputs
 
@@ -166,7 +166,8 @@ def test_validation_images_never_enter_training(trained_mae, tmp_path, monkeypat
     monkeypatch.setattr(budget_module, "generate_outputs", spy_generate)
     overrides = dict(steps=4, budget_images=32)
     if proxy:
-        overrides.update(proxy=DataConfig(dataset="fashion-mnist"), proxy_classes=["Sandal"])
+        overrides.update(proxy=DataConfig(dataset="fashion-mnist", root=str(fashion_mnist_root)),
+                         proxy_classes=["Sandal"])
     unlearn(trained_mae, too_strong(**overrides), tmp_path / "out")
 
     own = load_split(DataConfig())
@@ -177,7 +178,7 @@ def test_validation_images_never_enter_training(trained_mae, tmp_path, monkeypat
     assert measured_rows and not measured_rows & trained_on and not measured_rows & _rows(own.test.images)
     validation = _rows(own.val.images)
     if proxy:   # the retain side is measured on the proxy's own validation images (Sandal)
-        fashion = load_split(DataConfig(dataset="fashion-mnist"))
+        fashion = load_split(DataConfig(dataset="fashion-mnist", root=str(fashion_mnist_root)))
         sandals = fashion.val.images[fashion.val.labels == fashion.val.class_names.index("Sandal")]
         assert not trained_on & _rows(fashion.val.images)
         validation |= _rows(sandals)
@@ -359,10 +360,10 @@ def test_unlearn_without_a_forget_weight_is_budgeted_and_with_one_is_not(trained
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--retain-budget", "1.0"], "retain_budget must be > 1"),
-    (["--retain-budget", "0.9"], "retain_budget must be > 1"),
+    (["--retain-budget", "1.0"], "retain_budget must be a finite number > 1"),
+    (["--retain-budget", "0.9"], "retain_budget must be a finite number > 1"),
     (["--retain-budget", "abc"], "--retain-budget expects a number, e.g. 1.10; got 'abc'"),
-    (["--retain-budget", "nan"], "retain_budget must be > 1"),
+    (["--retain-budget", "nan"], "retain_budget must be a finite number > 1"),
     (["--retain-budget", "1.1", "--budget-metric", "psnr"],
      "unknown budget metric 'psnr'; available: fid .*; hole-mse"),
     (["--retain-budget", "1.1", "--forget-metric", "fid"], "unknown forget metric 'fid'; available: recognition"),
@@ -370,13 +371,14 @@ def test_unlearn_without_a_forget_weight_is_budgeted_and_with_one_is_not(trained
     (["--retain-budget", "1.1", "--method", "retrain"], "retrain has no forget weight to control"),
     (["--front", "1.05,1.1", "--method", "retrain"], "retrain has no forget weight to control"),
     (["--front", "1.05,x"], "--front expects budgets separated by commas"),
-    (["--front", "1.05,0.9"], "retain_budget must be > 1"),
+    (["--front", "1.05,0.9"], "retain_budget must be a finite number > 1"),
     (["--front", "1.05", "--retain-budget", "1.1"], "give --front or --retain-budget"),
-    (["--alpha", "0.25", "--evaluator", "somewhere"], "budget_evaluator only apply to a budgeted run"),
+    (["--alpha", "0.25", "--evaluator", "somewhere"], "--evaluator only apply to a budgeted run"),
+    (["--alpha", "0.25", "--budget-metric", "fid"], "--budget-metric only apply to a budgeted run"),   # the default
     (["--evaluator", "somewhere"], "evaluator directory not found: somewhere"),   # the default budget, as named
     (["--steps", "1"], "needs at least 2.*--alpha"),                               # too short to budget
     (["--retain-budget", "1.1", "--evaluator", "nowhere"], "evaluator directory not found: nowhere"),
-    (["--retain-budget", "1.1", "--steps", "3"], "needs at least 2"),
+    (["--retain-budget", "1.1", "--steps", "3", "--checkpoint-every", "2"], "needs at least 2.*--checkpoint-every"),
 ])
 def test_bad_budget_input_is_refused_with_one_line(tiny_model_dir, tmp_path, monkeypatch, capsys, args, message):
     import re

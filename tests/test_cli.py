@@ -37,7 +37,11 @@ def test_list_shows_every_registry():
     (["--forget-classes", "Cat", "--noise", "pink"], "unknown noise type"),
     (["--forget-classes", "Cat", "--noise-context", "hole"], "unknown noise_context 'hole'; available: noise"),
     (["--forget-classes", "Cat", "--method", "max-loss", "--noise-context", "noise"], "method max-loss has its own"),
-    (["--forget-classes", "Cat", "--forget-files", "nope.txt"], "forget file list not found"),
+    (["--forget-files", "nope.txt"], "forget file list not found"),
+    # issue 30: silent-wrong paths are refused before any work
+    (["--forget-classes", "Dog", "--forget-files", "nope.txt"], r"--forget-files\), not both"),
+    (["--forget-classes", "Cat", "--budget-metric", "fid"], "--budget-metric only apply to a budgeted run"),
+    (["--forget-classes", "Cat", "--evaluator", "x", "--forget-goal", "0.3"], "--forget-goal, --evaluator only apply"),
 ])
 def test_unlearn_bad_input_is_refused_and_writes_nothing(tiny_model_dir, tmp_path, args, message):
     out = tmp_path / "out"
@@ -73,10 +77,13 @@ def test_existing_output_needs_overwrite_and_the_input_model_is_never_the_output
     # --overwrite replaces an earlier output only, not a folder of the user's (tests/test_runs.py)
     assert "did not write" in _error([*base, "--out", out, "--overwrite"])
     assert (out / "keep.txt").read_text() == "mine"
-    (out / "run.json").write_text("{}")   # an earlier run's output
-    result = runner.invoke(app, [str(a) for a in [*base, "--out", out, "--overwrite"]])
+    (out / "run.json").write_text("{}")   # a run.json is no proof the tool wrote the folder (issue 30)
+    assert "did not write" in _error([*base, "--out", out, "--overwrite"])
+    earlier = tmp_path / "earlier"         # an earlier output of the tool is replaced
+    assert runner.invoke(app, [str(a) for a in [*base, "--out", earlier]]).exit_code == 0
+    result = runner.invoke(app, [str(a) for a in [*base, "--out", earlier, "--overwrite"]])
     assert result.exit_code == 0, result.output
-    assert (out / "model.safetensors").is_file() and not (out / "keep.txt").exists()
+    assert (earlier / "model.safetensors").is_file() and (out / "keep.txt").read_text() == "mine"
 
 
 def test_errors_print_one_line_without_traceback(tmp_path):
@@ -106,7 +113,7 @@ def test_train_tokenizer_and_a_vqgan_on_it_from_the_command_line(tmp_path):
     # a tokenizer directory is not a model, and a model directory is not a tokenizer
     assert "not a VQ tokenizer" in _error(["train", "--config", str(_with_tokenizer(model_yaml, tmp_path / "vq")),
                                            "--out", str(tmp_path / "vq2")])
-    assert "unknown model family 'vq-tokenizer'" in _error(["evaluate", "--model", f"x={tmp_path / 'tok'}",
+    assert "is a VQ tokenizer folder, not a model" in _error(["evaluate", "--model", f"x={tmp_path / 'tok'}",
                                                             "--forget-classes", "Cat", "--out", str(tmp_path / "e")])
 
 
@@ -190,3 +197,102 @@ def test_a_decompression_bomb_in_an_image_folder_is_named(tmp_path, monkeypatch)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)   # 10,000 pixels is then over twice the limit
     with pytest.raises(UserError, match=r"refusing image .*bomb.png: more pixels than"):
         load_dataset(DataConfig(dataset="image-folder", root=str(tmp_path)))
+
+
+# --- issue 30: the cases a new user hit ---
+
+@pytest.mark.parametrize("content", [bytes(range(128, 256)) * 4, b"\x00\x01safetensors-like header\x00" * 8])
+def test_a_forget_list_that_is_not_text_is_one_line_naming_the_file(tiny_model_dir, tmp_path, content):
+    ids = tmp_path / "model.safetensors"
+    ids.write_bytes(content)
+    message = _error(["unlearn", "--model", tiny_model_dir, "--out", tmp_path / "out", "--steps", "1", "--alpha",
+                      "0.25", "--forget-files", ids])
+    assert str(ids) in message and "not a text file of image ids" in message and "\n" not in message
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("budget, message", [("inf", "finite number > 1"), ("nan", "finite number > 1"),
+                                             ("1.0", "> 1")])
+def test_an_impossible_retain_budget_names_what_is_allowed(tiny_model_dir, tmp_path, budget, message):
+    assert message in _error(["unlearn", "--model", tiny_model_dir, "--out", tmp_path / "out", "--forget-classes",
+                              "Cat", "--retain-budget", budget])
+
+
+def test_a_short_budgeted_run_measures_often_enough_and_a_flag_sets_checkpoint_every(tiny_model_dir, tmp_path):
+    """`--retain-budget 1.15 --steps 2` runs as the default budget with `--steps 2` does (it was refused with
+    'lower checkpoint_every', a key without a flag); a too-rare --checkpoint-every names that flag."""
+    result = runner.invoke(app, ["unlearn", "--model", str(tiny_model_dir), "--out", str(tmp_path / "short"),
+                                 "--forget-classes", "Cat", "--retain-budget", "1.15", "--steps", "2",
+                                 "--budget-metric", "hole-mse"])
+    assert result.exit_code == 0, result.output
+    import json
+    run = json.loads((tmp_path / "short" / "run.json").read_text())
+    assert run["config"]["checkpoint_every"] == 1 and run["config"]["retain_budget"] == 1.15
+    assert "--checkpoint-every" in _error(["unlearn", "--model", tiny_model_dir, "--out", tmp_path / "rare",
+                                           "--forget-classes", "Cat", "--retain-budget", "1.15", "--steps", "2",
+                                           "--checkpoint-every", "5", "--budget-metric", "hole-mse"])
+
+
+def test_evaluate_refuses_two_models_of_one_name_before_any_work(tiny_model_dir, tiny_evaluator_dir, tmp_path):
+    message = _error(["evaluate", "--model", f"a={tiny_model_dir}", "--model", f"a={tiny_model_dir}",
+                      "--evaluator", tiny_evaluator_dir, "--out", tmp_path / "eval"])
+    assert "two models are named 'a'" in message
+    assert not (tmp_path / "eval").exists()
+
+
+def test_a_folder_of_another_kind_given_as_a_model_is_named(tiny_evaluator_dir, tmp_path):
+    message = _error(["unlearn", "--model", tiny_evaluator_dir, "--out", tmp_path / "out", "--forget-classes", "Cat",
+                      "--alpha", "0.1"])
+    assert "is an evaluator folder, not a model: pass it as --evaluator" in message
+
+
+def test_evaluating_models_of_different_datasets_warns(tiny_model_dir, capsys):
+    import copy
+    from i2i_unlearn.evaluation.evaluate import warn_on_mixed_data
+    from i2i_unlearn.models import load_model
+    animals = load_model(tiny_model_dir)
+    clothes = copy.deepcopy(animals)
+    clothes.pretrained_info = copy.deepcopy(animals.pretrained_info)
+    clothes.pretrained_info["training"]["data"]["dataset"] = "fashion-mnist"
+    warn_on_mixed_data({"animals": animals})
+    assert capsys.readouterr().err == ""
+    warn_on_mixed_data({"animals": animals, "clothes": clothes})
+    err = capsys.readouterr().err
+    assert "trained on different data (animals: animal-mnist, clothes: fashion-mnist)" in err
+    assert "held-out animal-mnist images" in err
+
+
+def test_audit_names_the_models_given_when_a_reference_is_unknown(tiny_model_dir, tmp_path):
+    message = _error(["audit", "--model", f"original={tiny_model_dir}", "--model", f"unlearned={tiny_model_dir}",
+                      "--reference-model", "retrained", "--out", tmp_path / "audit"])
+    assert "'retrained' is neither a --model name nor a folder; the names given: original, unlearned" in message
+
+
+def test_fashion_mnist_missing_names_the_flags_that_point_to_it(tmp_path):
+    from i2i_unlearn.config import DataConfig
+    from i2i_unlearn.data import load_dataset
+    with pytest.raises(UserError) as caught:
+        load_dataset(DataConfig(dataset="fashion-mnist", root=str(tmp_path / "nowhere")))
+    assert "--proxy-root" in str(caught.value) and "make fashion-mnist" in str(caught.value)
+    assert "data.root" not in str(caught.value)
+
+
+def test_ctrl_c_says_how_to_go_on(monkeypatch, capsys):
+    from i2i_unlearn import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "app", interrupted)
+    with pytest.raises(SystemExit) as caught:
+        cli.main()
+    assert caught.value.code == 130
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_before_its_first_checkpoint_says_to_overwrite(tiny_model_dir, tmp_path):
+    from i2i_unlearn.runs import prepare_output_dir
+    out = prepare_output_dir(tmp_path / "out", overwrite=False, resume=False)   # what a Ctrl-C leaves
+    base = ["unlearn", "--model", tiny_model_dir, "--out", out, "--forget-classes", "Cat", "--alpha", "0.1",
+            "--steps", "1"]
+    assert "interrupted before its first checkpoint: rerun with --overwrite" in _error(base)
+    assert "interrupted before its first checkpoint: rerun with --overwrite" in _error([*base, "--resume"])

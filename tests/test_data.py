@@ -1,4 +1,3 @@
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ from i2i_unlearn.config import DataConfig, UnlearnConfig
 from i2i_unlearn.data import load_dataset, load_split, make_unlearn_split
 from i2i_unlearn.data.datasets import FASHION_MNIST_DEFAULT_ROOT, deduplicate
 from i2i_unlearn.errors import UserError
+from conftest import write_idx
 
 ANIMALS = DataConfig()
 
@@ -132,9 +132,7 @@ def test_image_folder_reads_rgb_and_grey_and_names_a_corrupt_file(tmp_path):
         load_dataset(DataConfig(dataset="image-folder", root=str(tmp_path)))
 
 
-def _write_idx(path, array):
-    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
 
 
 @pytest.mark.skipif(not Path(FASHION_MNIST_DEFAULT_ROOT).is_dir(),
@@ -149,8 +147,8 @@ def test_fashion_mnist_loads_from_where_the_debian_package_installs_it():
 def test_fashion_mnist_reads_idx_files_from_any_folder(tmp_path):
     rng = np.random.default_rng(0)
     for prefix, n in (("train", 6), ("t10k", 4)):
-        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", rng.integers(0, 255, (n, 28, 28)))
-        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", rng.integers(0, 255, (n, 28, 28)))
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
     images = load_dataset(DataConfig(dataset="fashion-mnist", root=str(tmp_path)))
     assert len(images) == 10 and images.images.shape[1:] == (1, 32, 32)
     assert images.class_names[0] == "T-shirt"

@@ -199,3 +199,26 @@ def test_a_recognition_rate_equal_to_the_retrained_bar_meets_it():
     for unlearned, retrained in ((72 / 100, 67 / 100), (float(torch.tensor(0.72)), float(torch.tensor(0.67)))):
         assert bar(check_targets(results(unlearned, retrained)))["met"] is True
     assert bar(check_targets(results(73 / 100, 67 / 100)))["met"] is False   # one image more is over the bar
+
+
+def test_a_slow_sampler_shows_progress_inside_a_batch_with_what_it_does(tiny_model_dirs, monkeypatch, capsys):
+    """Issue 30: the retain check, the budget and evaluate generate 128 images in one batch through a sampler;
+    the bar (named for what it does) moves with the sampler's steps, and the outputs are the same as without."""
+    import i2i_unlearn.evaluation.generation as generation
+    from i2i_unlearn.config import TaskConfig
+    from i2i_unlearn.models import load_model
+    model = load_model(tiny_model_dirs["diffusion"])
+    images = load_split(DataConfig()).val.images[:6]
+    fractions = []
+    real = model.sampling_progress
+    monkeypatch.setattr(model, "sampling_progress", lambda fraction: (fractions.append(fraction), real(fraction)))
+    monkeypatch.setattr(generation, "PROGRESS_DELAY_S", 1e9)
+    quiet, _ = generation.generate_outputs(model, images, TaskConfig("center-inpaint", 0.5), seed=3)
+    assert capsys.readouterr().err == ""                      # quicker than the delay: no bar
+    assert fractions == [1 / 3, 2 / 3, 1.0]                   # one call per sampler step (3 in the tiny model)
+    monkeypatch.setattr(generation, "PROGRESS_DELAY_S", 0.0)
+    shown, _ = generation.generate_outputs(model, images, TaskConfig("center-inpaint", 0.5), seed=3,
+                                           description="retain check: retain validation images")
+    err = capsys.readouterr().err
+    assert "retain check: retain validation images" in err and "6/6" in err
+    assert torch.equal(quiet, shown) and model.progress_callback is None

@@ -36,7 +36,7 @@ def _fashion(count: int, label: int | None = None) -> torch.Tensor:
     """Real Fashion-MNIST test images (28x28, zero-padded to 32x32 like the dataset loader), of one class."""
     root = Path(FASHION_MNIST_DEFAULT_ROOT)
     if not root.is_dir():
-        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+        pytest.skip("reads real Fashion-MNIST images: Debian's dataset-fashion-mnist is not installed (make fashion-mnist)")
     pixels = torch.from_numpy(_read_idx(root / "t10k-images-idx3-ubyte.gz").copy()).float() / 255
     labels = torch.from_numpy(_read_idx(root / "t10k-labels-idx1-ubyte.gz").astype("int64"))
     if label is not None:

@@ -219,6 +219,10 @@ def _merge(base: dict, overrides: dict) -> dict:
     return out
 
 
+class MissingKnobs(UserError):
+    """A method's knobs file is not there yet (a dry run lists it; anything else wrong in a config is an error)."""
+
+
 def method_config(bench: dict, family: str, label: str, seed: int, setting: dict | None = None) -> UnlearnConfig:
     """The unlearning config of one cell: the method's knobs file (`{model}` in its path: the original's
     folder name), the method's overrides, the setting's overrides, the seed and the forget classes."""
@@ -226,7 +230,7 @@ def method_config(bench: dict, family: str, label: str, seed: int, setting: dict
     family_spec = bench["families"][family]
     knobs = _relative_to(bench["root"], entry["knobs"].format(model=family_spec["original"].name, family=family))
     if not knobs.is_file():
-        raise UserError(f"knobs file of method {label!r} not found: {knobs} (choose the knobs first: "
+        raise MissingKnobs(f"knobs file of method {label!r} not found: {knobs} (choose the knobs first: "
                         "benchmarks/tune.py writes them)")
     values = to_dict(load_yaml(UnlearnConfig, knobs))
     values = _merge(values, _nested(entry["set"]))
@@ -325,7 +329,7 @@ def make_plan(bench: dict, methods: list[str] | None = None, *, missing_knobs: l
         def add(label, seed, group, setting_name, overrides, tasks, vary=None):
             try:
                 config = method_config(bench, family, label, seed, overrides)
-            except UserError as exc:
+            except MissingKnobs as exc:
                 if missing_knobs is None:
                     raise
                 missing_knobs.append(str(exc))

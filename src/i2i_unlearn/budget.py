@@ -149,8 +149,8 @@ def check_budget(config: UnlearnConfig) -> None:
                             "or --front")
         return
     if not (math.isfinite(config.retain_budget) and config.retain_budget > 1):
-        raise UserError(f"retain_budget must be > 1 (the retain score may grow to this multiple of the original's, "
-                        f"e.g. 1.10), got {config.retain_budget}")
+        raise UserError(f"retain_budget must be a finite number > 1 (the retain score may grow to this multiple of "
+                        f"the original's, e.g. 1.10), got {config.retain_budget}")
     if config.method == "retrain":
         raise UserError("retrain has no forget weight to control: a retain budget (--retain-budget, --front) works "
                         f"with {', '.join(name for name in METHODS if name != 'retrain')}")
@@ -169,7 +169,8 @@ def check_budget(config: UnlearnConfig) -> None:
     if config.steps // config.checkpoint_every < 2:
         raise UserError(f"a budgeted run measures at every checkpoint and needs at least 2: steps {config.steps} with "
                         f"checkpoint_every {config.checkpoint_every} gives {config.steps // config.checkpoint_every}; "
-                        "lower checkpoint_every, or give a fixed forget weight (--alpha)")
+                        "lower it (--checkpoint-every, or checkpoint_every in --config), or give a fixed forget "
+                        "weight (--alpha)")
 
 
 def retain_validation(split: UnlearnSplit, config: UnlearnConfig) -> tuple[ImageSet, str]:
@@ -223,12 +224,14 @@ class ValidationProbe:
     def measure(self, model: I2IModel) -> dict[str, float]:
         """The retain score (lower is better) and the forget score (recognition: lower is more forgotten; hole
         error: higher is) of `model` on the sample."""
-        outputs, masks = generate_outputs(model, self.retain.images, BUDGET_TASK, SAMPLE_SEED)
+        outputs, masks = generate_outputs(model, self.retain.images, BUDGET_TASK, SAMPLE_SEED,
+                                          description="budget: measuring the retain sample")
         if self.retain_metric == "fid":
             retain = float(metrics.fid_from_features(self.evaluator.features(outputs).double(), self.real_features))
         else:
             retain = hidden_mse(outputs, self.retain.images, masks)
-        outputs, masks = generate_outputs(model, self.forget.images, BUDGET_TASK, SAMPLE_SEED)
+        outputs, masks = generate_outputs(model, self.forget.images, BUDGET_TASK, SAMPLE_SEED,
+                                          description="budget: measuring the forget sample")
         if self.forget_metric == "recognition":
             forget = metrics.recognition_rate(self.evaluator, outputs, self.forget_indices)
         else:
@@ -442,7 +445,8 @@ def unlearn_front(model_dir: str | Path, config: UnlearnConfig, budgets: list[fl
     data = training_data_config(teacher)
     if data_root is not None:
         data.root = data_root
-    out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume, protected=input_folders(model_dir, data))
+    out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume, protected=input_folders(model_dir, data),
+                                 checkpointed=False)   # its members hold the checkpoints
     members, previous = [], None
     for member in configs:
         member_dir = front_member_dir(out_dir, member.retain_budget)

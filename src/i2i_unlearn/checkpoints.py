@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from i2i_unlearn.errors import UserError
+from i2i_unlearn.outputs import record_output
 
 LIBRARIES = ("i2i-unlearn", "torch", "transformers", "diffusers", "accelerate", "torchmetrics", "safetensors", "numpy")
 
@@ -31,6 +32,7 @@ def sha256_text(text: str) -> str:
 
 
 def atomic_write(path: Path, write) -> None:
+    """Write through a temporary file, then rename; the output folder's marker lists what was written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -43,6 +45,7 @@ def atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    record_output(path)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

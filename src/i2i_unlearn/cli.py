@@ -114,6 +114,8 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
                                                              "FID at most 1.15x the original's, docs/budget.md)"),
             lr: Optional[float] = typer.Option(None, help="learning rate"),
             steps: Optional[int] = typer.Option(None, help="optimisation steps"),
+            checkpoint_every: Optional[int] = typer.Option(None, help="steps between checkpoints (a budgeted run or a "
+                                                                     "membership stop also measures there)"),
             batch_size: Optional[int] = typer.Option(None, help="forget images per step"),
             retain_batch_size: Optional[int] = typer.Option(None, help="retain images per step (default: batch size)"),
             noise: Optional[str] = typer.Option(None, help="batch-gaussian | standard-gaussian | uniform"),
@@ -154,7 +156,7 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
                  "forget_files": str(forget_files) if forget_files else None,
                  "retain_classes": _names(retain_classes), "retain_size": retain_size, "retain_ratio": retain_ratio,
                  "proxy_classes": _names(proxy_classes), "proxy_transform": _names(proxy_transform),
-                 "alpha": alpha, "steps": steps, "batch_size": batch_size,
+                 "alpha": alpha, "steps": steps, "checkpoint_every": checkpoint_every, "batch_size": batch_size,
                  "retain_batch_size": retain_batch_size,
                  "noise": noise, "feature_norm": feature_norm, "noise_context": noise_context, "seed": seed,
                  "retain_budget": _number(retain_budget, "--retain-budget", "1.10"),
@@ -203,9 +205,15 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
             lines = apply_default_budget(unlearn_config, model, steps_given=steps is not None,
                                          evaluator_given=evaluator is not None)
             _once("\n".join(lines))
-    elif stop_at_auc is not None:
+    elif controlled and checkpoint_every is None:
         from i2i_unlearn.membership_stop import measure_often_enough
         measure_often_enough(unlearn_config, steps_given=steps is not None)
+    budget_flags = {"--forget-goal": forget_goal, "--budget-metric": budget_metric, "--forget-metric": forget_metric,
+                    "--evaluator": evaluator}
+    given = [flag for flag, value in budget_flags.items() if value is not None]
+    if given and unlearn_config.retain_budget is None and front is None:
+        raise UserError(f"{', '.join(given)} only apply to a budgeted run, and this one has a fixed forget weight: "
+                        "drop --alpha (the default run is budgeted), or add --retain-budget or --front")
     if front is not None:
         if unlearn_config.retain_budget is not None:
             raise UserError("give --front or --retain-budget (or a config's retain_budget), not both")
@@ -275,7 +283,8 @@ def train_evaluator(config: Path = typer.Option(..., help="evaluator YAML (see c
 
 
 @app.command()
-def evaluate(model: list[str] = typer.Option(..., help="NAME=DIR, repeated: e.g. original=DIR unlearned=DIR"),
+def evaluate(model: list[str] = typer.Option(..., help="NAME=DIR (or DIR), repeated: e.g. original=DIR "
+                                                      "unlearned=DIR"),
              out: Path = typer.Option(..., help="folder for results.json, grids and T-SNE"),
              evaluator: str = typer.Option(str(DEFAULT_EVALUATOR),
                                            help="evaluator directory, or clip:/dir or hf:/dir (local transformers)"),
@@ -292,12 +301,7 @@ def evaluate(model: list[str] = typer.Option(..., help="NAME=DIR, repeated: e.g.
     from i2i_unlearn.config import TaskConfig
     from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
     from i2i_unlearn.evaluation.results import summary_table
-    model_dirs = {}
-    for spec in model:
-        name, sep, directory = spec.partition("=")
-        if not sep or not name or not directory:
-            raise UserError(f"--model expects NAME=DIR, got {spec!r}")
-        model_dirs[name] = directory
+    model_dirs = _model_specs(model)   # two models of one name are refused before any work
     results = evaluate_model_dirs(model_dirs, TaskConfig(task, ratio), evaluator, out,
                                   forget_classes=_names(forget_classes), forget_files=forget_files, seed=seed,
                                   split=split, overwrite=overwrite)
@@ -363,6 +367,9 @@ def audit(model: list[str] = typer.Option(..., help="model folder or NAME=DIR, r
         """A model named by a --model name, or another folder (added to the audited models)."""
         if not spec or spec in model_dirs:
             return spec
+        if "=" not in spec and not Path(spec).is_dir():
+            raise UserError(f"{spec!r} is neither a --model name nor a folder; the names given: "
+                            f"{', '.join(model_dirs)}")
         ((name, directory),) = _model_specs([spec]).items()
         same = [n for n, d in model_dirs.items() if Path(d).resolve() == Path(directory).resolve()]
         if same:
@@ -448,6 +455,10 @@ def main() -> None:
             raise
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("\ninterrupted: a run that wrote a checkpoint continues with --resume; one stopped before its "
+                   "first checkpoint starts again with --overwrite", err=True)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ RULE_DOC = ("stop at the first checkpoint whose AUC is at most stop_at_auc; kept
 
 
 def measure_often_enough(config: UnlearnConfig, *, steps_given: bool) -> None:
-    """A step count the user gave on the command line (which sets no checkpoint_every) is measured at least
+    """A step count the user gave on the command line without --checkpoint-every is measured at least
     MIN_MEASUREMENTS times."""
     if steps_given:
         config.checkpoint_every = min(config.checkpoint_every, max(1, config.steps // MIN_MEASUREMENTS))
@@ -67,7 +67,8 @@ def check_membership_stop(config: UnlearnConfig) -> None:
                         f"{config.stop_at_auc}")
     if config.steps < config.checkpoint_every:
         raise UserError(f"the stop is measured at every checkpoint: steps {config.steps} with checkpoint_every "
-                        f"{config.checkpoint_every} measures never; lower checkpoint_every")
+                        f"{config.checkpoint_every} measures never; lower it (--checkpoint-every, or "
+                        "checkpoint_every in --config)")
 
 
 class MembershipProbe:
@@ -88,8 +89,10 @@ class MembershipProbe:
 
     def measure(self, model: I2IModel) -> float:
         conds = conditions(model, DEFAULT_MASKS)
-        members = attack_scores(restoration_errors(model, self.members.images, conds, PROBE_SEED, stream=0))
-        non_members = attack_scores(restoration_errors(model, self.non_members.images, conds, PROBE_SEED, stream=1))
+        members = attack_scores(restoration_errors(model, self.members.images, conds, PROBE_SEED, stream=0,
+                                                   description="membership stop: the forgotten files"))
+        non_members = attack_scores(restoration_errors(model, self.non_members.images, conds, PROBE_SEED, stream=1,
+                                                       description="membership stop: never-seen images"))
         return roc_summary(members, non_members)["auc"]
 
     def describe(self) -> dict:

@@ -64,7 +64,7 @@ class RelearnConfig:
 
 def _measure(model: I2IModel, eval_images: ImageSet, evaluator, forget_indices: list[int], task: TaskConfig,
              seed: int, step: int) -> dict:
-    outputs, masks = generate_outputs(model, eval_images.images, task, seed)
+    outputs, masks = generate_outputs(model, eval_images.images, task, seed, description="relearning: scoring")
     return {"step": step, "recognition": metrics.recognition_rate(evaluator, outputs, forget_indices),
             "fid": metrics.fid(evaluator, outputs, eval_images.images) if len(eval_images) >= 2 else None,
             "hidden_mse": round(hidden_mse(outputs, eval_images.images, masks), 6)}

@@ -1,24 +1,22 @@
 """What every run does around its loop: claim an output folder safely, record provenance."""
 from __future__ import annotations
 
-import shutil
+import sys
 import time
 from pathlib import Path
 
 from i2i_unlearn.checkpoints import git_commit, versions, write_json_atomic
 from i2i_unlearn.distributed import on_main_process, process_state
 from i2i_unlearn.errors import UserError
+from i2i_unlearn.outputs import OUTPUT_MARKER, read_marker, record_output, remove_outputs, write_marker
 
 RUN_RECORD = "run.json"
-# What marks a folder as one this tool wrote, so that --overwrite may delete it: the marker every
-# claimed output folder gets, or (folders from before it) a file only this tool's outputs hold.
-OUTPUT_MARKER = ".i2i-unlearn-output"
-OUTPUT_FILES = (OUTPUT_MARKER, RUN_RECORD, "results.json", "audit.json", "checkpoints")
 
 
 def prepare_output_dir(out_dir: str | Path, *, overwrite: bool, resume: bool,
-                       protected: list[Path] = ()) -> Path:
-    """Refuse an existing folder unless --overwrite (start again) or --resume (go on).
+                       protected: list[Path] = (), checkpointed: bool = True) -> Path:
+    """Refuse an existing folder unless --overwrite (start again) or --resume (go on; a run that writes
+    checkpoints (`checkpointed`) must have one).
     Under many processes every one checks (the same verdict everywhere), then only the main process
     replaces or creates the folder, once every process has looked, and the others wait for it."""
     out_dir = Path(out_dir)
@@ -32,27 +30,53 @@ def prepare_output_dir(out_dir: str | Path, *, overwrite: bool, resume: bool,
     if resume:
         if not out_dir.is_dir():
             raise UserError(f"--resume: {out_dir} does not exist")
+        if checkpointed and not (out_dir / "checkpoints").is_dir():
+            if (out_dir / RUN_RECORD).is_file():
+                raise UserError(f"--resume: the run in {out_dir} is complete ({RUN_RECORD} is there), nothing to "
+                                "resume; pass --overwrite to run it again")
+            raise UserError(f"--resume: the run in {out_dir} was interrupted before its first checkpoint: rerun "
+                            "with --overwrite instead of --resume")
         return out_dir
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir} is a file, not a folder: choose another --out")
     replace = out_dir.exists() and any(out_dir.iterdir())
-    if replace and not overwrite:
-        raise UserError(f"{out_dir} already exists: pass --overwrite to replace it or --resume to continue")
-    if replace and not any((out_dir / name).exists() for name in OUTPUT_FILES):
-        # --overwrite deletes the folder: never one this tool did not write (a home folder, a dataset, code)
-        raise UserError(f"{out_dir} holds files i2i-unlearn did not write (no {RUN_RECORD}, results.json or "
-                        f"{OUTPUT_MARKER}): refusing to delete it; choose another --out")
+    if replace:
+        check_replaceable(out_dir, overwrite)
 
     def claim() -> None:
         if replace:
-            shutil.rmtree(out_dir)
+            kept = remove_outputs(out_dir)
+            if kept:
+                print(f"--overwrite: removed what i2i-unlearn wrote in {out_dir}, kept what it did not: "
+                      f"{', '.join(kept[:5])}{' ...' if len(kept) > 5 else ''}", file=sys.stderr, flush=True)
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / OUTPUT_MARKER).write_text("written by i2i-unlearn; --overwrite may replace this folder\n")
+        record_output(out_dir)   # a claimed sub-folder belongs to the output folder around it
+        write_marker(out_dir, [])
     state = process_state()
     if state.num_processes > 1:
         state.wait_for_everyone()   # no process is still looking at the folder the main one replaces
     on_main_process(claim)
     return out_dir
+
+
+def check_replaceable(out_dir: Path, overwrite: bool) -> None:
+    """A non-empty folder may be replaced only with --overwrite, and only if the tool's marker lists what it
+    wrote there (outputs.py): never a home folder, a project or a folder that merely holds a `run.json`."""
+    entries = read_marker(out_dir)
+    if entries is None and not (out_dir / OUTPUT_MARKER).exists():
+        raise UserError(f"{out_dir} already exists and holds files i2i-unlearn did not write: choose another --out "
+                        "(--overwrite only replaces a folder i2i-unlearn made)")
+    if entries is None:
+        raise UserError(f"{out_dir} has an {OUTPUT_MARKER} that does not list what i2i-unlearn wrote (made by hand "
+                        "or by an older version): nothing was deleted; delete the folder yourself or choose "
+                        "another --out")
+    if not overwrite:
+        if (out_dir / "checkpoints").is_dir():
+            raise UserError(f"{out_dir} holds an unfinished run: pass --resume to continue it or --overwrite to "
+                            "start again")
+        if entries:
+            raise UserError(f"{out_dir} already exists: pass --overwrite to replace it")
+        raise UserError(f"{out_dir} holds a run interrupted before its first checkpoint: rerun with --overwrite")
 
 
 def run_record(kind: str, config: dict, inputs: dict, started: float, earlier_wall_time_s: float = 0.0,

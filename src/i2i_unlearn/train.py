@@ -104,7 +104,7 @@ def validation_check(model: I2IModel, val_images: ImageSet, train_images: ImageS
     if len(val_images) == 0:
         return None
     task = TaskConfig(**CHECK_TASK)
-    outputs, masks = generate_outputs(model, val_images.images, task)
+    outputs, masks = generate_outputs(model, val_images.images, task, description="validation check")
     mean_fill = degrade(val_images.images, masks, train_images.images.mean(dim=0, keepdim=True))
     model_mse = hidden_mse(outputs, val_images.images, masks)
     fill_mse = hidden_mse(mean_fill, val_images.images, masks)

@@ -116,6 +116,9 @@ def check_config(config: UnlearnConfig) -> None:
         check_task(task)
     if not config.forget_classes and not config.forget_files:
         raise UserError("the forget set is empty: name forget classes (--forget-classes) or a forget file list")
+    if config.forget_classes and config.forget_files:
+        raise UserError("give forget classes (--forget-classes) or a forget file list (--forget-files), not both: to "
+                        "forget both, run one request, then the other on its result")
     check_budget(config)
     check_membership_stop(config)
     check_proxy(config)
@@ -284,8 +287,9 @@ def retain_check(model: I2IModel, teacher: I2IModel, split: UnlearnSplit) -> dic
         pick_evenly = torch.linspace(0, len(images) - 1, min(len(images), CHECK_IMAGES)).round().long()
         truth = images.images[pick_evenly]
         errors = []
-        for scored in (model, teacher):
-            outputs, masks = generate_outputs(scored, truth, task)
+        for scored, which in ((model, "result"), (teacher, "original")):
+            outputs, masks = generate_outputs(scored, truth, task,
+                                              description=f"retain check: {side} validation images, the {which}")
             errors.append(hidden_mse(outputs, truth, masks))
         check[side] = {"count": len(truth), "hidden_mse": round(errors[0], 5), "before_hidden_mse": round(errors[1], 5),
                        "ratio_to_before": round(errors[0] / errors[1], 4) if errors[1] > 0 else None}

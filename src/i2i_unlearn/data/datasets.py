@@ -140,8 +140,9 @@ def load_fashion_mnist(config: DataConfig) -> ImageSet:
     """Fashion-MNIST from IDX files (default: Debian's dataset-fashion-mnist), duplicates removed."""
     root = Path(config.root or FASHION_MNIST_DEFAULT_ROOT)
     if not root.is_dir():
-        raise UserError(f"Fashion-MNIST folder not found: {root} (apt-get install dataset-fashion-mnist, "
-                        "or give data.root)")
+        raise UserError(f"Fashion-MNIST folder not found: {root}: install it (make fashion-mnist, or apt-get install "
+                        "dataset-fashion-mnist), or name a folder of its IDX files (--proxy-root for a proxy set, "
+                        "--data-root for a model's data)")
 
     def find(stem):
         for candidate in (root / f"{stem}", root / f"{stem}.gz"):

@@ -85,6 +85,22 @@ def _select(images: ImageSet, keep: torch.Tensor) -> ImageSet:
     return images.subset(torch.nonzero(keep).flatten())
 
 
+def read_id_list(path: str | Path) -> list[str]:
+    """The image ids of a forget file list (one per line, UTF-8), or one clear error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"forget file list not found: {path}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not a text file of image ids (one per line, UTF-8): byte {exc.start} cannot be "
+                        "read; is it the right file?") from None
+    if "\0" in text:
+        raise UserError(f"{path} is not a text file of image ids (one per line): it holds binary data; is it the "
+                        "right file?")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def make_unlearn_split(data: DataConfig, config: UnlearnConfig, eval_split: str = "test",
                        forgotten_id_hashes: frozenset[str] = frozenset(), teacher=None,
                        proxy_val: bool = False, forgotten_classes: list[str] | None = None) -> UnlearnSplit:
@@ -100,9 +116,7 @@ def make_unlearn_split(data: DataConfig, config: UnlearnConfig, eval_split: str 
     train, test = split.train, split.part(eval_split)
     if config.forget_files:
         path = Path(config.forget_files)
-        if not path.is_file():
-            raise UserError(f"forget file list not found: {path}")
-        wanted = {line.strip() for line in path.read_text().splitlines() if line.strip()}
+        wanted = set(read_id_list(path))
         held_out = set(split.val.ids) | set(split.test.ids)
         missing = wanted - set(train.ids) - held_out
         if missing:

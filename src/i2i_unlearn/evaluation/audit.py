@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from i2i_unlearn.checkpoints import atomic_write, sha256_text, versions, write_json_atomic
 from i2i_unlearn.config import DataConfig, TaskConfig, to_dict
 from i2i_unlearn.data import ImageSet, UnlearnSplit, load_split
+from i2i_unlearn.data.splits import read_id_list
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.models import I2IModel
 from i2i_unlearn.tasks import check_task, make_mask
@@ -75,13 +76,6 @@ class AuditSets:
                             "source": "train split: the forgotten images"},
                 "non_members": {**one(self.non_members),
                                 "source": f"{self.split} split: never seen, same classes"}}
-
-
-def read_id_list(path: str | Path) -> list[str]:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"forget file list not found: {path}")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
 def _sample(images: ImageSet, limit: int | None, seed: int) -> ImageSet:
@@ -196,13 +190,16 @@ def conditions(model: I2IModel, masks: list[TaskConfig], timesteps=DEFAULT_TIMES
 
 @torch.no_grad()
 def restoration_errors(model: I2IModel, images: torch.Tensor, conds: list[tuple], seed: int = 0,
-                       stream: int = 0) -> torch.Tensor:
+                       stream: int = 0, description: str = "membership attack") -> torch.Tensor:
     """(N, K) per-image loss of the family on the hidden region under each of K conditions. The
     mask and the randomness of image i under condition k depend on (seed, stream, i, k) only, so
     every model sees the same inputs."""
+    from tqdm.auto import tqdm
+    from i2i_unlearn.evaluation.generation import PROGRESS_DELAY_S
     model.eval()
     errors = torch.empty(len(images), len(conds))
-    for i in range(len(images)):
+    for i in tqdm(range(len(images)), desc=description, unit="image", delay=PROGRESS_DELAY_S, leave=False,
+                  dynamic_ncols=True):
         x = images[i:i + 1]
         for k, (task, timestep) in enumerate(conds):
             generator = torch.Generator().manual_seed(((seed * 1_000_003 + stream) * 100_003 + i) * 101 + k)
@@ -255,8 +252,10 @@ def membership_audit(models: dict[str, I2IModel], sets: AuditSets, *, reference:
         if conds is not None and [_condition_name(*c) for c in model_conds] != [_condition_name(*c) for c in conds]:
             raise UserError(f"{name} is of another family than the other models: the audit compares one family")
         conds = model_conds
-        errors[name] = (restoration_errors(model, sets.members.images, conds, seed, stream=0),
-                        restoration_errors(model, sets.non_members.images, conds, seed, stream=1))
+        errors[name] = (restoration_errors(model, sets.members.images, conds, seed, stream=0,
+                                           description=f"membership attack on {name}: members"),
+                        restoration_errors(model, sets.non_members.images, conds, seed, stream=1,
+                                           description=f"membership attack on {name}: non-members"))
         if progress:
             progress(f"membership errors of {name}")
     result = {}
@@ -508,7 +507,8 @@ def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluat
     tell_images = sets.non_members if sets.kind == "classes" else sets.members
     outputs, masks = {}, None
     for name, model in models.items():
-        outputs[name], masks = generate_outputs(model, tell_images.images, options.task, options.seed)
+        outputs[name], masks = generate_outputs(model, tell_images.images, options.task, options.seed,
+                                                description=f"the tell: {name}'s forget outputs")
     if progress:
         progress("forget outputs generated")
     tell = tell_audit(evaluator, outputs, reference=tell_reference, forget_indices=forget_indices,

@@ -240,11 +240,12 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
         shown = torch.linspace(0, len(truth) - 1, min(grid_columns, len(truth))).round().long()  # spread over classes
         for name, model in models.items():
             started = time.perf_counter()
-            outputs, masks = generate_outputs(model, truth, task, seed)
+            outputs, masks = generate_outputs(model, truth, task, seed, description=f"{name}: {set_name} images")
             generation_time[name][0] += time.perf_counter() - started
             generation_time[name][1] += len(truth)
             noise_outputs, _ = generate_outputs(model, noise_image(truth, "batch-gaussian",
-                                                                   torch.Generator().manual_seed(seed)), task, seed)
+                                                                   torch.Generator().manual_seed(seed)), task, seed,
+                                                description=f"{name}: noise images")
             scored = score_set(evaluator, outputs, truth, masks, labels, class_names, forget_indices, noise_outputs,
                                bootstrap=bootstrap, seed=seed)
             results_metrics[name][set_name], hole_metrics[name][set_name] = scored["whole"], scored["hole"]
@@ -327,6 +328,24 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
     return results
 
 
+def warn_on_mixed_data(models: dict) -> None:
+    """Every model is scored on the first model's held-out images: say so when another was trained on other data
+    (and refuse images of another shape, which it cannot take)."""
+    import sys
+    from i2i_unlearn.errors import UserError
+    from i2i_unlearn.unlearn import training_data_config
+    datasets = {name: training_data_config(model).dataset for name, model in models.items()}
+    (first_name, first), *others = models.items()
+    for name, model in others:
+        if model.image_shape != first.image_shape:
+            raise UserError(f"model {name!r} takes {model.image_shape} images and {first_name!r} takes "
+                            f"{first.image_shape}: models evaluated together must share their images")
+    if len(set(datasets.values())) > 1:
+        trained_on = ", ".join(f"{name}: {dataset}" for name, dataset in datasets.items())
+        print(f"warning: the models were trained on different data ({trained_on}); every one is scored on held-out "
+              f"{datasets[first_name]} images (the first model's)", file=sys.stderr, flush=True)
+
+
 def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, evaluator_spec: str | Path,
                         out_dir: str | Path, *, forget_classes: list[str] | None = None,
                         forget_files: str | Path | None = None, seed: int = 0,
@@ -356,6 +375,7 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
     evaluator = load_embedder(evaluator_spec)
     first = next(iter(models.values()))
     data = training_data_config(first)
+    warn_on_mixed_data(models)
     files_split = None
     if forget_files or not forget_classes:  # a file list given, or what the models record
         request = {"forget_files": forget_files} if forget_files else model_forget_request(models, model_dirs)

@@ -108,8 +108,16 @@ class I2IModel(nn.Module):
         return noise_image
 
     def generate(self, x, mask, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The I2I output in [0, 1]; visible pixels are exactly those of x."""
+        """The I2I output in [0, 1]; visible pixels are exactly those of x. An iterative sampler calls
+        `sampling_progress` after each of its steps (optional: progress bars then move inside a batch)."""
         raise NotImplementedError
+
+    # set by generation.generate_outputs while it runs: told the finished fraction of the current batch
+    progress_callback = None
+
+    def sampling_progress(self, fraction: float) -> None:
+        if self.progress_callback is not None:
+            self.progress_callback(fraction)
 
     # --- save / load ----------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, extra: dict | None = None) -> None:
@@ -129,6 +137,14 @@ def keep_visible(x: torch.Tensor, mask: torch.Tensor, output: torch.Tensor) -> t
 
 def read_model_config(directory: str | Path) -> dict:
     info = read_config_dir(directory, "model")
+    if info.get("kind") == "evaluator":
+        raise UserError(f"{directory} is an evaluator folder, not a model: pass it as --evaluator")
+    if info.get("family") == "vq-tokenizer":
+        raise UserError(f"{directory} is a VQ tokenizer folder, not a model: a vqgan model names it as its "
+                        "tokenizer_path")
+    if "family" not in info and ("_class_name" in info or "architectures" in info):
+        raise UserError(f"{directory} is a Hugging Face checkpoint folder, not an i2i-unlearn model: wrap it with "
+                        "`i2i-unlearn import`")
     if info.get("family") not in MODELS:
         raise UserError(f"{directory}: unknown model family {info.get('family')!r}; available: {', '.join(MODELS)}")
     return info

@@ -200,10 +200,11 @@ class DiffusionModel(I2IModel):
         known = x * 2 - 1
         condition = self._condition(x, mask, torch.randn(x.shape, generator=generator).to(x))
         sample = torch.randn(x.shape, generator=generator).to(x)
-        for t in scheduler.timesteps:
+        for number, t in enumerate(scheduler.timesteps, start=1):
             sample = sample * mask + known * (1 - mask)
             timesteps = torch.full((x.shape[0],), int(t), dtype=torch.long, device=x.device)
             eps = self._predict_input(torch.cat([condition, sample], dim=1), timesteps)
             sample = scheduler.step(eps, t, sample, eta=0.0).prev_sample
+            self.sampling_progress(number / len(scheduler.timesteps))
         pixels = ((sample + 1) / 2).clamp(0, 1)
         return keep_visible(x, mask, pixels)

@@ -373,6 +373,7 @@ class VQGANModel(I2IModel):
             confidence = confidence.masked_fill(~unknown, math.inf)
             rank = confidence.argsort(dim=1).argsort(dim=1)
             unknown = rank < keep_unknown
+            self.sampling_progress(progress)
         return start, start_unknown, tokens
 
     @torch.no_grad()
