@@ -208,9 +208,10 @@ def _class_grid_rows(truth, masks, labels, class_names, outputs: list[torch.Tens
 def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig, evaluator, out_dir: str | Path,
              *, mean_image: torch.Tensor, model_dirs: dict[str, str] | None = None, seed: int = 0,
              grid_columns: int = 8, tsne_retain: int = 200, progress=None,
-             bootstrap: int = BOOTSTRAP_RESAMPLES) -> dict:
+             bootstrap: int = BOOTSTRAP_RESAMPLES, noise_kl_sets: tuple[str, ...] = ("forget", "retain")) -> dict:
     """Score every model on both held-out sets (of split.eval_split); write grids, T-SNE and results.json.
-    `bootstrap`: resamples of the test images for the intervals (0: none)."""
+    `bootstrap`: resamples of the test images for the intervals (0: none). `noise_kl_sets`: the sets whose
+    outputs are compared with the model's outputs for noise inputs (each costs a second generation of the set)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     class_names = split.forget_eval.class_names
@@ -243,9 +244,11 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
             outputs, masks = generate_outputs(model, truth, task, seed, description=f"{name}: {set_name} images")
             generation_time[name][0] += time.perf_counter() - started
             generation_time[name][1] += len(truth)
-            noise_outputs, _ = generate_outputs(model, noise_image(truth, "batch-gaussian",
-                                                                   torch.Generator().manual_seed(seed)), task, seed,
-                                                description=f"{name}: noise images")
+            noise_outputs = None
+            if set_name in noise_kl_sets:
+                noise_outputs, _ = generate_outputs(model, noise_image(truth, "batch-gaussian",
+                                                                       torch.Generator().manual_seed(seed)), task, seed,
+                                                    description=f"{name}: noise images")
             scored = score_set(evaluator, outputs, truth, masks, labels, class_names, forget_indices, noise_outputs,
                                bootstrap=bootstrap, seed=seed)
             results_metrics[name][set_name], hole_metrics[name][set_name] = scored["whole"], scored["hole"]
@@ -312,7 +315,9 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
                      "generation_seeded": "masks and sampling noise of each batch come from (seed, batch start)",
                      "kid_subsets": 50, "kid_subset_size": "min(100, set size)", "is_splits": 1,
                      "noise_kl": f"Gaussian-fitted KL(outputs || outputs for batch-gaussian noise inputs), "
-                                 f"covariance shrinkage {NOISE_KL_SHRINK}",
+                                 f"covariance shrinkage {NOISE_KL_SHRINK}"
+                                 + ("" if set(noise_kl_sets) >= set(sets) else
+                                    f"; computed on the {', '.join(noise_kl_sets) or 'no'} set(s) only"),
                      "mean_image": "mean of the training split", "recognition": "argmax over the evaluator's "
                                                                                "classes, incl. 'no object'",
                      "hole_view": HOLE_VIEW_DOC,
@@ -349,7 +354,8 @@ def warn_on_mixed_data(models: dict) -> None:
 def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, evaluator_spec: str | Path,
                         out_dir: str | Path, *, forget_classes: list[str] | None = None,
                         forget_files: str | Path | None = None, seed: int = 0,
-                        split: str = "test", overwrite: bool = False, bootstrap: int = BOOTSTRAP_RESAMPLES) -> dict:
+                        split: str = "test", overwrite: bool = False, bootstrap: int = BOOTSTRAP_RESAMPLES,
+                        noise_kl_sets: tuple[str, ...] = ("forget", "retain")) -> dict:
     """Load models by directory (the first one's training data defines the test sets) and evaluate.
     A file-list request (`forget_files`, or recorded by a model folder) is scored on the forgotten
     images themselves and, for retain quality, on every never-seen image (audit.py)."""
@@ -402,4 +408,4 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
     with tqdm(total=2 * len(models), desc="evaluate", dynamic_ncols=True) as bar:
         return evaluate(models, held_out, task, evaluator, out_dir, mean_image=train.images.mean(dim=0, keepdim=True),
                         model_dirs={k: str(v) for k, v in model_dirs.items()}, seed=seed,
-                        progress=lambda _: bar.update(1), bootstrap=bootstrap)
+                        progress=lambda _: bar.update(1), bootstrap=bootstrap, noise_kl_sets=noise_kl_sets)
