@@ -214,7 +214,8 @@ def test_audit_command_writes_json_and_figures_and_leaves_the_models_alone(tiny_
     (["--forget-classes", "Unicorn"], "unknown class name.*known: Bear, Bird, Cat"),
     (["--forget-files", "EMPTY"], "the forget set is empty"),
     (["--forget-files", "HELD_OUT"], "held-out validation or test images"),
-    (["--forget-classes", "Cat", "--reference-model", "nobody"], "model directory not found"),
+    (["--forget-classes", "Cat", "--reference-model", "nobody"], "neither a --model name nor a folder; the names given: tiny-mae"),
+    (["--forget-classes", "Cat", "--reference-model", "x=nowhere"], "model directory not found"),
     (["--forget-classes", "Cat", "--relearn-steps", "2", "--relearn-lr", "0"], "learning rate must be > 0"),
     ([], "the forget set is empty"),
 ])

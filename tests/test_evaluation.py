@@ -217,8 +217,15 @@ def test_a_slow_sampler_shows_progress_inside_a_batch_with_what_it_does(tiny_mod
     assert capsys.readouterr().err == ""                      # quicker than the delay: no bar
     assert fractions == [1 / 3, 2 / 3, 1.0]                   # one call per sampler step (3 in the tiny model)
     monkeypatch.setattr(generation, "PROGRESS_DELAY_S", 0.0)
+    closed = []
+
+    class Recording(generation.tqdm):   # what each bar had counted when it closed
+        def close(self):
+            closed.append((self.desc, self.n, self.total))
+            super().close()
+    monkeypatch.setattr(generation, "tqdm", Recording)
     shown, _ = generation.generate_outputs(model, images, TaskConfig("center-inpaint", 0.5), seed=3,
                                            description="retain check: retain validation images")
-    err = capsys.readouterr().err
-    assert "retain check: retain validation images" in err and "6/6" in err
+    assert "retain check: retain validation images" in capsys.readouterr().err
+    assert closed == [("retain check: retain validation images", 6, 6)]
     assert torch.equal(quiet, shown) and model.progress_callback is None
