@@ -1,4 +1,5 @@
 """results.json validation, the terminal summary and the HTML/Markdown report, on a hand-made results dict."""
+import html
 import json
 import re
 from pathlib import Path
@@ -175,6 +176,20 @@ def test_markdown_has_tables_with_arrows_and_image_links(tmp_path):
     for name in results["images"].values():
         assert f"]({name})" in text
     assert "**MISSED**" in text
+
+
+def test_html_and_markdown_have_the_same_sections_in_the_same_order(tmp_path):
+    results = make_results(tmp_path, forget_class="C*t_<1>")
+    results["dataset"] = "animals & [more]"
+    html_path, markdown_path = write_report(write_results(tmp_path, results))
+    page, text = html_path.read_text(), markdown_path.read_text()
+    in_html = [(int(level), html.unescape(title)) for level, title in re.findall(r"<h([1-3])>(.*?)</h\1>", page)]
+    in_markdown = [(len(hashes), re.sub(r"\\(.)", r"\1", title))
+                   for hashes, title in re.findall(r"^(#{1,3}) (.*)$", text, flags=re.M)]
+    assert in_html == in_markdown
+    assert in_html[0] == (1, "Unlearning results: animals & [more]") and (3, "Versions") in in_html
+    assert [title for level, title in in_html if level == 2] == [
+        "Results", "Targets", "Outputs", "T-SNE", "Instrument check", "Settings and provenance"]
 
 
 def test_markdown_escapes_pipes_in_cells(tmp_path):

@@ -8,13 +8,13 @@ made to forget and how, the checks recorded when the folder was written, and its
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import yaml
 
 from i2i_unlearn.checkpoints import read_config_dir, write_text_atomic
 from i2i_unlearn.runs import RUN_RECORD, forgotten_classes, unlearning_history
+from i2i_unlearn.text import escape_markdown
 
 MODEL_CARD = "README.md"
 TOKENIZER_FAMILY = "vq-tokenizer"   # models/vqgan.py; not imported, to keep this module light
@@ -27,7 +27,8 @@ FILES = {   # what a model folder may hold, in the order a reader wants them
     "forgotten_ids.sha256": "sha256 of every image id forgotten by a file list so far (later requests "
                             "keep those images out of their retain set)",
 }
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~])")
+# what a card escapes: the report's characters but & (an entity instead), and # and ~ (headings, strikethrough)
+_MARKDOWN_SPECIAL = "\\`*_[]<>#|~"
 
 
 def write_model_card(model_dir: str | Path) -> str:
@@ -348,5 +349,4 @@ def _short(digest) -> str:
 
 def _md(value) -> str:
     """Any value as inert markdown on one line: class names, paths and ids are user data."""
-    text = " ".join(str(value).split()).replace("&", "&amp;")
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return escape_markdown(" ".join(str(value).split()).replace("&", "&amp;"), special=_MARKDOWN_SPECIAL)
