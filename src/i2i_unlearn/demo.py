@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml
+from i2i_unlearn.controllers.budget import apply_default_budget
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.report import write_report
@@ -39,7 +40,6 @@ def demo_config(model_dir: Path, evaluator_dir: Path, config_path: Path | None,
         if forget_classes:
             config.forget_classes = forget_classes
         return config
-    from i2i_unlearn.budget import apply_default_budget
     config = UnlearnConfig(forget_classes=forget_classes or ["Cat"], budget_evaluator=str(evaluator_dir))
     for line in apply_default_budget(config, model_dir, steps_given=False):
         print(line)

@@ -185,7 +185,7 @@ def _forgetting(info: dict, history: list[dict]) -> list[str]:
 
 
 def _membership_stop(stop: dict) -> list[str]:
-    """A file request that stopped on the membership attack (membership_stop.py): the level, the kept step, the path."""
+    """A file request that stopped on the membership attack (controllers/membership.py): the level, the kept step, the path."""
     probe, chosen = stop["probe"], stop["chosen"]
     lines = ["## Membership stop", "",
              f"The forgotten files ({probe['members']['count']}) were scored against never-seen validation images of "

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from i2i_unlearn.checkpoints import atomic_write, write_text_atomic
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.relearn import RETURN_FRACTION, relearning_paces
+from i2i_unlearn.evaluation.audit.relearn import RETURN_FRACTION, relearning_paces
 from i2i_unlearn.evaluation.results import (CLASS_METRICS, HOLE_METRICS, METRICS, MISSING, SETS, format_change,
                                             format_plain, format_score, interval_of, load_results,
                                             results_collateral, row_names, target_limit, target_verdict)
@@ -268,7 +268,7 @@ def _instrument_intro(check: dict) -> str:
 
 def load_front(front_path: str | Path) -> tuple[dict, Path]:
     """A front.json written by `unlearn --front`, and its checked plot beside it."""
-    from i2i_unlearn.budget import FRONT_PLOT
+    from i2i_unlearn.runs import FRONT_PLOT
     front_path = Path(front_path)
     front = _read_record(front_path, "front", "a front.json written by `unlearn --front`")
     plot = front_path.parent / FRONT_PLOT
@@ -691,7 +691,7 @@ def render_markdown(results: dict, image_keys, front: dict | None = None,
     if results.get("targets"):
         lines += ["## Targets", "", *_md_table(*_targets_table(results))]
     if front:
-        from i2i_unlearn.budget import FRONT_PLOT
+        from i2i_unlearn.runs import FRONT_PLOT
         lines += ["## Trade-off front", "", _md(FRONT_NOTE), "", *_md_table(*_front_table(front)),
                   f"![front]({FRONT_PLOT})", ""]
     if audits:
