@@ -30,10 +30,12 @@ from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml, to_dict
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.audit import AuditOptions, run_audit
-from i2i_unlearn.evaluation.evaluate import BOOTSTRAP_RESAMPLES, evaluate_model_dirs
+from i2i_unlearn.evaluation.scoring import BOOTSTRAP_RESAMPLES
+from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.models import load_model
-from i2i_unlearn.relearn import RelearnConfig, relearning_paces
-from i2i_unlearn.unlearn import training_data_config, unlearn
+from i2i_unlearn.evaluation.audit.relearn import RelearnConfig, relearning_paces
+from i2i_unlearn.lineage import training_data_config
+from i2i_unlearn.unlearn import unlearn
 
 from _shared import ROOT, absolute, command_line, relative
 
@@ -228,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
             config = load_yaml(UnlearnConfig, absolute(spec["knobs"], ROOT))
             config.method, config.forget_classes, config.forget_files = method, [], str(ids)
             models[method] = _unlearned(original, config, work / f"files-{method}")
-            if files.get("stop_at_auc") is not None:   # the same knobs, stopped on the attack (membership_stop.py)
+            if files.get("stop_at_auc") is not None:   # the same knobs, stopped on the attack (controllers/membership.py)
                 config.stop_at_auc = files["stop_at_auc"]
                 models[f"{method}-stop"] = _unlearned(original, config, work / f"files-{method}-stop")
                 stop = read_json(models[f"{method}-stop"] / "run.json")["membership_stop"]

@@ -19,7 +19,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from i2i_unlearn.budget import front_member_dir, parse_budgets, unlearn_front
+from i2i_unlearn.front import front_member_dir, parse_budgets, unlearn_front
 from i2i_unlearn.checkpoints import read_json, versions, write_json_atomic, write_text_atomic
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml, to_dict
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs

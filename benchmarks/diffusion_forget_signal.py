@@ -21,7 +21,7 @@ from i2i_unlearn.config import TaskConfig
 from i2i_unlearn.data import load_split
 from i2i_unlearn.models import load_model
 from i2i_unlearn.tasks import make_mask
-from i2i_unlearn.unlearn import training_data_config
+from i2i_unlearn.lineage import training_data_config
 from _shared import ROOT, command_line
 
 TIMESTEPS = [0, 50, 100, 200, 400, 600, 700, 800, 900, 999]

@@ -38,7 +38,8 @@ import yaml
 from i2i_unlearn.checkpoints import read_json, sha256_file, sha256_text, versions, write_json_atomic, write_text_atomic
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, load_yaml, to_dict
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.evaluation.evaluate import BOOTSTRAP_RESAMPLES, evaluate_model_dirs
+from i2i_unlearn.evaluation.scoring import BOOTSTRAP_RESAMPLES
+from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.targets import GROUND_TRUTH, MEAN_FILL, RETRAINED
 from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.runs import RUN_RECORD, total_wall_time

@@ -21,7 +21,8 @@ from i2i_unlearn.config import TaskConfig, UnlearnConfig
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.models import load_model
 from i2i_unlearn.train import train
-from i2i_unlearn.unlearn import training_config, unlearn
+from i2i_unlearn.lineage import training_config
+from i2i_unlearn.unlearn import unlearn
 from i2i_unlearn.runs import total_wall_time
 
 from _shared import ROOT, command_line, relative

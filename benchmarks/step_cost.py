@@ -32,7 +32,8 @@ from i2i_unlearn.methods.base import Method, feature_distance, set_trainable
 from i2i_unlearn.models import load_model
 from i2i_unlearn.train import TrainObjective, image_batches
 from i2i_unlearn.tasks import make_mask
-from i2i_unlearn.unlearn import training_data_config, unlearning_batches
+from i2i_unlearn.lineage import training_data_config
+from i2i_unlearn.unlearn import unlearning_batches
 from _shared import ROOT, command_line
 
 TASK = TaskConfig("center-inpaint", 0.5)

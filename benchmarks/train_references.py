@@ -23,7 +23,8 @@ from pathlib import Path
 from i2i_unlearn.config import UnlearnConfig
 from i2i_unlearn.models import load_model
 from i2i_unlearn.train import train
-from i2i_unlearn.unlearn import training_config, unlearn
+from i2i_unlearn.lineage import training_config
+from i2i_unlearn.unlearn import unlearn
 
 from _shared import ROOT
 

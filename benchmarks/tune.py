@@ -34,11 +34,12 @@ from i2i_unlearn.data import make_unlearn_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.evaluation.evaluator import load_evaluator
-from i2i_unlearn.evaluation.generation import generate_outputs, hidden_mse
+from i2i_unlearn.models.generation import generate_outputs, hidden_mse
 from i2i_unlearn.evaluation.targets import RETRAINED, check_targets
 from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.models import load_model
-from i2i_unlearn.unlearn import default_retain_classes, training_data_config, unlearn
+from i2i_unlearn.lineage import default_retain_classes, training_data_config
+from i2i_unlearn.unlearn import unlearn
 
 from _shared import ROOT, absolute, command_line, fmt, relative
 

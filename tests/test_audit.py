@@ -17,11 +17,11 @@ from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.audit import (AuditSets, attack_scores, audit_sets, conditions, linear_probe,
                                           membership_audit, restoration_errors, roc_summary)
 from i2i_unlearn.evaluation.evaluator import load_evaluator
-from i2i_unlearn.evaluation.generation import generate_outputs
+from i2i_unlearn.models.generation import generate_outputs
 from i2i_unlearn.methods import Batch, get_method
 from i2i_unlearn.methods.ours_substitute import nearest_visible
 from i2i_unlearn.models import build_model, load_model
-from i2i_unlearn.relearn import RelearnConfig, relearn_curves, relearning_paces
+from i2i_unlearn.evaluation.audit.relearn import RelearnConfig, relearn_curves, relearning_paces
 from i2i_unlearn.tasks import make_mask, noise_image
 from i2i_unlearn.unlearn import unlearn
 from conftest import TINY_DIFFUSION, TINY_MAE, tiny_unlearn_config

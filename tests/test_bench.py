@@ -1,4 +1,4 @@
-"""`i2i-unlearn bench` (src/i2i_unlearn/bench.py), its intervals, the hole-only view and the results page,
+"""`i2i-unlearn bench` (src/i2i_unlearn/bench/), its intervals, the hole-only view and the results page,
 on tiny models: cache keys follow the knobs and nothing else, a bench interrupted mid-cell resumes to
 the JSON of an uninterrupted one, the page is rebuilt from bench.json alone."""
 import importlib.util
@@ -12,18 +12,20 @@ import torch.nn.functional as F
 import yaml
 
 import i2i_unlearn.bench as bench_module
+import i2i_unlearn.bench.page as page
+import i2i_unlearn.bench.run as bench_run   # where run_cell looks evaluate_cell up
 import i2i_unlearn.loop as loop
 from i2i_unlearn.bench import UNLEARNING_RECORD, load_bench, make_plan, run_bench
 from i2i_unlearn.config import TaskConfig
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
-from i2i_unlearn.evaluation.evaluate import hole_view
+from i2i_unlearn.evaluation.scoring import hole_view
 from i2i_unlearn.tasks import make_mask
 
 ROOT = Path(__file__).resolve().parents[1]
 _loader = importlib.util.spec_from_file_location("make_results_page", ROOT / "benchmarks" / "make_results_page.py")
-page = importlib.util.module_from_spec(_loader)
-_loader.loader.exec_module(page)
+page_script = importlib.util.module_from_spec(_loader)   # the entry point; the page itself is the package's
+_loader.loader.exec_module(page_script)
 
 KNOBS = {"method": "ours", "alpha": 0.25, "steps": 4, "batch_size": 8, "checkpoint_every": 2, "log_every": 1,
          "tasks": [{"name": "center-inpaint", "ratio": 0.5}],
@@ -219,17 +221,17 @@ def test_a_bench_killed_mid_cell_resumes_to_the_same_json(finished_bench, tiny_m
     started = [d for d in (tmp_path / "work" / "models").iterdir()]
     assert len(started) == 1 and not (started[0] / UNLEARNING_RECORD).exists()
     # killed again, in an evaluation after that run finished
-    real_evaluate, calls = bench_module.evaluate_cell, []
+    real_evaluate, calls = bench_run.evaluate_cell, []
 
     def evaluate_then_die(model, family, task, bench):
         calls.append(1)
         if len(calls) == 2:
             raise _Killed()
         return real_evaluate(model, family, task, bench)
-    monkeypatch.setattr(bench_module, "evaluate_cell", evaluate_then_die)
+    monkeypatch.setattr(bench_run, "evaluate_cell", evaluate_then_die)
     with pytest.raises(_Killed):
         run_bench(load_bench(path), command="i2i-unlearn bench --config bench-tiny.yaml", echo=messages.append)
-    monkeypatch.setattr(bench_module, "evaluate_cell", real_evaluate)
+    monkeypatch.setattr(bench_run, "evaluate_cell", real_evaluate)
     resumed = json.loads((tmp_path / "results" / "unlearning" / f"{started[0].name}.json").read_text())
     assert resumed["cost"]["resumed_from_step"] == 2 and resumed["cost"]["steps_this_run"] == 2
     run = json.loads((started[0] / "run.json").read_text())
@@ -241,8 +243,8 @@ def test_a_bench_killed_mid_cell_resumes_to_the_same_json(finished_bench, tiny_m
     assert _results(tmp_path) == _results(finished_bench)
     assert any("cells done" in m and "left" in m for m in messages)
     # finished: nothing is recomputed
-    monkeypatch.setattr(bench_module, "evaluate_cell", lambda *a: pytest.fail("a finished cell was recomputed"))
-    monkeypatch.setattr("i2i_unlearn.unlearn.unlearn", lambda *a, **k: pytest.fail("a finished run was recomputed"))
+    monkeypatch.setattr(bench_run, "evaluate_cell", lambda *a: pytest.fail("a finished cell was recomputed"))
+    monkeypatch.setattr("i2i_unlearn.bench.run.unlearn", lambda *a, **k: pytest.fail("a finished run was recomputed"))
     run_bench(load_bench(path), command="i2i-unlearn bench --config bench-tiny.yaml", echo=messages.append)
 
 
@@ -332,7 +334,7 @@ def test_the_results_page_is_rebuilt_from_bench_json_alone(finished_bench, tmp_p
     plots = sorted((tmp_path / "docs").glob("*.png"))
     assert len(plots) == 1 and f"]({plots[0].name})" in first
     assert page.build([alone], tmp_path / "docs" / "results.md").read_text() == first   # a pure function of the JSON
-    assert page.main(["--bench", str(tmp_path / "nope.json"), "--out", str(tmp_path / "x.md")]) == 2
+    assert page_script.main(["--bench", str(tmp_path / "nope.json"), "--out", str(tmp_path / "x.md")]) == 2
 
 
 def _scored_row(name, method, retain_fid, forget_fid, hw=1.0, group="main", seconds=None):
@@ -449,8 +451,8 @@ def test_tables_only_rewrites_bench_json_from_the_finished_cells_and_runs_nothin
     (copy / "bench-tiny.yaml").write_text(yaml.safe_dump(config))
     before = _results(copy)
     (copy / "results" / "bench.json").unlink()
-    monkeypatch.setattr(bench_module, "evaluate_cell", lambda *a: pytest.fail("--tables-only evaluated a cell"))
-    monkeypatch.setattr("i2i_unlearn.unlearn.unlearn", lambda *a, **k: pytest.fail("--tables-only unlearned"))
+    monkeypatch.setattr(bench_run, "evaluate_cell", lambda *a: pytest.fail("--tables-only evaluated a cell"))
+    monkeypatch.setattr("i2i_unlearn.bench.run.unlearn", lambda *a, **k: pytest.fail("--tables-only unlearned"))
     result = CliRunner().invoke(app, ["bench", "--config", str(copy / "bench-tiny.yaml"), "--tables-only"])
     assert result.exit_code == 0, result.output
     assert "(4 of 4 cells done)" in result.output and _results(copy) == before

@@ -17,11 +17,11 @@ import yaml
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-import i2i_unlearn.budget as budget_module
+import i2i_unlearn.controllers.budget as budget_module
 import i2i_unlearn.loop as loop
 import i2i_unlearn.unlearn as unlearn_module
 from i2i_unlearn import load_model
-from i2i_unlearn.budget import DEFAULT_RETAIN_BUDGET, ValidationProbe, apply_default_budget
+from i2i_unlearn.controllers.budget import DEFAULT_RETAIN_BUDGET, ValidationProbe, apply_default_budget
 from i2i_unlearn.cli import app, main
 from i2i_unlearn.config import DataConfig, OptimConfig, TokenizerTrainConfig, UnlearnConfig, to_dict
 from i2i_unlearn.data import load_split, make_unlearn_split
@@ -30,7 +30,8 @@ from i2i_unlearn.methods.base import set_trainable
 from i2i_unlearn.model_card import MODEL_CARD
 from i2i_unlearn.train import train
 from i2i_unlearn.train_tokenizer import train_tokenizer
-from i2i_unlearn.unlearn import training_data_config, unlearn, unlearning_batches
+from i2i_unlearn.lineage import training_data_config
+from i2i_unlearn.unlearn import unlearn, unlearning_batches
 from conftest import TINY_DIFFUSION, TINY_TOKENIZER, TINY_VQGAN, tiny_train_config, tiny_unlearn_config
 
 runner = CliRunner()

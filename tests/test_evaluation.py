@@ -124,7 +124,7 @@ def test_evaluate_writes_valid_results_grids_and_tsne(tiny_model_dir, tiny_evalu
 
 
 def test_score_set_adds_the_hole_each_class_and_bootstrap_intervals(tiny_evaluator_dir, test_images):
-    from i2i_unlearn.evaluation.evaluate import score_set
+    from i2i_unlearn.evaluation.scoring import score_set
     from i2i_unlearn.tasks import degrade, make_mask
     evaluator = load_evaluator(tiny_evaluator_dir)
     images, labels = test_images.images[::5], test_images.labels[::5]    # 200 images, every class
@@ -204,7 +204,7 @@ def test_a_recognition_rate_equal_to_the_retrained_bar_meets_it():
 def test_a_slow_sampler_shows_progress_inside_a_batch_with_what_it_does(tiny_model_dirs, monkeypatch, capsys):
     """Issue 30: the retain check, the budget and evaluate generate 128 images in one batch through a sampler;
     the bar (named for what it does) moves with the sampler's steps, and the outputs are the same as without."""
-    import i2i_unlearn.evaluation.generation as generation
+    import i2i_unlearn.models.generation as generation
     from i2i_unlearn.config import TaskConfig
     from i2i_unlearn.models import load_model
     model = load_model(tiny_model_dirs["diffusion"])

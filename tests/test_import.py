@@ -13,7 +13,7 @@ from i2i_unlearn.checkpoints import sha256_file
 from i2i_unlearn.cli import app
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.models import load_model
-from i2i_unlearn.unlearn import training_data_config
+from i2i_unlearn.lineage import training_data_config
 
 runner = CliRunner()
 

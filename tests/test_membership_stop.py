@@ -1,4 +1,4 @@
-"""A file request that stops where its files stop standing out (membership_stop.py, issue 11)."""
+"""A file request that stops where its files stop standing out (controllers/membership.py, issue 11)."""
 import json
 import random
 
@@ -11,7 +11,7 @@ from i2i_unlearn.config import DataConfig, UnlearnConfig
 from i2i_unlearn.data import load_split, make_unlearn_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.audit import DEFAULT_MASKS
-from i2i_unlearn.membership_stop import MembershipProbe, check_membership_stop
+from i2i_unlearn.controllers.membership import MembershipProbe, check_membership_stop
 from i2i_unlearn.models import load_model
 from i2i_unlearn.tasks import make_mask
 from i2i_unlearn.unlearn import unlearn

@@ -14,7 +14,8 @@ from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.model_card import render_model_card
 from i2i_unlearn.models import load_model
-from i2i_unlearn.unlearn import FORGOTTEN_IDS, unlearn
+from i2i_unlearn.lineage import FORGOTTEN_IDS
+from i2i_unlearn.unlearn import unlearn
 
 
 def card_of(model_dir) -> tuple[dict, str]:

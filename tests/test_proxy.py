@@ -11,7 +11,7 @@ import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
-import i2i_unlearn.budget as budget_module
+import i2i_unlearn.controllers.budget as budget_module
 from i2i_unlearn.cli import app
 from i2i_unlearn.config import DataConfig, ProxyTeacherConfig, TaskConfig, UnlearnConfig, from_dict, to_dict
 from i2i_unlearn.data import load_split, make_unlearn_split

@@ -467,7 +467,7 @@ def _readme_numbers() -> dict[str, object]:
     what it is). None of them is measured: measurements live in generated pages."""
     import tomllib
 
-    from i2i_unlearn.budget import DEFAULT_RETAIN_BUDGET
+    from i2i_unlearn.controllers.budget import DEFAULT_RETAIN_BUDGET
     from i2i_unlearn.config import DataConfig
     from i2i_unlearn.models.diffusion import DiffusionConfig
     from i2i_unlearn.models.vqgan import VQGANConfig

@@ -12,7 +12,7 @@ from i2i_unlearn.cli import app
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.audit import AuditOptions, run_audit
 from i2i_unlearn.evaluation.report import write_report
-from i2i_unlearn.relearn import RelearnConfig
+from i2i_unlearn.evaluation.audit.relearn import RelearnConfig
 from i2i_unlearn.unlearn import unlearn
 from conftest import tiny_unlearn_config
 from test_report import make_results, write_results

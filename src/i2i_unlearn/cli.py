@@ -1,4 +1,7 @@
-"""The `i2i-unlearn` command: train, unlearn, import, evaluate, audit, report, list, demo."""
+"""The `i2i-unlearn` command: train, unlearn, import, evaluate, audit, report, list, demo.
+
+Each command imports what it runs inside its function: deferred for start-up time, so that `--help` and `list`
+answer without loading torch, transformers and diffusers."""
 from __future__ import annotations
 
 import dataclasses
@@ -148,7 +151,7 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
             resume: bool = typer.Option(False, help="continue from the last checkpoint in --out"),
             overwrite: bool = typer.Option(False, help="replace --out if it exists")):
     """Make a trained model forget a class or a list of images."""
-    from i2i_unlearn.budget import parse_budgets, unlearn_front
+    from i2i_unlearn.front import parse_budgets, unlearn_front
     from i2i_unlearn.config import ProxyTeacherConfig, TaskConfig
     from i2i_unlearn.unlearn import unlearn as run_unlearn
     unlearn_config = load_yaml(UnlearnConfig, config) if config else UnlearnConfig()
@@ -193,20 +196,20 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
                             teacher.task.ratio if proxy_teacher_ratio is None else proxy_teacher_ratio))
     root = str(data_root) if data_root else None
     # no forget weight given: a class request is budgeted (docs/budget.md), a file request stops where its files
-    # stop standing out (membership_stop.py); a missing model folder gets run_unlearn's error
+    # stop standing out (controllers/membership.py); a missing model folder gets run_unlearn's error
     controlled = unlearn_config.retain_budget is not None or unlearn_config.stop_at_auc is not None
     if (config is None and alpha is None and front is None and not controlled and unlearn_config.method != "retrain"
             and Path(model).is_dir()):
         if unlearn_config.forget_files:
-            from i2i_unlearn.membership_stop import apply_default_stop
+            from i2i_unlearn.controllers.membership import apply_default_stop
             _once(apply_default_stop(unlearn_config, steps_given=steps is not None))
         else:
-            from i2i_unlearn.budget import apply_default_budget
+            from i2i_unlearn.controllers.budget import apply_default_budget
             lines = apply_default_budget(unlearn_config, model, steps_given=steps is not None,
                                          evaluator_given=evaluator is not None)
             _once("\n".join(lines))
     elif controlled and checkpoint_every is None:
-        from i2i_unlearn.membership_stop import measure_often_enough
+        from i2i_unlearn.controllers.base import measure_often_enough
         measure_often_enough(unlearn_config, steps_given=steps is not None)
     budget_flags = {"--forget-goal": forget_goal, "--budget-metric": budget_metric, "--forget-metric": forget_metric,
                     "--evaluator": evaluator}
@@ -360,7 +363,7 @@ def audit(model: list[str] = typer.Option(..., help="model folder or NAME=DIR, r
     """Membership inference, relearning and the tell: does the forgetting survive an audit?"""
     from i2i_unlearn.config import TaskConfig
     from i2i_unlearn.evaluation.audit import AuditOptions, run_audit, summary_lines
-    from i2i_unlearn.relearn import RelearnConfig
+    from i2i_unlearn.evaluation.audit.relearn import RelearnConfig
     model_dirs = _model_specs(model)
 
     def role(spec: str | None) -> str | None:

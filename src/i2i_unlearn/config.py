@@ -107,7 +107,7 @@ class TokenizerTrainConfig:
 RECORDED_ONLY_WITH = "recorded_only_with"
 BUDGET_KEY = {RECORDED_ONLY_WITH: "retain_budget"}
 # to_dict leaves a field with this metadata out while it is None (an option that is off), for the same reason; kept
-# apart from RECORDED_ONLY_WITH, whose fields budget.py treats as the budget's own keys.
+# apart from RECORDED_ONLY_WITH, whose fields controllers/budget.py treats as the budget's own keys.
 RECORDED_WHEN_SET = "recorded_when_set"
 WHEN_SET_KEY = {RECORDED_WHEN_SET: True}
 
@@ -172,7 +172,7 @@ class UnlearnConfig:
     forget_metric: str | None = field(default=None, metadata=BUDGET_KEY)
     budget_evaluator: str = field(default="pretrained/evaluator-animal-mnist", metadata=BUDGET_KEY)
     budget_images: int = field(default=256, metadata=BUDGET_KEY)   # validation images measured per side (at most)
-    # A file request can stop where its images stop standing out (membership_stop.py): at every checkpoint the
+    # A file request can stop where its images stop standing out (controllers/membership.py): at every checkpoint the
     # membership attack's AUC, the forgotten files against never-seen validation images of their classes; the run
     # ends once it is at most this (0.5 = told apart no better than chance). Recorded only when set.
     stop_at_auc: float | None = field(default=None, metadata=WHEN_SET_KEY)

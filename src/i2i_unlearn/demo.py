@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml
+from i2i_unlearn.controllers.budget import apply_default_budget
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.report import write_report
@@ -17,7 +18,7 @@ DEMO_TASK = TaskConfig("center-inpaint", 0.5)
 # only: on the retain set it would sample its 900 images a second time with every model (minutes with a sampler)
 DEMO_NOISE_KL = ("forget",)
 EVALUATOR = Path("pretrained/evaluator-animal-mnist")
-# family -> shipped model; the demo runs the default budgeted unlearning (budget.py), or with --config the
+# family -> shipped model; the demo runs the default budgeted unlearning (controllers/budget.py), or with --config the
 # knobs chosen on validation by benchmarks/tune.py (configs/unlearn-<model>.yaml); its reference retrained
 # without Cat (if shipped) is <model>-without-cat
 DEMOS = {"mae": "mae-animal-mnist", "diffusion": "diffusion-animal-mnist", "vqgan": "vqgan-cat-dog"}
@@ -39,7 +40,6 @@ def demo_config(model_dir: Path, evaluator_dir: Path, config_path: Path | None,
         if forget_classes:
             config.forget_classes = forget_classes
         return config
-    from i2i_unlearn.budget import apply_default_budget
     config = UnlearnConfig(forget_classes=forget_classes or ["Cat"], budget_evaluator=str(evaluator_dir))
     for line in apply_default_budget(config, model_dir, steps_given=False):
         print(line)

@@ -28,10 +28,15 @@ import yaml
 
 from i2i_unlearn.checkpoints import read_json, sha256_file
 from i2i_unlearn.config import DataConfig, TrainConfig, from_dict, load_yaml, to_dict
+from i2i_unlearn.data import load_split, select_classes
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.models import I2IModel
+from i2i_unlearn.lineage import input_folders
 from i2i_unlearn.model_card import write_model_card
+from i2i_unlearn.models import I2IModel
+from i2i_unlearn.models.diffusion import FAMILY_UNET_KEYS, DiffusionConfig, DiffusionModel
+from i2i_unlearn.models.mae import MAEConfig, MAEModel
 from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
+from i2i_unlearn.train import validation_check
 
 # What each family imports, as a Hugging Face config.json names it.
 SOURCE_KINDS = {"mae": "a transformers ViTMAE model (model_type vit_mae)",
@@ -58,9 +63,6 @@ def import_pretrained(family: str, source_dir: str | Path, out_dir: str | Path, 
     model, source_record, folders_read = IMPORTERS[family](source_dir, scheduler)
     model.eval()
 
-    from i2i_unlearn.data import load_split
-    from i2i_unlearn.train import select_classes, validation_check
-    from i2i_unlearn.unlearn import input_folders
     data_config = _data_config(data, model)
     split = load_split(data_config)
     train_images = select_classes(split.train, classes)   # refuses unknown class names
@@ -214,7 +216,6 @@ MAE_FIXED = {"hidden_act": "gelu", "layer_norm_eps": 1e-12, "qkv_bias": True}
 def _import_mae(directory: Path, scheduler=None) -> tuple[I2IModel, dict, list[Path]]:
     from transformers import ViTMAEForPreTraining
 
-    from i2i_unlearn.models.mae import MAEConfig, MAEModel
     hf_config = _read_json(directory / "config.json")
     _check_kind(directory, hf_config, "mae", hf_config.get("model_type") == "vit_mae")
     weight_files = _safetensors_files(directory, "model.safetensors")
@@ -258,7 +259,6 @@ def _import_mae(directory: Path, scheduler=None) -> tuple[I2IModel, dict, list[P
 def _import_diffusion(directory: Path, scheduler: str | Path | None) -> tuple[I2IModel, dict, list[Path]]:
     from diffusers import DDPMScheduler, UNet2DModel
 
-    from i2i_unlearn.models.diffusion import FAMILY_UNET_KEYS, DiffusionConfig, DiffusionModel
     unet_dir = directory
     if (directory / "model_index.json").is_file() and (directory / "unet").is_dir():   # a pipeline folder
         unet_dir = directory / "unet"

@@ -24,8 +24,13 @@ from accelerate import Accelerator, DistributedDataParallelKwargs
 from safetensors import safe_open
 from tqdm.auto import tqdm
 
-from i2i_unlearn.checkpoints import (load_tensors, optimizer_from_tensors, optimizer_to_tensors,
-                                     save_tensors_atomic, write_json_atomic)
+from i2i_unlearn.checkpoints import (
+    load_tensors,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    save_tensors_atomic,
+    write_json_atomic,
+)
 from i2i_unlearn.config import OptimConfig
 from i2i_unlearn.distributed import Shard, on_main_process, process_state, use_cpu
 from i2i_unlearn.errors import UserError
@@ -176,7 +181,7 @@ def _mean_over_processes(accelerator: Accelerator, terms: dict[str, torch.Tensor
 
 
 class Monitor:
-    """What run_loop's `monitor` is (budget.BudgetController, membership_stop.MembershipStop): its `state` dict,
+    """What run_loop's `monitor` is (controllers.budget.BudgetController, controllers.membership.MembershipStop): its `state` dict,
     holding `stopped_at` (None while the run goes on), is kept in every checkpoint and restored on resume."""
     state: dict
 

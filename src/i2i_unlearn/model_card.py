@@ -186,7 +186,7 @@ def _forgetting(info: dict, history: list[dict]) -> list[str]:
 
 
 def _membership_stop(stop: dict) -> list[str]:
-    """A file request that stopped on the membership attack (membership_stop.py): the level, the kept step, the path."""
+    """A file request that stopped on the membership attack (controllers/membership.py): the level, the kept step, the path."""
     probe, chosen = stop["probe"], stop["chosen"]
     lines = ["## Membership stop", "",
              f"The forgotten files ({probe['members']['count']}) were scored against never-seen validation images of "
@@ -199,7 +199,7 @@ def _membership_stop(stop: dict) -> list[str]:
 
 
 def _budget(budget: dict) -> list[str]:
-    """A budgeted run (budget.py): the budget, the checkpoint kept, and the path the controller took."""
+    """A budgeted run (controllers/budget.py): the budget, the checkpoint kept, and the path the controller took."""
     sample = budget["sample"]
     chosen = budget["chosen"]
     goal = (f"at most {budget['forget_goal']}x the original's" if budget.get("forget_goal") is not None

@@ -11,6 +11,8 @@ from i2i_unlearn.errors import UserError
 from i2i_unlearn.outputs import OUTPUT_MARKER, read_marker, record_output, remove_outputs, write_marker
 
 RUN_RECORD = "run.json"
+FRONT_RECORD = "front.json"   # a front (front.py): its members and the plot beside them
+FRONT_PLOT = "front.png"
 
 
 def prepare_output_dir(out_dir: str | Path, *, overwrite: bool, resume: bool,

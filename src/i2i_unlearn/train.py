@@ -11,15 +11,16 @@ import torch
 from torch import nn
 
 from i2i_unlearn.checkpoints import write_text_atomic
-from i2i_unlearn.config import TrainConfig, to_dict
-from i2i_unlearn.data import ImageSet, load_split
+from i2i_unlearn.config import TaskConfig, TrainConfig, to_dict
+from i2i_unlearn.data import ImageSet, load_split, select_classes
 from i2i_unlearn.distributed import WHOLE, on_main_process
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.loop import CHECKPOINTS, check_global_batch, make_accelerator, resumed_wall_time, run_loop
 from i2i_unlearn.model_card import write_model_card
 from i2i_unlearn.models import I2IModel, build_model
+from i2i_unlearn.models.generation import generate_outputs, hidden_mse
 from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
-from i2i_unlearn.tasks import check_task, make_mask, pick
+from i2i_unlearn.tasks import check_task, degrade, make_mask, pick
 
 TRAIN_LOG = "train_log.jsonl"
 CHECK_TASK = {"name": "center-inpaint", "ratio": 0.5}   # the task every evaluation reports
@@ -57,13 +58,6 @@ def image_batches(images: ImageSet, config, model: I2IModel):
     return make_batch
 
 
-def select_classes(images: ImageSet, classes: list[str] | None) -> ImageSet:
-    if not classes:
-        return images
-    keep = torch.isin(images.labels, torch.tensor(images.class_indices(classes)))
-    return images.subset(torch.nonzero(keep).flatten())
-
-
 def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
           train_images: ImageSet | None = None, kind: str = "train", extra_inputs: dict | None = None) -> I2IModel:
     """Train a fresh model on `config.data`'s train split (or `train_images`) and save it to out_dir."""
@@ -98,9 +92,6 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
 def validation_check(model: I2IModel, val_images: ImageSet, train_images: ImageSet) -> dict | None:
     """Did training learn anything? The hole error (center 1/2) on validation images against the
     mean-image fill, which a model stuck on a plateau does no better than."""
-    from i2i_unlearn.config import TaskConfig
-    from i2i_unlearn.evaluation.generation import generate_outputs, hidden_mse
-    from i2i_unlearn.tasks import degrade
     if len(val_images) == 0:
         return None
     task = TaskConfig(**CHECK_TASK)

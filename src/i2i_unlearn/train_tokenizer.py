@@ -21,13 +21,13 @@ from torch import nn
 from torch.func import functional_call
 
 from i2i_unlearn.config import TokenizerTrainConfig, from_dict, to_dict
-from i2i_unlearn.data import ImageSet, load_split
+from i2i_unlearn.data import ImageSet, load_split, select_classes
 from i2i_unlearn.distributed import WHOLE, Shard, on_main_process
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.loop import check_global_batch, make_accelerator, resumed_wall_time, run_loop
 from i2i_unlearn.models.vqgan import VQTokenizer, VQTokenizerConfig
 from i2i_unlearn.runs import prepare_output_dir
-from i2i_unlearn.train import verdict, save_trained, select_classes
+from i2i_unlearn.train import save_trained, verdict
 
 
 class PatchDiscriminator(nn.Module):

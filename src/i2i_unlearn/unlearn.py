@@ -11,93 +11,43 @@ from pathlib import Path
 
 import torch
 
-from i2i_unlearn.budget import BudgetController, ValidationProbe, check_budget
 from i2i_unlearn.checkpoints import sha256_text, write_text_atomic
-from i2i_unlearn.config import (DataConfig, TaskConfig, TrainConfig, UnlearnConfig, from_dict, recorded_data_config,
-                                to_dict)
+from i2i_unlearn.config import DataConfig, TaskConfig, UnlearnConfig, to_dict
+from i2i_unlearn.controllers.budget import BudgetController, ValidationProbe, check_budget
+from i2i_unlearn.controllers.membership import MembershipProbe, MembershipStop, check_membership_stop
 from i2i_unlearn.data import ImageSet, UnlearnSplit, make_unlearn_split
 from i2i_unlearn.data.proxy import check_proxy
-from i2i_unlearn.data.splits import uses_proxy
+from i2i_unlearn.data.proxy import uses_proxy
 from i2i_unlearn.distributed import on_main_process
 from i2i_unlearn.errors import UserError
+from i2i_unlearn.lineage import (
+    FORGOTTEN_IDS,
+    check_not_retaining_forgotten,
+    default_retain_classes,
+    forgotten_id_hashes,
+    input_folders,
+    training_config,
+    training_data_config,
+)
 from i2i_unlearn.loop import CHECKPOINTS, check_global_batch, make_accelerator, resumed_wall_time, run_loop
-from i2i_unlearn.membership_stop import MembershipProbe, MembershipStop, check_membership_stop
 from i2i_unlearn.methods import UnlearnObjective, get_method
 from i2i_unlearn.methods.base import set_trainable
 from i2i_unlearn.model_card import write_model_card
 from i2i_unlearn.models import I2IModel, load_model
-from i2i_unlearn.runs import (RUN_RECORD, forgotten_classes, prepare_output_dir, run_record, unlearning_history,
-                              write_run_record)
+from i2i_unlearn.models.generation import generate_outputs, hidden_mse
+from i2i_unlearn.runs import (
+    RUN_RECORD,
+    forgotten_classes,
+    prepare_output_dir,
+    run_record,
+    unlearning_history,
+    write_run_record,
+)
 from i2i_unlearn.tasks import NOISE_TYPES, check_task, make_mask, noise_image, pick
+from i2i_unlearn.train import CHECK_TASK, train
 
 UNLEARN_LOG = "unlearn_log.jsonl"
-FORGOTTEN_IDS = "forgotten_ids.sha256"   # sha256 of each image id forgotten by a file list, every request so far
 CHECK_IMAGES = 128   # validation images per side in the retain check: a steady mean, cheap even for diffusion
-
-
-def training_data_config(model: I2IModel) -> DataConfig:
-    """The data config a model was trained with (recorded by `train`)."""
-    recorded = getattr(model, "pretrained_info", {}).get("training")
-    if not recorded:
-        raise UserError("the model records no training data config: pass the dataset explicitly (--dataset)")
-    return recorded_data_config(recorded["data"])
-
-
-def input_folders(*inputs) -> list[Path]:
-    """Folders a run reads and must never write into, delete or contain: model dirs and data roots."""
-    folders = []
-    for item in inputs:
-        if isinstance(item, DataConfig):
-            item = item.root
-        if item is not None:
-            folders.append(Path(item))
-    return folders
-
-
-def training_config(model: I2IModel) -> TrainConfig:
-    """The whole recipe a model was trained with, its split as recorded."""
-    return from_dict(TrainConfig, {**model.pretrained_info["training"], "data": to_dict(training_data_config(model))},
-                     " training")
-
-
-def default_retain_classes(model: I2IModel, forget_classes: list[str]) -> list[str] | None:
-    """A model trained on some classes only (e.g. Cat and Dog) retains those, minus the forgotten
-    ones; None for a model trained on every class of its dataset and never unlearned. Classes an
-    earlier request forgot stay out as well: retaining them would teach them again (retrain,
-    retain-label), so forgetting Dog after Cat retains neither."""
-    info = getattr(model, "pretrained_info", {})
-    trained = (info.get("training") or {}).get("classes")
-    earlier = forgotten_classes(info)
-    if not trained and not earlier:
-        return None
-    if trained:
-        known = {name.lower() for name in trained}
-        never_seen = [name for name in forget_classes if name.lower() not in known]
-        if never_seen:
-            raise UserError(f"the model was never trained on {', '.join(never_seen)}; its classes: "
-                            f"{', '.join(trained)}")
-    forgotten = {name.lower() for name in [*forget_classes, *earlier]}
-    return [name for name in trained or info["class_names"] if name.lower() not in forgotten]
-
-
-def check_not_retaining_forgotten(model: I2IModel, retain_classes: list[str] | None) -> None:
-    """Refuse a retain set that names a class an earlier request forgot."""
-    earlier = {name.lower() for name in forgotten_classes(getattr(model, "pretrained_info", {}))}
-    again = [name for name in retain_classes or [] if name.lower() in earlier]
-    if again:
-        raise UserError(f"{', '.join(again)} was forgotten by an earlier request of this model and cannot be "
-                        "retained (that would teach it again); leave it out of retain_classes")
-
-
-def forgotten_id_hashes(model_dir: str | Path, model: I2IModel) -> frozenset[str]:
-    """sha256 of the image ids earlier requests forgot by file list (kept out of the retain set)."""
-    path = Path(model_dir) / FORGOTTEN_IDS
-    if path.is_file():
-        return frozenset(path.read_text().split())
-    if any(step.get("config", {}).get("forget_files") for step in unlearning_history(model.pretrained_info)):
-        raise UserError(f"{model_dir} forgot images by file list, but its {FORGOTTEN_IDS} is missing: restore it, "
-                        "or a later request could train on those images again")
-    return frozenset()
 
 
 def check_config(config: UnlearnConfig) -> None:
@@ -166,7 +116,7 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
 
     `keep_checkpoint` leaves the last checkpoint in out_dir, so a longer run can `resume` from it
     (benchmarks/tune.py continues a short trial that way).
-    With `config.retain_budget` the run is budgeted (budget.py): alpha is controlled on validation images and
+    With `config.retain_budget` the run is budgeted (controllers/budget.py): alpha is controlled on validation images and
     the run ends on its best checkpoint. `warm_start`: a model folder (an earlier result of the same request)
     whose weights the student starts from, instead of the original's; the original stays the teacher."""
     started = time.time()
@@ -203,7 +153,6 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
     method = get_method(config.method, config)
 
     if method.name == "retrain":
-        from i2i_unlearn.train import train
         recipe = training_config(teacher)
         recipe.data = data
         recipe.seed = config.seed
@@ -276,8 +225,6 @@ def retain_check(model: I2IModel, teacher: I2IModel, split: UnlearnSplit) -> dic
     """The request's cost and effect on held-out images, beside the model it started from: the hole
     error (center 1/2) on validation images of the retained classes (should stay) and of the
     forgotten ones (should rise). Recorded in every step of the lineage chain."""
-    from i2i_unlearn.evaluation.generation import generate_outputs, hidden_mse
-    from i2i_unlearn.train import CHECK_TASK
     task = TaskConfig(**CHECK_TASK)
     check = {"task": CHECK_TASK, "split": split.eval_split}
     for side, images in (("retain", split.retain_eval), ("forget", split.forget_eval)):

@@ -221,3 +221,11 @@ def load_dataset(config: DataConfig) -> ImageSet:
     if config.channels not in (1, 3):
         raise UserError(f"data.channels must be 1 or 3, got {config.channels}")
     return DATASETS[config.dataset](config)
+
+
+def select_classes(images: ImageSet, classes: list[str] | None) -> ImageSet:
+    """The images of `classes` (all of them when None or empty)."""
+    if not classes:
+        return images
+    keep = torch.isin(images.labels, torch.tensor(images.class_indices(classes)))
+    return images.subset(torch.nonzero(keep).flatten())

@@ -26,8 +26,11 @@ import torch.nn.functional as F
 
 from i2i_unlearn.config import UnlearnConfig, to_dict
 from i2i_unlearn.data.datasets import ImageSet
-from i2i_unlearn.data.splits import Split, load_split, sample_subset, uses_proxy
+from i2i_unlearn.data.splits import Split, load_split, sample_subset
+from i2i_unlearn.distributed import process_state
 from i2i_unlearn.errors import UserError
+from i2i_unlearn.models.generation import generate_outputs
+from i2i_unlearn.tasks import check_task, noise_image
 
 PROXY_TRANSFORMS = {
     "binarize": "each image a white-on-black silhouette: grey level, background (the border's side) to black, "
@@ -51,6 +54,11 @@ PART_OFFSET = {"train": 0, "val": 500_009}
 class Proxy:
     images: ImageSet          # what stands in for the retain images
     info: dict                # what run.json records of it (inputs.proxy)
+
+
+def uses_proxy(config: UnlearnConfig) -> bool:
+    """Whether the retain set is a proxy (a proxy dataset, or the original model's outputs of noise)."""
+    return config.proxy is not None or config.proxy_teacher is not None
 
 
 def _choices(table) -> str:
@@ -90,7 +98,6 @@ def check_proxy(config: UnlearnConfig) -> None:
         raise UserError(f"unknown proxy_teacher.noise {teacher.noise!r}; available: {_choices(TEACHER_NOISE)}")
     if teacher.images < 1:
         raise UserError(f"proxy_teacher.images must be >= 1, got {teacher.images}")
-    from i2i_unlearn.tasks import check_task
     check_task(teacher.task)
 
 
@@ -204,8 +211,6 @@ def teacher_outputs(teacher, images: torch.Tensor, task, seed: int, batch_size: 
     generation, so every family works); visible pixels are the inputs' own."""
     from tqdm.auto import tqdm
 
-    from i2i_unlearn.distributed import process_state
-    from i2i_unlearn.evaluation.generation import generate_outputs
     outputs, masks = [], []
     with tqdm(total=len(images), desc=description, unit="image", dynamic_ncols=True,
               disable=not process_state().is_main_process) as bar:
@@ -223,7 +228,6 @@ def teacher_outputs(teacher, images: torch.Tensor, task, seed: int, batch_size: 
 # --- building a proxy -----------------------------------------------------------------------------------------
 
 def _noise_inputs(config: UnlearnConfig, count: int, shape: tuple, part: str) -> ImageSet:
-    from i2i_unlearn.tasks import noise_image
     generator = torch.Generator().manual_seed(config.seed + SEED_OFFSETS["noise"] + PART_OFFSET[part])
     pixels = noise_image(torch.zeros(count, *shape), config.proxy_teacher.noise, generator)
     if config.proxy_teacher.noise == "standard-gaussian":

@@ -15,6 +15,7 @@ from torch import nn
 
 from i2i_unlearn.checkpoints import sha256_file
 from i2i_unlearn.errors import UserError
+from i2i_unlearn.evaluation.evaluator import load_evaluator
 
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 
@@ -85,7 +86,6 @@ class _Features(nn.Module):
 
 def load_embedder(spec: str):
     """A classifier evaluator directory, or "clip:/dir" / "hf:/dir" for a transformers backbone."""
-    from i2i_unlearn.evaluation.evaluator import load_evaluator
     for prefix, clip in (("clip:", True), ("hf:", False)):
         if spec.startswith(prefix):
             return TransformersEmbedder(spec[len(prefix):], clip=clip)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from i2i_unlearn.checkpoints import (read_config_dir, read_weights_dir, save_weights_dir, write_text_atomic)
+from i2i_unlearn.checkpoints import read_config_dir, read_weights_dir, save_weights_dir, write_text_atomic
 from i2i_unlearn.config import EvaluatorConfig, TaskConfig, to_dict
 from i2i_unlearn.data import ImageSet, load_split
 from i2i_unlearn.errors import UserError

@@ -10,7 +10,6 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
-
 # torchmetrics warns that KID/IS keep all features in memory (a few hundred small vectors here)
 warnings.filterwarnings("ignore", message=".*will save all extracted features in buffer.*")
 
@@ -104,6 +103,8 @@ def fid_from_features(generated: torch.Tensor, real: torch.Tensor) -> torch.Tens
     """FID between feature sets, the formula torchmetrics' FrechetInceptionDistance computes (float64).
 
     Batched: (R, N, D) feature sets give R distances, so a bootstrap reuses features extracted once."""
+    # torchmetrics has no public function for FID from moments: its private one is used here and nowhere else, and
+    # tests/test_bench.py::test_feature_scores_match_torchmetrics_and_ties_are_not_wins fails if it moves or changes
     from torchmetrics.image.fid import _compute_fid
 
     def moments(features):

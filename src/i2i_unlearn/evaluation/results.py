@@ -1,5 +1,5 @@
 """results.json: its schema check, the metrics it holds (label and good direction per set) and
-a plain-text summary for the terminal. The report (report.py) renders the same content as HTML."""
+a plain-text summary for the terminal. The report (evaluation/report/) renders the same content as HTML."""
 from __future__ import annotations
 
 import functools
@@ -13,6 +13,7 @@ from jsonschema.exceptions import best_match
 
 from i2i_unlearn.checkpoints import read_json
 from i2i_unlearn.errors import UserError
+from i2i_unlearn.evaluation.metrics import compare
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 SETS = ("forget", "retain")
@@ -134,7 +135,6 @@ def collateral(per_class: dict, original: str = ORIGINAL, half_widths=None) -> d
     similarity and recognition of that class (differences), each judged better/worse/tie, and the worst
     retain class (the largest FID ratio). `per_class`: row -> class -> {"set", "whole": {fid, ...}};
     `half_widths(row, class, key)`: the 95 % half-width of a score (None: unknown, judged without)."""
-    from i2i_unlearn.evaluation.metrics import compare
     half_widths = half_widths or (lambda row, name, key: None)
     if original not in per_class:
         return {}

@@ -7,7 +7,7 @@ that third (the visible frame keeps the class recognisable), recognition <= the 
 + 0.05 is the bar instead, and both are shown. And the original must be competent: retain FID <= 1/4
 of mean-image fill, and its forget outputs recognised at >= 0.8x the rate of the real forget images.
 A file-list request (forget_kind "files") is judged on retain quality only: its forgetting is the
-membership audit's (audit.py), since forgotten images of kept classes should still be drawn.
+membership audit's (evaluation/audit/), since forgotten images of kept classes should still be drawn.
 """
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from i2i_unlearn.checkpoints import WEIGHTS_NAME, read_config_dir, read_weights_dir, save_weights_dir
+from i2i_unlearn.config import from_dict
 from i2i_unlearn.errors import UserError
 
 MODELS: dict[str, type["I2IModel"]] = {}
@@ -152,7 +153,6 @@ def read_model_config(directory: str | Path) -> dict:
 
 def load_model(directory: str | Path, family: str | None = None) -> I2IModel:
     """Load any registered family from a directory written by `save_pretrained`."""
-    from i2i_unlearn.config import from_dict
     info = read_model_config(directory)
     if family is not None and info["family"] != family:
         raise UserError(f"{directory} holds a {info['family']} model, not a {family} model")
@@ -170,7 +170,6 @@ def load_model(directory: str | Path, family: str | None = None) -> I2IModel:
 
 def build_model(model_config: dict) -> I2IModel:
     """A fresh, randomly initialised model from a config dict with a `family` key."""
-    from i2i_unlearn.config import from_dict
     values = dict(model_config)
     family = values.pop("family", None)
     if family not in MODELS:

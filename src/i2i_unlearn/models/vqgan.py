@@ -21,12 +21,14 @@ import hashlib
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from diffusers import VQModel
 from torch import nn
 
 from i2i_unlearn.checkpoints import read_config_dir, read_weights_dir, save_weights_dir
+from i2i_unlearn.config import from_dict
 from i2i_unlearn.distributed import WHOLE
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.models.base import I2IModel, keep_visible, register_model
@@ -106,7 +108,6 @@ class VQTokenizer(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory) -> "VQTokenizer":
-        from i2i_unlearn.config import from_dict
         info = cls.read_config(directory)
         tokenizer = cls(from_dict(VQTokenizerConfig, info["model"], " tokenizer"))
         tokenizer.load_state_dict(read_weights_dir(directory, info))
@@ -208,7 +209,6 @@ class VQGANModel(I2IModel):
                 raise UserError("a vqgan model needs a tokenizer: set model.tokenizer_path to a "
                                 "`i2i-unlearn train-tokenizer` output")
             config.tokenizer = VQTokenizer.read_config(config.tokenizer_path)["model"]
-        from i2i_unlearn.config import from_dict
         tokenizer_config = from_dict(VQTokenizerConfig, config.tokenizer, " model.tokenizer")
         if (tokenizer_config.image_size, tokenizer_config.channels) != (config.image_size, config.channels):
             raise UserError("the tokenizer's image_size/channels differ from the model's")

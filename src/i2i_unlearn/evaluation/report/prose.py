@@ -2,7 +2,7 @@
 and the Markdown (the document holds them; the renderers only escape them)."""
 from __future__ import annotations
 
-from i2i_unlearn.relearn import RETURN_FRACTION
+from i2i_unlearn.evaluation.audit.relearn import RETURN_FRACTION
 
 GRID_CAPTION = "rows: input (hidden region tinted), each model's output, ground truth."
 CLASS_GRID_CAPTION = ("one row per class (its first test image); columns: input (hidden region tinted), each "

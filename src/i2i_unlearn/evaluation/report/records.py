@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from i2i_unlearn.checkpoints import read_json
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.relearn import relearning_paces
+from i2i_unlearn.evaluation.audit.relearn import relearning_paces
+from i2i_unlearn.runs import FRONT_PLOT
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 AUDIT_FIGURES = ("roc", "relearn", "grid_forget")   # the figures `audit` writes, in report order
@@ -18,7 +20,6 @@ def _is_png(path: Path) -> bool:
 
 def _read_record(path: Path, kind: str, described: str) -> dict:
     """A JSON record of `kind` (front, audit), or the one-line error a wrong file gets."""
-    from i2i_unlearn.checkpoints import read_json
     if not path.is_file():
         raise UserError(f"{kind} file not found: {path}")
     record = read_json(path)
@@ -44,7 +45,6 @@ def image_files(results: dict, folder: Path) -> dict[str, Path]:
 
 def load_front(front_path: str | Path) -> tuple[dict, Path]:
     """A front.json written by `unlearn --front`, and its checked plot beside it."""
-    from i2i_unlearn.budget import FRONT_PLOT
     front_path = Path(front_path)
     front = _read_record(front_path, "front", "a front.json written by `unlearn --front`")
     plot = front_path.parent / FRONT_PLOT

@@ -23,56 +23,58 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import time
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from tqdm.auto import tqdm
 
-from i2i_unlearn.checkpoints import load_tensors, read_json, save_tensors_atomic, sha256_text, write_json_atomic
+from i2i_unlearn.checkpoints import read_json, sha256_text
 from i2i_unlearn.config import RECORDED_ONLY_WITH, DataConfig, TaskConfig, UnlearnConfig
+from i2i_unlearn.controllers.base import MIN_MEASUREMENTS, echo, keep_weights, load_kept_weights, main_process_result
 from i2i_unlearn.data import ImageSet, UnlearnSplit, load_split
-from i2i_unlearn.distributed import on_main_process, process_state
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
-from i2i_unlearn.evaluation.generation import generate_outputs, hidden_mse
+from i2i_unlearn.evaluation.embedders import load_embedder
 from i2i_unlearn.loop import CHECKPOINTS, Monitor
 from i2i_unlearn.methods import METHODS, Method
 from i2i_unlearn.models import I2IModel
+from i2i_unlearn.models.base import read_model_config
+from i2i_unlearn.models.generation import generate_outputs, hidden_mse
 
 BUDGET_METRICS = {"fid": "retain FID through the evaluator", "hole-mse": "retain hole error, no evaluator needed"}
+
 FORGET_METRICS = {"recognition": "share of forget outputs the evaluator calls a forget class",
                   "hole-mse": "forget hole error, no evaluator needed (the original's over the run's: lower = "
                               "more forgotten)"}
+
 BUDGET_TASK = TaskConfig("center-inpaint", 0.5)   # the task evaluate and the retain check report
+
 SAMPLE_SEED = 0          # masks and sampling noise of the validation sample: the same at every measurement
+
 STEP_SIZE = math.log(2)  # per measurement alpha at most doubles (no damage) ...
+
 VIOLATION_CLIP = (-1.0, 2.0)   # ... or falls to a quarter (twice the budget's margin over it)
+
 OVERHEAD_LIMIT = 0.2     # measuring should cost at most this share of a run's wall time (issue 13)
+
 BEST_WEIGHTS = "budget-best.safetensors"   # in the checkpoints folder: the best checkpoint so far
-FRONT_RECORD = "front.json"
-FRONT_PLOT = "front.png"
+
 RULE_DOC = ("kept: among the measured checkpoints within the budget, the one with the lowest forget ratio (ties: "
             "the lower retain ratio); if none is within it, the one with the lowest retain ratio, marked over budget. "
             "Candidates: every measured checkpoint after the start (and the start itself when warm-started)")
+
 UPDATE_DOC = (f"log alpha -= {STEP_SIZE:.4f} x clip((retain ratio - budget) / (budget - 1), {VIOLATION_CLIP[0]}, "
               f"{VIOLATION_CLIP[1]}) after each measurement, unless within the budget with the forget goal met "
               "(then the run stops)")
-FRONT_ORDER_DOC = ("tightest budget first; each later budget starts from the previous one's last alpha (at least the "
-                   "config's alpha) and, if it kept its budget (then it is within the looser one too), from the model "
-                   "it kept")
-
 
 # What `unlearn` runs when no forget weight is given (no --alpha, config, budget or front), and what the demo
 # runs: on each shipped family this budget from UnlearnConfig's defaults met as many demo targets on test as
 # the knobs hand-tuned on validation, in comparable time (benchmarks/results/budget-{mae,vqgan,diffusion}.md).
 DEFAULT_RETAIN_BUDGET = 1.15
+
 # The diffusion family measures by sampling: a smaller sample, measured less often, over a longer run keeps
 # the control near a fifth of the run (budget-diffusion.md); steps only where the user gave none.
 FAMILY_BUDGET_SETTINGS = {"diffusion": {"steps": 1000, "checkpoint_every": 250, "budget_images": 128}}
-MIN_MEASUREMENTS = 4
 
 
 def evaluator_mismatch(evaluator_dir: str | Path, model_config: dict, forget_classes: list[str]) -> str | None:
@@ -93,14 +95,12 @@ def evaluator_mismatch(evaluator_dir: str | Path, model_config: dict, forget_cla
         return f"the evaluator {evaluator_dir} does not know {', '.join(unknown)}"
     return None
 
-
 def apply_default_budget(config: UnlearnConfig, model_dir: str | Path, *, steps_given: bool,
                          evaluator_given: bool = False) -> list[str]:
     """Make `config` (no forget weight given) the default budgeted run for the model in `model_dir`; returns
     the lines that tell the user what was chosen. When the default evaluator does not fit the model's data,
     the budget and the forget score are hole errors (no evaluator needed); an evaluator the user gave is
     used as given (and refused by the run if it does not fit)."""
-    from i2i_unlearn.models.base import read_model_config
     model_config = read_model_config(model_dir)
     config.retain_budget = DEFAULT_RETAIN_BUDGET
     for key, value in FAMILY_BUDGET_SETTINGS.get(model_config["family"], {}).items():
@@ -120,25 +120,20 @@ def apply_default_budget(config: UnlearnConfig, model_dir: str | Path, *, steps_
         lines.append(f"  {mismatch}: budgeting on hole errors (--evaluator to measure FID and recognition)")
     return lines
 
-
 def budget_defaults() -> dict:
     """The budget keys of UnlearnConfig and their defaults."""
     return {f.name: f.default for f in dataclasses.fields(UnlearnConfig) if f.metadata.get(RECORDED_ONLY_WITH)}
-
 
 def resolved_forget_metric(config: UnlearnConfig) -> str:
     if config.forget_metric is not None:
         return config.forget_metric
     return "hole-mse" if config.budget_metric == "hole-mse" else "recognition"
 
-
 def uses_evaluator(config: UnlearnConfig) -> bool:
     return config.budget_metric == "fid" or resolved_forget_metric(config) == "recognition"
 
-
 def _choices(table: dict) -> str:
     return "; ".join(f"{name} ({doc})" for name, doc in table.items())
-
 
 def check_budget(config: UnlearnConfig) -> None:
     """Refuse a budget that cannot be run, before anything is written (the evaluator is checked when loaded)."""
@@ -172,7 +167,6 @@ def check_budget(config: UnlearnConfig) -> None:
                         "lower it (--checkpoint-every, or checkpoint_every in --config), or give a fixed forget "
                         "weight (--alpha)")
 
-
 def retain_validation(split: UnlearnSplit, config: UnlearnConfig) -> tuple[ImageSet, str]:
     """The held-out images the retain budget is measured on: validation images of the retained classes, or with
     a proxy retain set the proxy's own validation images (of its chosen classes)."""
@@ -183,7 +177,6 @@ def retain_validation(split: UnlearnSplit, config: UnlearnConfig) -> tuple[Image
         keep = torch.isin(proxy_val.labels, torch.tensor(proxy_val.class_indices(config.proxy_classes)))
         proxy_val = proxy_val.subset(torch.nonzero(keep).flatten())
     return proxy_val, f"val of the proxy {config.proxy.dataset}"
-
 
 class ValidationProbe:
     """The fixed validation sample of a budgeted run and the two scores measured on it."""
@@ -202,7 +195,6 @@ class ValidationProbe:
             self._load_evaluator(config.budget_evaluator, data, split.forget_class_names)
 
     def _load_evaluator(self, spec: str, data: DataConfig, forget_classes: list[str]) -> None:
-        from i2i_unlearn.evaluation.embedders import load_embedder
         evaluator = load_embedder(spec)
         channels = (getattr(evaluator, "info", None) or {}).get("channels")
         if channels is not None and channels != data.channels:
@@ -252,38 +244,6 @@ class ValidationProbe:
                            "ids_sha256": sha256_text("\n".join(self.retain.ids))},
                 "forget": {"count": len(self.forget), "source": "val",
                            "ids_sha256": sha256_text("\n".join(self.forget.ids))}}
-
-
-def keep_weights(path: Path, step: int, model: I2IModel) -> None:
-    """Keep `model`'s weights as the run's best so far (main process; a monitor's roll-back reads them)."""
-    on_main_process(lambda: save_tensors_atomic(path, model.state_dict(), {"step": str(step)}))
-
-
-def load_kept_weights(path: Path, step: int, module: I2IModel) -> None:
-    """Load the weights keep_weights kept at `step` into `module` (on every process)."""
-    with safe_open(path, framework="pt") as f:
-        saved_step = int(f.metadata()["step"])
-    if saved_step != step:
-        raise UserError(f"{path} holds step {saved_step}, the run kept step {step}: start the run again with "
-                        "--overwrite")
-    module.load_state_dict(load_tensors(path))
-
-
-def main_process_result(work):
-    """work() on the main process, its result on every process: every rank sees the same numbers, so every
-    rank takes the same alpha."""
-    if process_state().num_processes == 1:
-        return work()
-    result = [None]
-    on_main_process(lambda: result.__setitem__(0, work()))
-    from accelerate.utils import broadcast_object_list
-    return broadcast_object_list(result)[0]
-
-
-def echo(text: str) -> None:
-    if process_state().is_main_process:
-        tqdm.write(text, file=sys.stderr)
-
 
 class BudgetController(Monitor):
     """The loop's monitor in a budgeted run (loop.run_loop): it measures at every checkpoint, sets the method's
@@ -405,109 +365,3 @@ class BudgetController(Monitor):
                 "forget_metric": self.probe.forget_metric, "forget_goal": self.goal, "chosen_step": best["step"],
                 "in_budget": best["in_budget"], "retain_ratio": round(best["retain_ratio"], 4),
                 "forget_ratio": round(best["forget_ratio"], 4), "final_alpha": self.state["alpha"]}
-
-
-# --- the trade-off front ---
-
-def parse_budgets(text: str, option: str = "--front") -> list[float]:
-    """'1.02,1.05,1.10' -> [1.02, 1.05, 1.1]; each must be a number (checked > 1 with the config)."""
-    budgets = []
-    for part in text.split(","):
-        try:
-            budgets.append(float(part))
-        except ValueError:
-            raise UserError(f"{option} expects budgets separated by commas, e.g. 1.02,1.05,1.10; "
-                            f"got {text!r}") from None
-    if not budgets or len(set(budgets)) != len(budgets) or not all(math.isfinite(b) for b in budgets):
-        raise UserError(f"{option} expects distinct finite budgets separated by commas, got {text!r}")
-    return budgets
-
-
-def front_member_dir(out_dir: Path, budget: float) -> Path:
-    return Path(out_dir) / f"budget-{budget:g}"
-
-
-def unlearn_front(model_dir: str | Path, config: UnlearnConfig, budgets: list[float], out_dir: str | Path, *,
-                  resume: bool = False, overwrite: bool = False, data_root: str | None = None) -> dict:
-    """One budgeted model per budget in out_dir/budget-<b>/, then front.json and front.png beside them.
-    `resume` continues a killed front: finished budgets are kept, the one in progress resumes."""
-    from i2i_unlearn.models import load_model
-    from i2i_unlearn.runs import RUN_RECORD, prepare_output_dir
-    from i2i_unlearn.unlearn import check_config, input_folders, training_data_config, unlearn   # unlearn imports us
-    # Tightest first: the model a tight budget keeps is within every looser budget, so the next run starts from a
-    # point it may keep and only goes on forgetting; loosest first would start tight budgets over their bound, and
-    # their retain term would first have to undo forgetting the looser run had paid for.
-    budgets = sorted(budgets)
-    configs = [dataclasses.replace(config, retain_budget=budget) for budget in budgets]
-    for member in configs:
-        check_config(member)
-    teacher = load_model(model_dir)
-    data = training_data_config(teacher)
-    if data_root is not None:
-        data.root = data_root
-    out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume, protected=input_folders(model_dir, data),
-                                 checkpointed=False)   # its members hold the checkpoints
-    members, previous = [], None
-    for member in configs:
-        member_dir = front_member_dir(out_dir, member.retain_budget)
-        warm_start = None
-        if previous is not None:
-            # the weights only if they kept their budget; alpha where the controller left it, but never below
-            # the config's: a tight budget turns alpha far down (measured on the MAE: 0.25 -> 0.03 for 1.02), and
-            # a looser budget starting there forgot less in its steps than the tighter one had
-            member.alpha = max(previous["final_alpha"], config.alpha)
-            warm_start = previous["dir"] if previous["in_budget"] else None
-        finished = (member_dir / RUN_RECORD).is_file() and not (member_dir / CHECKPOINTS).exists()
-        if not (resume and finished):
-            unlearn(model_dir, member, member_dir, resume=resume and (member_dir / CHECKPOINTS).is_dir(),
-                    overwrite=True, data_root=data_root, warm_start=warm_start)
-        record = read_json(member_dir / RUN_RECORD)
-        budget = record["budget"]
-        previous = {"dir": member_dir, "in_budget": budget["in_budget"], "final_alpha": budget["final_alpha"]}
-        members.append({"retain_budget": member.retain_budget, "dir": member_dir.name,
-                        "warm_start": Path(warm_start).name if warm_start else None,
-                        "start_alpha": member.alpha, "final_alpha": budget["final_alpha"],
-                        "in_budget": budget["in_budget"], "chosen": budget["chosen"],
-                        "wall_time_s": record.get("wall_time_total_s", record["wall_time_s"])})
-    first = read_json(front_member_dir(out_dir, budgets[0]) / RUN_RECORD)["budget"]
-    front = {"kind": "front", "model": str(model_dir), "method": config.method,
-             "forget_classes": config.forget_classes, "metric": first["metric"],
-             "forget_metric": first["forget_metric"],
-             "forget_goal": config.forget_goal, "order": FRONT_ORDER_DOC, "sample": first["sample"],
-             "original": first["original"], "members": members}
-
-    def write() -> None:
-        write_json_atomic(out_dir / FRONT_RECORD, front)
-        plot_front(front, out_dir / FRONT_PLOT)
-    on_main_process(write)
-    return front
-
-
-def plot_front(front: dict, path: Path) -> Path:
-    """Forget ratio against retain ratio of each budget's kept model (lower is better on both)."""
-    import matplotlib
-    matplotlib.use("Agg")   # files only, no display
-    import matplotlib.pyplot as plt
-    from i2i_unlearn.checkpoints import atomic_write
-    figure, axis = plt.subplots(figsize=(6, 4.5), dpi=110)
-    axis.scatter([1.0], [1.0], marker="*", s=90, color="black", label="original")
-    for kept, style in ((True, {"marker": "o", "label": "kept its budget"}),
-                        (False, {"marker": "x", "label": "over budget (closest kept)"})):
-        chosen = [m for m in front["members"] if m["in_budget"] == kept]
-        if chosen:
-            axis.scatter([m["chosen"]["retain_ratio"] for m in chosen], [m["chosen"]["forget_ratio"] for m in chosen],
-                         s=45, color="tab:blue" if kept else "tab:red", **style)
-    for member in front["members"]:
-        axis.axvline(member["retain_budget"], color="grey", linestyle=":", linewidth=0.8)
-        axis.annotate(f"{member['retain_budget']:g}", (member["chosen"]["retain_ratio"],
-                                                       member["chosen"]["forget_ratio"]),
-                      textcoords="offset points", xytext=(5, 5), fontsize=8)
-    axis.set_xlabel(f"retain {front['metric']} / original's (validation)")
-    axis.set_ylabel(f"forget {front['forget_metric']} ratio (lower = more forgotten)")
-    axis.set_title("What each retain budget buys (dotted: the budgets)")
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    path = Path(path)
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
-    plt.close(figure)
-    return path

@@ -22,10 +22,10 @@ from i2i_unlearn.config import TaskConfig, to_dict
 from i2i_unlearn.data import ImageSet
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
-from i2i_unlearn.evaluation.generation import generate_outputs, hidden_mse
 from i2i_unlearn.loop import step_generator
 from i2i_unlearn.methods.base import set_trainable
 from i2i_unlearn.models import I2IModel
+from i2i_unlearn.models.generation import generate_outputs, hidden_mse
 from i2i_unlearn.tasks import check_task, make_mask, pick
 
 VARIANTS = {"whole": "whole", "decoder-frozen": "encoder"}   # variant -> what set_trainable trains

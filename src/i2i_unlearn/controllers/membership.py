@@ -1,7 +1,7 @@
 """Stopping a file request where its images stop standing out (docs/cli.md, "Forgetting files").
 
 A model that never trained on an image restores it no better and no worse than any never-seen image of its
-class: to the membership attack of evaluation/audit.py a model retrained without the files shows an AUC near 0.5.
+class: to the membership attack of evaluation/audit/membership.py a model retrained without the files shows an AUC near 0.5.
 Unlearning a file list with the knobs of a class request overshoots: on the shipped MAE the forgotten files ended
 restored *worse* than never-seen ones (AUC 0.40 against the retrained model's 0.51,
 benchmarks/results/audit-mae.md), which the attack finds as surely as memorisation. So a file request can stop on
@@ -17,28 +17,37 @@ from pathlib import Path
 
 import torch
 
-from i2i_unlearn.budget import MIN_MEASUREMENTS, echo, keep_weights, load_kept_weights, main_process_result
 from i2i_unlearn.checkpoints import sha256_text
 from i2i_unlearn.config import UnlearnConfig
+from i2i_unlearn.controllers.base import (
+    echo,
+    keep_weights,
+    load_kept_weights,
+    main_process_result,
+    measure_often_enough,
+)
 from i2i_unlearn.data import UnlearnSplit
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.evaluation.audit import DEFAULT_MASKS, attack_scores, conditions, restoration_errors, roc_summary
+from i2i_unlearn.evaluation.audit.membership import (
+    DEFAULT_MASKS,
+    attack_scores,
+    conditions,
+    restoration_errors,
+    roc_summary,
+)
 from i2i_unlearn.loop import CHECKPOINTS, Monitor
 from i2i_unlearn.models import I2IModel
 
 DEFAULT_STOP_AUC = 0.52   # the default of a file request: within 0.03 of a retrained model's 0.5, with a margin
+
 PROBE_IMAGES = 128        # members and non-members measured, each at most (evenly spread)
+
 PROBE_SEED = 0            # masks and randomness of every measurement: the same each time
+
 KEPT_WEIGHTS = "membership-best.safetensors"   # in the checkpoints folder
+
 RULE_DOC = ("stop at the first checkpoint whose AUC is at most stop_at_auc; kept: the measured model (the original "
             "included) whose AUC lies nearest 0.5 (ties: the earlier one)")
-
-
-def measure_often_enough(config: UnlearnConfig, *, steps_given: bool) -> None:
-    """A step count the user gave on the command line without --checkpoint-every is measured at least
-    MIN_MEASUREMENTS times."""
-    if steps_given:
-        config.checkpoint_every = min(config.checkpoint_every, max(1, config.steps // MIN_MEASUREMENTS))
 
 
 def apply_default_stop(config: UnlearnConfig, *, steps_given: bool) -> str:
@@ -49,7 +58,6 @@ def apply_default_stop(config: UnlearnConfig, *, steps_given: bool) -> str:
     return (f"file request (the default): stops once the membership attack tells the files from never-seen "
             f"validation images no better than AUC {DEFAULT_STOP_AUC} (--alpha for a fixed run, --stop-at-auc for "
             "another level)")
-
 
 def check_membership_stop(config: UnlearnConfig) -> None:
     """Refuse a stop that cannot be run, before anything is written."""
@@ -69,7 +77,6 @@ def check_membership_stop(config: UnlearnConfig) -> None:
         raise UserError(f"the stop is measured at every checkpoint: steps {config.steps} with checkpoint_every "
                         f"{config.checkpoint_every} measures never; lower it (--checkpoint-every, or "
                         "checkpoint_every in --config)")
-
 
 class MembershipProbe:
     """The forgotten files and never-seen validation images of their classes, and the attack's AUC on them."""
@@ -101,7 +108,6 @@ class MembershipProbe:
                             "ids_sha256": sha256_text("\n".join(self.members.ids))},
                 "non_members": {"count": len(self.non_members), "source": "val: never seen, same classes",
                                 "ids_sha256": sha256_text("\n".join(self.non_members.ids))}}
-
 
 class MembershipStop(Monitor):
     """The loop's monitor (loop.run_loop) of a file request with stop_at_auc: it measures the attack at every

@@ -1,0 +1,49 @@
+"""What makes a cell the same cell: the keys of unlearning runs and evaluations, and the finished records."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+
+from i2i_unlearn.checkpoints import read_json, versions
+from i2i_unlearn.config import TaskConfig, UnlearnConfig, to_dict
+
+BENCH_CODE_VERSION = 1   # bump when unlearning or evaluation code changes a number: every cell is recomputed
+
+UNLEARNING_RECORD = "bench_unlearning.json"
+
+UNLEARN_KEY_DOC = ("sha256 of: the bench code version, the original model's weights sha256 and training data config, "
+                   "the whole unlearning config (knobs file + overrides + seed + forget classes) and the library "
+                   "versions (versions(): python, i2i-unlearn, torch, transformers, diffusers, ...)")
+
+EVAL_KEY_DOC = ("sha256 of: the bench code version, the unlearning key (a reference: its weights sha256), the task, "
+                "the split scored, the evaluation seed, the bootstrap resamples, the evaluator's sha256, the forget "
+                "classes and the library versions")
+
+@functools.cache
+def _versions() -> dict:
+    return versions()
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+def unlearn_key(original_info: dict, config: UnlearnConfig) -> str:
+    """UNLEARN_KEY_DOC."""
+    return _digest({"kind": "unlearn", "code": BENCH_CODE_VERSION,
+                    "model_weights_sha256": original_info["weights_sha256"],
+                    "training_data": (original_info.get("training") or {}).get("data"), "config": to_dict(config),
+                    "versions": _versions()})
+
+def eval_key(model: str, task: TaskConfig, bench: dict, evaluator_sha256: str, forget_classes: list[str]) -> str:
+    """EVAL_KEY_DOC. `model`: the unlearning key, or "reference:<weights sha256>"."""
+    return _digest({"kind": "evaluate", "code": BENCH_CODE_VERSION, "model": model, "task": to_dict(task),
+                    "split": bench["split"], "eval_seed": bench["eval_seed"], "bootstrap": bench["bootstrap"],
+                    "eval_per_class": bench["eval_per_class"], "evaluator_sha256": evaluator_sha256,
+                    "forget_classes": forget_classes, "versions": _versions()})
+
+def cell_record(bench: dict, key: str) -> dict | None:
+    path = bench["results"] / "cells" / f"{key}.json"
+    if not path.is_file():
+        return None
+    record = read_json(path)
+    return record if record.get("key") == key else None

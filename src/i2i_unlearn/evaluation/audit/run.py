@@ -1,0 +1,178 @@
+"""The `i2i-unlearn audit` command: membership inference, the tell and relearning on the models given; writes
+audit.json and its figures."""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from i2i_unlearn.checkpoints import versions, write_json_atomic
+from i2i_unlearn.config import TaskConfig, to_dict
+from i2i_unlearn.errors import UserError
+from i2i_unlearn.evaluation import metrics
+from i2i_unlearn.evaluation.audit.membership import DEFAULT_MASKS, DEFAULT_TIMESTEPS, FPR_LEVELS, membership_audit
+from i2i_unlearn.evaluation.audit.plots import relearn_plot, roc_plot
+from i2i_unlearn.evaluation.audit.probe import LOW_CONFIDENCE, tell_audit
+from i2i_unlearn.evaluation.audit.relearn import relearning_attack
+from i2i_unlearn.evaluation.audit.sets import audit_sets, model_forget_request, sample
+from i2i_unlearn.evaluation.embedders import load_embedder
+from i2i_unlearn.evaluation.grids import image_grid, show_input
+from i2i_unlearn.lineage import input_folders, training_data_config
+from i2i_unlearn.models import I2IModel, load_model
+from i2i_unlearn.models.generation import generate_outputs
+from i2i_unlearn.runs import prepare_output_dir
+from i2i_unlearn.tasks import check_task
+
+
+@dataclass
+class AuditOptions:
+    split: str = "test"
+    max_images: int | None = 200          # members and non-members each (sampled, seeded)
+    task: TaskConfig = field(default_factory=lambda: TaskConfig("center-inpaint", 0.5))  # tell, grid, relearning
+    masks: list[TaskConfig] = field(default_factory=lambda: list(DEFAULT_MASKS))
+    timesteps: tuple[int, ...] = DEFAULT_TIMESTEPS
+    probe_folds: int = 5
+    seed: int = 0
+
+def _load_models(model_dirs: dict[str, str | Path]) -> dict[str, I2IModel]:
+    return {name: load_model(directory) for name, directory in model_dirs.items()}
+
+def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluator_spec: str | Path,
+              reference: str | None = None, tell_reference: str | None = None,
+              forget_classes: list[str] | None = None, forget_files: str | Path | None = None,
+              options: AuditOptions | None = None, relearn=None, overwrite: bool = False, progress=print) -> dict:
+    """The whole audit of `model_dirs` (name -> folder; the first one's training data defines the
+    sets). `reference` names one of them: it calibrates the attack (the retrained model, or the
+    original, so that the retrained model gets a calibrated score too). `tell_reference` (default:
+    `reference`) is what the probe compares each model's forget outputs with: the retrained model;
+    relearning paces are given relative to it too. `relearn` (a relearn.RelearnConfig) adds the
+    relearning attack. Every input is checked before anything is written; no input folder is written to."""
+
+    options = options or AuditOptions()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    if not model_dirs:
+        raise UserError("give at least one model (--model DIR or NAME=DIR)")
+    tell_reference = tell_reference or reference
+    for role, name in (("reference", reference), ("tell reference", tell_reference)):
+        if name is not None and name not in model_dirs:
+            raise UserError(f"the {role} {name!r} is not one of the models: {', '.join(model_dirs)}")
+    check_task(options.task)
+    for task in options.masks:
+        check_task(task)
+    if options.max_images is not None and options.max_images < 2:
+        raise UserError(f"--max-images must be at least 2, got {options.max_images}")
+    models = _load_models(model_dirs)
+    evaluator_spec = str(evaluator_spec)
+    evaluator = load_embedder(evaluator_spec)
+    first = next(iter(models.values()))
+    data = training_data_config(first)
+    request = {}
+    if forget_classes:
+        request["forget_classes"] = forget_classes
+    if forget_files:
+        request["forget_files"] = forget_files
+    if not request:
+        request = model_forget_request(models, model_dirs)
+    trained = (first.pretrained_info.get("training") or {}).get("classes")
+    sets = audit_sets(data, **request, split=options.split, max_images=options.max_images, seed=options.seed,
+                      trained_classes=trained)
+    if relearn is not None and relearn.steps > 0:
+        relearn.check()
+        if sets.kind != "classes":
+            raise UserError("the relearning attack measures forget-class recognition: it needs --forget-classes "
+                            "(a file-list request has no class to relearn)")
+        if not evaluator.has_classes:
+            raise UserError("the relearning attack needs a classifier evaluator (forget-class recognition)")
+    out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=False,
+                                 protected=input_folders(*model_dirs.values(), evaluator_spec.split(":", 1)[-1], data))
+
+    evaluator_classes = evaluator.class_names if evaluator.has_classes else []
+    forget_indices = [evaluator_classes.index(n) for n in sets.forget_class_names if n in evaluator_classes]
+    # 1. membership inference
+    membership = membership_audit(models, sets, reference=reference, masks=options.masks,
+                                  timesteps=options.timesteps, seed=options.seed, progress=progress)
+    # 2. the tell, on the inputs `evaluate` scores as forget: never-seen images of the forget
+    # classes, or for a file list the forgotten images themselves
+    tell_images = sets.non_members if sets.kind == "classes" else sets.members
+    outputs, masks = {}, None
+    for name, model in models.items():
+        outputs[name], masks = generate_outputs(model, tell_images.images, options.task, options.seed,
+                                                description=f"the tell: {name}'s forget outputs")
+    if progress:
+        progress("forget outputs generated")
+    tell = tell_audit(evaluator, outputs, reference=tell_reference, forget_indices=forget_indices,
+                      folds=options.probe_folds, seed=options.seed)
+    for name in models:
+        tell[name]["forget_fid"] = metrics.fid(evaluator, outputs[name], tell_images.images) \
+            if len(tell_images) >= 2 else None
+    shown = torch.linspace(0, len(tell_images) - 1, min(8, len(tell_images))).round().long()
+    image_grid([("input", show_input(tell_images.images[shown], masks[shown])),
+                *((name, images[shown]) for name, images in outputs.items()),
+                ("ground truth", tell_images.images[shown])], out_dir / "grid_forget.png")
+    figures = {"grid_forget": "grid_forget.png", "roc": roc_plot(membership, out_dir / "roc.png").name}
+    # 3. relearning
+    relearning = None
+    if relearn is not None and relearn.steps > 0:
+        relearn_images = sample(sets.members, relearn.images, options.seed + 2)
+        if len(relearn_images) < relearn.images:
+            raise UserError(f"only {len(relearn_images)} forget training images for --relearn-images "
+                            f"{relearn.images}")
+        relearning = relearning_attack(models, relearn_images, sets.non_members, evaluator, forget_indices,
+                                       relearn, task=options.task, reference=tell_reference, progress=progress)
+        figures["relearn"] = relearn_plot(relearning, out_dir / "relearn.png").name
+
+    result = {
+        "schema_version": 1, "kind": "audit",
+        "created": started.isoformat(timespec="seconds"),
+        "dataset": sets.members.name, "forget": sets.describe(),
+        "reference": reference, "tell_reference": tell_reference,
+        "models": {name: {"dir": str(model_dirs[name]), "family": model.family,
+                          "weights_sha256": getattr(model, "pretrained_info", {}).get("weights_sha256", ""),
+                          "method": ((getattr(model, "pretrained_info", {}).get("unlearning") or {})
+                                     .get("config", {}).get("method"))} for name, model in models.items()},
+        "evaluator": evaluator.describe(),
+        "membership": membership,
+        "tell": {"task": to_dict(options.task), "inputs": "non-members (never-seen forget-class images)"
+                 if sets.kind == "classes" else "members (the forgotten images)", "count": len(tell_images),
+                 "low_confidence_threshold": LOW_CONFIDENCE, "probe_reference": tell_reference, "models": tell},
+        "relearning": relearning,
+        "images": figures,
+        "settings": {"seed": options.seed, "split": options.split, "max_images": options.max_images,
+                     "masks": [to_dict(t) for t in options.masks], "timesteps": list(options.timesteps),
+                     "score": "per-image loss of the family on the hidden region (MAE: pixel MSE of the hidden "
+                              "patches in [-1, 1]; diffusion: denoising MSE at each timestep; VQ-GAN: hidden-token "
+                              "cross-entropy), -mean log over the conditions",
+                     "calibrated_score": "-(mean log error - mean log error of the reference model), per image",
+                     "fpr_levels": list(FPR_LEVELS), "probe_folds": options.probe_folds},
+        "versions": versions(),
+    }
+    write_json_atomic(out_dir / "audit.json", result)
+    return result
+
+def summary_lines(result: dict) -> list[str]:
+    """A terminal table of the audit."""
+    lines = [f"membership inference ({result['forget']['members']['count']} forgotten vs "
+             f"{result['forget']['non_members']['count']} never-seen; calibrated against: {result['reference'] or '-'}; "
+             f"probe against: {result.get('tell_reference') or '-'})",
+             f"{'model':24s} {'AUC':>7s} {'TPR@1%':>7s} {'TPR@5%':>7s} {'cal AUC':>8s} {'no-obj':>7s} "
+             f"{'recog':>7s} {'probe':>7s}"]
+    for name, entry in result["membership"]["models"].items():
+        attack, calibrated, tell = entry["attack"], entry["calibrated"], result["tell"]["models"][name]
+
+        def show(value, width):
+            return f"{value:{width}.3f}" if value is not None else f"{'-':>{width}s}"
+        probe = tell["probe_vs_reference"]["accuracy"] if tell["probe_vs_reference"] else None
+        lines.append(f"{name[:24]:24s} {show(attack['auc'], 7)} {show(attack['tpr_at_0.01_fpr'], 7)} "
+                     f"{show(attack['tpr_at_0.05_fpr'], 7)} {show(calibrated['auc'] if calibrated else None, 8)} "
+                     f"{show(tell['no_object_share'], 7)} {show(tell['forget_recognition'], 7)} {show(probe, 7)}")
+    if result.get("relearning"):
+        lines.append("relearning: steps to half the original's recognition "
+                     f"({result['relearning'].get('half_original_recognition')}) / back to the original's "
+                     f"({result['relearning'].get('original_return_level')}); None: not within the budget")
+        for name, entry in result["relearning"]["models"].items():
+            parts = [f"{variant}: {v['steps_to_half_original']} / {v.get('steps_to_original')}"
+                     for variant, v in entry["variants"].items()]
+            lines.append(f"  {name}: " + ", ".join(parts))
+    return lines

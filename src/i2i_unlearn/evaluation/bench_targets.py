@@ -1,0 +1,161 @@
+"""The benchmark's targets (issue 10), judged from a bench.json's tables: each a verdict with its value
+and limit, data the results page renders (bench/page/). Beside targets.py, the demo's targets."""
+from __future__ import annotations
+
+import re
+
+from i2i_unlearn.evaluation.metrics import compare
+from i2i_unlearn.evaluation.targets import FORGET_FID_TIMES, FORGET_RECOGNITION_TIMES
+
+MISSING = "–"
+
+
+def _md(text) -> str:
+    return re.sub(r"([\\`*_\[\]<>|])", r"\\\1", str(text)).replace("\n", " ")
+
+
+def _stat(row: dict, set_name: str, view: str, key: str) -> dict | None:
+    return ((((row.get("scores") or {}).get(set_name) or {}).get(view) or {}).get(key))
+
+
+def _change(key: str, change: dict) -> str:
+    value = change.get("change")
+    if value is None:
+        return MISSING
+    text = f"{value:.2f}x" if key == "fid" else f"{value:+.3f}"
+    return text + (" (tie)" if change.get("verdict") == "tie" else "")
+
+
+# issue 10's targets, judged on a family's main table
+COST_OF_TRAINING, COST_OF_RETRAINING, WORST_CLASS_RATIO, NIGHT_S = 0.05, 0.10, 1.3, 12 * 3600
+PROXY_RETAIN_RATIO = 1.3
+
+TARGET_TEXT = {
+    "tradeoff": "on or beyond every baseline's trade-off curve (no baseline row, its alpha sweep included, has both "
+                "a lower retain FID and a higher forget FID outside the intervals)",
+    "retain": "retain FID within the retrained model's interval",
+    "forget": "forget FID at least as far from the original as the retrained model's",
+    "cost-training": f"unlearning wall time ≤ {COST_OF_TRAINING:.0%} of the original's training",
+    "cost-retraining": f"unlearning wall time ≤ {COST_OF_RETRAINING:.0%} of retraining",
+    "worst-class": f"worst retain class's FID ≤ {WORST_CLASS_RATIO}x the original's (the issue asks it of the MAE)",
+    "step": "the unlearning step of ours cheaper than a training step (benchmarks/step_cost.py)",
+    "proxy": f"a proxy-only ours row within {PROXY_RETAIN_RATIO}x the original's retain FID while meeting the forget "
+             f"targets (forget FID ≥ {FORGET_FID_TIMES}x, recognition ≤ 1/{1 / FORGET_RECOGNITION_TIMES:.0f} of the "
+             "original's; the issue asks it of the MAE)",
+}
+
+FAMILIES = ["mae", "vqgan", "diffusion"]
+
+# (target key, text, the families it is asked of, how many of them must meet it)
+SUMMARY_TARGETS = [
+    ("tradeoff", "ours on or beyond every baseline's trade-off curve", FAMILIES, 2),
+    ("retrained-match", "ours's retain FID within the retrained interval and its forget FID at least the "
+                        "retrained model's", FAMILIES, 2),
+    ("cost-training", TARGET_TEXT["cost-training"], FAMILIES, 3),
+    ("cost-retraining", TARGET_TEXT["cost-retraining"], FAMILIES, 3),
+    ("step", "the VQ-GAN's unlearning step cheaper than its training step", ["vqgan"], 1),
+    ("worst-class", f"worst retain class's FID ≤ {WORST_CLASS_RATIO}x on the MAE", ["mae"], 1),
+    ("proxy", f"a proxy-only ours within {PROXY_RETAIN_RATIO}x the original's retain FID, forget targets met, on the "
+              "MAE", ["mae"], 1),
+]
+
+def _mean_hw(row: dict, set_name: str) -> tuple[float, float]:
+    stat = _stat(row, set_name, "whole", "fid")
+    return stat["mean"], stat.get("hw") or 0.0
+
+def _tradeoff_versus(row: dict, reference: dict) -> tuple[str, str]:
+    """How a row compares with a reference on retain FID (lower is better) and forget FID (higher is better)."""
+    return (compare(*_mean_hw(row, "retain"), *_mean_hw(reference, "retain"), "lower"),
+            compare(*_mean_hw(row, "forget"), *_mean_hw(reference, "forget"), "higher"))
+
+def _target(key: str, target: str, measured: str, verdict: str) -> dict:
+    status = "met" if verdict.startswith("met") else "tie" if verdict.startswith("tie") else "missed"
+    return {"key": key, "target": target, "measured": measured, "verdict": verdict, "status": status}
+
+def judge_targets(bench: dict, table: dict) -> list[dict]:
+    """Each of issue 10's targets on one main table: what was measured and a verdict (met, missed by how
+    much, or tie), with its status. Rows are `ours` as configured; the references are the original and the
+    retrained models."""
+    rows = {r["name"]: r for r in table["rows"] if r.get("scores") and _stat(r, "retain", "whole", "fid")}
+    ours, retrained = rows.get("ours"), rows.get("retrained")
+    if ours is None:
+        return []
+    targets = []
+    baselines = [r for r in rows.values() if r["group"] != "reference" and r["method"] not in ("ours", "retrain")]
+    if baselines:
+        against_ours = {r["name"]: _tradeoff_versus(r, ours) for r in baselines}
+        beaten_by = [name for name, pair in against_ours.items() if pair == ("better", "better")]
+        # the issue's rule needs both; a row better on one score and tied on the other still beats ours, said plainly
+        ahead = [f"{_md(name)} ({'retain' if pair[0] == 'better' else 'forget'} FID)"
+                 for name, pair in against_ours.items() if sorted(pair) == ["better", "tie"]]
+        verdict = "missed: beaten by " + ", ".join(_md(n) for n in beaten_by) if beaten_by else "met"
+        if ahead:
+            verdict += "; better on one score and tied on the other: " + ", ".join(ahead)
+        # the rule judges ours at its chosen knobs; where a baseline beats ours's other sweep points, say so too
+        for point in (r for r in rows.values() if r["method"] == "ours" and r.get("vary")):
+            by = sorted({r["method"] for r in baselines if _tradeoff_versus(r, point) == ("better", "better")})
+            if by:
+                verdict += f"; {_md(point['name'])} (not the chosen knobs) beaten by " + ", ".join(_md(m) for m in by)
+        targets.append(_target("tradeoff", TARGET_TEXT["tradeoff"], f"{len(baselines)} baseline rows compared",
+                               verdict))
+    if retrained:
+        (o_r, o_r_hw), (t_r, t_r_hw) = _mean_hw(ours, "retain"), _mean_hw(retrained, "retain")
+        verdict = ("met (below the interval)" if o_r < t_r - t_r_hw else "met" if o_r <= t_r + t_r_hw
+                   else f"missed by {o_r - (t_r + t_r_hw):.2f}")
+        targets.append(_target("retain", TARGET_TEXT["retain"], f"{o_r:.2f} vs {t_r:.2f} ± {t_r_hw:.2f}", verdict))
+        (o_f, o_f_hw), (t_f, t_f_hw) = _mean_hw(ours, "forget"), _mean_hw(retrained, "forget")
+        versus = compare(o_f, o_f_hw, t_f, t_f_hw, "higher")
+        verdict = "met" if o_f >= t_f else "tie (inside the intervals)" if versus == "tie" else \
+            f"missed by {t_f - o_f:.2f}"
+        targets.append(_target("forget", TARGET_TEXT["forget"], f"{o_f:.2f} ± {o_f_hw:.2f} vs {t_f:.2f} ± {t_f_hw:.2f}",
+                               verdict))
+    training = (bench.get("families", {}).get(table["family"]) or {}).get("training") or {}
+    seconds = (ours.get("cost") or {}).get("unlearning_wall_time_s")
+    original_s = (training.get("original") or {}).get("wall_time_s")
+    retrain_s = [t["wall_time_s"] for t in training.get("retrained") or [] if t and t.get("wall_time_s")]
+    if seconds and original_s:
+        share = seconds / original_s
+        targets.append(_target("cost-training", TARGET_TEXT["cost-training"],
+                               f"{seconds:.0f} s (median over seeds) of {original_s:.0f} s = {share:.1%}",
+                               "met" if share <= COST_OF_TRAINING
+                               else f"missed by {share - COST_OF_TRAINING:.1%} points"))
+    if seconds and retrain_s:
+        share = seconds / (sum(retrain_s) / len(retrain_s))
+        targets.append(_target("cost-retraining", TARGET_TEXT["cost-retraining"],
+                               f"{seconds:.0f} s of {sum(retrain_s) / len(retrain_s):.0f} s (mean of "
+                               f"{len(retrain_s)}) = {share:.1%}",
+                               "met" if share <= COST_OF_RETRAINING
+                               else f"missed by {share - COST_OF_RETRAINING:.1%} points"))
+    worst = (table.get("collateral") or {}).get("ours") or {}
+    change = next((c for c in worst.get("classes", []) if c["class"] == worst.get("worst")), None)
+    if change and change["fid"].get("change") is not None:
+        ratio = change["fid"]["change"]
+        targets.append(_target("worst-class", TARGET_TEXT["worst-class"],
+                               f"{_md(worst['worst'])}: {_change('fid', change['fid'])}",
+                               "met" if ratio <= WORST_CLASS_RATIO else f"missed by {ratio - WORST_CLASS_RATIO:.2f}x"
+                               + (" (the rise itself is inside the intervals)"
+                                  if change["fid"].get("verdict") == "tie" else "")))
+    methods = bench.get("methods") or {}
+    proxies = [r for name, r in rows.items() if ((methods.get(name) or {}).get("set") or {}).get("proxy")]
+    if proxies and "original" in rows:
+        targets.append(_proxy_target(rows["original"], proxies))
+    return targets
+
+def _proxy_target(original: dict, proxies: list[dict]) -> dict:
+    """Item 7 of the issue, on the means: the proxy rows that meet the forget targets, the lowest retain FID
+    ratio among them decides (or, if none meets them, the lowest of all, missed)."""
+    mean = lambda row, set_name, key: _stat(row, set_name, "whole", key)["mean"]   # noqa: E731
+    judged = []
+    for row in proxies:
+        forget_met = (mean(row, "forget", "fid") >= FORGET_FID_TIMES * mean(original, "forget", "fid")
+                      and mean(row, "forget", "recognition")
+                      <= FORGET_RECOGNITION_TIMES * mean(original, "forget", "recognition"))
+        judged.append((not forget_met, mean(row, "retain", "fid") / mean(original, "retain", "fid"), row["name"]))
+    judged.sort()
+    forget_missed, ratio, best = judged[0]
+    measured = "; ".join(f"{_md(name)} {r:.2f}x ({'forget targets missed' if missed else 'forget targets met'})"
+                         for missed, r, name in judged)
+    verdict = ("missed: no proxy row meets the forget targets" if forget_missed
+               else "met" if ratio <= PROXY_RETAIN_RATIO
+               else f"missed by {ratio - PROXY_RETAIN_RATIO:.2f}x ({_md(best)}, the best)")
+    return _target("proxy", TARGET_TEXT["proxy"], measured, verdict)
