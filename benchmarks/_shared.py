@@ -5,7 +5,7 @@ The scripts run as `python benchmarks/<x>.py`, which puts this folder on sys.pat
 as `_shared`; tests/conftest.py puts it there for the tests that load a script by its file.
 
 The path helpers take the root as an argument rather than reading ROOT themselves: a script passes its own ROOT,
-so a test that points a script's ROOT at a scratch folder (tests/test_tune.py) moves its paths with it.
+so a test that points a script's ROOT at a scratch folder (tests/benchmarks/test_tune.py) moves its paths with it.
 """
 from __future__ import annotations
 

@@ -26,6 +26,8 @@ from i2i_unlearn.loop import check_global_batch
 from i2i_unlearn.methods import METHODS
 from conftest import TINY_MODELS, TINY_TOKENIZER
 
+pytestmark = pytest.mark.slow   # real processes or a whole benchmark: more than about 20 s on 2 cores
+
 SCRIPTS = Path(__file__).parent / "distributed_scripts"
 BIN = Path(sys.executable).parent
 # --main_process_port 0: a free port, so two launches on one machine do not meet

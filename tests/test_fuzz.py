@@ -26,7 +26,7 @@ from i2i_unlearn.data import load_dataset
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.report import write_report
 from i2i_unlearn.evaluation.results import validate_results
-from test_report import CLASSES, REFERENCE, make_results
+from builders import CLASSES, REFERENCE, make_results
 
 # Derandomized by default: the same examples on every run, so CI is a pure function of the code.
 # A fuzzing campaign with fresh examples: I2I_FUZZ_RANDOM=1 .venv/bin/pytest tests/test_fuzz.py

@@ -6,14 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from builders import make_mae, make_unet
 from PIL import Image
 from typer.testing import CliRunner
 
 from i2i_unlearn.checkpoints import sha256_file
 from i2i_unlearn.cli import app
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.models import load_model
 from i2i_unlearn.lineage import training_data_config
+from i2i_unlearn.models import load_model
 
 runner = CliRunner()
 
@@ -49,36 +50,6 @@ def photos(tmp_path_factory) -> list:
             Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8)).save(root / "photos" / name / f"{i}.png")
     (root / "data.yaml").write_text("test_per_class: 1\nval_per_class: 1\n")
     return ["--dataset", "image-folder", "--data-root", root / "photos", "--data-config", root / "data.yaml"]
-
-
-def make_mae(directory: Path, **overrides):
-    from transformers import ViTMAEConfig, ViTMAEForPreTraining
-    torch.manual_seed(0)
-    values = dict(image_size=32, patch_size=8, num_channels=1, hidden_size=32, num_hidden_layers=1,
-                  num_attention_heads=2, intermediate_size=64, decoder_hidden_size=32, decoder_num_hidden_layers=1,
-                  decoder_num_attention_heads=2, decoder_intermediate_size=64)
-    net = ViTMAEForPreTraining(ViTMAEConfig(**{**values, **overrides})).eval()
-    # Position embeddings that are neither zero nor the sin-cos ones the mae family fills in when it
-    # is built: the import must keep the checkpoint's own values.
-    with torch.no_grad():
-        net.vit.embeddings.position_embeddings.normal_()
-        net.decoder.decoder_pos_embed.normal_()
-    net.save_pretrained(directory)
-    return net
-
-
-def make_unet(directory: Path, scheduler_dir: Path | None = None, **overrides):
-    """A tiny Palette-style U-Net ([degraded, noisy] in, noise out) and, if asked, its linear DDPM schedule."""
-    from diffusers import DDPMScheduler, UNet2DModel
-    torch.manual_seed(0)
-    values = dict(sample_size=32, in_channels=2, out_channels=1, block_out_channels=(8, 16),
-                  down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
-                  layers_per_block=1, norm_num_groups=4, attention_head_dim=4, act_fn="silu")
-    net = UNet2DModel(**{**values, **overrides}).eval()
-    net.save_pretrained(directory)
-    if scheduler_dir is not None:
-        DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear").save_pretrained(scheduler_dir)
-    return net
 
 
 def test_an_imported_mae_computes_what_the_source_computes_and_unlearns(tmp_path, photos):

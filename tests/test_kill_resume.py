@@ -28,6 +28,7 @@ from i2i_unlearn.cli import app
 from conftest import TINY_DIFFUSION
 
 runner = CliRunner()
+pytestmark = pytest.mark.slow   # real processes killed and resumed: more than about 20 s on 2 cores
 STEPS = 6
 
 # `python -c PAUSED_CLI args...` is `i2i-unlearn args...` that stops at PAUSE_AT until it is killed
@@ -35,6 +36,7 @@ PAUSED_CLI = """
 import os, sys, time
 import i2i_unlearn.loop as loop
 from i2i_unlearn.cli import main
+
 step, mid_write = int(os.environ["PAUSE_AT"]), os.environ["PAUSE_MID_WRITE"] == "1"
 real_save_checkpoint, real_save_tensors = loop._save_checkpoint, loop.save_tensors_atomic
 

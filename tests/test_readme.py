@@ -90,14 +90,14 @@ PARSED_ONLY = {
     "--family diffusion": "its validation check samples the 500 validation images of Animal-MNIST with 20 DDIM "
                           "steps; tests/test_import.py imports a tiny pipeline folder for real",
     "accelerate launch": "starting processes: docs/distributed.md and its tests",
-    "i2i-unlearn audit": "tests/test_audit.py audits tiny models through the same code",
+    "i2i-unlearn audit": "tests/evaluation/audit/test_audit.py audits tiny models through the same code",
     "--proxy-classes Sandal,Bag": "the default budgeted run measures Cat recognition on validation, and the stand-in "
                                   "MAE here draws no recognisable Cat, which the budget refuses (as it should); "
-                                  "tests/test_proxy.py runs proxies, tests/test_budget.py the default budget",
-    "--audit": "needs the audit above; tests/test_report_audit.py reports a real audit of tiny models",
-    "--retain-budget": "tests/test_budget.py runs budgeted unlearning on tiny models; the stand-in MAE here, trained "
+                                  "tests/data/test_proxy.py runs proxies, tests/controllers/test_budget.py the default budget",
+    "--audit": "needs the audit above; tests/evaluation/report/test_report_audit.py reports a real audit of tiny models",
+    "--retain-budget": "tests/controllers/test_budget.py runs budgeted unlearning on tiny models; the stand-in MAE here, trained "
                        "4 steps, draws no recognisable Cat, which a budget on recognition refuses (as it should)",
-    "i2i-unlearn bench": "reads benchmarks/, which the temporary folder does not have; tests/test_bench.py runs a "
+    "i2i-unlearn bench": "reads benchmarks/, which the temporary folder does not have; tests/bench/test_bench.py runs a "
                          "tiny bench",
 }
 # The make targets the README names are run by hand (and on a fresh clone), not by this test.
@@ -108,7 +108,7 @@ COVERED_BY_MAKE = {
     "demo-diffusion": "`make demo-diffusion`",
     "demo-vqgan": "`make demo-vqgan`",
     "test": "`make test` is this suite",
-    "bench": "hours on the shipped models; tests/test_bench.py runs a tiny bench through the same command",
+    "bench": "hours on the shipped models; tests/bench/test_bench.py runs a tiny bench through the same command",
 }
 CONFIG_CLASSES = {"train": TrainConfig, "train-tokenizer": TokenizerTrainConfig, "unlearn": UnlearnConfig,
                   "train-evaluator": EvaluatorConfig, "demo": UnlearnConfig}
@@ -216,7 +216,7 @@ def check_make(args: list[str]) -> None:
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory, tiny_evaluator_dir) -> Path:
     from conftest import tiny_train_config
-    from test_import import make_mae, make_unet
+    from builders import make_mae, make_unet
 
     from i2i_unlearn.config import DataConfig
     from i2i_unlearn.data import load_split

@@ -358,6 +358,13 @@ def audit(model: list[str] = typer.Option(..., help="model folder or NAME=DIR, r
           relearn_lr: float = typer.Option(1e-4, help="relearning attack: learning rate"),
           relearn_batch_size: int = typer.Option(16, help="relearning attack: batch size"),
           relearn_eval: str = typer.Option("0,5,10,25,50", help="relearning attack: steps measured at"),
+          shadow_in: Optional[list[Path]] = typer.Option(None, help="per-example attack (LiRA): a model folder "
+                                                                    "trained WITH the forget images, e.g. the "
+                                                                    "original recipe with another seed (repeat, "
+                                                                    "at least 2)"),
+          shadow_out: Optional[list[Path]] = typer.Option(None, help="per-example attack: a model folder trained "
+                                                                     "WITHOUT them, e.g. retrained (repeat, at "
+                                                                     "least 3)"),
           seed: int = typer.Option(0, help="sampling, masks and probe folds"),
           overwrite: bool = typer.Option(False, help="replace --out if it exists")):
     """Membership inference, relearning and the tell: does the forgetting survive an audit?"""
@@ -383,7 +390,9 @@ def audit(model: list[str] = typer.Option(..., help="model folder or NAME=DIR, r
         return name
     reference, probe_reference = role(reference_model), role(tell_reference)
     options = AuditOptions(split=split, max_images=max_images, task=TaskConfig(task, ratio),
-                           timesteps=_integers(timesteps, "--timesteps"), probe_folds=probe_folds, seed=seed)
+                           timesteps=_integers(timesteps, "--timesteps"), probe_folds=probe_folds, seed=seed,
+                           shadows_in=tuple(str(d) for d in shadow_in or ()),
+                           shadows_out=tuple(str(d) for d in shadow_out or ()))
     relearn = RelearnConfig(steps=relearn_steps, images=relearn_images, batch_size=relearn_batch_size, lr=relearn_lr,
                             eval_steps=_integers(relearn_eval, "--relearn-eval"), seed=seed)
     relearn.check()

@@ -74,8 +74,8 @@ def check_replaceable(out_dir: Path, overwrite: bool) -> None:
                         "another --out")
     if not overwrite:
         if (out_dir / "checkpoints").is_dir():
-            raise UserError(f"{out_dir} holds an unfinished run: pass --resume to continue it or --overwrite to "
-                            "start again")
+            raise UserError(f"{out_dir} already exists and holds an unfinished run: pass --resume to continue it "
+                            "or --overwrite to start again")
         if entries:
             raise UserError(f"{out_dir} already exists: pass --overwrite to replace it")
         raise UserError(f"{out_dir} holds a run interrupted before its first checkpoint: rerun with --overwrite")

@@ -104,7 +104,7 @@ def fid_from_features(generated: torch.Tensor, real: torch.Tensor) -> torch.Tens
 
     Batched: (R, N, D) feature sets give R distances, so a bootstrap reuses features extracted once."""
     # torchmetrics has no public function for FID from moments: its private one is used here and nowhere else, and
-    # tests/test_bench.py::test_feature_scores_match_torchmetrics_and_ties_are_not_wins fails if it moves or changes
+    # tests/bench/test_bench.py::test_feature_scores_match_torchmetrics_and_ties_are_not_wins fails if it moves or changes
     from torchmetrics.image.fid import _compute_fid
 
     def moments(features):

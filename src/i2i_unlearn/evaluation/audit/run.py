@@ -12,7 +12,19 @@ from i2i_unlearn.checkpoints import versions, write_json_atomic
 from i2i_unlearn.config import TaskConfig, to_dict
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
-from i2i_unlearn.evaluation.audit.membership import DEFAULT_MASKS, DEFAULT_TIMESTEPS, FPR_LEVELS, membership_audit
+from i2i_unlearn.evaluation.audit.lira import (
+    MIN_SHADOWS,
+    lira_audit,
+    restoration_scores,
+)
+from i2i_unlearn.evaluation.audit.membership import (
+    DEFAULT_MASKS,
+    DEFAULT_TIMESTEPS,
+    FPR_LEVELS,
+    conditions,
+    membership_audit,
+    restoration_errors,
+)
 from i2i_unlearn.evaluation.audit.plots import relearn_plot, roc_plot
 from i2i_unlearn.evaluation.audit.probe import LOW_CONFIDENCE, tell_audit
 from i2i_unlearn.evaluation.audit.relearn import relearning_attack
@@ -35,9 +47,55 @@ class AuditOptions:
     timesteps: tuple[int, ...] = DEFAULT_TIMESTEPS
     probe_folds: int = 5
     seed: int = 0
+    # per-example membership inference (lira.py): model folders trained WITH the forget images (the original
+    # recipe, other seeds) and WITHOUT them (retrained); none of them may be audited
+    shadows_in: tuple[str, ...] = ()
+    shadows_out: tuple[str, ...] = ()
 
 def _load_models(model_dirs: dict[str, str | Path]) -> dict[str, I2IModel]:
     return {name: load_model(directory) for name, directory in model_dirs.items()}
+
+def check_shadows(options: AuditOptions, models: dict[str, I2IModel]) -> dict | None:
+    """The shadow models of the per-example attack, loaded, or None without them. An audited model among the
+    shadows would be scored by a fit that knows it: refused, as are shadows of another family."""
+    if not options.shadows_in and not options.shadows_out:
+        return None
+    if len(options.shadows_in) < MIN_SHADOWS or len(options.shadows_out) < MIN_SHADOWS + 1:
+        raise UserError(f"the per-example attack needs at least {MIN_SHADOWS} --shadow-in and {MIN_SHADOWS + 1} "
+                        f"--shadow-out model folders, got {len(options.shadows_in)} and {len(options.shadows_out)}")
+    loaded = {kind: [load_model(d) for d in dirs] for kind, dirs in
+              (("in", options.shadows_in), ("out", options.shadows_out))}
+    audited = {m.pretrained_info.get("weights_sha256"): name for name, m in models.items()}
+    family = next(iter(models.values())).family
+    for kind, dirs in (("in", options.shadows_in), ("out", options.shadows_out)):
+        for directory, shadow in zip(dirs, loaded[kind]):
+            if shadow.family != family:
+                raise UserError(f"shadow {directory} is a {shadow.family} model; the audited models are {family}")
+            name = audited.get(shadow.pretrained_info.get("weights_sha256"))
+            if name is not None:
+                raise UserError(f"shadow {directory} has the weights of the audited model {name!r}: a model in the "
+                                "fit cannot be audited by it (hold it out)")
+    return loaded
+
+
+def lira_membership(models: dict, sets, options: AuditOptions, progress=None) -> dict:
+    """LiRA on the forget members: the restoration scores of every shadow and audited model under the same
+    conditions and randomness as the global attack, then lira.lira_audit."""
+    def scores(model, label):
+        conds = conditions(model, options.masks, options.timesteps)
+        errors = restoration_errors(model, sets.members.images, conds, options.seed, stream=0,
+                                    description=f"per-example attack: {label}")
+        return restoration_scores(errors)
+    in_scores = torch.stack([scores(m, f"IN shadow {i + 1}") for i, m in enumerate(models["in"])])
+    out_scores = torch.stack([scores(m, f"OUT shadow {i + 1}") for i, m in enumerate(models["out"])])
+    audited = {name: scores(model, name) for name, model in models["audited"].items()}
+    if progress:
+        progress("per-example attack scored")
+    result = lira_audit(audited, in_scores, out_scores, seed=options.seed)
+    result["shadow_dirs"] = {"in": list(options.shadows_in), "out": list(options.shadows_out)}
+    result["members"] = len(sets.members)
+    return result
+
 
 def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluator_spec: str | Path,
               reference: str | None = None, tell_reference: str | None = None,
@@ -64,6 +122,7 @@ def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluat
     if options.max_images is not None and options.max_images < 2:
         raise UserError(f"--max-images must be at least 2, got {options.max_images}")
     models = _load_models(model_dirs)
+    shadows = check_shadows(options, models)
     evaluator_spec = str(evaluator_spec)
     evaluator = load_embedder(evaluator_spec)
     first = next(iter(models.values()))
@@ -93,6 +152,9 @@ def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluat
     # 1. membership inference
     membership = membership_audit(models, sets, reference=reference, masks=options.masks,
                                   timesteps=options.timesteps, seed=options.seed, progress=progress)
+    lira = None
+    if shadows is not None:
+        lira = lira_membership({**shadows, "audited": models}, sets, options, progress)
     # 2. the tell, on the inputs `evaluate` scores as forget: never-seen images of the forget
     # classes, or for a file list the forgotten images themselves
     tell_images = sets.non_members if sets.kind == "classes" else sets.members
@@ -134,6 +196,7 @@ def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluat
                                      .get("config", {}).get("method"))} for name, model in models.items()},
         "evaluator": evaluator.describe(),
         "membership": membership,
+        "lira": lira,
         "tell": {"task": to_dict(options.task), "inputs": "non-members (never-seen forget-class images)"
                  if sets.kind == "classes" else "members (the forgotten images)", "count": len(tell_images),
                  "low_confidence_threshold": LOW_CONFIDENCE, "probe_reference": tell_reference, "models": tell},
@@ -167,6 +230,16 @@ def summary_lines(result: dict) -> list[str]:
         lines.append(f"{name[:24]:24s} {show(attack['auc'], 7)} {show(attack['tpr_at_0.01_fpr'], 7)} "
                      f"{show(attack['tpr_at_0.05_fpr'], 7)} {show(calibrated['auc'] if calibrated else None, 8)} "
                      f"{show(tell['no_object_share'], 7)} {show(tell['forget_recognition'], 7)} {show(probe, 7)}")
+    if result.get("lira"):
+        lira = result["lira"]
+        lines.append(f"per-example attack (LiRA, {lira['shadows']['in']} IN and {lira['shadows']['out']} OUT shadows, "
+                     f"{lira['members']} forgotten images; 95 % intervals over the images)")
+        for name, entry in lira["models"].items():
+            intervals = entry.get("intervals", {})
+            shown = [f"{key} {entry[key]:.3f} [{intervals[key][0]:.3f}, {intervals[key][1]:.3f}]"
+                     if key in intervals else f"{key} {entry[key]:.3f}"
+                     for key in ("auc", "tpr_at_0.01_fpr", "tpr_at_0.001_fpr")]
+            lines.append(f"  {name}: " + ", ".join(shown))
     if result.get("relearning"):
         lines.append("relearning: steps to half the original's recognition "
                      f"({result['relearning'].get('half_original_recognition')}) / back to the original's "

@@ -11,7 +11,7 @@ from i2i_unlearn.config import DataConfig, UnlearnConfig, load_yaml
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 spec_loader = importlib.util.spec_from_file_location("tune", ROOT / "benchmarks" / "tune.py")
 tune = importlib.util.module_from_spec(spec_loader)
 spec_loader.loader.exec_module(tune)

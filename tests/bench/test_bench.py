@@ -22,7 +22,7 @@ from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.evaluation.scoring import hole_view
 from i2i_unlearn.tasks import make_mask
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _loader = importlib.util.spec_from_file_location("make_results_page", ROOT / "benchmarks" / "make_results_page.py")
 page_script = importlib.util.module_from_spec(_loader)   # the entry point; the page itself is the package's
 _loader.loader.exec_module(page_script)

@@ -26,7 +26,7 @@ from conftest import tiny_train_config, tiny_unlearn_config
 
 pytestmark = pytest.mark.usefixtures("one_thread", "datasets_read_once")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # a model held out 5 test and 5 validation images per class: evaluating it (the benchmark) takes seconds
 DATA = DataConfig(test_per_class=5, val_per_class=5)
 runner = CliRunner()

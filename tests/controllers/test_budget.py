@@ -282,7 +282,7 @@ def test_every_method_with_a_forget_weight_can_be_budgeted(trained_mae, tmp_path
 
 
 def test_front_writes_one_model_per_budget_and_the_plot(trained_mae, tmp_path):
-    from test_report import make_results, write_results
+    from builders import make_results, write_results
     from i2i_unlearn.evaluation.report import write_report
     config = tmp_path / "knobs.yaml"
     config.write_text(yaml.safe_dump({k: v for k, v in to_dict(too_strong(steps=12, forget_classes=["Cat"])).items()

@@ -3,13 +3,16 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from i2i_unlearn.config import DataConfig
 from i2i_unlearn.data import load_split
 from conftest import tiny_train_config, tiny_unlearn_config
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow   # real processes or a whole benchmark: more than about 20 s on 2 cores
+
+ROOT = Path(__file__).resolve().parents[2]
 loader = importlib.util.spec_from_file_location("audit_benchmark", ROOT / "benchmarks" / "audit.py")
 audit_benchmark = importlib.util.module_from_spec(loader)
 loader.loader.exec_module(audit_benchmark)

@@ -15,7 +15,7 @@ from i2i_unlearn.evaluation.report import write_report
 from i2i_unlearn.evaluation.audit.relearn import RelearnConfig
 from i2i_unlearn.unlearn import unlearn
 from conftest import tiny_unlearn_config
-from test_report import make_results, write_results
+from builders import make_results, write_results
 
 runner = CliRunner()
 MODELS = ["original", "unlearned", "retrained"]
