@@ -7,6 +7,8 @@ hole's content is decided; a term near 0 there means unlearning barely changes w
 Writes benchmarks/results/diffusion_forget_signal.json and .md.
 
     .venv/bin/python benchmarks/diffusion_forget_signal.py --model pretrained/diffusion-animal-mnist --forget-class Cat
+
+A finished one-off study: its page in benchmarks/results/ is the record; `make` and the tests do not run it.
 """
 from __future__ import annotations
 

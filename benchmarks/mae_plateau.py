@@ -8,6 +8,8 @@ shipped recipe stall on.
 
     .venv/bin/python benchmarks/mae_plateau.py --steps 2000 '{}' '{"optim": {"lr": 5e-4}}'
     .venv/bin/python benchmarks/mae_plateau.py --dataset fashion-mnist --name mae_plateau_fashion '{}'
+
+A finished one-off study: its page in benchmarks/results/ is the record; `make` and the tests do not run it.
 """
 from __future__ import annotations
 
