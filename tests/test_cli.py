@@ -296,3 +296,21 @@ def test_an_interrupted_run_before_its_first_checkpoint_says_to_overwrite(tiny_m
             "--steps", "1"]
     assert "interrupted before its first checkpoint: rerun with --overwrite" in _error(base)
     assert "interrupted before its first checkpoint: rerun with --overwrite" in _error([*base, "--resume"])
+
+
+def test_any_config_key_can_be_set_and_is_checked_like_a_config_file(tiny_model_dir, tmp_path):
+    import json
+    out = tmp_path / "set"
+    result = runner.invoke(app, ["unlearn", "--model", str(tiny_model_dir), "--out", str(out), "--forget-classes",
+                                 "Cat", "--set", "alpha=0.1", "--set", "optim.lr=2e-4", "--set", "steps=2",
+                                 "--set", "tasks=[{name: outpaint, ratio: 0.5}]"])
+    assert result.exit_code == 0, result.output
+    assert "budgeted run" not in result.output                     # alpha set: a fixed forget weight
+    config = json.loads((out / "run.json").read_text())["config"]
+    assert (config["alpha"], config["optim"]["lr"], config["steps"]) == (0.1, 2e-4, 2)
+    assert config["tasks"] == [{"name": "outpaint", "ratio": 0.5}]
+    base = ["unlearn", "--model", tiny_model_dir, "--out", tmp_path / "bad", "--forget-classes", "Cat"]
+    assert re.search(r"unknown key\(s\) stepz; known: .*steps", _error([*base, "--set", "stepz=2"]))
+    assert "expects KEY=VALUE" in _error([*base, "--set", "steps"])
+    assert "optim.lr" in _error([*base, "--set", "optim.lr=fast"]) or "lr" in _error([*base, "--set", "optim.lr=fast"])
+    assert not (tmp_path / "bad").exists()

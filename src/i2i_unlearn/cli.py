@@ -12,7 +12,8 @@ from typing import Optional
 
 import typer
 
-from i2i_unlearn.config import DataConfig, TokenizerTrainConfig, TrainConfig, UnlearnConfig, load_yaml
+from i2i_unlearn.config import (DataConfig, TokenizerTrainConfig, TrainConfig, UnlearnConfig, load_yaml,
+                                with_overrides)
 from i2i_unlearn.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -147,6 +148,9 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
                                                                   "images) is at most this (default without --alpha "
                                                                   "or --config: 0.52; docs/cli.md)"),
             config: Optional[Path] = typer.Option(None, help="unlearning YAML; flags override it"),
+            set_: Optional[list[str]] = typer.Option(None, "--set", help="any config key, KEY=VALUE (repeatable; "
+                                                                        "dotted for nested keys: optim.lr=1e-4); "
+                                                                        "applied after --config, before the flags"),
             data_root: Optional[Path] = typer.Option(None, help="override the model's recorded dataset folder"),
             resume: bool = typer.Option(False, help="continue from the last checkpoint in --out"),
             overwrite: bool = typer.Option(False, help="replace --out if it exists")):
@@ -154,7 +158,7 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
     from i2i_unlearn.front import parse_budgets, unlearn_front
     from i2i_unlearn.config import ProxyTeacherConfig, TaskConfig
     from i2i_unlearn.unlearn import unlearn as run_unlearn
-    unlearn_config = load_yaml(UnlearnConfig, config) if config else UnlearnConfig()
+    unlearn_config = with_overrides(load_yaml(UnlearnConfig, config) if config else UnlearnConfig(), set_ or [])
     overrides = {"method": method, "forget_classes": _names(forget_classes),
                  "forget_files": str(forget_files) if forget_files else None,
                  "retain_classes": _names(retain_classes), "retain_size": retain_size, "retain_ratio": retain_ratio,
@@ -195,28 +199,18 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
             task=TaskConfig(proxy_teacher_task or teacher.task.name,
                             teacher.task.ratio if proxy_teacher_ratio is None else proxy_teacher_ratio))
     root = str(data_root) if data_root else None
-    # no forget weight given: a class request is budgeted (docs/budget.md), a file request stops where its files
-    # stop standing out (controllers/membership.py); a missing model folder gets run_unlearn's error
-    controlled = unlearn_config.retain_budget is not None or unlearn_config.stop_at_auc is not None
-    if (config is None and alpha is None and front is None and not controlled and unlearn_config.method != "retrain"
-            and Path(model).is_dir()):
-        if unlearn_config.forget_files:
-            from i2i_unlearn.controllers.membership import apply_default_stop
-            _once(apply_default_stop(unlearn_config, steps_given=steps is not None))
-        else:
-            from i2i_unlearn.controllers.budget import apply_default_budget
-            lines = apply_default_budget(unlearn_config, model, steps_given=steps is not None,
-                                         evaluator_given=evaluator is not None)
-            _once("\n".join(lines))
-    elif controlled and checkpoint_every is None:
-        from i2i_unlearn.controllers.base import measure_often_enough
-        measure_often_enough(unlearn_config, steps_given=steps is not None)
+    # no forget weight given: the library's default control (a budget, or a membership stop for a file list)
+    from i2i_unlearn.controllers.defaults import Given, apply_default_control
     budget_flags = {"--forget-goal": forget_goal, "--budget-metric": budget_metric, "--forget-metric": forget_metric,
                     "--evaluator": evaluator}
-    given = [flag for flag, value in budget_flags.items() if value is not None]
-    if given and unlearn_config.retain_budget is None and front is None:
-        raise UserError(f"{', '.join(given)} only apply to a budgeted run, and this one has a fixed forget weight: "
-                        "drop --alpha (the default run is budgeted), or add --retain-budget or --front")
+    set_keys = {text.partition("=")[0].strip() for text in set_ or []}
+    given = Given(forget_weight=config is not None or alpha is not None or "alpha" in set_keys, front=front is not None,
+                  steps=steps is not None, checkpoint_every=checkpoint_every is not None,
+                  evaluator=evaluator is not None,
+                  budget_flags=[flag for flag, value in budget_flags.items() if value is not None])
+    lines = apply_default_control(unlearn_config, model, given)
+    if lines:
+        _once("\n".join(lines))
     if front is not None:
         if unlearn_config.retain_budget is not None:
             raise UserError("give --front or --retain-budget (or a config's retain_budget), not both")

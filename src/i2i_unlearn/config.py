@@ -283,6 +283,33 @@ def load_yaml(cls, path: str | Path):
     return from_dict(cls, values, f" {path.name}")
 
 
+def with_overrides(config, overrides: list[str]):
+    """`config` with `key=value` overrides (`--set`): a dotted key reaches into a nested config (`optim.lr=1e-4`),
+    the value is read as YAML (`tasks=[{name: outpaint, ratio: 0.5}]`), and the result is checked by from_dict like
+    a config file, so an unknown key or a wrong type is refused the same way."""
+    if not overrides:
+        return config
+    values = dataclasses.asdict(config)
+    for text in overrides:
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set expects KEY=VALUE (e.g. optim.lr=1e-4), got {text!r}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except (yaml.YAMLError, ValueError) as exc:
+            raise UserError(f"--set {key}: {raw!r} is not a YAML value: {' '.join(str(exc).split())}") from None
+        *parents, leaf = key.strip().split(".")
+        target = values
+        for part in parents:
+            if not isinstance(target.get(part), dict):
+                target[part] = {} if target.get(part) is None else target[part]
+            if not isinstance(target[part], dict):
+                raise UserError(f"--set {key}: {part} is not a nested config")
+            target = target[part]
+        target[leaf] = value
+    return from_dict(type(config), values, " (--set)")
+
+
 @dataclass
 class EvaluatorConfig:
     """Training the domain evaluator (`i2i-unlearn train-evaluator`), method.md section 4."""
