@@ -481,7 +481,7 @@ def _readme_numbers() -> dict[str, object]:
         "8": VQGANConfig().decode_steps == 8,                          # MaskGIT steps of the vqgan family
         "20": DiffusionConfig().sampler_steps == 20,                   # DDIM steps of the diffusion family
         "1.15": DEFAULT_RETAIN_BUDGET == 1.15,                         # the default retain budget
-        "2": "sys.exit(2)" in (ROOT / "src" / "i2i_unlearn" / "cli.py").read_text(),   # exit code of refused input
+        "2": "sys.exit(2)" in (ROOT / "src" / "i2i_unlearn" / "cli" / "__init__.py").read_text(),   # exit code of refused input
     }
 
 

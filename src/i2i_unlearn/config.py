@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from i2i_unlearn import shipped
 from i2i_unlearn.errors import UserError
 
 
@@ -170,7 +171,7 @@ class UnlearnConfig:
     budget_metric: str = field(default="fid", metadata=BUDGET_KEY)   # fid (through the evaluator) | hole-mse
     # recognition (evaluator) | hole-mse; None: recognition, or hole-mse when budget_metric is hole-mse
     forget_metric: str | None = field(default=None, metadata=BUDGET_KEY)
-    budget_evaluator: str = field(default="pretrained/evaluator-animal-mnist", metadata=BUDGET_KEY)
+    budget_evaluator: str = field(default=str(shipped.EVALUATOR), metadata=BUDGET_KEY)
     budget_images: int = field(default=256, metadata=BUDGET_KEY)   # validation images measured per side (at most)
     # A file request can stop where its images stop standing out (controllers/membership.py): at every checkpoint the
     # membership attack's AUC, the forgotten files against never-seen validation images of their classes; the run

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from i2i_unlearn import shipped
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml
 from i2i_unlearn.controllers.budget import apply_default_budget
 from i2i_unlearn.errors import UserError
@@ -17,7 +18,7 @@ DEMO_TASK = TaskConfig("center-inpaint", 0.5)
 # The noise KL (do forget outputs look like the model's outputs for noise? method.md section 5) on the forget set
 # only: on the retain set it would sample its 900 images a second time with every model (minutes with a sampler)
 DEMO_NOISE_KL = ("forget",)
-EVALUATOR = Path("pretrained/evaluator-animal-mnist")
+EVALUATOR = shipped.EVALUATOR
 # family -> shipped model; the demo runs the default budgeted unlearning (controllers/budget.py), or with --config the
 # knobs chosen on validation by benchmarks/tune.py (configs/unlearn-<model>.yaml); its reference retrained
 # without Cat (if shipped) is <model>-without-cat
@@ -29,7 +30,7 @@ def demo_paths(family: str) -> tuple[Path, Path, Path]:
     if family not in DEMOS:
         raise UserError(f"no demo for family {family!r}; available: {', '.join(DEMOS)}")
     name = DEMOS[family]
-    return Path("pretrained") / name, Path("configs") / f"unlearn-{name}.yaml", Path("pretrained") / f"{name}-without-cat"
+    return shipped.pretrained(name), shipped.unlearning_knobs(name), shipped.pretrained(f"{name}-without-cat")
 
 
 def demo_config(model_dir: Path, evaluator_dir: Path, config_path: Path | None,
