@@ -196,8 +196,8 @@ def gaussian_kl_batched(features_p: torch.Tensor, features_q: torch.Tensor, shri
                   + torch.logdet(cov_q) - torch.logdet(cov_p))
 
 
-def t_quantile(level: float, dof: int) -> float:
-    from scipy.stats import t
+def t_quantile(level: float, dof: float) -> float:
+    from scipy.stats import t   # deferred for start-up time
     return float(t.ppf(0.5 + level / 2, dof))
 
 
@@ -228,3 +228,45 @@ def compare(a: float | None, hw_a: float | None, b: float | None, hw_b: float | 
     if abs(a - b) <= margin:
         return "tie"
     return "better" if (a > b) == (good == "higher") else "worse"
+
+
+def paired_difference(a_seeds: list[float], b_seeds: list[float], a_replicates: torch.Tensor,
+                      b_replicates: torch.Tensor, *, seeds_paired: bool = False, level: float = LEVEL) -> dict:
+    """The difference a - b of two rows scored on the same test images with the same bootstrap resamples.
+
+    `a_seeds`/`b_seeds`: each row's score per (unlearning or training) seed; `a_replicates`/`b_replicates`:
+    (seeds, R) bootstrap replicates of those scores, resample r drawing the same images for every row. The
+    image part of the interval is the spread of the per-resample difference of the seed means, so the noise the
+    rows share (the same hard images) cancels instead of being counted twice. The seed part is a Student-t
+    interval of the difference: of the per-seed differences when the seeds are paired, else Welch's from the two
+    rows' seed spreads (none from a row with one seed). The two parts add in quadrature."""
+    a, b = [float(v) for v in a_seeds], [float(v) for v in b_seeds]
+    difference = sum(a) / len(a) - sum(b) / len(b)
+    replicate_difference = a_replicates.double().mean(dim=0) - b_replicates.double().mean(dim=0)
+    image_hw = Z_95 * float(replicate_difference.std()) if len(replicate_difference) >= 2 else None
+    seed_hw = None
+    if seeds_paired:
+        if len(a) != len(b):
+            raise ValueError("paired seeds need the same number of seeds on both rows")
+        per_seed = seed_interval([x - y for x, y in zip(a, b)], level)
+        seed_hw = per_seed["hw"] if per_seed else None
+    elif len(a) >= 2 and len(b) >= 2:
+        var_a = float(torch.tensor(a, dtype=torch.float64).var()) / len(a)
+        var_b = float(torch.tensor(b, dtype=torch.float64).var()) / len(b)
+        if var_a + var_b > 0:
+            dof = (var_a + var_b) ** 2 / (var_a ** 2 / (len(a) - 1) + var_b ** 2 / (len(b) - 1))
+            seed_hw = t_quantile(level, dof) * math.sqrt(var_a + var_b)
+        else:
+            seed_hw = 0.0
+    hw = combined_half_width(image_hw, seed_hw)
+    return {"difference": difference, "hw": hw, "image_hw": image_hw, "seed_hw": seed_hw,
+            "seeds": [len(a), len(b)], "seeds_paired": seeds_paired}
+
+
+def paired_verdict(difference: dict, good: str) -> str:
+    """'better', 'worse' or 'tie' for row a against row b from paired_difference: a tie when the interval of the
+    difference holds zero."""
+    margin = difference["hw"] or 0.0
+    if abs(difference["difference"]) <= margin:
+        return "tie"
+    return "better" if (difference["difference"] > 0) == (good == "higher") else "worse"
