@@ -180,3 +180,22 @@ def test_a_wrong_audit_file_is_refused_on_one_line_and_nothing_is_written(audit_
     assert isinstance(result.exception, UserError), result.output
     assert re.search(message, str(result.exception)) and "\n" not in str(result.exception)
     assert not out.exists()
+
+
+def test_the_per_example_attack_is_a_table_with_its_intervals(audit_dir, results_path, tmp_path):
+    """An audit run with shadow models (audit.json's `lira`, evaluation/audit/lira.py) gets its table, each value
+    with its interval over the images, in both renderings; an audit without shadows has none."""
+    def with_lira(audit, _folder):
+        audit["lira"] = {"shadows": {"in": 4, "out": 4}, "members": 200, "conditions": 5, "models": {
+            "original": {"auc": 0.912, "tpr_at_0.01_fpr": 0.41, "tpr_at_0.001_fpr": 0.2,
+                         "intervals": {"auc": [0.88, 0.94], "tpr_at_0.01_fpr": [0.33, 0.5],
+                                       "tpr_at_0.001_fpr": [0.12, 0.28]}},
+            "unlearned": {"auc": 0.51, "tpr_at_0.01_fpr": 0.01, "tpr_at_0.001_fpr": 0.0}}}
+    path = _copy_audit(audit_dir, tmp_path / "with-lira", with_lira)
+    html_path, markdown_path = write_report(results_path, tmp_path / "report", audit_paths=[path])
+    page, text = html_path.read_text(), markdown_path.read_text()
+    assert "Per-example membership inference (LiRA)" in page and "Per-example membership inference (LiRA)" in text
+    assert "0.912 (0.880 to 0.940)" in page and "0.410 (0.330 to 0.500)" in text
+    assert "0.510" in page and "4 shadow models trained with it and 4 without it" in text
+    plain, _ = write_report(results_path, tmp_path / "plain", audit_paths=[audit_dir / "audit.json"])
+    assert "Per-example membership inference" not in plain.read_text()

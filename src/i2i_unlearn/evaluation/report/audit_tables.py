@@ -76,6 +76,27 @@ def membership_table(audit: dict) -> Table:
     return Table(header, rows, caption)
 
 
+def lira_table(audit: dict) -> Table | None:
+    """The per-example attack (LiRA) per audited model, each value with its 95 % interval over the images; None
+    for an audit without shadow models."""
+    lira = audit.get("lira")
+    if not lira:
+        return None
+    keys = [("auc", "AUC"), ("tpr_at_0.01_fpr", "TPR at 1 % FPR"), ("tpr_at_0.001_fpr", "TPR at 0.1 % FPR")]
+
+    def shown(entry, key):
+        low_high = (entry.get("intervals") or {}).get(key)
+        value = format_fixed(entry.get(key))
+        return f"{value} ({format_fixed(low_high[0])} to {format_fixed(low_high[1])})" if low_high else value
+    rows = [[name, *(shown(entry, key) for key, _ in keys)] for name, entry in lira["models"].items()]
+    caption = (f"Per-example membership inference (LiRA): each of {lira['members']} forgotten images scored against "
+               f"{lira['shadows']['in']} shadow models trained with it and {lira['shadows']['out']} without it; an "
+               "audited model is read against the shadows without it (each scored by a fit that leaves it out). "
+               "In parentheses: the 95 % interval over the images. A model that saw the images is caught (high TPR at low FPR); "
+               "one that never did reads near the FPR")
+    return Table(["model", *(label for _, label in keys)], rows, caption)
+
+
 def tell_table(audit: dict) -> Table:
     """Per model, what its outputs on forget inputs give away."""
     tell = audit["tell"]

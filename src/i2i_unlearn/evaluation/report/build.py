@@ -69,7 +69,8 @@ def _audits(audits: list[tuple[dict, dict[str, Path], dict[str, str]]]) -> Secti
         figures = [Figure(key, files[key], links[key], caption)
                    for key, caption in audit_tables.audit_figures(audit, files)]
         blocks.append(Section(title, [Paragraph(audit_tables.audit_intro(audit), style="sub"),
-                                      audit_tables.membership_table(audit), audit_tables.tell_table(audit),
+                                      audit_tables.membership_table(audit),
+                                      *filter(None, [audit_tables.lira_table(audit)]), audit_tables.tell_table(audit),
                                       *audit_tables.relearn_tables(audit), *figures], level=3))
     return Section("Audit", blocks)
 
