@@ -6,17 +6,16 @@ import dataclasses
 import math
 from pathlib import Path
 
-from i2i_unlearn.checkpoints import atomic_write, read_json, write_json_atomic
+from i2i_unlearn.checkpoints import read_json, write_json_atomic
 from i2i_unlearn.config import UnlearnConfig
 from i2i_unlearn.distributed import on_main_process
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.lineage import input_folders, training_data_config
 from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.models import load_model
+from i2i_unlearn.plotting import pyplot, save_figure
 from i2i_unlearn.runs import FRONT_PLOT, FRONT_RECORD, RUN_RECORD, prepare_output_dir
 from i2i_unlearn.unlearn import check_config, unlearn
-
-
 
 FRONT_ORDER_DOC = ("tightest budget first; each later budget starts from the previous one's last alpha (at least the "
                    "config's alpha) and, if it kept its budget (then it is within the looser one too), from the model "
@@ -93,10 +92,7 @@ def unlearn_front(model_dir: str | Path, config: UnlearnConfig, budgets: list[fl
 
 def plot_front(front: dict, path: Path) -> Path:
     """Forget ratio against retain ratio of each budget's kept model (lower is better on both)."""
-    import matplotlib
-    matplotlib.use("Agg")   # files only, no display
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(6, 4.5), dpi=110)
     axis.scatter([1.0], [1.0], marker="*", s=90, color="black", label="original")
     for kept, style in ((True, {"marker": "o", "label": "kept its budget"}),
@@ -114,8 +110,4 @@ def plot_front(front: dict, path: Path) -> Path:
     axis.set_ylabel(f"forget {front['forget_metric']} ratio (lower = more forgotten)")
     axis.set_title("What each retain budget buys (dotted: the budgets)")
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    path = Path(path)
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, tight=True)

@@ -3,14 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import torch
+from sklearn.manifold import TSNE
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from sklearn.manifold import TSNE  # noqa: E402
-
-from i2i_unlearn.checkpoints import atomic_write  # noqa: E402
+from i2i_unlearn.plotting import pyplot, save_figure
 
 MARKERS = "os^Dv<>p"
 
@@ -23,6 +19,7 @@ def tsne_plot(embeddings: dict[tuple[str, str], torch.Tensor], path: str | Path,
                   random_state=seed).fit_transform(stacked)
     models = list(dict.fromkeys(name for name, _ in keys))
     sets = list(dict.fromkeys(s for _, s in keys))
+    plt = pyplot()
     colours = plt.get_cmap("tab10")
     figure, axis = plt.subplots(figsize=(6.5, 5.5), dpi=110)
     start = 0
@@ -36,8 +33,4 @@ def tsne_plot(embeddings: dict[tuple[str, str], torch.Tensor], path: str | Path,
     axis.set_xticks([])
     axis.set_yticks([])
     axis.legend(fontsize=8, markerscale=2)
-    figure.tight_layout()
-    path = Path(path)
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, tight=True)

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from i2i_unlearn.bench.page.tables import _is_method, _stat, _task_name
-from i2i_unlearn.checkpoints import atomic_write
+from i2i_unlearn.plotting import pyplot, save_figure
 
 ZOOM = 2.0   # the zoomed panel shows retain FIDs up to this many times the original's
 
@@ -14,17 +14,12 @@ FID_PANELS = [("retain", "retain FID (lower is better)"), ("forget", "forget FID
 def _pyplot():
     """matplotlib's pyplot without a display, or None where matplotlib is missing (the page gets no plots)."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        return pyplot()
     except ImportError:
         return None
-    return plt
 
 def _save(figure, plt, path: Path) -> None:
-    figure.tight_layout()
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
-    plt.close(figure)
+    save_figure(figure, path, tight=True)
 
 def _leading_number(text: str) -> float | None:
     match = re.match(r"\s*(\d+(?:\.\d+)?)", text or "")

@@ -3,18 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from i2i_unlearn.checkpoints import atomic_write
+from i2i_unlearn.plotting import pyplot, save_figure
 
 
 def _save_figure(figure, path: Path) -> None:
-    import matplotlib.pyplot as plt
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(figure)
+    save_figure(figure, path, dpi=110, bbox_inches="tight")
 
 def roc_plot(membership: dict, path: str | Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     models = membership["models"]
     kinds = ["attack"] + (["calibrated"] if any(m["calibrated"] for m in models.values()) else [])
     figure, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 4.6), squeeze=False)
@@ -33,9 +29,7 @@ def roc_plot(membership: dict, path: str | Path) -> Path:
     return path
 
 def relearn_plot(relearning: dict, path: str | Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     variants = list(next(iter(relearning["models"].values()))["variants"])
     figure, axes = plt.subplots(1, len(variants), figsize=(5 * len(variants), 4.2), squeeze=False, sharey=True)
     for axis, variant in zip(axes[0], variants):
