@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import shutil
 from pathlib import Path
 
@@ -44,11 +45,11 @@ def shipped_name(base: str, seed: int) -> str:
 
 
 def train_one(name: str, make) -> None:
-    final = ROOT / "pretrained" / name
+    final = Path("pretrained") / name
     if (final / "model.safetensors").is_file():
         print(f"{name}: already in pretrained/, skipped", flush=True)
         return
-    work = ROOT / "runs" / "references" / name
+    work = Path("runs") / "references" / name
     resume = (work / "checkpoints").is_dir()
     print(f"{name}: {'resuming' if resume else 'training'} in {work}", flush=True)
     make(work, resume)
@@ -68,7 +69,8 @@ def main():
     parser.add_argument("--without-seeds", default="", help="training seeds of retrain, e.g. 3,4")
     args = parser.parse_args()
     original, forget_class, retrained = RECIPES[args.family]
-    original_dir = ROOT / "pretrained" / original
+    os.chdir(ROOT)   # model folders record the paths they were made from: relative ones, as in every shipped folder
+    original_dir = Path("pretrained") / original
 
     for seed in [int(s) for s in args.with_seeds.split(",") if s]:
         def make(work: Path, resume: bool, seed=seed):
