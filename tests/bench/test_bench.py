@@ -296,6 +296,10 @@ def test_bench_json_has_intervals_collateral_and_costs(finished_bench):
     assert fid["hw"] == pytest.approx((fid["seed_hw"] ** 2 + fid["boot_hw"] ** 2) ** 0.5)
     assert rows["ours"]["scores"]["forget"]["hole"]["fid"]["mean"] is not None
     assert rows["original"]["scores"]["retain"]["whole"]["fid"]["seed_hw"] is None   # one model: bootstrap only
+    # each row keeps the replicates of its seed mean (resample r: the same images for every row), so rows pair
+    replicates = {name: row["scores"]["retain"]["whole"]["fid"]["replicates"] for name, row in rows.items()}
+    assert {len(r) for r in replicates.values()} == {bench["bootstrap"]}
+    assert replicates["ours"] != replicates["original"]
     worst = table["collateral"]["ours"]["worst"]
     assert worst in rows["ours"]["per_class"] and rows["ours"]["per_class"][worst]["set"] == "retain"
     assert "Cat" not in {c["class"] for c in table["collateral"]["ours"]["classes"]}

@@ -139,13 +139,18 @@ def test_score_set_adds_the_hole_each_class_and_bootstrap_intervals(tiny_evaluat
             assert interval["lo"] <= scores[key] <= interval["hi"]
             assert interval["se"] > 0 or key == "recognition"   # a tiny evaluator may call no grey hole a Cat
     assert set(scored["intervals"]["whole"]) >= {"is", "hidden_mse"}
+    # the replicates a paired comparison needs: one per resample, their spread the interval's
+    replicates = scored["replicates"]["whole"]["fid"]
+    assert len(replicates) == 30 and set(scored["replicates"]["hole"]) == {"fid", "recognition"}
+    se = torch.tensor(replicates, dtype=torch.float64).std().item()
+    assert se == pytest.approx(scored["intervals"]["whole"]["fid"]["se"], rel=1e-4)
     assert sum(entry["count"] for entry in scored["per_class"].values()) == len(images)
     assert set(scored["per_class"]) == set(test_images.class_names)
     assert all(entry["intervals"]["hole"]["fid"]["se"] > 0 for entry in scored["per_class"].values())
     truth = score_set(evaluator, images, images, mask, labels, test_images.class_names, [2], bootstrap=0,
                       per_class=False)
     assert truth["hole"]["similarity"] == pytest.approx(1.0, abs=1e-5) and abs(truth["hole"]["fid"]) < 1e-3
-    assert truth["intervals"] is None and truth["per_class"] is None
+    assert truth["intervals"] is None and truth["replicates"] is None and truth["per_class"] is None
 
 
 def test_the_report_shows_intervals_the_hole_and_the_worst_retain_class(tmp_path):

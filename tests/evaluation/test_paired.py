@@ -51,3 +51,19 @@ def test_paired_seeds_use_the_per_seed_differences_and_one_seed_adds_no_seed_par
     assert paired_seeds["seeds_paired"] and paired_seeds["seed_hw"] is not None
     one = paired_difference(a[:1], b[:1], a_reps[:1], b_reps[:1])
     assert one["seed_hw"] is None and one["hw"] == one["image_hw"]
+
+
+def test_bench_rows_with_replicates_are_compared_paired_and_without_them_unpaired():
+    from i2i_unlearn.evaluation.metrics import compare_rows
+    generator = torch.Generator().manual_seed(3)
+    difficulty = 3.0 * torch.randn(IMAGES, generator=generator, dtype=torch.float64)
+    a, a_reps = _row(difficulty, 0.3, 3, generator)
+    b, b_reps = _row(difficulty, 0.0, 3, generator)
+
+    def stat(values, reps, keep):
+        row = {"mean": sum(values) / len(values), "hw": Z_95 * float(reps.mean(dim=0).std()), "values": values}
+        return {**row, "replicates": reps.mean(dim=0).tolist()} if keep else row
+    assert compare_rows(stat(a, a_reps, True), stat(b, b_reps, True), "higher") == "better"
+    assert compare_rows(stat(a, a_reps, False), stat(b, b_reps, True), "higher") == "tie"   # one row kept none
+    assert compare_rows(stat(b, b_reps, True), stat(a, a_reps, True), "lower") == "better"
+    assert compare_rows(None, stat(a, a_reps, True), "lower") is None

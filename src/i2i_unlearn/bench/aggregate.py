@@ -13,6 +13,7 @@ from i2i_unlearn.checkpoints import read_json, versions, write_json_atomic
 from i2i_unlearn.config import to_dict
 from i2i_unlearn.evaluation.metrics import combined_half_width, seed_interval
 from i2i_unlearn.evaluation.results import collateral
+from i2i_unlearn.evaluation.scoring import KEPT_REPLICATES, REPLICATE_DIGITS
 from i2i_unlearn.runs import total_wall_time
 
 BENCH_JSON = "bench.json"
@@ -28,8 +29,11 @@ HOLE_SCORE_KEYS = ("fid", "similarity", "recognition")
 
 CLASS_SCORE_KEYS = ("fid", "similarity", "recognition")
 
-TIE_RULE = ("two rows tie on a score when their means differ by less than sqrt(hw_a² + hw_b²), hw being each row's "
-            "95 % half-width: sqrt(seed half-width² + bootstrap half-width²)")
+TIE_RULE = ("two rows scored on the same test images are compared through their difference: its bootstrap "
+            "replicates (the same resamples for both rows) give the image part of its 95 % interval, the two rows' seed "
+            "spreads (Welch) the seed part, combined in quadrature; a difference whose interval holds zero is a tie. "
+            "Rows from cells that kept no replicates fall back to the unpaired rule: a tie when the means differ by "
+            "less than sqrt(hw_a² + hw_b²)")
 
 INTERVAL_DOC = ("seed half-width: Student-t 95 % interval of the mean over unlearning seeds (none for one seed); "
                 "bootstrap half-width: 1.96 x the bootstrap standard error over test images, root-mean-square over "
@@ -46,6 +50,14 @@ def _interval_row(values: list[float | None], boot_hws: list[float | None]) -> d
     boot_hw = math.sqrt(sum(h * h for h in boots) / len(boots)) if boots else None
     return {"mean": over_seeds["mean"], "seed_hw": over_seeds["hw"], "boot_hw": boot_hw,
             "hw": combined_half_width(over_seeds["hw"], boot_hw), "n": len(known), "values": values}
+
+def _seed_mean_replicates(records: list[dict], set_name: str, view: str, key: str) -> list[float] | None:
+    """The bootstrap replicates of the mean over seeds (resample r of every seed draws the same images);
+    None unless every seed's cell kept its replicates."""
+    per_seed = [(((r.get("replicates") or {}).get(set_name) or {}).get(view) or {}).get(key) for r in records]
+    if not per_seed or any(not values for values in per_seed) or len({len(v) for v in per_seed}) != 1:
+        return None
+    return [float(f"{sum(column) / len(column):.{REPLICATE_DIGITS}g}") for column in zip(*per_seed)]
 
 def _half(interval: dict | None) -> float | None:
     if not interval:
@@ -68,6 +80,9 @@ def aggregate_row(records: list[dict]) -> dict:
                     intervals = ((record.get("intervals") or {}).get(set_name) or {}).get(view) or {}
                     hws.append(_half(intervals.get(key)))
                 block[key] = _interval_row(values, hws)
+                replicates = _seed_mean_replicates(records, set_name, view, key) if key in KEPT_REPLICATES[view] else None
+                if block[key] and replicates:
+                    block[key]["replicates"] = replicates
             scores[set_name][view] = block
     classes: dict = {}
     names = list(dict.fromkeys(name for record in records for name in record.get("per_class") or {}))

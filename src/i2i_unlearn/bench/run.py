@@ -108,12 +108,13 @@ def evaluate_cell(model, family: _Family, task: TaskConfig, bench: dict) -> dict
     import torch
 
     seed = bench["eval_seed"]
-    out = {"metrics": {}, "hole_metrics": {}, "intervals": {}, "per_class": {}, "counts": {}}
+    out = {"metrics": {}, "hole_metrics": {}, "intervals": {}, "replicates": {}, "per_class": {}, "counts": {}}
     for set_name in SETS:
         images = getattr(family.split, f"{set_name}_eval")
         out["counts"][set_name] = len(images)
         if len(images) < 2:
-            out["metrics"][set_name] = out["hole_metrics"][set_name] = out["intervals"][set_name] = None
+            for key in ("metrics", "hole_metrics", "intervals", "replicates"):
+                out[key][set_name] = None
             continue
         truth = images.images
         outputs, masks = generate_outputs(model, truth, task, seed)
@@ -123,6 +124,7 @@ def evaluate_cell(model, family: _Family, task: TaskConfig, bench: dict) -> dict
                            family.forget_indices, noise_outputs, bootstrap=bench["bootstrap"], seed=seed)
         out["metrics"][set_name], out["hole_metrics"][set_name] = scored["whole"], scored["hole"]
         out["intervals"][set_name] = scored["intervals"]
+        out["replicates"][set_name] = scored["replicates"]
         for name, entry in (scored["per_class"] or {}).items():
             out["per_class"][name] = {"set": set_name, **entry}
     return out

@@ -70,6 +70,7 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
     results_metrics: dict[str, dict] = {name: {} for name in [*models, MEAN_FILL, GROUND_TRUTH]}
     hole_metrics: dict[str, dict] = {name: {} for name in results_metrics}
     intervals: dict[str, dict] = {name: {} for name in models}
+    replicates: dict[str, dict] = {name: {} for name in models}
     per_class: dict[str, dict] = {name: {} for name in models}
     embeddings, images_out, class_grids = {}, {}, []
     generation_time = {name: [0.0, 0] for name in models}  # seconds, images
@@ -81,7 +82,7 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
                                                "noise_kl", "hidden_mse"])
             for row in hole_metrics.values():
                 row[set_name] = dict.fromkeys(HOLE_SCORES)
-            for row in intervals.values():
+            for row in (*intervals.values(), *replicates.values()):
                 row[set_name] = None
             continue
         labels = images.labels
@@ -101,6 +102,7 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
                                bootstrap=bootstrap, seed=seed)
             results_metrics[name][set_name], hole_metrics[name][set_name] = scored["whole"], scored["hole"]
             intervals[name][set_name] = scored["intervals"]
+            replicates[name][set_name] = scored["replicates"]
             for class_name, entry in (scored["per_class"] or {}).items():
                 per_class[name][class_name] = {"set": set_name, **entry}
             images_out[(name, set_name)] = outputs
@@ -152,6 +154,7 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
         "metrics": results_metrics,
         "hole_metrics": hole_metrics,
         "intervals": intervals,
+        "replicates": replicates,
         "per_class": per_class,
         "reference_rows": [MEAN_FILL, GROUND_TRUTH],
         "instrument_check": instrument_check(evaluator, test_all, task, seed) if evaluator.has_classes else None,

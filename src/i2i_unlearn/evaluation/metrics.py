@@ -270,3 +270,19 @@ def paired_verdict(difference: dict, good: str) -> str:
     if abs(difference["difference"]) <= margin:
         return "tie"
     return "better" if (difference["difference"] > 0) == (good == "higher") else "worse"
+
+
+def compare_rows(a: dict | None, b: dict | None, good: str | None) -> str | None:
+    """'better', 'worse' or 'tie' for row a against row b on one score, each given as the bench's row statistic
+    ({"mean", "hw", "values": per seed, "replicates": the seed mean's bootstrap replicates}). Paired
+    (paired_difference) when both rows carry replicates of the same resamples; otherwise the unpaired rule
+    (`compare`), which counts the shared image noise twice and so calls more ties."""
+    if not a or not b or a.get("mean") is None or b.get("mean") is None or good is None:
+        return None
+    a_reps, b_reps = a.get("replicates"), b.get("replicates")
+    if a_reps and b_reps and len(a_reps) == len(b_reps):
+        a_values = [v for v in a.get("values") or [a["mean"]] if v is not None]
+        b_values = [v for v in b.get("values") or [b["mean"]] if v is not None]
+        difference = paired_difference(a_values, b_values, torch.tensor([a_reps]), torch.tensor([b_reps]))
+        return paired_verdict(difference, good)
+    return compare(a["mean"], a.get("hw"), b["mean"], b.get("hw"), good)

@@ -18,6 +18,10 @@ HOLE_SCORES = ("fid", "similarity", "recognition")
 
 WHOLE_BOOTSTRAPPED = ("fid", "is", "similarity", "recognition", "noise_kl", "hidden_mse")
 
+# the bootstrap replicates kept beside the intervals: what paired comparisons of two rows need (the same resamples)
+KEPT_REPLICATES = {"whole": ("fid", "similarity", "recognition"), "hole": ("fid", "recognition")}
+REPLICATE_DIGITS = 6   # significant digits kept: far below the spread of any replicate
+
 HOLE_VIEW_DOC = ("each image cropped to the bounding box of its hidden pixels (visible pixels inside the box set to "
                  f"{HOLE_VISIBLE_FILL:g} in outputs and ground truth alike), resized (bilinear, antialiased) to the "
                  "evaluator's input size")
@@ -94,6 +98,9 @@ def _fid_or_none(generated: torch.Tensor, real: torch.Tensor) -> float | None:
 def _mean_or_none(values: torch.Tensor | None) -> float | None:
     return None if values is None or len(values) == 0 else float(values.mean())
 
+def _rounded(values: torch.Tensor) -> list[float]:
+    return [float(f"{v:.{REPLICATE_DIGITS}g}") for v in values.tolist()]
+
 def _intervals(estimates: dict, replicates: dict) -> dict:
     return {key: metrics.bootstrap_interval(estimates.get(key), values) for key, values in replicates.items()}
 
@@ -111,11 +118,11 @@ def score_set(evaluator, outputs: torch.Tensor, truth: torch.Tensor, masks: torc
     hole = {"fid": metrics.fid(evaluator, hole_outputs, hole_truth),
             "similarity": _mean_or_none((hole_out.embeddings * hole_real.embeddings).sum(dim=1)),
             "recognition": _mean_or_none(hole_out.recognised(forget_indices))}
-    result = {"whole": whole, "hole": hole, "intervals": None, "per_class": None}
+    result = {"whole": whole, "hole": hole, "intervals": None, "replicates": None, "per_class": None}
     noise_features = evaluator.features(noise_outputs).double() if noise_outputs is not None else None
     if bootstrap >= 2 and len(truth) >= 2:
         indices = metrics.bootstrap_indices(len(truth), bootstrap, seed)
-        intervals = {}
+        intervals, kept = {}, {}
         for view, (out, real) in seen.items():
             per_image = {"similarity": (out.embeddings * real.embeddings).sum(dim=1),
                          "recognition": out.recognised(forget_indices)}
@@ -129,7 +136,8 @@ def score_set(evaluator, outputs: torch.Tensor, truth: torch.Tensor, masks: torc
             intervals[view] = _intervals(whole if view == "whole" else hole,
                                          {k: v for k, v in replicates.items()
                                           if k in (WHOLE_BOOTSTRAPPED if view == "whole" else HOLE_SCORES)})
-        result["intervals"] = intervals
+            kept[view] = {key: _rounded(replicates[key]) for key in KEPT_REPLICATES[view] if key in replicates}
+        result["intervals"], result["replicates"] = intervals, kept
     if per_class:
         result["per_class"] = _per_class(evaluator, seen, labels, class_names, bootstrap, seed)
     return result

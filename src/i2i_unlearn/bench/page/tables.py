@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from i2i_unlearn.evaluation.bench_targets import MISSING, _change, _md, _stat
-from i2i_unlearn.evaluation.metrics import compare
+from i2i_unlearn.evaluation.metrics import compare_rows
 
 # (set, view, score, header, good direction, decimals): the main table's columns
 MAIN_COLUMNS = [
@@ -78,7 +78,7 @@ def main_table(rows: list[dict]) -> list[str]:
         for r, s in stats:
             if r is best_row:
                 marks[(r["name"], set_name, view, key)] = "best"
-            elif compare(s["mean"], s.get("hw"), best["mean"], best.get("hw"), good) == "tie":
+            elif compare_rows(s, best, good) == "tie":
                 marks[(r["name"], set_name, view, key)] = "tie"
     body = []
     for row in [r for r in rows if r["group"] == "reference" or _is_method(r)]:
@@ -100,7 +100,7 @@ def versus_table(rows: list[dict], reference: str) -> list[str]:
         cells = [_md(row["name"])]
         for set_name, view, key, _, good, _ in VERSUS_COLUMNS:
             a, b = _stat(row, set_name, view, key), _stat(ref, set_name, view, key)
-            verdict = compare(a["mean"], a.get("hw"), b["mean"], b.get("hw"), good) if a and b else None
+            verdict = compare_rows(a, b, good)
             cells.append(verdict or MISSING)
         body.append(cells)
     return _table(["method", *(c[3] for c in VERSUS_COLUMNS)], body) if body else []
