@@ -152,6 +152,9 @@ class UnlearnConfig:
     # always use). Recorded only when set.
     noise_context: str | None = field(default=None, metadata=WHEN_SET_KEY)
     feature_norm: str = "none"        # none | teacher-variance (per feature map)
+    # undo: the share of a fresh initialisation mixed into the unlearned model's weights before distilling
+    # (None: 0.3; 0: plain distillation). Recorded only when set.
+    perturb: float | None = field(default=None, metadata=WHEN_SET_KEY)
     steps: int = 500
     batch_size: int = 32              # forget images per step
     retain_batch_size: int | None = None  # retain images per step (None = batch_size)

@@ -175,6 +175,8 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
         inputs["warm_start"] = {"dir": str(warm_start), "weights_sha256": start_model.pretrained_info["weights_sha256"]}
     teacher.eval().requires_grad_(False)
     set_trainable(student, method.trains)
+    if not resume:
+        method.prepare_student(student)
     controller = None
     if probe is not None:
         # the controller turns the method's alpha; the run's config keeps the alpha it was given

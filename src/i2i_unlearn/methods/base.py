@@ -72,6 +72,9 @@ class Method:
     def combine(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         return terms["retain"] + self.config.alpha * terms["forget"]
 
+    def prepare_student(self, student: I2IModel) -> None:
+        """Change the student once before its first step (not on resume: the checkpoint holds it)."""
+
 
 def feature_distance(student_features, teacher_features, normalise: str = "none", shard: Shard = WHOLE) -> torch.Tensor:
     """Mean squared error, summed over feature maps when the encoder returns a list (U-Nets).

@@ -28,6 +28,7 @@ class I2IModel(nn.Module):
     """Base of every family. Subclasses set `family`, `config_class`, and implement the methods."""
     family: ClassVar[str]
     config_class: ClassVar[type]
+    prediction_is_restoration: ClassVar[bool] = True   # predict() gives the restoration (False: `restored` does)
 
     def __init__(self, config):
         super().__init__()
@@ -94,6 +95,11 @@ class I2IModel(nn.Module):
     def predict(self, x, mask, ctx) -> torch.Tensor:
         """The differentiable output the family's training loss compares (pixels, noise, token logits)."""
         raise NotImplementedError
+
+    def decode(self, features, x, mask, ctx) -> torch.Tensor:
+        """D alone: predict()'s output from given encoder features of x (predict = decode(encode(x)));
+        lets a method feed the decoder another model's encodings. Optional: a family without it says so."""
+        raise NotImplementedError(f"the {self.family} family cannot decode given features")
 
     def training_loss(self, x, mask, ctx, target=None) -> torch.Tensor:
         """The family's own loss; `target` replaces x as what the hidden region should become."""

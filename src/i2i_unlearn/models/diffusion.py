@@ -69,6 +69,7 @@ def unsupported_unet_settings(config: DiffusionConfig) -> list[str]:
 class DiffusionModel(I2IModel):
     """Palette-style diffusion (diffusers UNet2DModel, DDPM training, DDIM sampling): E = down path + middle block."""
     family = "diffusion"
+    prediction_is_restoration = False   # it predicts noise
     config_class = DiffusionConfig
 
     def __init__(self, config: DiffusionConfig):
@@ -174,6 +175,9 @@ class DiffusionModel(I2IModel):
     def predict(self, x, mask, ctx, target=None):
         """The predicted diffusion noise, (B, C, H, W)."""
         return self._predict_input(self.unet_input(x, mask, ctx, target), ctx["timesteps"])
+
+    def decode(self, features, x, mask, ctx):
+        return self._decode_unet(features, self._time_embedding(ctx["timesteps"]))
 
     def training_loss(self, x, mask, ctx, target=None):
         error = (self.predict(x, mask, ctx, target) - ctx["eps"]) ** 2

@@ -124,6 +124,9 @@ class MAEModel(I2IModel):
         """Pixel predictions for every patch, (B, L, p*p*C), in the normalised space [-1, 1]."""
         return self._decode(self.encode(x, mask), mask)
 
+    def decode(self, features, x, mask, ctx=None):
+        return self._decode(features, mask)
+
     def training_loss(self, x, mask, ctx=None, target=None):
         prediction = self.predict(x, mask)
         target = self.net.patchify((x if target is None else target) * 2 - 1)

@@ -308,10 +308,14 @@ class VQGANModel(I2IModel):
         rank = scores.argsort(dim=1).argsort(dim=1)
         return {"unknown": ((rank < n_unknown.unsqueeze(1)) & hidden).to(x.device)}
 
+    def _unknown(self, mask, ctx):
+        hidden = self.token_mask(mask)
+        return ctx["unknown"] & hidden if ctx else hidden
+
     def _inputs(self, x, mask, ctx, answer=None, cache=True):
         """(input tokens, unknown positions, target tokens): revealed hole tokens are the answer's."""
         hidden = self.token_mask(mask)
-        unknown = ctx["unknown"] & hidden if ctx else hidden
+        unknown = self._unknown(mask, ctx)
         answer = self.tokenize(x, cache) if answer is None else answer
         tokens = torch.where(hidden, answer, self.visible_tokens(x, mask, cache))
         return tokens, unknown, answer
@@ -329,6 +333,9 @@ class VQGANModel(I2IModel):
         """Token logits (B, L, codebook_size)."""
         tokens, unknown, _ = self._inputs(x, mask, ctx, target)
         return self.token_decoder(self.token_encoder(tokens, unknown), unknown)
+
+    def decode(self, features, x, mask, ctx=None):
+        return self.token_decoder(features, self._unknown(mask, ctx))
 
     def training_loss(self, x, mask, ctx=None, target=None):
         """Cross-entropy on the unknown tokens; `target` (token indices) replaces x's tokens."""
