@@ -8,6 +8,7 @@ from pathlib import Path
 from i2i_unlearn.checkpoints import git_commit, versions, write_json_atomic
 from i2i_unlearn.distributed import on_main_process, process_state
 from i2i_unlearn.errors import UserError
+from i2i_unlearn.host import host_speed
 from i2i_unlearn.outputs import OUTPUT_MARKER, read_marker, record_output, remove_outputs, write_marker
 
 RUN_RECORD = "run.json"
@@ -85,10 +86,12 @@ def run_record(kind: str, config: dict, inputs: dict, started: float, earlier_wa
                **extra) -> dict:
     """Everything needed to reproduce a number: config (seed inside), inputs' hashes, versions.
     `wall_time_s` is this invocation's; `wall_time_total_s` adds what earlier invocations of a resumed
-    run spent up to the checkpoint it resumed from (`earlier_wall_time_s`, loop.resumed_wall_time)."""
+    run spent up to the checkpoint it resumed from (`earlier_wall_time_s`, loop.resumed_wall_time).
+    `host`: the machine's cores and measured speed at the end of the run, so its wall time can be compared."""
     seconds = time.time() - started
     return {"kind": kind, "config": config, "inputs": inputs, "versions": versions(), "git_commit": git_commit(),
-            "wall_time_s": round(seconds, 1), "wall_time_total_s": round(earlier_wall_time_s + seconds, 1), **extra}
+            "wall_time_s": round(seconds, 1), "wall_time_total_s": round(earlier_wall_time_s + seconds, 1),
+            "host": host_speed(), **extra}
 
 
 def total_wall_time(record: dict) -> float:

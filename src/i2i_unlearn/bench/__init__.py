@@ -24,4 +24,4 @@ from i2i_unlearn.bench.plan import Cell, dry_run, make_plan, running_order
 from i2i_unlearn.bench.run import command_line, evaluate_cell, rewrite_tables, run_bench, summary_lines
 from i2i_unlearn.bench.cache import UNLEARNING_RECORD, eval_key, unlearn_key
 from i2i_unlearn.bench.aggregate import BENCH_JSON, assemble, training_record, write_bench_json
-from i2i_unlearn.bench.measure import Measure, host_speed
+from i2i_unlearn.bench.measure import Measure

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from i2i_unlearn.bench.aggregate import BENCH_JSON, SETS, shown, write_bench_json
 from i2i_unlearn.bench.cache import BENCH_CODE_VERSION, UNLEARNING_RECORD, cell_record
-from i2i_unlearn.bench.measure import Measure, host_speed, now
+from i2i_unlearn.bench.measure import Measure, now
+from i2i_unlearn.host import host_speed
 from i2i_unlearn.bench.plan import Cell, make_plan, planned_steps, running_order
 from i2i_unlearn.bench.progress import Progress
 from i2i_unlearn.checkpoints import read_json, sha256_file, versions, write_json_atomic
