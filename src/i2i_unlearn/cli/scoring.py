@@ -78,6 +78,17 @@ def audit(model: list[str] = typer.Option(..., help="model folder or NAME=DIR, r
           relearn_lr: float = typer.Option(1e-4, help="relearning attack: learning rate"),
           relearn_batch_size: int = typer.Option(16, help="relearning attack: batch size"),
           relearn_eval: str = typer.Option("0,5,10,25,50", help="relearning attack: steps measured at"),
+          relearn_seeds: str = typer.Option("0,1,2", help="relearning attack: attack seeds (each its own training "
+                                                          "images and batches)"),
+          relearn_variants: str = typer.Option("whole,decoder-frozen,retain-finetune",
+                                               help="relearning attacks: whole, decoder-frozen (the encoder alone), "
+                                                    "retain-finetune (the whole model on retain images only)"),
+          quantize_bits: str = typer.Option("8,4", help="weight quantization attacks, bits (empty: none); run "
+                                                       "with the relearning attack"),
+          band_model: Optional[list[str]] = typer.Option(None, help="a --model name of a retrained model, repeated: "
+                                                                   "their relearning curves over every attack seed "
+                                                                   "make the retrained band (default: "
+                                                                   "--tell-reference)"),
           shadow_in: Optional[list[Path]] = typer.Option(None, help="per-example attack (LiRA): a model folder "
                                                                     "trained WITH the forget images, e.g. the "
                                                                     "original recipe with another seed (repeat, "
@@ -114,11 +125,15 @@ def audit(model: list[str] = typer.Option(..., help="model folder or NAME=DIR, r
                            shadows_in=tuple(str(d) for d in shadow_in or ()),
                            shadows_out=tuple(str(d) for d in shadow_out or ()))
     relearn = RelearnConfig(steps=relearn_steps, images=relearn_images, batch_size=relearn_batch_size, lr=relearn_lr,
-                            eval_steps=_integers(relearn_eval, "--relearn-eval"), seed=seed)
+                            eval_steps=_integers(relearn_eval, "--relearn-eval"), seed=seed,
+                            attack_seeds=_integers(relearn_seeds, "--relearn-seeds"),
+                            variants=tuple(v.strip() for v in relearn_variants.split(",") if v.strip()),
+                            quantize_bits=_integers(quantize_bits, "--quantize-bits"))
     relearn.check()
+    band = [role(name) for name in band_model or ()]
     result = run_audit(model_dirs, out, evaluator_spec=evaluator, reference=reference, tell_reference=probe_reference,
                        forget_classes=_names(forget_classes), forget_files=forget_files, options=options,
-                       relearn=relearn if relearn_steps > 0 else None, overwrite=overwrite,
+                       relearn=relearn if relearn_steps > 0 else None, band_models=band, overwrite=overwrite,
                        progress=lambda text: typer.echo(text, err=True))
     typer.echo("\n".join(summary_lines(result)))
     typer.echo(f"audit: {out / 'audit.json'}")

@@ -21,7 +21,8 @@ from i2i_unlearn.models.generation import generate_outputs
 from i2i_unlearn.methods import Batch, get_method
 from i2i_unlearn.methods.ours_substitute import nearest_visible
 from i2i_unlearn.models import build_model, load_model
-from i2i_unlearn.evaluation.audit.relearn import RelearnConfig, relearn_curves, relearning_paces
+from i2i_unlearn.evaluation.audit.relearn import (
+    RelearnConfig, attack_images, band, mean_curve, quantized, relearn_curves, relearning_paces)
 from i2i_unlearn.tasks import make_mask, noise_image
 from i2i_unlearn.unlearn import unlearn
 from conftest import TINY_DIFFUSION, TINY_MAE, tiny_unlearn_config
@@ -147,16 +148,20 @@ def test_relearning_starts_from_the_given_model_and_never_writes_into_it(tiny_mo
     evaluator = load_evaluator(tiny_evaluator_dir)
     cats = split.train.subset(torch.nonzero(split.train.labels == 2).flatten()[:4])
     held_out = split.test.subset(torch.nonzero(split.test.labels == 2).flatten()[:10])
-    config = RelearnConfig(steps=3, images=4, batch_size=4, lr=1e-3, eval_steps=(0, 1, 3))
-    result = relearn_curves(model, cats, held_out, evaluator, [2], config, CENTER)
+    dogs = split.train.subset(torch.nonzero(split.train.labels == 4).flatten()[:4])
+    config = RelearnConfig(steps=3, images=4, batch_size=4, lr=1e-3, eval_steps=(0, 1, 3), attack_seeds=(0,),
+                           quantize_bits=(8,))
+    result = relearn_curves(model, {"forget": cats, "retain": dogs}, held_out, evaluator, [2], config, CENTER)
     fresh, _ = generate_outputs(load_model(tiny_model_dir), held_out.images, CENTER)
     from i2i_unlearn.evaluation import metrics
-    for variant in ("whole", "decoder-frozen"):
+    for variant in ("whole", "decoder-frozen", "retain-finetune"):
         curve = result[variant]["curve"]
         assert [p["step"] for p in curve] == [0, 1, 3]
         assert curve[0]["recognition"] == metrics.recognition_rate(evaluator, fresh, [2])   # starts from the model
         assert curve[-1]["hidden_mse"] != curve[0]["hidden_mse"]                            # and trains a copy
     assert result["whole"]["trainable_parameters"] > result["decoder-frozen"]["trainable_parameters"]
+    assert result["whole"]["curve"] != result["retain-finetune"]["curve"]   # other images: another curve
+    assert [p["step"] for p in result["quantize-8"]["curve"]] == [0]
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items())         # the model is unchanged
     assert _folder_hash(tiny_model_dir) == before                                         # its folder too
 
@@ -179,6 +184,55 @@ def test_relearning_paces_tell_hidden_from_removed_knowledge_when_the_reference_
     assert paces["hid"]["final_recognition"] == 0.89 and paces["hid"]["speedup_vs_reference"] is None
 
 
+def test_relearning_attack_seeds_draw_their_own_images_and_batches_and_every_curve_is_recorded(
+        tiny_model_dir, tiny_evaluator_dir, split):
+    cats = split.train.subset(torch.nonzero(split.train.labels == 2).flatten()[:40])
+    picks = [attack_images(cats, 8, seed).ids for seed in (0, 1, 2)]
+    assert picks[0] == attack_images(cats, 8, 0).ids and len({tuple(p) for p in picks}) == 3
+    held_out = split.test.subset(torch.nonzero(split.test.labels == 2).flatten()[:10])
+    config = RelearnConfig(steps=2, images=4, batch_size=4, lr=1e-3, eval_steps=(0, 2), attack_seeds=(0, 1),
+                           variants=("whole",), quantize_bits=())
+    result = relearn_curves(load_model(tiny_model_dir), {"forget": cats}, held_out, load_evaluator(tiny_evaluator_dir),
+                            [2], config, CENTER)["whole"]
+    seeds = result["seeds"]
+    assert set(seeds) == {"0", "1"} and seeds["0"][-1]["hidden_mse"] != seeds["1"][-1]["hidden_mse"]
+    assert result["curve"] == mean_curve([seeds["0"], seeds["1"]])
+    assert result["curve"][-1]["hidden_mse"] == pytest.approx((seeds["0"][-1]["hidden_mse"]
+                                                               + seeds["1"][-1]["hidden_mse"]) / 2, abs=1e-6)
+
+
+def test_the_retrained_band_spans_every_retrained_seed_and_attack_seed_and_the_area_is_hand_computed():
+    def result(*seed_curves):
+        curves = {str(i): [{"step": s, "recognition": r} for s, r in zip((0, 10, 50), c)]
+                  for i, c in enumerate(seed_curves)}
+        return {"variants": {"whole": {"seeds": curves, "curve": mean_curve(list(curves.values()))}}}
+    record = {"models": {"retrained": result((0.2, 0.3, 0.4), (0.1, 0.5, 0.3)),
+                         "retrained-1": result((0.3, 0.2, 0.5), (0.2, 0.2, 0.2)),
+                         "hid": result((0.1, 0.6, 0.9), (0.1, 0.8, 0.9))}}
+    out = band(record, ["retrained", "retrained-1"])
+    assert out["bands"]["whole"] == [{"step": 0, "lo": 0.1, "hi": 0.3}, {"step": 10, "lo": 0.2, "hi": 0.5},
+                                     {"step": 50, "lo": 0.2, "hi": 0.5}]
+    hid = record["models"]["hid"]["variants"]["whole"]
+    # its mean: 0.1, 0.7, 0.9; outside by 0, 0.2, 0.4 -> trapezoids (10 x 0.1 + 40 x 0.3) / 50
+    assert hid["band_area"] == pytest.approx((10 * 0.1 + 40 * 0.3) / 50) and hid["above_band"] is True
+    inside = record["models"]["retrained"]["variants"]["whole"]
+    assert inside["band_area"] == 0 and inside["above_band"] is False
+
+
+def test_quantization_rounds_each_output_channel_to_its_levels_and_leaves_the_model(tiny_model_dir):
+    model = load_model(tiny_model_dir)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    errors = {}
+    for bits in (8, 4):
+        copy_ = quantized(model, bits)
+        weight = dict(copy_.named_parameters())[next(n for n, p in model.named_parameters() if p.dim() >= 2)]
+        assert all(len(torch.unique(row)) <= 2 ** bits - 1 for row in weight.detach().flatten(1))
+        errors[bits] = max((a - b).abs().max().item() for (_, a), (_, b)
+                           in zip(model.named_parameters(), copy_.named_parameters()))
+    assert 0 < errors[8] < errors[4]
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
 # --- the command ---------------------------------------------------------------------------------
 
 def test_audit_command_writes_json_and_figures_and_leaves_the_models_alone(tiny_model_dir, tiny_evaluator_dir,
@@ -189,10 +243,17 @@ def test_audit_command_writes_json_and_figures_and_leaves_the_models_alone(tiny_
                                  "--reference-model", "twin", "--forget-classes", "Cat", "--out", str(out),
                                  "--evaluator", str(tiny_evaluator_dir), "--max-images", "10", "--probe-folds", "2",
                                  "--relearn-steps", "2", "--relearn-images", "4", "--relearn-batch-size", "4",
-                                 "--relearn-eval", "0,2"])
+                                 "--relearn-eval", "0,2", "--relearn-seeds", "0,1", "--quantize-bits", "8",
+                                 "--band-model", "twin"])
     assert result.exit_code == 0, result.output
     audit = json.loads((out / "audit.json").read_text())
     assert audit["reference"] == "twin"
+    relearning = audit["relearning"]
+    assert relearning["band"]["members"] == ["twin"]
+    assert set(relearning["models"]["original"]["variants"]) == {"whole", "decoder-frozen", "retain-finetune",
+                                                                 "quantize-8"}
+    # the same weights as the band's model: inside it at every step of every attack
+    assert all(r["band_area"] == 0 for r in relearning["models"]["original"]["variants"].values())
     assert audit["forget"]["members"]["count"] == 10 and audit["forget"]["non_members"]["count"] == 10
     assert audit["forget"]["members"]["classes"] == ["Cat"] == audit["forget"]["non_members"]["classes"]
     entry = audit["membership"]["models"]["original"]

@@ -36,7 +36,8 @@ def audit_dir(tiny_model_dir, tiny_evaluator_dir, tmp_path_factory) -> Path:
     run_audit({"original": tiny_model_dir, "unlearned": unlearned, "retrained": tiny_model_dir}, out,
               evaluator_spec=tiny_evaluator_dir, reference="retrained", forget_classes=["Cat"],
               options=AuditOptions(max_images=10, probe_folds=2),
-              relearn=RelearnConfig(steps=2, images=4, batch_size=4, eval_steps=(0, 2)), progress=None)
+              relearn=RelearnConfig(steps=2, images=4, batch_size=4, eval_steps=(0, 2), attack_seeds=(0, 1),
+                                    quantize_bits=(8,)), progress=None)
     return out
 
 
@@ -95,10 +96,12 @@ def test_report_shows_the_audits_tables_numbers_and_figures(audit_dir, results_p
             curve = [f"{point['recognition']:.3f}" for point in result["curve"]]
             paces = [f"> {audit['relearning']['config']['steps']}" if steps is None else str(steps)
                      for steps in (result["steps_to_half_original"], result["steps_to_original"])]
-            assert re.search(_row([label, *curve, *paces, None]), section)
+            outside = f"{result['band_area']:.3f}" + (" (above)" if result["above_band"] else "")
+            assert re.search(_row([label, *curve, *paces, None, outside]), section), (name, variant)
     assert membership["unlearned"]["calibrated"]["auc"] is not None   # a real calibrated score is shown
     assert "<th>AUC − retrained&#x27;s</th>" in section and "<th>probe vs retrained</th>" in section
-    assert section.count("<caption>Relearning, ") == 2 and "<th>step 0</th><th>step 2</th>" in section
+    assert section.count("<caption>Relearning, ") == 4   # whole, encoder alone, retain images, 8 bits
+    assert "<caption>Relearning, the weights quantized to 8 bits" in section and "<th>step 0</th><th>step 2</th>" in section
     # the figures: inlined in the HTML, copied beside report.md under names of their own and linked
     assert section.count("data:image/png;base64,") == 3
     assert page.count("data:image/png;base64,") == 3 + len(make_results(tmp_path)["images"])
@@ -127,7 +130,7 @@ def test_two_audits_get_a_subsection_and_file_names_each(audit_dir, results_path
     assert result.exit_code == 0, result.output
     page, text = (out / "report.html").read_text(), (out / "report.md").read_text()
     assert page.count("<h2>Audit</h2>") == 1 and page.index("<h3>Forget Cat</h3>") < page.index("<h3>Forget Dog</h3>")
-    assert page.count("<caption>Relearning, the whole model") == 1   # only the first audit has relearning
+    assert page.count("<caption>Relearning, the whole model fine-tuned (") == 1   # only the first audit has relearning
     for k, folder in ((1, audit_dir), (2, dogs.parent)):
         for name in FIGURES[:2]:
             assert (out / f"audit-{k}-{name}").read_bytes() == (folder / name).read_bytes()

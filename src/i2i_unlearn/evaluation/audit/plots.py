@@ -30,12 +30,21 @@ def roc_plot(membership: dict, path: str | Path) -> Path:
 
 def relearn_plot(relearning: dict, path: str | Path) -> Path:
     plt = pyplot()
-    variants = list(next(iter(relearning["models"].values()))["variants"])
+    variants = [v for v, result in next(iter(relearning["models"].values()))["variants"].items()
+                if len(result["curve"]) > 1]   # the fine-tuning attacks (a quantization is one point: the table's)
+    bands = (relearning.get("band") or {}).get("bands") or {}
     figure, axes = plt.subplots(1, len(variants), figsize=(5 * len(variants), 4.2), squeeze=False, sharey=True)
     for axis, variant in zip(axes[0], variants):
+        if bands.get(variant):
+            limits = bands[variant]
+            axis.fill_between([b["step"] for b in limits], [b["lo"] for b in limits], [b["hi"] for b in limits],
+                              color="grey", alpha=0.25, label="retrained band")
         for name, entry in relearning["models"].items():
             curve = entry["variants"][variant]["curve"]
-            axis.plot([p["step"] for p in curve], [p["recognition"] for p in curve], marker="o", label=name)
+            line, = axis.plot([p["step"] for p in curve], [p["recognition"] for p in curve], marker="o", label=name)
+            if curve[0].get("recognition_min") is not None:   # the attack seeds' spread
+                axis.fill_between([p["step"] for p in curve], [p["recognition_min"] for p in curve],
+                                  [p["recognition_max"] for p in curve], color=line.get_color(), alpha=0.12)
         if relearning.get("half_original_recognition") is not None:
             axis.axhline(relearning["half_original_recognition"], color="grey", linestyle=":", linewidth=1,
                          label="half the original's")

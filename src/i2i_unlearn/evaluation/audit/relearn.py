@@ -28,21 +28,27 @@ from i2i_unlearn.models import I2IModel
 from i2i_unlearn.models.generation import generate_outputs, hidden_mse
 from i2i_unlearn.tasks import check_task, make_mask, pick
 
-VARIANTS = {"whole": "whole", "decoder-frozen": "encoder"}   # variant -> what set_trainable trains
+# fine-tuning attacks -> (what set_trainable trains, the images fine-tuned on)
+VARIANTS = {"whole": ("whole", "forget"), "decoder-frozen": ("encoder", "forget"),
+            # unrelated data brings erased knowledge back (the literature's cheap attack): retain images only
+            "retain-finetune": ("whole", "retain")}
+QUANTIZATION_BITS = (8, 4)   # round-to-nearest, per output channel: the other cheap attack
 
 
 @dataclass
 class RelearnConfig:
     steps: int = 50                   # fine-tuning steps (0: no relearning attack)
-    images: int = 16                  # forget-class training images fine-tuned on
+    images: int = 16                  # training images fine-tuned on (forget class; retain classes for retain-finetune)
     batch_size: int = 16
     lr: float = 1e-4                  # AdamW, constant, no weight decay, gradient clipping 1.0
     eval_steps: tuple[int, ...] = (0, 5, 10, 25, 50)   # measured after these many steps (clipped to `steps`)
-    variants: tuple[str, ...] = ("whole", "decoder-frozen")
+    variants: tuple[str, ...] = ("whole", "decoder-frozen", "retain-finetune")
     tasks: list[TaskConfig] = field(default_factory=lambda: [
         TaskConfig("center-inpaint", 0.25), TaskConfig("center-inpaint", 0.5),
         TaskConfig("center-inpaint", 0.75), TaskConfig("outpaint", 0.5)])   # the unlearning tasks
-    seed: int = 0
+    seed: int = 0                     # the measurement's masks (the same for every model, seed and step)
+    attack_seeds: tuple[int, ...] = (0, 1, 2)   # each picks its own training images and batches
+    quantize_bits: tuple[int, ...] = QUANTIZATION_BITS   # weight quantization attacks (none: ())
 
     def check(self) -> None:
         if self.steps < 0 or self.images < 1 or self.batch_size < 1:
@@ -55,6 +61,10 @@ class RelearnConfig:
                             f"available: {', '.join(VARIANTS)}")
         if any(s < 0 for s in self.eval_steps):
             raise UserError("relearning eval steps must be >= 0")
+        if not self.attack_seeds or len(set(self.attack_seeds)) != len(self.attack_seeds):
+            raise UserError(f"relearning attack seeds must be distinct and at least one, got {self.attack_seeds}")
+        if any(b not in range(2, 17) for b in self.quantize_bits):
+            raise UserError(f"quantization bits must be between 2 and 16, got {self.quantize_bits}")
         for task in self.tasks:
             check_task(task)
 
@@ -70,38 +80,135 @@ def _measure(model: I2IModel, eval_images: ImageSet, evaluator, forget_indices: 
             "hidden_mse": round(hidden_mse(outputs, eval_images.images, masks), 6)}
 
 
-def relearn_curves(model: I2IModel, train_images: ImageSet, eval_images: ImageSet, evaluator,
+def attack_images(pool: ImageSet, count: int, attack_seed: int) -> ImageSet:
+    """The `count` training images one attack seed fine-tunes on: its own seeded draw from the pool."""
+    if len(pool) < count:
+        raise UserError(f"only {len(pool)} training images for the relearning attack's {count} (--relearn-images)")
+    order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(1000 + attack_seed))
+    return pool.subset(order[:count].sort().values)
+
+
+def _fine_tune_curve(model: I2IModel, images: ImageSet, trains: str, attack_seed: int, measure,
+                     config: RelearnConfig, start: dict) -> tuple[list[dict], int]:
+    student = copy.deepcopy(model)
+    set_trainable(student, trains)
+    trainable = [p for p in student.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0)
+    measured, curve = config.measured_steps(), [start]
+    for step in range(config.steps):
+        student.train()
+        generator = step_generator(attack_seed, step)
+        index = torch.randint(len(images), (config.batch_size,), generator=generator)
+        x = images.images[index]
+        mask = make_mask(pick(config.tasks, generator), len(x), x.shape[-1], student.mask_grid, generator)
+        loss = student.training_loss(x, mask, student.sample_context(x, mask, generator))
+        if not torch.isfinite(loss):
+            raise UserError(f"the relearning loss became {loss.item()} at step {step}: lower --relearn-lr")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        if step + 1 in measured:
+            curve.append(measure(student, step + 1))
+    return curve, sum(p.numel() for p in trainable)
+
+
+def mean_curve(curves: list[list[dict]]) -> list[dict]:
+    """Per measured step: the mean over attack seeds of each score, and the seeds' min and max recognition."""
+    out = []
+    for points in zip(*curves, strict=True):
+        entry = {"step": points[0]["step"]}
+        for key in ("recognition", "fid", "hidden_mse"):
+            values = [p[key] for p in points if p.get(key) is not None]
+            entry[key] = round(sum(values) / len(values), 6) if values else None
+        recognitions = [p["recognition"] for p in points if p.get("recognition") is not None]
+        entry["recognition_min"] = min(recognitions, default=None)
+        entry["recognition_max"] = max(recognitions, default=None)
+        out.append(entry)
+    return out
+
+
+def quantized(model: I2IModel, bits: int) -> I2IModel:
+    """A copy with every weight matrix and kernel (2 or more dimensions) rounded to `bits`-bit integers per
+    output channel (symmetric round-to-nearest), then back to float: what deploying it quantized computes."""
+    copy_ = copy.deepcopy(model)
+    levels = 2 ** (bits - 1) - 1
+    with torch.no_grad():
+        for parameter in copy_.parameters():
+            if parameter.dim() >= 2:
+                flat = parameter.flatten(1)
+                scale = flat.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / levels
+                parameter.copy_((torch.round(flat / scale).clamp(-levels, levels) * scale).view_as(parameter))
+    return copy_
+
+
+def relearn_curves(model: I2IModel, pools: dict[str, ImageSet], eval_images: ImageSet, evaluator,
                    forget_indices: list[int], config: RelearnConfig, task: TaskConfig) -> dict:
-    """{variant: {"curve": [{step, recognition, fid, hidden_mse}, ...], "trainable_parameters": n}}
-    for one model. The model itself is left as it was."""
+    """{variant: {"curve": mean over attack seeds, "seeds": {seed: curve}, "trainable_parameters": n}} for one
+    model (a curve: [{step, recognition, fid, hidden_mse}, ...]), and {"quantize-<bits>": point} for each
+    quantization. `pools`: "forget" (forget-class training images) and, for retain-finetune, "retain". The
+    model itself is left as it was."""
     config.check()
-    measured = config.measured_steps()
-    start = _measure(model, eval_images, evaluator, forget_indices, task, config.seed, 0)  # the same for every variant
+
+    def measure(m, step):
+        return _measure(m, eval_images, evaluator, forget_indices, task, config.seed, step)
+    start = measure(model, 0)   # the same for every variant and seed
     result = {}
     for variant in config.variants:
-        student = copy.deepcopy(model)
-        set_trainable(student, VARIANTS[variant])
-        trainable = [p for p in student.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0)
-        curve = [start]
-        for step in range(config.steps):
-            student.train()
-            generator = step_generator(config.seed, step)
-            index = torch.randint(len(train_images), (config.batch_size,), generator=generator)
-            x = train_images.images[index]
-            mask = make_mask(pick(config.tasks, generator), len(x), x.shape[-1], student.mask_grid, generator)
-            loss = student.training_loss(x, mask, student.sample_context(x, mask, generator))
-            if not torch.isfinite(loss):
-                raise UserError(f"the relearning loss became {loss.item()} at step {step}: lower --relearn-lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            if step + 1 in measured:
-                curve.append(_measure(student, eval_images, evaluator, forget_indices, task, config.seed, step + 1))
-        result[variant] = {"curve": curve, "trainable_parameters": sum(p.numel() for p in trainable)}
-        del student, optimizer
+        trains, pool = VARIANTS[variant]
+        if pool not in pools:
+            raise UserError(f"the {variant} relearning attack needs {pool} training images")
+        curves, trainable = {}, 0
+        for attack_seed in config.attack_seeds:
+            images = attack_images(pools[pool], config.images, attack_seed)
+            curves[attack_seed], trainable = _fine_tune_curve(model, images, trains, attack_seed, measure, config,
+                                                              start)
+        result[variant] = {"curve": mean_curve(list(curves.values())), "seeds": {str(s): c for s, c in curves.items()},
+                           "trainable_parameters": trainable}
+    for bits in config.quantize_bits:
+        result[f"quantize-{bits}"] = {"curve": [measure(quantized(model, bits), 0)], "seeds": {},
+                                      "trainable_parameters": 0}
     return result
+
+
+def band(record: dict, members: list[str]) -> dict:
+    """Per attack (variant) and measured step, the retrained band: the lowest and highest recognition of the
+    `members` (retrained models of different training seeds) over every attack seed; then each model's area
+    outside it: the mean over the measured span of how far its seed-mean curve lies outside the band
+    (recognition units; 0: inside at every step), and whether it ever lies above it (relearned more than a
+    model that never saw the class)."""
+    bands = {}
+    models = record["models"]
+    variants = list(dict.fromkeys(v for name in members for v in models[name]["variants"]))
+    for variant in variants:
+        per_step: dict[int, list[float]] = {}
+        for name in members:
+            result = models[name]["variants"][variant]
+            for curve in (list(result["seeds"].values()) or [result["curve"]]):
+                for point in curve:
+                    if point.get("recognition") is not None:
+                        per_step.setdefault(point["step"], []).append(point["recognition"])
+        bands[variant] = [{"step": step, "lo": min(v), "hi": max(v)} for step, v in sorted(per_step.items())]
+    for name, entry in models.items():
+        for variant, result in entry["variants"].items():
+            limits = {b["step"]: b for b in bands.get(variant, [])}
+            outside = [(p["step"], max(0.0, p["recognition"] - limits[p["step"]]["hi"])
+                        + max(0.0, limits[p["step"]]["lo"] - p["recognition"]),
+                        p["recognition"] > limits[p["step"]]["hi"])
+                       for p in result["curve"] if p["step"] in limits and p.get("recognition") is not None]
+            result["band_area"] = _mean_over_span(outside)
+            result["above_band"] = any(above for _, _, above in outside) if outside else None
+    return {"members": members, "bands": bands}
+
+
+def _mean_over_span(points: list[tuple[int, float, bool]]) -> float | None:
+    """Trapezoid area of the distances over the steps, divided by the span (one point: its distance)."""
+    if not points:
+        return None
+    if len(points) == 1 or points[-1][0] == points[0][0]:
+        return round(points[0][1], 6)
+    area = sum((b[0] - a[0]) * (a[1] + b[1]) / 2 for a, b in zip(points, points[1:]))
+    return round(area / (points[-1][0] - points[0][0]), 6)
 
 
 # "back to the original": recognition at least this fraction of the original's before relearning
@@ -125,23 +232,31 @@ def original_name(models: dict[str, I2IModel], reference: str | None) -> str | N
                  and not getattr(model, "pretrained_info", {}).get("unlearning")), None)
 
 
-def relearning_attack(models: dict[str, I2IModel], train_images: ImageSet, eval_images: ImageSet, evaluator,
+def relearning_attack(models: dict[str, I2IModel], pools: dict[str, ImageSet], eval_images: ImageSet, evaluator,
                       forget_indices: list[int], config: RelearnConfig, *, task: TaskConfig,
-                      reference: str | None = None, progress=None) -> dict:
-    """The attack on every model; steps to reach half the original's recognition, and each
-    model's pace relative to the reference's (the retrained model: > 1 = slower than retrain)."""
+                      reference: str | None = None, band_models: list[str] | None = None, progress=None) -> dict:
+    """The attacks on every model; steps to reach half the original's recognition, each model's pace relative
+    to the reference's (the retrained model: > 1 = slower than retrain), and, with `band_models` (retrained
+    models of several training seeds; default: the reference), the retrained band and each model's area
+    outside it."""
     per_model = {}
     for name, model in models.items():
-        per_model[name] = {"variants": relearn_curves(model, train_images, eval_images, evaluator, forget_indices,
+        per_model[name] = {"variants": relearn_curves(model, pools, eval_images, evaluator, forget_indices,
                                                       config, task)}
         if progress:
             progress(f"relearned {name}")
     record = {"original": original_name(models, reference), "reference": reference, "models": per_model}
     relearning_paces(record, config.variants[0])
+    members = band_models or ([reference] if reference else [])
+    unknown = [name for name in members if name not in models]
+    if unknown:
+        raise UserError(f"the relearning band's model(s) {', '.join(unknown)} are not audited: {', '.join(models)}")
+    record["band"] = band(record, members) if members else None
     return {"config": {**{k: v for k, v in to_dict(config).items() if k != "tasks"},
                        "tasks": [to_dict(t) for t in config.tasks], "eval_task": to_dict(task),
                        "optimizer": "AdamW, constant lr, no weight decay, grad clip 1.0",
-                       "train_ids_sha256": sha256_text("\n".join(train_images.ids)),
+                       "pool_ids_sha256": {name: sha256_text("\n".join(pool.ids)) for name, pool in pools.items()},
+                       "quantization": "symmetric round-to-nearest per output channel of every weight with 2+ dims",
                        "eval_images": len(eval_images)}, **record}
 
 

@@ -28,7 +28,7 @@ from i2i_unlearn.evaluation.audit.membership import (
 from i2i_unlearn.evaluation.audit.plots import relearn_plot, roc_plot
 from i2i_unlearn.evaluation.audit.probe import LOW_CONFIDENCE, tell_audit
 from i2i_unlearn.evaluation.audit.relearn import relearning_attack
-from i2i_unlearn.evaluation.audit.sets import audit_sets, model_forget_request, sample
+from i2i_unlearn.evaluation.audit.sets import audit_sets, model_forget_request
 from i2i_unlearn.evaluation.embedders import load_embedder
 from i2i_unlearn.evaluation.grids import image_grid, show_input
 from i2i_unlearn.lineage import input_folders, training_data_config
@@ -51,6 +51,13 @@ class AuditOptions:
     # recipe, other seeds) and WITHOUT them (retrained); none of them may be audited
     shadows_in: tuple[str, ...] = ()
     shadows_out: tuple[str, ...] = ()
+
+def relearning_pools(sets) -> dict:
+    """What the fine-tuning attacks train on: the forgotten training images (the members), and the training
+    images of every other class (retain-finetune)."""
+    train = sets.train
+    forget = torch.tensor([train.class_names.index(n) for n in sets.forget_class_names])
+    return {"forget": sets.members, "retain": train.subset(torch.nonzero(~torch.isin(train.labels, forget)).flatten())}
 
 def _load_models(model_dirs: dict[str, str | Path]) -> dict[str, I2IModel]:
     return {name: load_model(directory) for name, directory in model_dirs.items()}
@@ -100,13 +107,15 @@ def lira_membership(models: dict, sets, options: AuditOptions, progress=None) ->
 def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluator_spec: str | Path,
               reference: str | None = None, tell_reference: str | None = None,
               forget_classes: list[str] | None = None, forget_files: str | Path | None = None,
-              options: AuditOptions | None = None, relearn=None, overwrite: bool = False, progress=print) -> dict:
+              options: AuditOptions | None = None, relearn=None, band_models: list[str] | None = None,
+              overwrite: bool = False, progress=print) -> dict:
     """The whole audit of `model_dirs` (name -> folder; the first one's training data defines the
     sets). `reference` names one of them: it calibrates the attack (the retrained model, or the
     original, so that the retrained model gets a calibrated score too). `tell_reference` (default:
     `reference`) is what the probe compares each model's forget outputs with: the retrained model;
     relearning paces are given relative to it too. `relearn` (a relearn.RelearnConfig) adds the
-    relearning attack. Every input is checked before anything is written; no input folder is written to."""
+    relearning attacks; `band_models` (retrained models of several seeds, audited too) make their band.
+    Every input is checked before anything is written; no input folder is written to."""
 
     options = options or AuditOptions()
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -177,12 +186,9 @@ def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluat
     # 3. relearning
     relearning = None
     if relearn is not None and relearn.steps > 0:
-        relearn_images = sample(sets.members, relearn.images, options.seed + 2)
-        if len(relearn_images) < relearn.images:
-            raise UserError(f"only {len(relearn_images)} forget training images for --relearn-images "
-                            f"{relearn.images}")
-        relearning = relearning_attack(models, relearn_images, sets.non_members, evaluator, forget_indices,
-                                       relearn, task=options.task, reference=tell_reference, progress=progress)
+        relearning = relearning_attack(models, relearning_pools(sets), sets.non_members, evaluator, forget_indices,
+                                       relearn, task=options.task, reference=tell_reference,
+                                       band_models=list(band_models or ()), progress=progress)
         figures["relearn"] = relearn_plot(relearning, out_dir / "relearn.png").name
 
     result = {

@@ -141,6 +141,9 @@ def relearn_tables(audit: dict) -> list[Table]:
                   "steps back to the original's"]
         if reference is not None:
             header.append(f"speed-up vs {reference}")
+        banded = any(result.get("band_area") is not None for result in entries.values())
+        if banded:
+            header.append("outside the retrained band (mean distance)")
         rows = []
         for name, result in entries.items():
             at = {point["step"]: point.get("recognition") for point in result["curve"]}
@@ -152,6 +155,10 @@ def relearn_tables(audit: dict) -> list[Table]:
             if reference is not None:
                 speedup = result.get("speedup_vs_reference")
                 row.append(MISSING if speedup is None else f"{speedup:.2f}x")
+            if banded:
+                area = result.get("band_area")
+                row.append(MISSING if area is None else format_fixed(area) + (" (above)" if result.get("above_band")
+                                                                              else ""))
             rows.append(row)
         trained = RELEARN_VARIANTS.get(variant, variant)
         details = ", ".join(x for x in (f"{config['images']} images" if "images" in config else "",

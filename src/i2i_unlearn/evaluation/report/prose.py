@@ -55,9 +55,13 @@ RELEARN_NOTE = ("Relearning: a copy of each model is fine-tuned on a few forget-
                 "faster; – when either starts there already or never gets there).")
 ROC_CAPTION = ("ROC curves of the membership attack (left) and, where there is a reference, of the attack calibrated "
                "by it (right); the dotted diagonal is chance.")
-RELEARN_CAPTION = "Forget-class recognition while relearning, per variant; the dotted line is half the original's."
+RELEARN_CAPTION = ("Forget-class recognition while relearning, per attack: each model's mean over the attack seeds "
+                   "(shaded: their range), the grey band the retrained models' range; the dotted line is half the "
+                   "original's.")
 RELEARN_VARIANTS = {"whole": "the whole model fine-tuned",
-                    "decoder-frozen": "the encoder fine-tuned, the decoder frozen"}
+                    "decoder-frozen": "the encoder fine-tuned, the decoder frozen",
+                    "retain-finetune": "the whole model fine-tuned on retain images only",
+                    "quantize-8": "the weights quantized to 8 bits", "quantize-4": "the weights quantized to 4 bits"}
 INSTRUMENT_NOT_RUN = "Not run: the evaluator has no classes."
 SCORED_VAL = "validation images (choosing knobs)"   # what the results scored: split.scored "val"
 SCORED_TEST = "held-out test images"                 # anything else
