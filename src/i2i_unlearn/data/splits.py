@@ -7,7 +7,8 @@ import torch
 
 from i2i_unlearn.checkpoints import sha256_text
 from i2i_unlearn.config import DataConfig
-from i2i_unlearn.data.datasets import ImageSet, load_dataset
+from i2i_unlearn.data.datasets import load_dataset
+from i2i_unlearn.data.source import ImageSet
 from i2i_unlearn.errors import UserError
 
 
