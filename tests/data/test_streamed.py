@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from i2i_unlearn.config import DataConfig
-from i2i_unlearn.data import FolderImages, ImageSet, load_dataset, open_dataset
+from i2i_unlearn.data import FolderImages, ImageSet, load_dataset, load_split, open_dataset, open_split
 from i2i_unlearn.data.folder import NotInMemoryError
 from i2i_unlearn.errors import UserError
 
@@ -28,6 +28,9 @@ def folder_config(root: Path, **values) -> DataConfig:
     return DataConfig(dataset="image-folder", root=str(root), image_size=8, channels=3, **values)
 
 
+HASHED = {"split": "hashed", "test_fraction": 0.2, "val_fraction": 0.1}
+PERMUTATION = {"test_per_class": 3, "val_per_class": 2}
+
 
 def test_a_streamed_folder_holds_no_pixels_and_loads_what_the_in_memory_loader_reads(tmp_path):
     write_folder(tmp_path, {"cats": 5, "dogs": 4})
@@ -41,6 +44,44 @@ def test_a_streamed_folder_holds_no_pixels_and_loads_what_the_in_memory_loader_r
     assert streamed.image_shape == in_memory.image_shape == (3, 8, 8)
     with pytest.raises(NotInMemoryError, match="holds no pixels.*load\\(index\\) or batches"):
         streamed.images
+
+
+@pytest.mark.parametrize("rule", [PERMUTATION, HASHED], ids=["permutation", "hashed"])
+def test_the_split_of_a_streamed_folder_is_the_split_of_the_folder_in_memory(tmp_path, rule):
+    write_folder(tmp_path, {"cats": 30, "dogs": 25, "owls": 20})
+    config = folder_config(tmp_path, **rule)
+    streamed, in_memory = open_split(config), load_split(config)
+    for part in ("train", "val", "test"):
+        assert streamed.part(part).ids == in_memory.part(part).ids
+        assert isinstance(streamed.part(part), FolderImages)
+    assert streamed.describe() == in_memory.describe()
+    assert len(in_memory.test) and len(in_memory.val)
+
+
+def test_adding_images_moves_no_image_between_parts_of_the_hashed_split(tmp_path):
+    grows = tmp_path / "grows"
+    write_folder(grows, {"cats": 30, "dogs": 30})
+    before = open_split(folder_config(grows, **HASHED))
+    write_folder(grows, {"cats": 20, "dogs": 5, "owls": 25}, first=100, seed=1)   # more images, a new class
+    after = open_split(folder_config(grows, **HASHED))
+    for part in ("train", "val", "test"):
+        assert set(before.part(part).ids) <= set(after.part(part).ids)
+    assert len(after.train) + len(after.val) + len(after.test) == 110
+    # the permutation split (every recorded model's) is no such thing: the same addition reshuffles a class
+    permuted = tmp_path / "permuted"
+    write_folder(permuted, {"cats": 30})
+    old_test = open_split(folder_config(permuted, **PERMUTATION)).test.ids
+    write_folder(permuted, {"cats": 20}, first=100, seed=1)
+    assert not set(old_test) <= set(open_split(folder_config(permuted, **PERMUTATION)).test.ids)
+
+
+def test_the_hashed_split_depends_on_the_seed_and_refuses_a_class_with_an_empty_part(tmp_path):
+    write_folder(tmp_path, {"cats": 40, "dogs": 40})
+    one, other = (open_split(folder_config(tmp_path, **HASHED, split_seed=seed)) for seed in (0, 1))
+    assert one.test.ids != other.test.ids
+    write_folder(tmp_path, {"ants": 1})
+    with pytest.raises(UserError, match="class 'ants' of folder:.* 1 image.* none falls to (test|train)"):
+        open_split(folder_config(tmp_path, **HASHED))
 
 
 def test_batches_are_bit_identical_for_a_seed_with_or_without_workers(tmp_path):
