@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from i2i_unlearn.config import DataConfig
-from i2i_unlearn.data.folder import FolderImages, open_image_folder
+from i2i_unlearn.data.folder import open_image_folder
 from i2i_unlearn.data.source import ImageSet, ImageSource
 from i2i_unlearn.errors import UserError
 
@@ -134,8 +134,7 @@ def open_dataset(config: DataConfig) -> ImageSource:
 
 def load_dataset(config: DataConfig) -> ImageSet:
     """The dataset of a config held in memory (an image folder read whole): for code that still slices `.images`."""
-    images = open_dataset(config)
-    return images.materialize() if isinstance(images, FolderImages) else images
+    return open_dataset(config).materialize()
 
 
 def select_classes(images: ImageSource, classes: list[str] | None) -> ImageSource:

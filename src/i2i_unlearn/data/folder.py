@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from i2i_unlearn.config import DataConfig
 from i2i_unlearn.data.file_hashes import FileHashes
-from i2i_unlearn.data.source import ImageSet, ImageSource
+from i2i_unlearn.data.source import ImageSource
 from i2i_unlearn.errors import UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -53,10 +53,6 @@ class FolderImages(ImageSource):
         index = torch.as_tensor(index, dtype=torch.long).reshape(-1)
         return FolderImages(self.root, self.labels[index], self.class_names, [self.ids[i] for i in index.tolist()],
                             self.name, self.image_size, self.channels)
-
-    def materialize(self) -> ImageSet:
-        """Every image decoded into an in-memory ImageSet: asked for explicitly, never done on the way."""
-        return ImageSet(self.load(torch.arange(len(self))), self.labels, self.class_names, self.ids, self.name)
 
     def content_hash(self, cache: FileHashes | None = None) -> str:
         """sha256 of each image's id, class and file sha256 (the files as stored, not the decoded pixels): each file

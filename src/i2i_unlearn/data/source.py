@@ -73,6 +73,10 @@ class ImageSource:
                 raise UserError(batch.message)
             yield batch
 
+    def materialize(self) -> "ImageSet":
+        """Every image of the set in memory: the one explicit way to ask for that (a small sample's `.images`)."""
+        return ImageSet(self.load(torch.arange(len(self))), self.labels, self.class_names, self.ids, self.name)
+
     def mean_image(self, batch_size: int = 256) -> torch.Tensor:
         """The mean image, (1, C, H, W), summed batch by batch in float64 (no whole set in memory)."""
         total = torch.zeros((1, *self.image_shape), dtype=torch.float64)
@@ -122,6 +126,9 @@ class ImageSet(ImageSource):
         index = torch.as_tensor(index, dtype=torch.long)
         return ImageSet(self.images[index], self.labels[index], self.class_names,
                         [self.ids[i] for i in index.tolist()], self.name)
+
+    def materialize(self) -> "ImageSet":
+        return self
 
     def mean_image(self, batch_size: int = 256) -> torch.Tensor:
         return self.images.mean(dim=0, keepdim=True)   # in one sum, as every recorded check computed it
