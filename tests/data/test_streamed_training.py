@@ -4,13 +4,17 @@ import json
 
 import pytest
 import torch
-from conftest import TINY_MAE, tiny_train_config
+from builders import make_mae
+from conftest import TINY_MAE, tiny_train_config, tiny_unlearn_config
 from test_streamed import write_folder
+from typer.testing import CliRunner
 
+from i2i_unlearn.cli import app
 from i2i_unlearn.config import DataConfig, TaskConfig
-from i2i_unlearn.data import load_split, open_split
+from i2i_unlearn.data import load_split, make_unlearn_split, open_split
 from i2i_unlearn.data.file_hashes import FILE_HASHES
-from i2i_unlearn.models import build_model
+from i2i_unlearn.lineage import training_data_config
+from i2i_unlearn.models import build_model, load_model
 from i2i_unlearn.models.generation import GENERATION_BATCH, generate_batches, generate_outputs, hidden_mse
 from i2i_unlearn.tasks import degrade
 from i2i_unlearn.train import train, validation_check
@@ -60,3 +64,19 @@ def test_training_on_a_folder_streams_it_and_records_its_files_hash(grey_folder,
     assert inputs["split"] == load_split(grey_folder).describe()
     cached = json.loads((tmp_path / "model" / FILE_HASHES).read_text())["files"]
     assert len(cached) == 20 and inputs["train_images"] == open_split(grey_folder).train.content_hash()
+
+
+def test_import_with_a_hashed_split_records_it_and_unlearning_finds_the_same_parts(grey_folder, tmp_path):
+    make_mae(tmp_path / "hf-mae")
+    (tmp_path / "data.yaml").write_text("split: hashed\ntest_fraction: 0.2\nval_fraction: 0.1\nsplit_seed: 4\n")
+    result = CliRunner().invoke(app, ["import", "--family", "mae", "--from-pretrained", str(tmp_path / "hf-mae"),
+                                      "--out", str(tmp_path / "mae"), "--dataset", "image-folder", "--data-root",
+                                      grey_folder.root, "--data-config", str(tmp_path / "data.yaml")])
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    recorded = training_data_config(load_model(tmp_path / "mae"))
+    assert (recorded.split, recorded.test_fraction, recorded.split_seed) == ("hashed", 0.2, 4)
+    inputs = json.loads((tmp_path / "mae" / "run.json").read_text())["inputs"]
+    parts = load_split(recorded)
+    assert inputs["split"] == parts.describe() and inputs["train_images_hash"] == "files"
+    request = make_unlearn_split(recorded, tiny_unlearn_config(forget_classes=["cats"]))
+    assert set(request.forget_eval.ids) == {i for i in parts.test.ids if i.startswith("cats/")}

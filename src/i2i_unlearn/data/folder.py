@@ -62,8 +62,8 @@ class FolderImages(ImageSource):
 
 
 def open_image_folder(config: DataConfig) -> FolderImages:
-    """Any folder with one sub-folder per class, listed (not read); images are converted and resized to the config
-    when loaded. Empty class folders are no class; ids are paths relative to the folder."""
+    """Any folder with one sub-folder per class, read from disk as needed (converted and resized to the config).
+    Opening it lists the files only; empty class folders are no class; ids are paths relative to the folder."""
     if not config.root:
         raise UserError("the image-folder dataset needs data.root (or --data-root)")
     root = Path(config.root)
