@@ -17,6 +17,17 @@ from i2i_unlearn import shipped
 from i2i_unlearn.errors import UserError
 
 
+# to_dict leaves a field with this metadata out while the field it names is None: keys added for a new mode
+# are then absent from the records of runs that do not use it, so those records (and the cache keys and resume
+# checks built from them, e.g. benchmarks/tune.py's trial keys) stay what they were before the keys existed.
+RECORDED_ONLY_WITH = "recorded_only_with"
+BUDGET_KEY = {RECORDED_ONLY_WITH: "retain_budget"}
+# to_dict leaves a field with this metadata out while it is None (an option that is off), for the same reason; kept
+# apart from RECORDED_ONLY_WITH, whose fields controllers/budget.py treats as the budget's own keys.
+RECORDED_WHEN_SET = "recorded_when_set"
+WHEN_SET_KEY = {RECORDED_WHEN_SET: True}
+
+
 @dataclass
 class DataConfig:
     dataset: str = "animal-mnist"     # a name from `i2i-unlearn list datasets`
@@ -26,6 +37,31 @@ class DataConfig:
     test_per_class: int = 100         # held-out test images per class, never seen by training or unlearning
     val_per_class: int = 50           # validation images per class (knobs are chosen on them), never trained on
     split_seed: int = 0               # the train/validation/test split depends only on this seed
+    # The split rule (data/splits.py). None or "permutation": per class a seeded permutation cut by the counts above,
+    # the split every recorded model used (a record without this key means it). "hashed": each image by a hash of
+    # split_seed and its id against the two fractions below (the counts are unused), so it needs no pixels and an
+    # image added to the folder never moves another between parts. Recorded only when set.
+    split: str | None = field(default=None, metadata=WHEN_SET_KEY)
+    test_fraction: float | None = field(default=None, metadata=WHEN_SET_KEY)   # hashed: share of each class in test
+    val_fraction: float | None = field(default=None, metadata=WHEN_SET_KEY)    # hashed: share in validation
+
+    def __post_init__(self):
+        if self.split not in SPLIT_RULES:
+            raise UserError(f"data.split must be one of {', '.join(r for r in SPLIT_RULES if r)}, got {self.split!r}")
+        fractions = (self.test_fraction, self.val_fraction)
+        if self.split != "hashed":
+            if any(f is not None for f in fractions):
+                raise UserError("data.test_fraction and data.val_fraction belong to split: hashed (the permutation "
+                                "split counts images per class: test_per_class, val_per_class)")
+            return
+        if any(f is None for f in fractions):
+            raise UserError("split: hashed needs data.test_fraction and data.val_fraction (e.g. 0.1 and 0.05)")
+        if not (0 < self.test_fraction and 0 <= self.val_fraction and self.test_fraction + self.val_fraction < 1):
+            raise UserError(f"data.test_fraction must be > 0, data.val_fraction >= 0 and their sum < 1, got "
+                            f"{self.test_fraction} and {self.val_fraction}")
+
+
+SPLIT_RULES = (None, "permutation", "hashed")
 
 
 def recorded_data_config(values: dict, where: str = " training.data") -> DataConfig:
@@ -100,17 +136,6 @@ class TokenizerTrainConfig:
         grad_clip=1.0))
     checkpoint_every: int = 250
     log_every: int = 25
-
-
-# to_dict leaves a field with this metadata out while the field it names is None: keys added for a new mode
-# are then absent from the records of runs that do not use it, so those records (and the cache keys and resume
-# checks built from them, e.g. benchmarks/tune.py's trial keys) stay what they were before the keys existed.
-RECORDED_ONLY_WITH = "recorded_only_with"
-BUDGET_KEY = {RECORDED_ONLY_WITH: "retain_budget"}
-# to_dict leaves a field with this metadata out while it is None (an option that is off), for the same reason; kept
-# apart from RECORDED_ONLY_WITH, whose fields controllers/budget.py treats as the budget's own keys.
-RECORDED_WHEN_SET = "recorded_when_set"
-WHEN_SET_KEY = {RECORDED_WHEN_SET: True}
 
 
 @dataclass
@@ -267,6 +292,8 @@ def to_dict(config) -> dict:
         return v
     values = plain(dataclasses.asdict(config))
     for f in dataclasses.fields(config):
+        if dataclasses.is_dataclass(getattr(config, f.name)):   # a nested config (data, proxy) leaves out its own
+            values[f.name] = to_dict(getattr(config, f.name))
         switch = f.metadata.get(RECORDED_ONLY_WITH)
         if switch and getattr(config, switch) is None:
             del values[f.name]

@@ -28,7 +28,7 @@ import yaml
 
 from i2i_unlearn.checkpoints import read_json, sha256_file
 from i2i_unlearn.config import DataConfig, TrainConfig, from_dict, load_yaml, to_dict
-from i2i_unlearn.data import load_split, select_classes
+from i2i_unlearn.data import open_split, select_classes
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.lineage import input_folders
 from i2i_unlearn.model_card import write_model_card
@@ -36,7 +36,7 @@ from i2i_unlearn.models import I2IModel
 from i2i_unlearn.models.diffusion import FAMILY_UNET_KEYS, DiffusionConfig, DiffusionModel
 from i2i_unlearn.models.mae import MAEConfig, MAEModel
 from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
-from i2i_unlearn.train import validation_check
+from i2i_unlearn.train import input_hash, validation_check
 
 # What each family imports, as a Hugging Face config.json names it.
 SOURCE_KINDS = {"mae": "a transformers ViTMAE model (model_type vit_mae)",
@@ -64,7 +64,7 @@ def import_pretrained(family: str, source_dir: str | Path, out_dir: str | Path, 
     model.eval()
 
     data_config = _data_config(data, model)
-    split = load_split(data_config)
+    split = open_split(data_config)   # an image folder's parts stay on disk: the check below reads batches
     train_images = select_classes(split.train, classes)   # refuses unknown class names
     val_images = select_classes(split.val, classes)
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=False,
@@ -86,7 +86,7 @@ def import_pretrained(family: str, source_dir: str | Path, out_dir: str | Path, 
     write_run_record(out_dir, run_record(
         "import", {"family": family, "from_pretrained": str(source_dir), "data": to_dict(data_config),
                    "classes": classes, "scheduler": str(scheduler) if scheduler else None},
-        {**source_record, "split": split.describe(), "train_images": train_images.content_hash(),
+        {**source_record, "split": split.describe(), **input_hash(train_images, out_dir),
          "train_count": len(train_images)},
         started, validation_check=validation))
     write_model_card(out_dir)

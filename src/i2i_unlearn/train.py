@@ -12,13 +12,14 @@ from torch import nn
 
 from i2i_unlearn.checkpoints import write_text_atomic
 from i2i_unlearn.config import TaskConfig, TrainConfig, to_dict
-from i2i_unlearn.data import ImageSet, load_split, select_classes
+from i2i_unlearn.data import FolderImages, ImageSource, open_split, select_classes
+from i2i_unlearn.data.file_hashes import FILE_HASHES, FileHashes
 from i2i_unlearn.distributed import WHOLE, on_main_process
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.loop import CHECKPOINTS, check_global_batch, make_accelerator, resumed_wall_time, run_loop
 from i2i_unlearn.model_card import write_model_card
 from i2i_unlearn.models import I2IModel, build_model
-from i2i_unlearn.models.generation import generate_outputs, hidden_mse
+from i2i_unlearn.models.generation import GENERATION_BATCH, generate_batches, hidden_error_sums
 from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
 from i2i_unlearn.tasks import check_task, degrade, make_mask, pick
 
@@ -44,7 +45,7 @@ class TrainObjective(nn.Module):
         return {"loss": self.model.training_loss(images, mask, ctx)}
 
 
-def image_batches(images: ImageSet, config, model: I2IModel):
+def image_batches(images: ImageSource, config, model: I2IModel):
     """make_batch for the loop: a random batch and one task drawn from config.tasks."""
     for task in config.tasks:
         check_task(task)
@@ -52,21 +53,21 @@ def image_batches(images: ImageSet, config, model: I2IModel):
     def make_batch(step: int, generator: torch.Generator) -> dict:
         index = torch.randperm(len(images), generator=generator)[:config.batch_size]
         task = pick(config.tasks, generator)
-        x = images.images[index]
+        x = images.load(index)   # only the batch is read (an image folder streams from disk)
         mask = make_mask(task, len(index), x.shape[-1], model.mask_grid, generator)
         return {"images": x, "mask": mask, "generator": generator}
     return make_batch
 
 
 def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
-          train_images: ImageSet | None = None, kind: str = "train", extra_inputs: dict | None = None) -> I2IModel:
+          train_images: ImageSource | None = None, kind: str = "train", extra_inputs: dict | None = None) -> I2IModel:
     """Train a fresh model on `config.data`'s train split (or `train_images`) and save it to out_dir."""
     started = time.time()
     accelerator = make_accelerator()
     check_global_batch(accelerator, batch_size=config.batch_size)
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume)
     earlier_wall_time = resumed_wall_time(out_dir) if resume else 0.0
-    split = load_split(config.data)
+    split = open_split(config.data)   # an image folder's parts stay on disk
     if train_images is None:
         train_images = select_classes(split.train, config.classes)
         extra_inputs = {"split": split.describe(), **(extra_inputs or {})}
@@ -76,8 +77,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
         raise UserError("no training images")
     torch.manual_seed(config.seed)  # the initial weights
     model = build_model(config.model)
-    if tuple(train_images.images.shape[1:]) != model.image_shape:
-        raise UserError(f"images are {tuple(train_images.images.shape[1:])} but the model expects {model.image_shape}")
+    if tuple(train_images.image_shape) != model.image_shape:
+        raise UserError(f"images are {tuple(train_images.image_shape)} but the model expects {model.image_shape}")
     log = run_loop(objective=TrainObjective(model), module=model, optim=config.optim, steps=config.steps,
                    seed=config.seed, make_batch=image_batches(train_images, config, model), run_dir=out_dir,
                    checkpoint_every=config.checkpoint_every, log_every=config.log_every, resume=resume,
@@ -89,16 +90,22 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
     return model
 
 
-def validation_check(model: I2IModel, val_images: ImageSet, train_images: ImageSet) -> dict | None:
+def validation_check(model: I2IModel, val_images: ImageSource, train_images: ImageSource) -> dict | None:
     """Did training learn anything? The hole error (center 1/2) on validation images against the
-    mean-image fill, which a model stuck on a plateau does no better than."""
+    mean-image fill, which a model stuck on a plateau does no better than. Read batch by batch."""
     if len(val_images) == 0:
         return None
     task = TaskConfig(**CHECK_TASK)
-    outputs, masks = generate_outputs(model, val_images.images, task, description="validation check")
-    mean_fill = degrade(val_images.images, masks, train_images.images.mean(dim=0, keepdim=True))
-    model_mse = hidden_mse(outputs, val_images.images, masks)
-    fill_mse = hidden_mse(mean_fill, val_images.images, masks)
+    mean_image = train_images.mean_image()
+    model_sums, fill_sums = [0.0, 0.0], [0.0, 0.0]
+    images = (batch.images for batch in val_images.batches(GENERATION_BATCH))
+    for truth, outputs, masks in generate_batches(model, images, task, total=len(val_images),
+                                                  description="validation check"):
+        for sums, filled in ((model_sums, outputs), (fill_sums, degrade(truth, masks, mean_image))):
+            error, count = hidden_error_sums(filled, truth, masks)
+            sums[0] += error
+            sums[1] += count
+    model_mse, fill_mse = model_sums[0] / model_sums[1], fill_sums[0] / fill_sums[1]
     return verdict({"task": CHECK_TASK, "count": len(val_images), "hidden_mse": round(model_mse, 5),
                      "mean_fill_hidden_mse": round(fill_mse, 5)}, model_mse, fill_mse, "hole error")
 
@@ -114,12 +121,20 @@ def verdict(check: dict, model_error: float, fill_error: float, what: str) -> di
     return check
 
 
-def save_trained(model, out_dir: Path, kind: str, config, train_images: ImageSet, log: list[dict], started: float,
+def input_hash(images: ImageSource, out_dir: Path) -> dict:
+    """The recorded hash of a run's input images: an in-memory set's pixel hash (as every shipped record holds), or
+    a folder's hash of its files, each file hashed once and cached beside the run."""
+    if isinstance(images, FolderImages):
+        return {"train_images": images.content_hash(FileHashes(out_dir / FILE_HASHES)), "train_images_hash": "files"}
+    return {"train_images": images.content_hash()}
+
+
+def save_trained(model, out_dir: Path, kind: str, config, train_images: ImageSource, log: list[dict], started: float,
                  extra_inputs: dict | None = None, validation: dict | None = None, world_size: int = 1,
                  earlier_wall_time_s: float = 0.0) -> None:
     """The end of a training run: weights + config.json (with the recipe), log, run record (with
     the validation check and the number of processes), the README.md model card; the checkpoints go."""
-    record = run_record(kind, to_dict(config), {"train_images": train_images.content_hash(),
+    record = run_record(kind, to_dict(config), {**input_hash(train_images, out_dir),
                                                 "train_count": len(train_images), **(extra_inputs or {})},
                         started, earlier_wall_time_s, steps=config.steps, validation_check=validation,
                         world_size=world_size)

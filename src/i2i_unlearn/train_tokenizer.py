@@ -12,6 +12,7 @@ shared generator, so every process restarts the same codes with the same vectors
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from torch import nn
 from torch.func import functional_call
 
 from i2i_unlearn.config import TokenizerTrainConfig, from_dict, to_dict
-from i2i_unlearn.data import ImageSet, load_split, select_classes
+from i2i_unlearn.data import ImageSource, open_split, select_classes
 from i2i_unlearn.distributed import WHOLE, Shard, on_main_process
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.loop import check_global_batch, make_accelerator, resumed_wall_time, run_loop
@@ -93,14 +94,18 @@ class TokenizerObjective(nn.Module):
 
 
 @torch.no_grad()
-def reconstruction_check(tokenizer: VQTokenizer, val_images: ImageSet, train_images: ImageSet) -> dict | None:
-    """The tokenizer's reconstruction error on validation images against the mean image's."""
+def reconstruction_check(tokenizer: VQTokenizer, val_images: ImageSource, train_images: ImageSource) -> dict | None:
+    """The tokenizer's reconstruction error on validation images against the mean image's, read batch by batch."""
     if len(val_images) == 0:
         return None
-    truth = val_images.images
-    reconstruction = torch.cat([tokenizer.detokenize(tokenizer.tokenize(x)) for x in truth.split(128)])
-    model_mse = float(((reconstruction - truth) ** 2).mean())
-    fill_mse = float(((train_images.images.mean(dim=0, keepdim=True) - truth) ** 2).mean())
+    mean_image = train_images.mean_image()
+    model_sum = fill_sum = 0.0
+    for batch in val_images.batches(128):
+        truth = batch.images
+        model_sum += float(((tokenizer.detokenize(tokenizer.tokenize(truth)) - truth) ** 2).sum())
+        fill_sum += float(((mean_image - truth) ** 2).sum())
+    values = len(val_images) * math.prod(val_images.image_shape)
+    model_mse, fill_mse = model_sum / values, fill_sum / values
     return verdict({"count": len(val_images), "reconstruction_mse": round(model_mse, 5),
                      "mean_image_mse": round(fill_mse, 5)}, model_mse, fill_mse, "reconstruction error")
 
@@ -113,7 +118,7 @@ def train_tokenizer(config: TokenizerTrainConfig, out_dir: str | Path, *, resume
     check_global_batch(accelerator, batch_size=config.batch_size)
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume)
     earlier_wall_time = resumed_wall_time(out_dir) if resume else 0.0
-    split = load_split(config.data)
+    split = open_split(config.data)   # an image folder's parts stay on disk
     train_images = select_classes(split.train, config.classes)
     if len(train_images) == 0:
         raise UserError("no training images")
@@ -126,7 +131,7 @@ def train_tokenizer(config: TokenizerTrainConfig, out_dir: str | Path, *, resume
 
     def make_batch(step: int, generator: torch.Generator) -> dict:
         index = torch.randperm(len(train_images), generator=generator)[:config.batch_size]
-        return {"images": train_images.images[index], "step": step, "generator": generator}
+        return {"images": train_images.load(index), "step": step, "generator": generator}
 
     log = run_loop(objective=objective, module=objective, optim=config.optim, steps=config.steps, seed=config.seed,
                    make_batch=make_batch, run_dir=out_dir, checkpoint_every=config.checkpoint_every,

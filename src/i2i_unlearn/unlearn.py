@@ -97,7 +97,7 @@ def unlearning_batches(split: UnlearnSplit, config: UnlearnConfig, model: I2IMod
         batch = {"generator": generator}
         for side, images in (("forget", forget), ("retain", retain)):
             index = torch.randint(len(images), (sizes[side],), generator=generator)
-            x = images.images[index]
+            x = images.load(index)   # only the batch is read
             batch[f"{side}_images"] = x
             batch[f"{side}_mask"] = make_mask(task, len(x), x.shape[-1], model.mask_grid, generator)
         batch["forget_noise"] = noise_image(batch["forget_images"], config.noise, generator)
@@ -234,7 +234,7 @@ def retain_check(model: I2IModel, teacher: I2IModel, split: UnlearnSplit) -> dic
             check[side] = None
             continue
         pick_evenly = torch.linspace(0, len(images) - 1, min(len(images), CHECK_IMAGES)).round().long()
-        truth = images.images[pick_evenly]
+        truth = images.load(pick_evenly)
         errors = []
         for scored, which in ((model, "result"), (teacher, "original")):
             outputs, masks = generate_outputs(scored, truth, task,

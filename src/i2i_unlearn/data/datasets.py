@@ -1,69 +1,29 @@
-"""Datasets with class names, held in memory as float tensors in [0, 1], shape (N, C, H, W).
-
-Every dataset becomes an `ImageSet`: images, integer labels, class names and a stable id per
-image (the id is what a forget file list names, and what the input hashes cover).
+"""Datasets with class names. The built-in ones are small and held in memory (`ImageSet`: float tensors in [0, 1],
+shape (N, C, H, W)); an image folder is read from disk as asked (`FolderImages`, folder.py). Both have integer
+labels, class names and a stable id per image (the id is what a forget file list names, and what the input hashes
+and the hashed split cover), and share one reading interface (source.py).
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import pickle
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 
 from i2i_unlearn.config import DataConfig
+from i2i_unlearn.data.folder import open_image_folder
+from i2i_unlearn.data.source import ImageSet, ImageSource
 from i2i_unlearn.errors import UserError
 
 ANIMAL_MNIST_CLASSES = ["Bear", "Bird", "Cat", "Cow", "Dog", "Elephant", "Giraffe", "Horse", "Sheep", "Zebra"]
 FASHION_MNIST_CLASSES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                          "Bag", "Ankle-boot"]
 FASHION_MNIST_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"   # where Debian's dataset-fashion-mnist installs (dpkg -L)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
-@dataclass
-class ImageSet:
-    images: torch.Tensor        # (N, C, H, W) float32 in [0, 1]
-    labels: torch.Tensor        # (N,) int64 indices into class_names
-    class_names: list[str]
-    ids: list[str]              # stable per-image id: "<dataset>/<index>" or a relative file path
-    name: str
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def subset(self, index) -> "ImageSet":
-        index = torch.as_tensor(index, dtype=torch.long)
-        return ImageSet(self.images[index], self.labels[index], self.class_names,
-                        [self.ids[i] for i in index.tolist()], self.name)
-
-    def evenly(self, count: int) -> "ImageSet":
-        """`count` images spread evenly over the set (sorted by class: every class is represented); all if fewer."""
-        return self.subset(torch.linspace(0, len(self) - 1, min(count, len(self))).round().long())
-
-    def class_indices(self, names: list[str]) -> list[int]:
-        """Indices of class names; an unknown name is an error that lists the known ones."""
-        lookup = {n.lower(): i for i, n in enumerate(self.class_names)}
-        unknown = [n for n in names if n.lower() not in lookup]
-        if unknown:
-            raise UserError(f"unknown class name(s) {', '.join(unknown)} in {self.name}; "
-                            f"known: {', '.join(self.class_names)}")
-        return [lookup[n.lower()] for n in names]
-
-    def content_hash(self) -> str:
-        """sha256 of the pixels, labels and ids: recorded so a result names exactly its data."""
-        digest = hashlib.sha256()
-        digest.update((self.images * 255).round().to(torch.uint8).numpy().tobytes())
-        digest.update(self.labels.numpy().tobytes())
-        digest.update("\n".join(self.ids).encode())
-        return digest.hexdigest()
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -156,66 +116,15 @@ def load_fashion_mnist(config: DataConfig) -> ImageSet:
     return images.subset(deduplicate(pixels, labels))
 
 
-def _convert_image(image: Image.Image, mode: str) -> Image.Image:
-    """`image` in mode L or RGB, whatever mode it was stored in."""
-    if image.mode.startswith("I;16"):   # 16-bit grey: scale to 8 bits (PIL's convert clips everything above 255)
-        image = Image.fromarray((np.asarray(image, dtype=np.float32) / 257).round().astype(np.uint8), "L")
-    try:
-        return image.convert(mode)
-    except ValueError:   # modes PIL cannot convert straight to L (LAB) go through RGB
-        return image.convert("RGB").convert(mode)
-
-
-def load_image_folder(config: DataConfig) -> ImageSet:
-    """Any folder with one sub-folder per class; images are converted and resized to the config."""
-    if not config.root:
-        raise UserError("the image-folder dataset needs data.root (or --data-root)")
-    root = Path(config.root)
-    if not root.is_dir():
-        raise UserError(f"image folder not found: {root}")
-    class_dirs = sorted(d for d in root.iterdir() if d.is_dir())
-    mode = "RGB" if config.channels == 3 else "L"
-    images, labels, ids, class_names = [], [], [], []
-    for class_dir in class_dirs:
-        # a folder named like an image is no image (rglob lists its files anyway); a broken symlink stays and is named
-        files = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
-        if not files:
-            continue
-        class_names.append(class_dir.name)
-        for path in files:
-            try:   # ids are text (forget lists, hashes, results.json): a name that is not UTF-8 cannot be one
-                str(path.relative_to(root)).encode()
-            except UnicodeEncodeError:
-                raise UserError(f"file name is not valid UTF-8: {os.fsencode(path).decode(errors='replace')}; "
-                                "rename it") from None
-            try:
-                with Image.open(path) as image:
-                    image = _convert_image(image, mode).resize((config.image_size, config.image_size), Image.BICUBIC)
-            except Image.DecompressionBombError:
-                raise UserError(f"refusing image {path}: more pixels than PIL's decompression-bomb limit "
-                                f"({Image.MAX_IMAGE_PIXELS}); shrink or remove it") from None
-            except (UnidentifiedImageError, OSError, ValueError) as exc:
-                reason = " ".join(str(exc).split())[:200]
-                raise UserError(f"cannot read image {path}: {exc.__class__.__name__}"
-                                f"{': ' + reason if reason else ''}") from None
-            array = np.asarray(image, dtype=np.float32) / 255.0
-            images.append(torch.from_numpy(array).reshape(config.image_size, config.image_size, -1).permute(2, 0, 1))
-            labels.append(len(class_names) - 1)
-            ids.append(str(path.relative_to(root)))
-    if not images:
-        raise UserError(f"no images found in {root} (expected one sub-folder per class holding "
-                        f"{', '.join(sorted(IMAGE_SUFFIXES))} files)")
-    return ImageSet(torch.stack(images), torch.tensor(labels), class_names, ids, f"folder:{root.name}")
-
-
-DATASETS = {
+DATASETS = {   # name -> opener: the built-in sets come loaded, a folder listed
     "animal-mnist": load_animal_mnist,
     "fashion-mnist": load_fashion_mnist,
-    "image-folder": load_image_folder,
+    "image-folder": open_image_folder,
 }
 
 
-def load_dataset(config: DataConfig) -> ImageSet:
+def open_dataset(config: DataConfig) -> ImageSource:
+    """The dataset of a config, as cheaply as it comes: an image folder listed, not read (a set of any size)."""
     if config.dataset not in DATASETS:
         raise UserError(f"unknown dataset {config.dataset!r}; available: {', '.join(DATASETS)}")
     if config.channels not in (1, 3):
@@ -223,7 +132,12 @@ def load_dataset(config: DataConfig) -> ImageSet:
     return DATASETS[config.dataset](config)
 
 
-def select_classes(images: ImageSet, classes: list[str] | None) -> ImageSet:
+def load_dataset(config: DataConfig) -> ImageSet:
+    """The dataset of a config held in memory (an image folder read whole): for code that still slices `.images`."""
+    return open_dataset(config).materialize()
+
+
+def select_classes(images: ImageSource, classes: list[str] | None) -> ImageSource:
     """The images of `classes` (all of them when None or empty)."""
     if not classes:
         return images

@@ -1,0 +1,82 @@
+"""The commands that start a model (train, import) read an image folder batch by batch: what they generate and check
+equals what the in-memory path gives, and their record names the data by its files' hashes."""
+import json
+
+import pytest
+import torch
+from builders import make_mae
+from conftest import TINY_MAE, tiny_train_config, tiny_unlearn_config
+from test_streamed import write_folder
+from typer.testing import CliRunner
+
+from i2i_unlearn.cli import app
+from i2i_unlearn.config import DataConfig, TaskConfig
+from i2i_unlearn.data import load_split, make_unlearn_split, open_split
+from i2i_unlearn.data.file_hashes import FILE_HASHES
+from i2i_unlearn.lineage import training_data_config
+from i2i_unlearn.models import build_model, load_model
+from i2i_unlearn.models.generation import GENERATION_BATCH, generate_batches, generate_outputs, hidden_mse
+from i2i_unlearn.tasks import degrade
+from i2i_unlearn.train import train, validation_check
+
+pytestmark = pytest.mark.usefixtures("one_thread")   # conftest.py
+
+
+@pytest.fixture(scope="module")
+def grey_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grey") / "photos"
+    write_folder(root, {"cats": 90, "dogs": 80}, size=32)
+    return DataConfig(dataset="image-folder", root=str(root), image_size=32, channels=1, test_per_class=5,
+                      val_per_class=70)
+
+
+def test_generating_batch_by_batch_gives_what_generating_the_tensor_gives(grey_folder):
+    torch.manual_seed(0)
+    model = build_model(TINY_MAE).eval()
+    streamed = open_split(grey_folder).val
+    assert len(streamed) > GENERATION_BATCH   # two batches: the second batch's randomness follows its position
+    task = TaskConfig("random-patches", 0.5)
+    outputs, masks = generate_outputs(model, streamed.materialize().images, task, seed=3)
+    parts = list(generate_batches(model, (b.images for b in streamed.batches(GENERATION_BATCH)), task, seed=3))
+    assert torch.equal(torch.cat([p[1] for p in parts]), outputs) and torch.equal(torch.cat([p[2] for p in parts]), masks)
+
+
+def test_the_validation_check_reads_batches_and_gives_the_whole_tensors_numbers(grey_folder):
+    torch.manual_seed(0)
+    model = build_model(TINY_MAE).eval()
+    streamed, in_memory = open_split(grey_folder), load_split(grey_folder)
+    check = validation_check(model, streamed.val, streamed.train)
+    assert check == validation_check(model, in_memory.val, in_memory.train)
+    # what the check computed before it read batches: every output and the mean image of the whole tensors
+    truth = in_memory.val.images
+    outputs, masks = generate_outputs(model, truth, TaskConfig("center-inpaint", 0.5))
+    fill = degrade(truth, masks, in_memory.train.images.mean(dim=0, keepdim=True))
+    assert check["hidden_mse"] == pytest.approx(hidden_mse(outputs, truth, masks), abs=1e-5)
+    assert check["mean_fill_hidden_mse"] == pytest.approx(hidden_mse(fill, truth, masks), abs=1e-5)
+
+
+def test_training_on_a_folder_streams_it_and_records_its_files_hash(grey_folder, tmp_path):
+    config = tiny_train_config(steps=2)
+    config.data = grey_folder
+    train(config, tmp_path / "model")
+    inputs = json.loads((tmp_path / "model" / "run.json").read_text())["inputs"]
+    assert inputs["train_images_hash"] == "files" and inputs["train_count"] == 170 - 2 * 75
+    assert inputs["split"] == load_split(grey_folder).describe()
+    cached = json.loads((tmp_path / "model" / FILE_HASHES).read_text())["files"]
+    assert len(cached) == 20 and inputs["train_images"] == open_split(grey_folder).train.content_hash()
+
+
+def test_import_with_a_hashed_split_records_it_and_unlearning_finds_the_same_parts(grey_folder, tmp_path):
+    make_mae(tmp_path / "hf-mae")
+    (tmp_path / "data.yaml").write_text("split: hashed\ntest_fraction: 0.2\nval_fraction: 0.1\nsplit_seed: 4\n")
+    result = CliRunner().invoke(app, ["import", "--family", "mae", "--from-pretrained", str(tmp_path / "hf-mae"),
+                                      "--out", str(tmp_path / "mae"), "--dataset", "image-folder", "--data-root",
+                                      grey_folder.root, "--data-config", str(tmp_path / "data.yaml")])
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    recorded = training_data_config(load_model(tmp_path / "mae"))
+    assert (recorded.split, recorded.test_fraction, recorded.split_seed) == ("hashed", 0.2, 4)
+    inputs = json.loads((tmp_path / "mae" / "run.json").read_text())["inputs"]
+    parts = load_split(recorded)
+    assert inputs["split"] == parts.describe() and inputs["train_images_hash"] == "files"
+    request = make_unlearn_split(recorded, tiny_unlearn_config(forget_classes=["cats"]))
+    assert set(request.forget_eval.ids) == {i for i in parts.test.ids if i.startswith("cats/")}
