@@ -88,7 +88,8 @@ def audit(model: list[str] = typer.Option(..., help="model folder or NAME=DIR, r
           band_model: Optional[list[str]] = typer.Option(None, help="a --model name of a retrained model, repeated: "
                                                                    "their relearning curves over every attack seed "
                                                                    "make the retrained band (default: "
-                                                                   "--tell-reference)"),
+                                                                   "--tell-reference), and the first that is not "
+                                                                   "the tell reference sets the tell's floor"),
           shadow_in: Optional[list[Path]] = typer.Option(None, help="per-example attack (LiRA): a model folder "
                                                                     "trained WITH the forget images, e.g. the "
                                                                     "original recipe with another seed (repeat, "

@@ -139,6 +139,35 @@ def test_the_probe_is_near_chance_on_two_halves_of_one_set_of_outputs(tiny_model
     assert linear_probe(features, evaluator.features(noisy), folds=5, paired=True)["accuracy"] > 0.9
 
 
+def test_the_permutation_test_finds_a_real_difference_and_not_an_absent_one():
+    generator = torch.Generator().manual_seed(0)
+    base = torch.randn(60, 8, generator=generator)
+    same = base + 0.5 * torch.randn(60, 8, generator=generator)     # the same inputs, no systematic difference
+    shifted = base + 0.5 * torch.randn(60, 8, generator=generator) + 3.0 * torch.tensor([1.0] + [0.0] * 7)
+    told = linear_probe(shifted, base, folds=4, paired=True, permutations=40)
+    assert told["accuracy"] > 0.75 and told["permutation"]["p_value"] == round(1 / 41, 4)
+    untold = linear_probe(same, base, folds=4, paired=True, permutations=40)
+    assert untold["permutation"]["p_value"] > 0.1
+    assert untold["permutation"]["null_mean"] == pytest.approx(0.5, abs=0.06)
+
+
+def test_the_tells_floor_is_the_probe_between_two_retrained_seeds_and_every_model_is_read_against_it(
+        tiny_evaluator_dir):
+    from i2i_unlearn.evaluation.audit.probe import FLOOR_MARGIN, tell_audit
+    evaluator = load_evaluator(tiny_evaluator_dir)
+    generator = torch.Generator().manual_seed(0)
+    retrained = torch.rand(40, 1, 32, 32, generator=generator)
+    outputs = {"retrained": retrained, "retrained-1": (retrained + 0.02 * torch.randn(40, 1, 32, 32,
+                                                                                       generator=generator)).clamp(0, 1),
+               "grey": torch.full_like(retrained, 0.5)}
+    tell, floor = tell_audit(evaluator, outputs, reference="retrained", forget_indices=[2], folds=4,
+                             floor_model="retrained-1", permutations=10)
+    assert floor["accuracy"] == tell["retrained-1"]["probe_vs_reference"]["accuracy"] and floor["margin"] == FLOOR_MARGIN
+    grey = tell["grey"]["probe_vs_reference"]
+    assert grey["above_floor"] == round(grey["accuracy"] - floor["accuracy"], 4) > FLOOR_MARGIN
+    assert grey["within_floor_margin"] is False and tell["retrained"]["probe_vs_reference"] is None
+
+
 # --- relearning ----------------------------------------------------------------------------------
 
 def test_relearning_starts_from_the_given_model_and_never_writes_into_it(tiny_model_dir, tiny_evaluator_dir, split):

@@ -89,7 +89,8 @@ def test_report_shows_the_audits_tables_numbers_and_figures(audit_dir, results_p
         cells = [label, f"{entry['forget_recognition']:.3f}", f"{entry['no_object_share']:.3f}",
                  f"{entry['low_confidence_share']:.3f}",
                  "–" if probe is None else f"{probe['accuracy']:.3f} ± {probe['accuracy_std']:.3f}",
-                 f"{entry['forget_fid']:.2f}"]
+                 f"{entry['forget_fid']:.2f}",
+                 "–" if probe is None else f"{probe['permutation']['p_value']:.3f}"]   # the permutation test's
         assert re.search(_row(cells), section), (name, cells)
         assert "| " + " | ".join(cells) + " |" in markdown
         for variant, result in audit["relearning"]["models"][name]["variants"].items():

@@ -15,8 +15,13 @@ LOW_CONFIDENCE = 0.5                  # top class probability below this: "no co
 NO_OBJECT = "no object"               # the evaluator's extra class (evaluator.py)
 
 
+PERMUTATIONS = 100   # the permutation test's resolution: p-values to 1/101
+
+FLOOR_MARGIN = 0.05  # the tell target: a model's probe accuracy at most the floor + this
+
+
 def linear_probe(features_a: torch.Tensor, features_b: torch.Tensor, *, folds: int = 5, seed: int = 0,
-                 paired: bool = False, weight_decay: float = 1e-2) -> dict:
+                 paired: bool = False, weight_decay: float = 1e-2, permutations: int = 0) -> dict:
     """k-fold cross-validated balanced accuracy of a logistic regression telling A from B
     (0.5 = indistinguishable), by scikit-learn: standardised features, class-balanced weights, L2 penalty
     `weight_decay` on the mean loss. `paired`: row i of A and of B come from the same input and go to the same
@@ -37,19 +42,48 @@ def linear_probe(features_a: torch.Tensor, features_b: torch.Tensor, *, folds: i
     y = np.concatenate([np.ones(n_a), np.zeros(n_b)])
     groups = np.concatenate([np.arange(n_a), np.arange(n_b) if paired else n_a + np.arange(n_b)])
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    accuracies = []
-    for train, test in splitter.split(x, y, groups):
-        # sklearn minimises C * sum(weighted loss) + |w|^2 / 2: the same optimum as mean loss + weight_decay |w|^2
-        classifier = make_pipeline(StandardScaler(), LogisticRegression(
-            C=1.0 / (2 * weight_decay * len(train)), class_weight="balanced", max_iter=1000))
-        classifier.fit(x[train], y[train])
-        accuracies.append(float(balanced_accuracy_score(y[test], classifier.predict(x[test]))))
+    folds_of = list(splitter.split(x, y, groups))
+
+    def fold_accuracies(labels: np.ndarray) -> list[float]:
+        accuracies = []
+        for train, test in folds_of:
+            # sklearn minimises C * sum(weighted loss) + |w|^2 / 2: the optimum of mean loss + weight_decay |w|^2
+            classifier = make_pipeline(StandardScaler(), LogisticRegression(
+                C=1.0 / (2 * weight_decay * len(train)), class_weight="balanced", max_iter=1000))
+            classifier.fit(x[train], labels[train])
+            accuracies.append(float(balanced_accuracy_score(labels[test], classifier.predict(x[test]))))
+        return accuracies
+    accuracies = fold_accuracies(y)
     mean_accuracy = sum(accuracies) / folds
     spread = math.sqrt(sum((a - mean_accuracy) ** 2 for a in accuracies) / max(1, folds - 1))
-    return {"accuracy": round(mean_accuracy, 4), "accuracy_std": round(spread, 4),
-            "fold_accuracies": [round(a, 4) for a in accuracies], "folds": folds, "count": [n_a, n_b],
-            "classifier": f"logistic regression (scikit-learn), standardised features, L2 {weight_decay} on the "
-                          "mean loss, class-balanced; balanced accuracy over grouped stratified folds"}
+    result = {"accuracy": round(mean_accuracy, 4), "accuracy_std": round(spread, 4),
+              "fold_accuracies": [round(a, 4) for a in accuracies], "folds": folds, "count": [n_a, n_b],
+              "classifier": f"logistic regression (scikit-learn), standardised features, L2 {weight_decay} on the "
+                            "mean loss, class-balanced; balanced accuracy over grouped stratified folds"}
+    if permutations:
+        result["permutation"] = _permutation_test(fold_accuracies, y, n_a, paired, mean_accuracy, permutations, seed)
+    return result
+
+
+def _permutation_test(fold_accuracies, y: np.ndarray, n_a: int, paired: bool, observed: float, permutations: int,
+                      seed: int) -> dict:
+    """How often the probe does as well with labels that carry no information: under the null that A and B are
+    exchangeable, labels are swapped within each pair (paired) or shuffled (unpaired), the same folds refit.
+    p = (1 + #null accuracies >= observed) / (1 + permutations)."""
+    generator = np.random.default_rng(seed)
+    null = []
+    for _ in range(permutations):
+        if paired:
+            swap = generator.random(n_a) < 0.5
+            labels = y.copy()
+            labels[:n_a][swap], labels[n_a:][swap] = 0.0, 1.0
+        else:
+            labels = generator.permutation(y)
+        null.append(float(np.mean(fold_accuracies(labels))))
+    at_least = sum(a >= observed - 1e-12 for a in null)
+    return {"p_value": round((1 + at_least) / (1 + permutations), 4), "permutations": permutations,
+            "null_mean": round(float(np.mean(null)), 4), "null_95th": round(float(np.quantile(null, 0.95)), 4),
+            "null": "labels swapped within each pair of outputs of the same input" if paired else "labels shuffled"}
 
 
 def confidence_shares(evaluator, outputs: torch.Tensor) -> dict:
@@ -66,8 +100,11 @@ def confidence_shares(evaluator, outputs: torch.Tensor) -> dict:
             "mean_max_probability": round(float(top.mean()), 4)}
 
 def tell_audit(evaluator, outputs: dict[str, torch.Tensor], *, reference: str | None, forget_indices: list[int],
-               folds: int = 5, seed: int = 0) -> dict:
-    """Per model: what the evaluator says about its forget outputs, and the probe against the reference's."""
+               folds: int = 5, seed: int = 0, floor_model: str | None = None,
+               permutations: int = PERMUTATIONS) -> tuple[dict, dict | None]:
+    """Per model: what the evaluator says about its forget outputs, and the probe against the reference's with
+    its permutation test. And the floor: the probe between `floor_model` (another retrained seed) and the
+    reference, which no method can be expected to beat; each probe's margin over it."""
     features = {name: evaluator.features(images) for name, images in outputs.items()}
     result = {}
     for name, images in outputs.items():
@@ -76,6 +113,15 @@ def tell_audit(evaluator, outputs: dict[str, torch.Tensor], *, reference: str | 
                  "probe_vs_reference": None}
         if reference is not None and name != reference:
             entry["probe_vs_reference"] = linear_probe(features[name], features[reference], folds=folds, seed=seed,
-                                                       paired=True)
+                                                       paired=True, permutations=permutations)
         result[name] = entry
-    return result
+    floor = None
+    if floor_model is not None and reference is not None and floor_model != reference:
+        floor = {"model": floor_model, "reference": reference, "margin": FLOOR_MARGIN,
+                 "accuracy": result[floor_model]["probe_vs_reference"]["accuracy"]}
+        for entry in result.values():
+            probe = entry["probe_vs_reference"]
+            if probe is not None:
+                probe["above_floor"] = round(probe["accuracy"] - floor["accuracy"], 4)
+                probe["within_floor_margin"] = probe["above_floor"] <= FLOOR_MARGIN
+    return result, floor

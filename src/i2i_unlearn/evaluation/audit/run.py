@@ -26,7 +26,7 @@ from i2i_unlearn.evaluation.audit.membership import (
     restoration_errors,
 )
 from i2i_unlearn.evaluation.audit.plots import relearn_plot, roc_plot
-from i2i_unlearn.evaluation.audit.probe import LOW_CONFIDENCE, tell_audit
+from i2i_unlearn.evaluation.audit.probe import LOW_CONFIDENCE, PERMUTATIONS, tell_audit
 from i2i_unlearn.evaluation.audit.relearn import relearning_attack
 from i2i_unlearn.evaluation.audit.sets import audit_sets, model_forget_request
 from i2i_unlearn.evaluation.embedders import load_embedder
@@ -46,6 +46,7 @@ class AuditOptions:
     masks: list[TaskConfig] = field(default_factory=lambda: list(DEFAULT_MASKS))
     timesteps: tuple[int, ...] = DEFAULT_TIMESTEPS
     probe_folds: int = 5
+    permutations: int = PERMUTATIONS      # the tell's permutation test (0: none)
     seed: int = 0
     # per-example membership inference (lira.py): model folders trained WITH the forget images (the original
     # recipe, other seeds) and WITHOUT them (retrained); none of them may be audited
@@ -173,8 +174,10 @@ def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluat
                                                 description=f"the tell: {name}'s forget outputs")
     if progress:
         progress("forget outputs generated")
-    tell = tell_audit(evaluator, outputs, reference=tell_reference, forget_indices=forget_indices,
-                      folds=options.probe_folds, seed=options.seed)
+    floor_model = next((name for name in band_models or () if name != tell_reference), None)
+    tell, floor = tell_audit(evaluator, outputs, reference=tell_reference, forget_indices=forget_indices,
+                             folds=options.probe_folds, seed=options.seed, floor_model=floor_model,
+                             permutations=options.permutations)
     for name in models:
         tell[name]["forget_fid"] = metrics.fid(evaluator, outputs[name], tell_images.images) \
             if len(tell_images) >= 2 else None
@@ -205,7 +208,8 @@ def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluat
         "lira": lira,
         "tell": {"task": to_dict(options.task), "inputs": "non-members (never-seen forget-class images)"
                  if sets.kind == "classes" else "members (the forgotten images)", "count": len(tell_images),
-                 "low_confidence_threshold": LOW_CONFIDENCE, "probe_reference": tell_reference, "models": tell},
+                 "low_confidence_threshold": LOW_CONFIDENCE, "probe_reference": tell_reference, "models": tell,
+                 "floor": floor},
         "relearning": relearning,
         "images": figures,
         "settings": {"seed": options.seed, "split": options.split, "max_images": options.max_images,

@@ -102,23 +102,39 @@ def tell_table(audit: dict) -> Table:
     tell = audit["tell"]
     reference = tell.get("probe_reference", audit.get("tell_reference"))
     threshold = tell.get("low_confidence_threshold")
+    floor = tell.get("floor")
+    permuted = any((e.get("probe_vs_reference") or {}).get("permutation") for e in tell["models"].values())
     header = ["model", "forget recognition", "no-object share", "low-confidence share",
               f"probe vs {reference}" if reference else "probe", "forget FID"]
+    header += ["permutation p"] if permuted else []
+    header += [f"probe − floor ({floor['model']})"] if floor else []
     rows = []
     for name, entry in tell["models"].items():
         probe = entry.get("probe_vs_reference")
         probe_cell = MISSING if not probe else (
             f"{probe['accuracy']:.3f} ± {probe['accuracy_std']:.3f}" if probe.get("accuracy_std") is not None
             else format_fixed(probe["accuracy"]))
-        rows.append([_reference_label(name, reference), format_fixed(entry.get("forget_recognition")),
-                     format_fixed(entry.get("no_object_share")), format_fixed(entry.get("low_confidence_share")),
-                     probe_cell, format_fixed(entry.get("forget_fid"), 2)])
+        row = [_reference_label(name, reference), format_fixed(entry.get("forget_recognition")),
+               format_fixed(entry.get("no_object_share")), format_fixed(entry.get("low_confidence_share")),
+               probe_cell, format_fixed(entry.get("forget_fid"), 2)]
+        if permuted:
+            row.append(format_fixed(((probe or {}).get("permutation") or {}).get("p_value")))
+        if floor:
+            above = (probe or {}).get("above_floor")
+            row.append(MISSING if above is None else f"{above:+.3f}"
+                       + ("" if probe.get("within_floor_margin") else f" (over +{floor['margin']:g})"))
+        rows.append(row)
     task = tell.get("task") or {}
     caption = f"The tell: outputs for {tell.get('count', MISSING)} forget inputs, {tell.get('inputs', MISSING)}"
     if {"name", "ratio"} <= task.keys():
         caption += f"; task {task['name']}, ratio {task['ratio']:g}"
     if threshold is not None:
         caption += f"; low confidence: top class probability below {threshold:g}"
+    if permuted:
+        caption += "; permutation p: how often the probe did as well with the two models' labels swapped at random"
+    if floor:
+        caption += (f"; the floor: the probe telling {floor['model']} (another retrained seed) from {reference}, "
+                    f"{format_fixed(floor['accuracy'])}, what no method can be expected to beat")
     return Table(header, rows, caption)
 
 
