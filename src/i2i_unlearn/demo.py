@@ -67,6 +67,8 @@ def run_demo(model_dir: Path, evaluator_dir: Path, config_path: Path | None, out
     html, markdown = write_report(evaluation_dir / "results.json")
     print()
     print(summary_table(results))
+    print("\none unlearning seed and one model per row: the intervals are over the test images only, not over "
+          "seeds (`i2i-unlearn bench` runs every method over 3 seeds against 3 retrained models)")
     print(f"\nreport: {html}\n        {markdown}\nunlearned model: {unlearned_dir}   "
           f"({time.time() - started:.0f} s)")
     return results

@@ -216,8 +216,14 @@ def _budget(budget: dict) -> list[str]:
              f"the forget score ({_md(budget['forget_metric'])}, {sample['forget']['count']} validation images) was "
              f"to be {goal}. Center 1/2 inpainting, fixed masks. The forget weight alpha was controlled at every "
              f"checkpoint ({_md(budget['update'])}), and the run {stopped}.", "",
-             f"- Kept: step {chosen['step']}, retain {chosen['retain_ratio']:.4f}x the original's, forget "
-             f"{chosen['forget_ratio']:.4f}x: {verdict}",
+             f"- Kept: step {chosen['step']}, retain {chosen['retain_ratio']:.4f}x the original's"
+             + (f" (at most {chosen['retain_ratio_hi']:.4f}x)" if "retain_ratio_hi" in chosen else "")
+             + f", forget {chosen['forget_ratio']:.4f}x: {verdict}",
+             *([f"- **FORGOT NOTHING MEASURABLE**: the forget score's 95 % interval reaches the original's "
+                f"({chosen['forget_ratio_hi']:.4f}x)."] if budget.get("forgot_measurably") is False else []),
+             *([f"- The frame alone was recognised as the forgotten class {budget['frame_alone_recognition']:.2f} of "
+                "the time, so forgetting was measured by the hole error."]
+               if budget.get("frame_alone_recognition") is not None else []),
              f"- Cost of control: {control['measurements']} measurements, {control['measure_seconds']} s"
              + (f" ({share:.1%} of the run's wall time)." if share is not None else "."), "",
              "| step | alpha | retain (x original) | forget (x original) | within budget | next alpha |",

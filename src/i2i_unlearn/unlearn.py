@@ -13,7 +13,8 @@ import torch
 
 from i2i_unlearn.checkpoints import sha256_text, write_text_atomic
 from i2i_unlearn.config import DataConfig, TaskConfig, UnlearnConfig, to_dict
-from i2i_unlearn.controllers.budget import BudgetController, ValidationProbe, check_budget
+from i2i_unlearn.controllers.budget import BudgetController, check_budget
+from i2i_unlearn.controllers.validation import ValidationProbe
 from i2i_unlearn.controllers.membership import MembershipProbe, MembershipStop, check_membership_stop
 from i2i_unlearn.data import ImageSet, UnlearnSplit, make_unlearn_split
 from i2i_unlearn.data.proxy import check_proxy
@@ -77,7 +78,7 @@ def check_config(config: UnlearnConfig) -> None:
 def validation_probe(config: UnlearnConfig, split: UnlearnSplit, data: DataConfig) -> ValidationProbe:
     """The budget's validation sample. With a proxy retain set its retain side is the proxy's own validation images
     as proxy.py built them (transformed, or completed by the original, like the training proxy): handed to the
-    probe as the split's retain images, since budget.retain_validation reloads only a plain proxy dataset."""
+    probe as the split's retain images, since validation.retain_validation reloads only a plain proxy dataset."""
     if split.proxy_val is None:
         return ValidationProbe(config, split, data)
     probe = ValidationProbe(dataclasses.replace(config, proxy=None, proxy_classes=None),

@@ -18,10 +18,12 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 import i2i_unlearn.controllers.budget as budget_module
+import i2i_unlearn.controllers.validation as validation_module
 import i2i_unlearn.loop as loop
 import i2i_unlearn.unlearn as unlearn_module
 from i2i_unlearn import load_model
-from i2i_unlearn.controllers.budget import DEFAULT_RETAIN_BUDGET, ValidationProbe, apply_default_budget
+from i2i_unlearn.controllers.budget import DEFAULT_RETAIN_BUDGET, apply_default_budget
+from i2i_unlearn.controllers.validation import ValidationProbe
 from i2i_unlearn.cli import app, main
 from i2i_unlearn.config import DataConfig, OptimConfig, TokenizerTrainConfig, UnlearnConfig, to_dict
 from i2i_unlearn.data import load_split, make_unlearn_split
@@ -149,7 +151,7 @@ def _rows(images: torch.Tensor) -> set[bytes]:
 @pytest.mark.parametrize("proxy", [False, True], ids=["retain-set", "proxy"])
 def test_validation_images_never_enter_training(trained_mae, tmp_path, monkeypatch, proxy, fashion_mnist_root):
     drawn, measured = [], []
-    real_batches, real_generate = unlearn_module.unlearning_batches, budget_module.generate_outputs
+    real_batches, real_generate = unlearn_module.unlearning_batches, validation_module.generate_outputs
 
     def spy_batches(split, config, model):
         make_batch = real_batches(split, config, model)
@@ -164,7 +166,7 @@ def test_validation_images_never_enter_training(trained_mae, tmp_path, monkeypat
         measured.append(images)
         return real_generate(model, images, *args, **kwargs)
     monkeypatch.setattr(unlearn_module, "unlearning_batches", spy_batches)
-    monkeypatch.setattr(budget_module, "generate_outputs", spy_generate)
+    monkeypatch.setattr(validation_module, "generate_outputs", spy_generate)
     overrides = dict(steps=4, budget_images=32)
     if proxy:
         overrides.update(proxy=DataConfig(dataset="fashion-mnist", root=str(fashion_mnist_root)),
@@ -192,7 +194,7 @@ def test_validation_images_never_enter_training(trained_mae, tmp_path, monkeypat
 def test_no_budget_leaves_runs_as_they_were(trained_mae, tmp_path, monkeypatch):
     config = too_strong(retain_budget=None, budget_metric="fid", steps=6)
     assert sorted(to_dict(config)) == KEYS_BEFORE_BUDGETS
-    monkeypatch.setattr(budget_module.ValidationProbe, "measure", lambda *a: pytest.fail("a fixed-alpha run measured"))
+    monkeypatch.setattr(validation_module.ValidationProbe, "measure", lambda *a: pytest.fail("a fixed-alpha run measured"))
     out = tmp_path / "out"
     unlearn(trained_mae, config, out, keep_checkpoint=True)
     record = json.loads((out / "run.json").read_text())
@@ -393,3 +395,64 @@ def test_bad_budget_input_is_refused_with_one_line(tiny_model_dir, tmp_path, mon
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and re.search(message, lines[0]), lines
     assert not out.exists()
+
+
+class _ScriptedProbe:
+    """Scores given in advance (retain, forget and their replicates), to check the controller's reading of them."""
+    forget_metric, retain_metric = "recognition", "fid"
+
+    def __init__(self, scores, frame=None):
+        self.scores, self.frame = list(scores), frame
+
+    def measure(self, model):
+        return self.scores.pop(0)
+
+    def frame_alone_recognition(self):
+        return self.frame
+
+    def use_hole_error_for_forgetting(self):
+        self.forget_metric = "hole-mse"
+
+    forget_ratio = ValidationProbe.forget_ratio
+
+
+def _scores(retain, retain_spread, forget, forget_spread=0.0):
+    steps = torch.linspace(-1, 1, 50, dtype=torch.float64)
+    return {"retain": retain, "forget": forget, "retain_replicates": (retain + retain_spread * steps).tolist(),
+            "forget_replicates": (forget + forget_spread * steps).tolist()}
+
+
+def test_in_budget_means_the_upper_end_of_the_retain_interval_and_forgetting_nothing_is_said(tiny_model_dir,
+                                                                                             tmp_path):
+    from i2i_unlearn.controllers.budget import BudgetController
+    from i2i_unlearn.methods import get_method
+    model = load_model(tiny_model_dir)
+    config = UnlearnConfig(forget_classes=["Cat"], retain_budget=1.10, forget_goal=None, alpha=0.1)
+    original = _scores(10.0, 0.0, 0.8, 0.0)
+    steady = _scores(10.5, 0.1, 0.2, 0.01)     # 1.05x, a narrow interval: within 1.10
+    noisy = _scores(10.6, 2.0, 0.1, 0.01)      # 1.06x on the sample, but its interval reaches above 1.10
+    probe = _ScriptedProbe([original, steady, noisy])
+    controller = BudgetController(config, get_method("ours", config), probe, tmp_path)
+    controller.start(model, model)
+    first, second = controller.measure(1, model), controller.measure(2, model)
+    path = controller.state["path"]
+    assert not first and not second and path[1]["in_budget"] and not path[2]["in_budget"]
+    assert path[2]["retain_ratio"] < 1.10 < path[2]["retain_ratio_hi"]
+    assert controller.state["best"]["step"] == 1                    # the noisy point forgets more but is not kept
+    assert "FORGOT NOTHING" not in controller.message()
+    unchanged = BudgetController(config, get_method("ours", config),
+                                 _ScriptedProbe([original, _scores(10.1, 0.0, 0.78, 0.2)]), tmp_path / "b")
+    unchanged.start(model, model)
+    unchanged.measure(1, model)
+    assert "FORGOT NOTHING MEASURABLE" in unchanged.message() and unchanged.summary()["forgot_measurably"] is False
+
+
+def test_a_class_recognised_from_the_frame_alone_is_measured_by_the_hole_error(tiny_model_dir, tmp_path):
+    from i2i_unlearn.controllers.budget import BudgetController
+    from i2i_unlearn.methods import get_method
+    config = UnlearnConfig(forget_classes=["Cat"], retain_budget=1.10, alpha=0.1)
+    probe = _ScriptedProbe([_scores(10.0, 0.0, 0.8), _scores(10.0, 0.0, 0.05)], frame=0.7)  # 0.7 >= 0.8 x 0.8
+    controller = BudgetController(config, get_method("ours", config), probe, tmp_path)
+    controller.start(load_model(tiny_model_dir), load_model(tiny_model_dir))
+    assert probe.forget_metric == "hole-mse" and controller.state["frame_alone_recognition"] == 0.7
+    assert controller.state["original"]["forget"] == 0.05    # measured again, by the hole error

@@ -28,28 +28,22 @@ from pathlib import Path
 
 import torch
 
-from i2i_unlearn.checkpoints import read_json, sha256_text
-from i2i_unlearn.config import RECORDED_ONLY_WITH, DataConfig, TaskConfig, UnlearnConfig
+from i2i_unlearn.checkpoints import read_json
+from i2i_unlearn.config import RECORDED_ONLY_WITH, UnlearnConfig
 from i2i_unlearn.controllers.base import MIN_MEASUREMENTS, echo, keep_weights, load_kept_weights, main_process_result
-from i2i_unlearn.data import ImageSet, UnlearnSplit, load_split
+from i2i_unlearn.controllers.validation import ValidationProbe, resolved_forget_metric
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.evaluation import metrics
-from i2i_unlearn.evaluation.embedders import load_embedder
+from i2i_unlearn.evaluation.metrics import Z_95
 from i2i_unlearn.loop import CHECKPOINTS, Monitor
 from i2i_unlearn.methods import METHODS, Method
 from i2i_unlearn.models import I2IModel
 from i2i_unlearn.models.base import read_model_config
-from i2i_unlearn.models.generation import generate_outputs, hidden_mse
 
 BUDGET_METRICS = {"fid": "retain FID through the evaluator", "hole-mse": "retain hole error, no evaluator needed"}
 
 FORGET_METRICS = {"recognition": "share of forget outputs the evaluator calls a forget class",
                   "hole-mse": "forget hole error, no evaluator needed (the original's over the run's: lower = "
                               "more forgotten)"}
-
-BUDGET_TASK = TaskConfig("center-inpaint", 0.5)   # the task evaluate and the retain check report
-
-SAMPLE_SEED = 0          # masks and sampling noise of the validation sample: the same at every measurement
 
 STEP_SIZE = math.log(2)  # per measurement alpha at most doubles (no damage) ...
 
@@ -59,7 +53,10 @@ OVERHEAD_LIMIT = 0.2     # measuring should cost at most this share of a run's w
 
 BEST_WEIGHTS = "budget-best.safetensors"   # in the checkpoints folder: the best checkpoint so far
 
-RULE_DOC = ("kept: among the measured checkpoints within the budget, the one with the lowest forget ratio (ties: "
+FRAME_SATURATION = 0.8   # the frame alone recognised at this share of the original's: recognition cannot see forgetting
+
+RULE_DOC = ("within the budget: the upper end of the retain ratio's 95 % interval over the sample's images at most "
+            "the budget. Kept: among the measured checkpoints within the budget, the one with the lowest forget ratio (ties: "
             "the lower retain ratio); if none is within it, the one with the lowest retain ratio, marked over budget. "
             "Candidates: every measured checkpoint after the start (and the start itself when warm-started)")
 
@@ -124,14 +121,6 @@ def budget_defaults() -> dict:
     """The budget keys of UnlearnConfig and their defaults."""
     return {f.name: f.default for f in dataclasses.fields(UnlearnConfig) if f.metadata.get(RECORDED_ONLY_WITH)}
 
-def resolved_forget_metric(config: UnlearnConfig) -> str:
-    if config.forget_metric is not None:
-        return config.forget_metric
-    return "hole-mse" if config.budget_metric == "hole-mse" else "recognition"
-
-def uses_evaluator(config: UnlearnConfig) -> bool:
-    return config.budget_metric == "fid" or resolved_forget_metric(config) == "recognition"
-
 def _choices(table: dict) -> str:
     return "; ".join(f"{name} ({doc})" for name, doc in table.items())
 
@@ -167,84 +156,6 @@ def check_budget(config: UnlearnConfig) -> None:
                         "lower it (--checkpoint-every, or checkpoint_every in --config), or give a fixed forget "
                         "weight (--alpha)")
 
-def retain_validation(split: UnlearnSplit, config: UnlearnConfig) -> tuple[ImageSet, str]:
-    """The held-out images the retain budget is measured on: validation images of the retained classes, or with
-    a proxy retain set the proxy's own validation images (of its chosen classes)."""
-    if config.proxy is None:
-        return split.retain_eval, "val"
-    proxy_val = load_split(config.proxy).val
-    if config.proxy_classes:
-        keep = torch.isin(proxy_val.labels, torch.tensor(proxy_val.class_indices(config.proxy_classes)))
-        proxy_val = proxy_val.subset(torch.nonzero(keep).flatten())
-    return proxy_val, f"val of the proxy {config.proxy.dataset}"
-
-class ValidationProbe:
-    """The fixed validation sample of a budgeted run and the two scores measured on it."""
-
-    def __init__(self, config: UnlearnConfig, split: UnlearnSplit, data: DataConfig):
-        retain, source = retain_validation(split, config)
-        for side, images in (("retain", retain), ("forget", split.forget_eval)):
-            if len(images) < 2:
-                raise UserError(f"a retain budget is measured on validation images, and the {side} side has "
-                                f"{len(images)}: the model's data split needs validation images (val_per_class)")
-        self.retain, self.forget = retain.evenly(config.budget_images), split.forget_eval.evenly(config.budget_images)
-        self.retain_source = source
-        self.retain_metric, self.forget_metric = config.budget_metric, resolved_forget_metric(config)
-        self.evaluator, self.evaluator_spec, self.real_features, self.forget_indices = None, None, None, []
-        if uses_evaluator(config):
-            self._load_evaluator(config.budget_evaluator, data, split.forget_class_names)
-
-    def _load_evaluator(self, spec: str, data: DataConfig, forget_classes: list[str]) -> None:
-        evaluator = load_embedder(spec)
-        channels = (getattr(evaluator, "info", None) or {}).get("channels")
-        if channels is not None and channels != data.channels:
-            raise UserError(f"the evaluator {spec} reads {channels}-channel images, the model's data has "
-                            f"{data.channels}: pass the evaluator of this dataset (--evaluator), or budget with "
-                            "--budget-metric hole-mse (no evaluator)")
-        if self.forget_metric == "recognition":
-            known = evaluator.class_names if evaluator.has_classes else []
-            missing = [name for name in forget_classes if name not in known]
-            if missing:
-                raise UserError(f"the evaluator {spec} cannot recognise {', '.join(missing)} (its classes: "
-                                f"{', '.join(known) or 'none'}): pass one trained on this dataset (--evaluator), or "
-                                "measure forgetting by --forget-metric hole-mse")
-            self.forget_indices = [known.index(name) for name in forget_classes]
-        self.evaluator, self.evaluator_spec = evaluator, spec
-        if self.retain_metric == "fid":
-            self.real_features = evaluator.features(self.retain.images).double()
-
-    def measure(self, model: I2IModel) -> dict[str, float]:
-        """The retain score (lower is better) and the forget score (recognition: lower is more forgotten; hole
-        error: higher is) of `model` on the sample."""
-        outputs, masks = generate_outputs(model, self.retain.images, BUDGET_TASK, SAMPLE_SEED,
-                                          description="budget: measuring the retain sample")
-        if self.retain_metric == "fid":
-            retain = float(metrics.fid_from_features(self.evaluator.features(outputs).double(), self.real_features))
-        else:
-            retain = hidden_mse(outputs, self.retain.images, masks)
-        outputs, masks = generate_outputs(model, self.forget.images, BUDGET_TASK, SAMPLE_SEED,
-                                          description="budget: measuring the forget sample")
-        if self.forget_metric == "recognition":
-            forget = metrics.recognition_rate(self.evaluator, outputs, self.forget_indices)
-        else:
-            forget = hidden_mse(outputs, self.forget.images, masks)
-        return {"retain": retain, "forget": forget}
-
-    def forget_ratio(self, forget: float, original: float) -> float:
-        """The forget score as a multiple of the original's, lower = more forgotten, whatever the metric."""
-        return forget / original if self.forget_metric == "recognition" else original / forget
-
-    def describe(self) -> dict:
-        evaluator = None
-        if self.evaluator is not None:
-            evaluator = {"path": self.evaluator_spec, **self.evaluator.describe()}
-            evaluator.pop("class_names", None)
-        return {"task": dataclasses.asdict(BUDGET_TASK), "seed": SAMPLE_SEED, "evaluator": evaluator,
-                "retain": {"count": len(self.retain), "source": self.retain_source,
-                           "ids_sha256": sha256_text("\n".join(self.retain.ids))},
-                "forget": {"count": len(self.forget), "source": "val",
-                           "ids_sha256": sha256_text("\n".join(self.forget.ids))}}
-
 class BudgetController(Monitor):
     """The loop's monitor in a budgeted run (loop.run_loop): it measures at every checkpoint, sets the method's
     alpha for the next steps, keeps the best checkpoint's weights, and stops once the goal is met in budget."""
@@ -268,6 +179,15 @@ class BudgetController(Monitor):
         """Measure the original (the reference of every ratio) and the starting point, once, before step 1."""
         self.state["original"] = self._measure(teacher)
         original = self.state["original"]
+        frame = main_process_result(self.probe.frame_alone_recognition)
+        if frame is not None and original["forget"] and frame >= FRAME_SATURATION * original["forget"]:
+            # the class is recognised from the visible frame alone: a retrained model keeps that recognition,
+            # so it cannot show forgetting; the hole error can
+            echo(f"budget: the frame alone is recognised as the forgotten class {frame:.2f} of the time (the "
+                 f"original's outputs {original['forget']:.2f}): measuring forgetting by the hole error instead")
+            self.probe.use_hole_error_for_forgetting()
+            self.state["frame_alone_recognition"] = frame
+            self.state["original"] = original = self._measure(teacher)
         if self.probe.forget_metric == "recognition" and not original["forget"]:
             raise UserError("the original model's forget outputs are never recognised as a forget class on the "
                             "validation sample: recognition cannot measure forgetting here; use --forget-metric "
@@ -310,10 +230,16 @@ class BudgetController(Monitor):
     def _record(self, step: int, scores: dict, model: I2IModel, candidate: bool) -> dict:
         original = self.state["original"]
         retain_ratio = scores["retain"] / original["retain"]
+        retain_hw = _ratio_half_width(scores["retain_replicates"], original["retain_replicates"])
+        forget_ratio = self.probe.forget_ratio(scores["forget"], original["forget"])
+        forget_hw = _ratio_half_width(*((scores["forget_replicates"], original["forget_replicates"])
+                                        if self.probe.forget_metric == "recognition" else
+                                        (original["forget_replicates"], scores["forget_replicates"])))
         entry = {"step": step, "alpha": self.state["alpha"], "retain": scores["retain"], "forget": scores["forget"],
-                 "retain_ratio": retain_ratio,
-                 "forget_ratio": self.probe.forget_ratio(scores["forget"], original["forget"]),
-                 "in_budget": retain_ratio <= self.budget, "candidate": candidate, "next_alpha": self.state["alpha"]}
+                 "retain_ratio": retain_ratio, "retain_ratio_hi": retain_ratio + retain_hw,
+                 "forget_ratio": forget_ratio, "forget_ratio_hi": forget_ratio + forget_hw,
+                 "in_budget": retain_ratio + retain_hw <= self.budget, "candidate": candidate,
+                 "next_alpha": self.state["alpha"]}
         self.state["path"].append(entry)
         best = self.state["best"]
         if candidate and (best is None or self.rank(entry) < self.rank(best)):
@@ -327,18 +253,22 @@ class BudgetController(Monitor):
 
     def message(self) -> str:
         best = self.state["best"]
-        where = (f"step {best['step']}: retain {best['retain_ratio']:.3f}x the original's, forget "
-                 f"{best['forget_ratio']:.3f}x")
+        where = (f"step {best['step']}: retain {best['retain_ratio']:.3f}x the original's (at most "
+                 f"{best['retain_ratio_hi']:.3f}x), forget {best['forget_ratio']:.3f}x")
+        nothing = ("; FORGOT NOTHING MEASURABLE: the forget score's interval reaches the original's "
+                   f"({best['forget_ratio_hi']:.3f}x)" if not forgot_measurably(best) else "")
         if best["in_budget"]:
-            return f"kept {where} (budget {self.budget:g}x)"
-        return (f"over budget: no checkpoint kept the retain budget {self.budget:g}x; kept the closest, {where}. "
-                "Lower alpha or the learning rate, or allow a larger budget")
+            return f"kept {where} (budget {self.budget:g}x){nothing}"
+        return (f"over budget: no checkpoint kept the retain budget {self.budget:g}x; kept the closest, {where}"
+                f"{nothing}. Lower alpha or the learning rate, or allow a larger budget")
 
     def record(self, wall_time_s: float) -> dict:
         """What run.json records: the settings, the sample, the controller's path and the kept checkpoint."""
         best = self.state["best"]
         return {"retain_budget": self.budget, "metric": self.probe.retain_metric,
                 "forget_metric": self.probe.forget_metric, "forget_goal": self.goal, "sample": self.probe.describe(),
+                "frame_alone_recognition": self.state.get("frame_alone_recognition"),
+                "forgot_measurably": forgot_measurably(best),
                 "update": UPDATE_DOC, "rule": RULE_DOC, "original": self.state["original"],
                 "path": self.state["path"], "chosen": best, "in_budget": best["in_budget"],
                 "stopped_early_at": self.state["stopped_at"], "final_alpha": self.state["alpha"],
@@ -364,4 +294,17 @@ class BudgetController(Monitor):
         return {"retain_budget": self.budget, "metric": self.probe.retain_metric,
                 "forget_metric": self.probe.forget_metric, "forget_goal": self.goal, "chosen_step": best["step"],
                 "in_budget": best["in_budget"], "retain_ratio": round(best["retain_ratio"], 4),
-                "forget_ratio": round(best["forget_ratio"], 4), "final_alpha": self.state["alpha"]}
+                "retain_ratio_hi": round(best["retain_ratio_hi"], 4), "forget_ratio": round(best["forget_ratio"], 4),
+                "forgot_measurably": forgot_measurably(best), "final_alpha": self.state["alpha"]}
+
+
+def _ratio_half_width(replicates: list[float], reference_replicates: list[float]) -> float:
+    """Half-width of the 95 % interval of a score's ratio to the original's: the spread of the per-resample ratios
+    (paired: resample r draws the same images for both)."""
+    ratios = torch.tensor(replicates, dtype=torch.float64) / torch.tensor(reference_replicates, dtype=torch.float64)
+    ratios = ratios[torch.isfinite(ratios)]
+    return Z_95 * float(ratios.std()) if len(ratios) >= 2 else 0.0
+
+def forgot_measurably(entry: dict) -> bool:
+    """Whether a checkpoint's forget score is below the original's beyond its interval."""
+    return entry["forget_ratio_hi"] < 1.0
