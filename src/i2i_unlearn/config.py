@@ -189,6 +189,10 @@ def from_dict(cls, values: dict, where: str = ""):
                      for key in set(values) - set(known))
     if unknown:
         raise UserError(f"config{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    missing = [name for name, f in known.items() if name not in values
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise UserError(f"config{where}: missing key(s) {', '.join(missing)}")
     hints = typing.get_type_hints(cls)
     kwargs = {name: _convert(hints[name], value, f"{where}.{name}") for name, value in values.items()}
     return cls(**kwargs)
@@ -196,6 +200,8 @@ def from_dict(cls, values: dict, where: str = ""):
 
 def _convert(hint, value, where):
     """`value` as the declared type `hint`, or a one-line error naming the key."""
+    if hint is typing.Any:
+        return value
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if value is None:
@@ -203,10 +209,13 @@ def _convert(hint, value, where):
             return None
         raise UserError(f"config{where}: must be set (got null)")
     if origin in (typing.Union, types.UnionType):
-        hint = next(a for a in args if a is not type(None))
-        return _convert(hint, value, where)
+        return _convert(_union_member([a for a in args if a is not type(None)], value), value, where)
     if dataclasses.is_dataclass(hint):
         return value if isinstance(value, hint) else from_dict(hint, value, where)
+    if origin is dict:   # dict[str, X]: entries by name, each checked as X under its name
+        if not isinstance(value, dict):
+            raise UserError(f"config{where}: expected a mapping by name, got {_short(value)}")
+        return {_name(key, where): _convert(args[1], item, f"{where}.{key}") for key, item in value.items()}
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             example = value if isinstance(value, str) and value.isprintable() else repr(value)  # one line
@@ -248,6 +257,26 @@ def _convert(hint, value, where):
     return value
 
 
+def _union_member(options: list, value):
+    """The member of a union (`str | list[str]`) that `value` is written as: a list for a list, a mapping or a
+    dataclass for a mapping, else the first that is neither; a union of one is that one."""
+    def shape(option):
+        origin = typing.get_origin(option) or option
+        return "list" if origin in (list, tuple) else "mapping" if origin is dict or dataclasses.is_dataclass(
+            option) else "scalar"
+    written = "list" if isinstance(value, (list, tuple)) else "mapping" if isinstance(value, dict) else "scalar"
+    return next((option for option in options if shape(option) == written), options[0])
+
+
+def _name(key, where: str) -> str:
+    """A name in a mapping by name: YAML reads `0.5:` or `1:` as a number, meant as its text."""
+    if isinstance(key, (int, float)) and not isinstance(key, bool):
+        return str(key)
+    if not isinstance(key, str):
+        raise UserError(f"config{where}: names must be text, got {key!r}")
+    return key
+
+
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
@@ -272,7 +301,8 @@ def to_dict(config) -> dict:
     return values
 
 
-def load_yaml(cls, path: str | Path):
+def read_yaml(path: str | Path) -> dict:
+    """A YAML file's mapping as written (unchecked), or a one-line error; an empty file is {}."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
@@ -281,7 +311,12 @@ def load_yaml(cls, path: str | Path):
     # ValueError: PyYAML builds `2020-13-45` as a date and fails; also a file that is not UTF-8 text
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise UserError(f"config file {path} is not valid YAML: {' '.join(str(exc).split())}") from None  # one line
-    return from_dict(cls, values, f" {path.name}")
+    return values
+
+
+def load_yaml(cls, path: str | Path):
+    """Dataclass `cls` from a YAML file, checked by from_dict; errors name the file and the key."""
+    return from_dict(cls, read_yaml(path), f" {Path(path).name}")
 
 
 def with_overrides(config, overrides: list[str]):
