@@ -113,74 +113,95 @@ RECORDED_WHEN_SET = "recorded_when_set"
 WHEN_SET_KEY = {RECORDED_WHEN_SET: True}
 
 
+def knob(default=dataclasses.MISSING, help: str = "", *, factory=dataclasses.MISSING, **metadata):
+    """A config field and its help text, the one place a knob is explained: `i2i-unlearn unlearn --help` shows it
+    (cli/unlearning.py builds its flags from these fields; `field_help` reads it)."""
+    return field(default=default, default_factory=factory, metadata={"help": help, **metadata})
+
+
+def field_help(cls, name: str) -> str:
+    """The help text of field `name` of config class `cls` (given by `knob`)."""
+    return next(f.metadata.get("help", "") for f in dataclasses.fields(cls) if f.name == name)
+
+
 @dataclass
 class ProxyTeacherConfig:
     """A proxy retain set made of the original (teacher) model's own outputs (docs/proxy.md): each input with most
     of it hidden (`task`), completed by the teacher once before training, so the proxy lies in the model's output
     domain. The inputs are the proxy dataset's training images (after proxy_transform) or noise images; never a
     forget image."""
-    inputs: str = "proxy"             # proxy (the proxy dataset's images) | noise
-    noise: str = "uniform"            # the noise images when inputs is noise: uniform | standard-gaussian
-    task: TaskConfig = field(default_factory=lambda: TaskConfig("random-patches", 0.75))  # what the teacher fills
-    images: int = 1000                # outputs generated (at most: a retain_size / retain_ratio sample of the inputs
-                                      # comes first); diffusion and vqgan generate slowly, mae in seconds
+    inputs: str = knob("proxy", "the teacher's inputs: proxy (the proxy dataset's images) | noise (no dataset needed)")
+    noise: str = knob("uniform", "the noise images when inputs is noise: uniform | standard-gaussian")
+    task: TaskConfig = knob(factory=lambda: TaskConfig("random-patches", 0.75),
+                            help="what is hidden of each input, for the teacher to fill: center-inpaint | "
+                                 "outpaint | random-patches, and its ratio")
+    images: int = knob(1000, "outputs generated once before training (at most: a retain_size / retain_ratio sample "
+                             "of the inputs comes first); diffusion and vqgan generate slowly, mae in seconds")
 
 
 @dataclass
 class UnlearnConfig:
     """Unlearning a trained model (`i2i-unlearn unlearn`). Defaults follow the released code
     where it fits this scale; method.md section 2 lists where they come from."""
-    method: str = "ours"
-    seed: int = 0
-    forget_classes: list[str] = field(default_factory=list)
-    forget_files: str | None = None   # text file with one image id per line (instead of classes)
-    retain_classes: list[str] | None = None  # None = every class not forgotten
-    retain_size: int | None = None    # sample this many retain images ...
-    retain_ratio: float | None = None  # ... or this many per forget image (not both)
-    proxy: DataConfig | None = None   # a proxy retain set from another dataset (replaces the real one)
-    proxy_classes: list[str] | None = None
-    # the proxy's images transformed toward the model's domain, in this order: binarize (white-on-black silhouettes)
-    # | augment (random flips, rotations, scalings, shifts); docs/proxy.md. Recorded only when set.
-    proxy_transform: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
-    # the proxy made of the original model's own completions of the proxy's (or noise) images; recorded only when set
-    proxy_teacher: ProxyTeacherConfig | None = field(default=None, metadata=WHEN_SET_KEY)
-    alpha: float = 0.25               # weight of the forget term
-    noise: str = "batch-gaussian"     # batch-gaussian | standard-gaussian | uniform
-    # ours's forget target on the diffusion family: None = the released code's teacher input (the forget image's own
-    # pixels around a hole of pure noise; it equals the forget input at the noisiest timesteps, where the term
-    # vanishes) | noise = the paper's T(n), the noise image around the hole too (what the MAE and VQ-GAN families
-    # always use). Recorded only when set.
-    noise_context: str | None = field(default=None, metadata=WHEN_SET_KEY)
-    feature_norm: str = "none"        # none | teacher-variance (per feature map)
-    steps: int = 500
-    batch_size: int = 32              # forget images per step
-    retain_batch_size: int | None = None  # retain images per step (None = batch_size)
-    tasks: list[TaskConfig] = field(default_factory=lambda: [
+    method: str = knob("ours", "the unlearning method: see `i2i-unlearn list methods`")
+    seed: int = knob(0, "seed of every random choice")
+    forget_classes: list[str] = knob(factory=list, help="class names to forget")
+    forget_files: str | None = knob(None, "text file of image ids to forget, one per line (instead of classes)")
+    retain_classes: list[str] | None = knob(None, "retain only these classes (unset: every class not forgotten)")
+    retain_size: int | None = knob(None, "sample this many retain images (or retain_ratio, not both)")
+    retain_ratio: float | None = knob(None, "sample this many retain images per forget image (or retain_size)")
+    proxy: DataConfig | None = knob(None, "a proxy retain set from another dataset (replaces the real one)")
+    proxy_classes: list[str] | None = knob(None, "classes of the proxy dataset to use")
+    proxy_transform: list[str] | None = knob(
+        None, "transform the proxy images toward the model's domain, in this order: binarize (white-on-black "
+              "silhouettes) | augment (random flips, rotations, scalings, shifts); docs/proxy.md", **WHEN_SET_KEY)
+    proxy_teacher: ProxyTeacherConfig | None = knob(
+        None, "a proxy made of the original model's own completions of mostly hidden inputs (the proxy "
+              "dataset's images or noise images); docs/proxy.md", **WHEN_SET_KEY)
+    alpha: float = knob(0.25, "weight of the forget term")
+    noise: str = knob("batch-gaussian", "the forget target's noise: batch-gaussian | standard-gaussian | uniform")
+    noise_context: str | None = knob(
+        None, "ours on diffusion, the forget target: unset = the released code's teacher input (the forget image's "
+              "own pixels around a hole of pure noise; it equals the forget input at the noisiest timesteps, where "
+              "the term vanishes) | noise = the paper's T(n), the noise image around the hole too (what the MAE "
+              "and VQ-GAN families always use)", **WHEN_SET_KEY)
+    feature_norm: str = knob("none", "none | teacher-variance (per feature map)")
+    steps: int = knob(500, "optimisation steps")
+    batch_size: int = knob(32, "forget images per step")
+    retain_batch_size: int | None = knob(None, "retain images per step (unset: batch_size)")
+    tasks: list[TaskConfig] = knob(factory=lambda: [
         TaskConfig("center-inpaint", 0.25), TaskConfig("center-inpaint", 0.5),
-        TaskConfig("center-inpaint", 0.75), TaskConfig("outpaint", 0.5)])
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-4, warmup_steps=25))
-    checkpoint_every: int = 100       # a budgeted run also measures here
-    log_every: int = 10
+        TaskConfig("center-inpaint", 0.75), TaskConfig("outpaint", 0.5)], help="the tasks, one picked per step")
+    optim: OptimConfig = knob(factory=lambda: OptimConfig(lr=5e-4, warmup_steps=25), help="the optimiser")
+    checkpoint_every: int = knob(100, "steps between checkpoints (a budgeted run or a membership stop also "
+                                      "measures there)")
+    log_every: int = knob(10, "steps between log lines")
     # A budgeted run (docs/budget.md): alpha is where the controller starts; at every checkpoint it measures a
-    # validation sample and turns alpha so the retain score stays within the budget. Recorded only when set.
-    # retain_budget: the retain score may grow to this multiple of the original's (> 1, e.g. 1.10); None: fixed alpha
-    retain_budget: float | None = field(default=None, metadata=BUDGET_KEY)
-    # forget_goal: stop once the forget score is at most this multiple of the original's (< 1, e.g. 0.33);
-    # None: forget as far as the budget allows
-    forget_goal: float | None = field(default=None, metadata=BUDGET_KEY)
-    budget_metric: str = field(default="fid", metadata=BUDGET_KEY)   # fid (through the evaluator) | hole-mse
-    # recognition (evaluator) | hole-mse; None: recognition, or hole-mse when budget_metric is hole-mse
-    forget_metric: str | None = field(default=None, metadata=BUDGET_KEY)
-    budget_evaluator: str = field(default=str(shipped.EVALUATOR), metadata=BUDGET_KEY)
-    budget_images: int = field(default=256, metadata=BUDGET_KEY)   # validation images measured per side (at most)
-    # A file request can stop where its images stop standing out (controllers/membership.py): at every checkpoint the
-    # membership attack's AUC, the forgotten files against never-seen validation images of their classes; the run
-    # ends once it is at most this (0.5 = told apart no better than chance). Recorded only when set.
-    stop_at_auc: float | None = field(default=None, metadata=WHEN_SET_KEY)
+    # validation sample and turns alpha so the retain score stays within the budget.
+    retain_budget: float | None = knob(
+        None, "budgeted run: the retain score on validation images may grow to this multiple of the original's "
+              "(> 1, e.g. 1.10); alpha is then controlled (docs/budget.md); unset: alpha fixed", **BUDGET_KEY)
+    forget_goal: float | None = knob(
+        None, "budgeted run: stop once the forget score is at most this multiple of the original's (< 1, e.g. "
+              "0.33); unset: forget as far as the budget allows", **BUDGET_KEY)
+    budget_metric: str = knob("fid", "budgeted run: the retain score, fid (through the evaluator) | hole-mse (no "
+                                     "evaluator)", **BUDGET_KEY)
+    forget_metric: str | None = knob(None, "budgeted run: the forget score, recognition (through the evaluator) | "
+                                           "hole-mse; unset: recognition, or hole-mse when budget_metric is hole-mse",
+                                     **BUDGET_KEY)
+    budget_evaluator: str = knob(str(shipped.EVALUATOR), "budgeted run: the evaluator directory (or clip:/dir, "
+                                                         "hf:/dir)", **BUDGET_KEY)
+    budget_images: int = knob(256, "budgeted run: validation images measured per side (at most)", **BUDGET_KEY)
+    # A file request can stop where its images stop standing out (controllers/membership.py).
+    stop_at_auc: float | None = knob(
+        None, "file request: stop once the membership attack's AUC (the forgotten files against never-seen "
+              "validation images of their classes, at every checkpoint) is at most this (0.5 = told apart no "
+              "better than chance)", **WHEN_SET_KEY)
 
 
 def from_dict(cls, values: dict, where: str = ""):
-    """Build dataclass `cls` from a plain dict, refusing unknown keys with the list of known ones."""
+    """Build dataclass `cls` from a plain dict, refusing unknown keys with the list of known ones and naming the
+    required keys (fields without a default) that are missing. Every error names the key's path (`where`)."""
     if not isinstance(values, dict):
         raise UserError(f"config{where}: expected a mapping, got {type(values).__name__}")
     known = {f.name: f for f in dataclasses.fields(cls)}
