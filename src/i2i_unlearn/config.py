@@ -104,7 +104,7 @@ class TokenizerTrainConfig:
 
 # to_dict leaves a field with this metadata out while the field it names is None: keys added for a new mode
 # are then absent from the records of runs that do not use it, so those records (and the cache keys and resume
-# checks built from them, e.g. benchmarks/tune.py's trial keys) stay what they were before the keys existed.
+# checks built from them, e.g. bench/tune.py's trial keys) stay what they were before the keys existed.
 RECORDED_ONLY_WITH = "recorded_only_with"
 BUDGET_KEY = {RECORDED_ONLY_WITH: "retain_budget"}
 # to_dict leaves a field with this metadata out while it is None (an option that is off), for the same reason; kept

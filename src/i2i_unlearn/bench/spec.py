@@ -8,6 +8,7 @@ from typing import Any
 
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, load_yaml, read_yaml, to_dict
 from i2i_unlearn.errors import UserError
+from i2i_unlearn.paths import absolute
 from i2i_unlearn.tasks import check_task
 from i2i_unlearn.unlearn import check_config
 
@@ -62,13 +63,6 @@ class BenchSpec:
     ablations: dict[str, AblationSpec] | None = None
 
 
-def _relative_to(base: Path, value: str | None) -> Path | None:
-    if value is None:
-        return None
-    path = Path(value)
-    return path if path.is_absolute() else base / path
-
-
 def load_bench(path: str | Path, root: str | Path | None = None) -> dict:
     """The bench config, checked; relative paths are taken from `root` (default: the current folder)."""
     path = Path(path)
@@ -90,10 +84,10 @@ def load_bench(path: str | Path, root: str | Path | None = None) -> dict:
     name = spec.name or path.stem
     bench = {
         "name": name, "source": str(path), "root": root,
-        "evaluator": _relative_to(root, spec.evaluator), "split": spec.split, "eval_seed": spec.eval_seed,
+        "evaluator": absolute(spec.evaluator, root), "split": spec.split, "eval_seed": spec.eval_seed,
         "bootstrap": spec.bootstrap, "eval_per_class": spec.eval_per_class,
-        "work": _relative_to(root, spec.work or f"runs/{name}"),
-        "results": _relative_to(root, spec.results or f"benchmarks/results/{name}"),
+        "work": absolute(spec.work or f"runs/{name}", root),
+        "results": absolute(spec.results or f"benchmarks/results/{name}", root),
         "seeds": spec.seeds, "tasks": _tasks(spec.tasks, f"{where}.tasks"),
         "datasets": {}, "families": {}, "methods": {}, "ablations": {}, "raw": raw,
     }
@@ -106,8 +100,8 @@ def load_bench(path: str | Path, root: str | Path | None = None) -> dict:
             raise UserError(f"{where}.families.{family}.dataset: {values.dataset!r} is not in datasets "
                             f"({', '.join(bench['datasets'])})")
         retrained = [values.retrained] if isinstance(values.retrained, str) else values.retrained or []
-        bench["families"][family] = {"dataset": values.dataset, "original": _relative_to(root, values.original),
-                                     "retrained": [_relative_to(root, r) for r in retrained]}
+        bench["families"][family] = {"dataset": values.dataset, "original": absolute(values.original, root),
+                                     "retrained": [absolute(r, root) for r in retrained]}
     for label, values in spec.methods.items():
         bench["methods"][label] = {"knobs": values.knobs, "method": values.method, "set": values.set or {},
                                    "doc": values.doc}
@@ -170,7 +164,7 @@ def method_config(bench: dict, family: str, label: str, seed: int, setting: dict
     folder name), the method's overrides, the setting's overrides, the seed and the forget classes."""
     entry = bench["methods"][label]
     family_spec = bench["families"][family]
-    knobs = _relative_to(bench["root"], entry["knobs"].format(model=family_spec["original"].name, family=family))
+    knobs = absolute(entry["knobs"].format(model=family_spec["original"].name, family=family), bench["root"])
     if not knobs.is_file():
         raise MissingKnobs(f"knobs file of method {label!r} not found: {knobs} (choose the knobs first: "
                         "benchmarks/tune.py writes them)")

@@ -24,6 +24,7 @@ from i2i_unlearn.bench.page.tables import (
 from i2i_unlearn.checkpoints import read_json, write_text_atomic
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.bench_targets import FAMILIES, NIGHT_S, SUMMARY_TARGETS, TARGET_TEXT, _target, judge_targets
+from i2i_unlearn.paths import relative
 
 
 def targets_table(bench: dict, table: dict) -> list[str]:
@@ -224,17 +225,11 @@ def render(benches: list[tuple[dict, str]], out: Path, step_costs: list[tuple[di
     lines += step_cost_section(list(step_costs))
     return "\n".join(lines)
 
-def _shown(path: Path, root: Path) -> str:
-    """A JSON file as the page names it: relative to the repository root when inside it."""
-    path, root = path.resolve(), root.resolve()
-    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-
-
 def build(bench_paths: list[Path], out: Path, step_cost_paths: list[Path] = (), root: Path | None = None) -> Path:
     """Write the page `out` from the bench JSON files (and step-cost records); paths in it are shown relative to
     `root` (default: the current folder)."""
     root = Path.cwd() if root is None else Path(root)
-    step_costs = [(read_json(path), _shown(path, root)) for path in step_cost_paths]
+    step_costs = [(read_json(path), relative(path, root)) for path in step_cost_paths]
     benches = []
     for path in bench_paths:
         if not path.is_file():
@@ -242,6 +237,6 @@ def build(bench_paths: list[Path], out: Path, step_cost_paths: list[Path] = (), 
         bench = read_json(path)
         if not isinstance(bench, dict) or "tables" not in bench or "bench" not in bench:
             raise UserError(f"{path} is not a bench.json written by `i2i-unlearn bench`")
-        benches.append((bench, _shown(path, root)))
+        benches.append((bench, relative(path, root)))
     write_text_atomic(out, render(benches, out, step_costs))
     return out
