@@ -1,255 +1,24 @@
-"""Choose unlearning knobs on the validation split, with the same budget for every method.
-
-A tuning config (benchmarks/tune-<family>.yaml) declares the model, the base knobs (UnlearnConfig's
-defaults, i.e. the released code's, plus any override the config states), one grid per method
-(every grid the same number of trials: the same budget for every method) and one selection rule.
-With a constant learning rate, a trial that only adds steps continues its shorter trial
-(CONTINUATION_DOC). Trials are not stopped early: the retain term repairs what the first steps of
-forgetting break, so a short trial over the retain bound says little about its longer twin. Each trial unlearns with one point of its method's grid and is scored
-on the validation images only (center inpainting 1/2 by default); every trial is kept in
-benchmarks/results/tune-<name>.json, misses included, and a finished trial is never re-run.
-The rule picks one trial per method; its knobs are written to the method's config file.
+"""Choose unlearning knobs on the validation split, with the same budget for every method (the logic:
+src/i2i_unlearn/bench/tune.py, whose docstring tells the tuning config, the rule and the continuation).
 
     .venv/bin/python benchmarks/tune.py --config benchmarks/tune-mae.yaml              # trials, choice
     .venv/bin/python benchmarks/tune.py --config benchmarks/tune-mae.yaml --methods ours   # one method first
     .venv/bin/python benchmarks/tune.py --config benchmarks/tune-mae.yaml --score-test # once, at the end
 
 Only `--score-test` reads test images: it scores each method's chosen trial once and records it.
+Writes benchmarks/results/tune-<name>.json and .md; the trial models go to runs/tune-<name>.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
-import itertools
+import functools
 import json
-import shutil
-import time
 from pathlib import Path
 
-import yaml
+from i2i_unlearn.bench.tune import load_tune_config, markdown, score_test, tune
+from i2i_unlearn.checkpoints import write_text_atomic
 
-from i2i_unlearn.checkpoints import versions, write_json_atomic, write_text_atomic
-from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, to_dict
-from i2i_unlearn.data import make_unlearn_split
-from i2i_unlearn.errors import UserError
-from i2i_unlearn.evaluation import metrics
-from i2i_unlearn.evaluation.evaluator import load_evaluator
-from i2i_unlearn.models.generation import generate_outputs, hidden_mse
-from i2i_unlearn.evaluation.targets import RETRAINED, check_targets
-from i2i_unlearn.loop import CHECKPOINTS
-from i2i_unlearn.models import load_model
-from i2i_unlearn.lineage import default_retain_classes, training_data_config
-from i2i_unlearn.unlearn import unlearn
-
-from _shared import ROOT, absolute, command_line, fmt, relative
-
-CONTINUATION_DOC = ("with a constant learning rate after warm-up, a trial that differs from a finished one only by "
-                    "more steps continues that run from its checkpoint (the same weights as a run from the start)")
-RULE_DOC = ("among the trials with retain FID <= retain_fid_max_x x the original's and retain similarity >= "
-            "retain_similarity_min_x x the original's (validation), the one with the lowest forget recognition, "
-            "ties broken by the highest forget FID; if none keeps the retain set, the one with the lowest retain FID "
-            "ratio, marked as such")
-
-
-def score(model, split, evaluator, task: TaskConfig, forget_indices: list[int], seed: int) -> dict:
-    """The tuning scores of one model on the held-out sets of `split` (validation, when tuning)."""
-    out = {}
-    for set_name, images in (("forget", split.forget_eval), ("retain", split.retain_eval)):
-        outputs, masks = generate_outputs(model, images.images, task, seed)
-        out[set_name] = {"fid": round(metrics.fid(evaluator, outputs, images.images), 4),
-                         "similarity": round(metrics.similarity(evaluator, outputs, images.images), 5),
-                         "recognition": metrics.recognition_rate(evaluator, outputs, forget_indices),
-                         "hidden_mse": round(hidden_mse(outputs, images.images, masks), 5),
-                         "count": len(images)}
-    return out
-
-
-def grid_points(grid: dict) -> list[dict]:
-    """Every combination of a method's grid, as nested UnlearnConfig overrides ("optim.lr" -> optim: {lr})."""
-    keys = list(grid)
-    points = []
-    for values in itertools.product(*(grid[k] for k in keys)):
-        point: dict = {}
-        for key, value in zip(keys, values):
-            *parents, leaf = key.split(".")
-            node = point
-            for parent in parents:
-                node = node.setdefault(parent, {})
-            node[leaf] = value
-        points.append(point)
-    return points
-
-
-def trial_config(base: dict, method: str, overrides: dict, forget_classes: list[str]) -> UnlearnConfig:
-    values = json.loads(json.dumps(base))
-    values.update(method=method, forget_classes=forget_classes)
-    for key, value in overrides.items():
-        values[key] = {**values[key], **value} if isinstance(value, dict) else value
-    return from_dict(UnlearnConfig, values, " trial")
-
-
-def ratios(trial: dict, original: dict) -> dict:
-    t, o = trial["scores"], original
-    return {"retain_fid_x": round(t["retain"]["fid"] / o["retain"]["fid"], 4),
-            "retain_similarity_x": round(t["retain"]["similarity"] / o["retain"]["similarity"], 4),
-            "forget_fid_x": round(t["forget"]["fid"] / o["forget"]["fid"], 4),
-            "forget_recognition_x": round(t["forget"]["recognition"] / o["forget"]["recognition"], 4)
-            if o["forget"]["recognition"] else None}
-
-
-def keeps_retain(trial: dict, rule: dict) -> bool:
-    return (trial["ratios"]["retain_fid_x"] <= rule["retain_fid_max_x"]
-            and trial["ratios"]["retain_similarity_x"] >= rule["retain_similarity_min_x"])
-
-
-def choose(trials: list[dict], rule: dict) -> tuple[dict, bool]:
-    """(the chosen trial, whether it keeps the retain set by the rule)."""
-    keeps = [t for t in trials if keeps_retain(t, rule)]
-    if keeps:
-        return min(keeps, key=lambda t: (t["scores"]["forget"]["recognition"], -t["scores"]["forget"]["fid"])), True
-    return min(trials, key=lambda t: t["ratios"]["retain_fid_x"]), False
-
-
-def prefix_trial(trials, method: str, config: UnlearnConfig, weights_sha256: str) -> dict | None:
-    """The longest finished trial that is the first steps of this one: same method and knobs, fewer steps.
-
-    Only with a constant learning rate after warm-up: then the loop (whose batches and noise are a
-    function of the step) makes the first N steps of a longer run exactly the shorter run, so the
-    longer trial continues the shorter one's checkpoint.
-    """
-    if config.optim.schedule != "constant":
-        return None
-    knobs = {**to_dict(config), "steps": None}
-    shorter = [t for t in trials if t["method"] == method and "scores" in t
-               and t["model_weights_sha256"] == weights_sha256 and t["config"]["steps"] < config.steps
-               and {**t["config"], "steps": None} == knobs and (ROOT / t["dir"] / CHECKPOINTS).is_dir()]
-    return max(shorter, key=lambda t: t["config"]["steps"], default=None)
-
-
-def _key(method: str, config: UnlearnConfig) -> str:
-    return hashlib.sha256(json.dumps({"method": method, **to_dict(config)}, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def load_tune_config(path: Path) -> dict:
-    spec = yaml.safe_load(Path(path).read_text())
-    sizes = {method: len(grid_points(grid)) for method, grid in spec["grid"].items()}
-    if len(set(sizes.values())) != 1:
-        raise UserError(f"every method gets the same tuning budget: grid sizes differ {sizes}")
-    return spec
-
-
-def tune(spec: dict, results_path: Path, work: Path, command: str = "", methods: list[str] | None = None) -> dict:
-    """Run every missing trial of `spec` (of `methods` only, if given) on the validation split, choose, and
-    record. A method is chosen for once every trial of its grid is done; earlier choices are kept."""
-    task = from_dict(TaskConfig, spec.get("task", {"name": "center-inpaint", "ratio": 0.5}), " task")
-    seed = spec.get("seed", 0)
-    forget_classes = spec["forget_classes"]
-    model_dir = absolute(spec["model"], ROOT)
-    model = load_model(model_dir)
-    evaluator = load_evaluator(absolute(spec["evaluator"], ROOT))
-    forget_indices = [evaluator.class_names.index(c) for c in forget_classes]
-    split = make_unlearn_split(training_data_config(model), UnlearnConfig(
-        forget_classes=forget_classes, retain_classes=default_retain_classes(model, forget_classes)), "val")
-    base = to_dict(from_dict(UnlearnConfig, spec.get("base") or {}, " base"))
-    record = json.loads(results_path.read_text()) if results_path.is_file() else {}
-    trials = {t["key"]: t for t in record.get("trials", [])}
-    record.update({
-        "command": command or record.get("command", ""), "model": relative(model_dir, ROOT),
-        "model_weights_sha256": model.pretrained_info["weights_sha256"], "evaluator": spec["evaluator"],
-        "base": base, "forget_classes": forget_classes, "task": to_dict(task), "seed": seed,
-        "scored_split": "val", "split": split.parts,
-        "budget": {"trials_per_method": len(grid_points(next(iter(spec["grid"].values())))),
-                   "methods": list(spec["grid"]), "grid": spec["grid"], "continuation": CONTINUATION_DOC,
-                   "validation_images": {"forget": len(split.forget_eval), "retain": len(split.retain_eval)}},
-        "rule": {**spec["rule"], "doc": RULE_DOC}, "versions": versions()})
-    if record.get("original", {}).get("weights_sha256") != record["model_weights_sha256"]:
-        record["original"] = {"weights_sha256": record["model_weights_sha256"],
-                              "scores": score(model, split, evaluator, task, forget_indices, seed)}
-    original = record["original"]["scores"]
-    methods = methods or list(spec["grid"])
-    unknown = sorted(set(methods) - set(spec["grid"]))
-    if unknown:
-        raise UserError(f"--methods: {', '.join(unknown)} not in the tuning config; known: {', '.join(spec['grid'])}")
-    for method in methods:
-        grid = spec["grid"][method]
-        # shortest first, so a longer trial can continue its shorter prefix
-        for overrides in sorted(grid_points(grid), key=lambda o: o.get("steps", 0)):
-            config = trial_config(base, method, overrides, forget_classes)
-            key = _key(method, config)
-            if (key in trials and "scores" in trials[key]
-                    and trials[key]["model_weights_sha256"] == record["model_weights_sha256"]):
-                continue
-            trial = {"key": key, "method": method, "overrides": overrides, "config": to_dict(config),
-                     "model_weights_sha256": record["model_weights_sha256"]}
-            prefix = prefix_trial(trials.values(), method, config, record["model_weights_sha256"])
-            out = work / f"{method}-{key}"
-            started = time.time()
-            if prefix is not None:  # continue the shorter trial's run from its last checkpoint
-                shutil.rmtree(out, ignore_errors=True)
-                shutil.copytree(ROOT / prefix["dir"] / CHECKPOINTS, out / CHECKPOINTS)
-                unlearn(model_dir, config, out, resume=True, keep_checkpoint=True)
-                trial["continued_from"] = prefix["key"]
-            else:
-                unlearn(model_dir, config, out, overwrite=True, keep_checkpoint=True)
-            seconds = time.time() - started + (prefix["unlearning_wall_time_s"] if prefix else 0.0)
-            trial.update({"dir": relative(out, ROOT), "unlearning_wall_time_s": round(seconds, 1),
-                          "scores": score(load_model(out), split, evaluator, task, forget_indices, seed)})
-            trial["ratios"] = ratios(trial, original)
-            trials[key] = trial
-            record["trials"] = list(trials.values())
-            write_json_atomic(results_path, record)
-            print(json.dumps({k: trial[k] for k in ("method", "overrides", "ratios", "unlearning_wall_time_s")}),
-                  flush=True)
-    record["trials"] = list(trials.values())
-    record.setdefault("chosen", {})
-    for method in methods:
-        keys = {_key(method, trial_config(base, method, o, forget_classes)) for o in grid_points(spec["grid"][method])}
-        done = [t for t in trials.values() if t["key"] in keys and "scores" in t]
-        if len(done) < len(keys):
-            continue
-        chosen, keeps = choose(done, spec["rule"])
-        record["chosen"][method] = {"key": chosen["key"], "overrides": chosen["overrides"],
-                                    "keeps_retain_by_rule": keeps, "ratios": chosen["ratios"],
-                                    "config_file": spec["write"][method]}
-        write_chosen_config(ROOT / spec["write"][method], chosen, method, results_path)
-    write_json_atomic(results_path, record)
-    return record
-
-
-def write_chosen_config(path: Path, trial: dict, method: str, results_path: Path) -> None:
-    header = (f"# {method}: knobs chosen on the validation split by benchmarks/tune.py (rule and every trial in\n"
-              f"# {relative(results_path, ROOT)}). Generated: edit the tuning config, not this file.\n"
-              f"# Chosen overrides: {json.dumps(trial['overrides'])}\n")
-    write_text_atomic(path, header + yaml.safe_dump(trial["config"], sort_keys=False, default_flow_style=None))
-
-
-def score_test(spec: dict, results_path: Path, work: Path, command: str, methods: list[str] | None = None) -> dict:
-    """Score each method's chosen trial on the test split, once (a changed choice is scored anew). A choice scored
-    before is not scored again; its stored scores are judged again by the current targets (targets.py)."""
-    from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
-    record = json.loads(results_path.read_text())
-    task = from_dict(TaskConfig, spec.get("task", {"name": "center-inpaint", "ratio": 0.5}), " task")
-    trials = {t["key"]: t for t in record["trials"]}
-    record.setdefault("test", {})
-    for method, chosen in record["chosen"].items():
-        if methods and method not in methods:
-            continue
-        done = record["test"].get(method)
-        if done and done["key"] == chosen["key"]:   # scored already: only judged again, by today's targets
-            done["targets"] = check_targets({"metrics": done["metrics"]})
-            continue
-        out = work / f"test-{method}-{chosen['key']}"
-        models = {"original": ROOT / record["model"], "unlearned": ROOT / trials[chosen["key"]]["dir"]}
-        if spec.get("retrained"):  # the reference retrained without the forget classes
-            models[RETRAINED] = ROOT / spec["retrained"]
-        results = evaluate_model_dirs(models,
-                                      task, str(ROOT / spec["evaluator"]), out, forget_classes=record["forget_classes"],
-                                      seed=record["seed"], split="test", overwrite=True)
-        record["test"][method] = {"key": chosen["key"], "command": command, "metrics": results["metrics"],
-                                  "targets": results["targets"], "results": relative(out / "results.json", ROOT)}
-        write_json_atomic(results_path, record)
-    write_json_atomic(results_path, record)
-    return record
+from _shared import ROOT, command_line
 
 
 def main():
@@ -266,54 +35,12 @@ def main():
     spec = load_tune_config(Path(args.config))
     command = command_line(__file__)
     if args.score_test:
-        score_test(spec, results_path, work, command, methods)
+        score_test(spec, results_path, work, root=ROOT, command=command, methods=methods)
     else:
-        tune(spec, results_path, work, command, methods)
+        tune(spec, results_path, work, root=ROOT, command=command, methods=methods,
+             echo=functools.partial(print, flush=True))
     write_text_atomic(results_path.with_suffix(".md"), markdown(json.loads(results_path.read_text())))
     print(results_path.with_suffix(".md").read_text())
-
-
-def markdown(record: dict) -> str:
-    """Every trial (validation), the choice per method, and the one test score of each choice."""
-    original = record["original"]["scores"]
-    lines = [f"Tuning on the validation split ({record['budget']['validation_images']['forget']} forget, "
-             f"{record['budget']['validation_images']['retain']} retain images), "
-             f"{record['budget']['trials_per_method']} trials per method; `{record['command']}`.", "",
-             f"Rule: {record['rule']['doc']} (retain_fid_max_x {record['rule']['retain_fid_max_x']}, "
-             f"retain_similarity_min_x {record['rule']['retain_similarity_min_x']}).", "",
-             "| method | knobs | forget FID | forget recog. | retain FID (x orig.) | retain sim. (x orig.) | time | chosen |",
-             "|---|---|---|---|---|---|---|---|",
-             f"| original | – | {fmt(original['forget']['fid'], 2)} | {fmt(original['forget']['recognition'])} | "
-             f"{fmt(original['retain']['fid'], 2)} | {fmt(original['retain']['similarity'])} | – | |"]
-    for trial in record.get("trials", []):
-        s, r = trial["scores"], trial["ratios"]
-        choice = record.get("chosen", {}).get(trial["method"], {})
-        chosen = ""
-        if choice.get("key") == trial["key"]:
-            chosen = "**yes**"
-            if not choice.get("keeps_retain_by_rule", True):
-                chosen += " (no trial keeps the retain set: the lowest retain FID)"
-        lines.append(f"| {trial['method']} | `{json.dumps(trial['overrides'])}` | {fmt(s['forget']['fid'], 2)} | "
-                     f"{fmt(s['forget']['recognition'])} | {fmt(s['retain']['fid'], 2)} ({r['retain_fid_x']:.2f}x) | "
-                     f"{fmt(s['retain']['similarity'])} ({r['retain_similarity_x']:.3f}x) | "
-                     f"{trial['unlearning_wall_time_s']:.0f} s | {chosen} |")
-    if record.get("test"):
-        lines += ["", "Test split, scored once with the chosen knobs (center inpainting 1/2):", "",
-                  "| method | forget FID | forget recog. | retain FID | retain sim. | targets met | missed (value vs limit) |",
-                  "|---|---|---|---|---|---|---|"]
-        def row_line(name, m, met="", missed=""):
-            f, r = m["forget"], m["retain"]
-            return (f"| {name} | {fmt(f['fid'], 2)} | {fmt(f['recognition'])} | {fmt(r['fid'], 2)} | "
-                    f"{fmt(r['similarity'])} | {met} | {missed} |")
-        first = next(iter(record["test"].values()))["metrics"]  # the same test images for every method
-        lines += [row_line(name, first[name]) for name in ("original", RETRAINED) if name in first]
-        for method, test in record["test"].items():
-            judged = [t for t in test["targets"] if t["met"] is not None]  # None: replaced by the retrained bar
-            missed = "; ".join(f"{t['name']} ({fmt(t['value'])} vs {fmt(t['limit'])})"
-                               for t in judged if not t["met"])
-            lines.append(row_line(method, test["metrics"]["unlearned"],
-                                  f"{sum(t['met'] for t in judged)}/{len(judged)}", missed))
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

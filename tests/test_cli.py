@@ -314,3 +314,50 @@ def test_any_config_key_can_be_set_and_is_checked_like_a_config_file(tiny_model_
     assert "expects KEY=VALUE" in _error([*base, "--set", "steps"])
     assert "optim.lr" in _error([*base, "--set", "optim.lr=fast"]) or "lr" in _error([*base, "--set", "optim.lr=fast"])
     assert not (tmp_path / "bad").exists()
+
+
+# every option of `unlearn` users have (issue 31: the ones that set one config field are built from the field)
+UNLEARN_FLAGS = {
+    "--model", "--out", "--method", "--forget-classes", "--forget-files", "--retain-classes", "--retain-size",
+    "--retain-ratio", "--proxy-dataset", "--proxy-root", "--proxy-classes", "--proxy-transform", "--proxy-teacher",
+    "--proxy-teacher-images", "--proxy-teacher-task", "--proxy-teacher-ratio", "--proxy-teacher-noise", "--alpha",
+    "--lr", "--steps", "--checkpoint-every", "--batch-size", "--retain-batch-size", "--noise", "--feature-norm",
+    "--noise-context", "--seed", "--retain-budget", "--forget-goal", "--budget-metric", "--forget-metric",
+    "--evaluator", "--front", "--stop-at-auc", "--config", "--set", "--data-root", "--resume", "--no-resume",
+    "--overwrite", "--no-overwrite", "--help"}
+
+
+def test_every_config_field_is_reachable_from_the_command_line_and_help_lists_the_flags(tmp_path, monkeypatch):
+    import dataclasses
+    import json
+    import types
+    import typing
+    import i2i_unlearn.unlearn
+    from i2i_unlearn.cli.unlearning import FIELD_FLAGS
+    from i2i_unlearn.config import UnlearnConfig, field_help, with_overrides
+    result = runner.invoke(app, ["unlearn", "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0 and set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", result.output)) >= UNLEARN_FLAGS
+    defaults = UnlearnConfig()
+    for field in dataclasses.fields(UnlearnConfig):
+        assert field_help(UnlearnConfig, field.name), f"{field.name} has no help text"
+        # every field by --set (the default written back as YAML: JSON is YAML), those in FIELD_FLAGS by a flag too
+        value = json.dumps(dataclasses.asdict(defaults)[field.name])
+        assert with_overrides(UnlearnConfig(), [f"{field.name}={value}"]) == defaults
+    assert set(FIELD_FLAGS) <= {field.name for field in dataclasses.fields(UnlearnConfig)}
+    # each generated flag sets its field (the run itself stands in: only the config it is given is looked at)
+    seen = {}
+    monkeypatch.setattr(i2i_unlearn.unlearn, "unlearn", lambda model, config, out, **kwargs: seen.update(
+        config=config))
+    samples = {str: "x-y", int: 7, float: 0.5, list[str]: "A,B"}
+    hints = typing.get_type_hints(UnlearnConfig)
+    args, expected = [], {}
+    for name in FIELD_FLAGS:
+        hint = hints[name]
+        if typing.get_origin(hint) is types.UnionType:   # X | None: X
+            hint = next(h for h in typing.get_args(hint) if h is not type(None))
+        args += [f"--{name.replace('_', '-')}", str(samples[hint])]
+        expected[name] = ["A", "B"] if hint == list[str] else samples[hint]
+    result = runner.invoke(app, ["unlearn", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "out"),
+                                 "--retain-budget", "1.2", *args])
+    assert result.exit_code == 0, result.output
+    assert {name: getattr(seen["config"], name) for name in FIELD_FLAGS} == expected

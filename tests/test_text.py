@@ -31,6 +31,15 @@ def test_a_model_card_escapes_with_the_same_function_and_its_own_characters():
     assert card_md(None) == "None" and card_md(1.5) == "1.5"
 
 
+def test_the_results_page_escapes_with_the_same_function():
+    # issue 31: bench_targets had an escaper of its own (all of these but &); the page came out byte-identical
+    from i2i_unlearn.bench.page import sections, tables
+    from i2i_unlearn.evaluation import bench_targets
+    assert bench_targets.md is tables.md is sections.md is escape_markdown
+    assert escape_markdown(None) == "None" and escape_markdown(1.5) == "1.5"   # any value, as its text
+    assert escape_markdown("ours & co") == "ours \\& co"
+
+
 def test_fixed_numbers_and_the_missing_dash():
     assert MISSING == RESULTS_MISSING == "–"
     assert format_fixed(None) == MISSING and format_fixed(None, 2) == MISSING

@@ -1,31 +1,17 @@
 """Run configurations as dataclasses. YAML in, unknown keys rejected, every knob visible.
 
-A config file mirrors these classes one to one; `to_dict` is what gets recorded beside results.
+A config file mirrors these classes one to one; `to_dict` is what gets recorded beside results (config_io.py:
+the checker, YAML and the recording rules).
 """
 from __future__ import annotations
 
-import dataclasses
-import math
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import yaml
 
 from i2i_unlearn import shipped
+from i2i_unlearn.config_io import (  # noqa: F401  (the checker lives there; config users import it from here)
+    BUDGET_KEY, RECORDED_ONLY_WITH, RECORDED_WHEN_SET, WHEN_SET_KEY, field_help, from_dict, knob, load_yaml,
+    read_yaml, to_dict, with_overrides)
 from i2i_unlearn.errors import UserError
-
-
-# to_dict leaves a field with this metadata out while the field it names is None: keys added for a new mode
-# are then absent from the records of runs that do not use it, so those records (and the cache keys and resume
-# checks built from them, e.g. benchmarks/tune.py's trial keys) stay what they were before the keys existed.
-RECORDED_ONLY_WITH = "recorded_only_with"
-BUDGET_KEY = {RECORDED_ONLY_WITH: "retain_budget"}
-# to_dict leaves a field with this metadata out while it is None (an option that is off), for the same reason; kept
-# apart from RECORDED_ONLY_WITH, whose fields controllers/budget.py treats as the budget's own keys.
-RECORDED_WHEN_SET = "recorded_when_set"
-WHEN_SET_KEY = {RECORDED_WHEN_SET: True}
 
 
 @dataclass
@@ -144,201 +130,76 @@ class ProxyTeacherConfig:
     of it hidden (`task`), completed by the teacher once before training, so the proxy lies in the model's output
     domain. The inputs are the proxy dataset's training images (after proxy_transform) or noise images; never a
     forget image."""
-    inputs: str = "proxy"             # proxy (the proxy dataset's images) | noise
-    noise: str = "uniform"            # the noise images when inputs is noise: uniform | standard-gaussian
-    task: TaskConfig = field(default_factory=lambda: TaskConfig("random-patches", 0.75))  # what the teacher fills
-    images: int = 1000                # outputs generated (at most: a retain_size / retain_ratio sample of the inputs
-                                      # comes first); diffusion and vqgan generate slowly, mae in seconds
+    inputs: str = knob("proxy", "the teacher's inputs: proxy (the proxy dataset's images) | noise (no dataset needed)")
+    noise: str = knob("uniform", "the noise images when inputs is noise: uniform | standard-gaussian")
+    task: TaskConfig = knob(factory=lambda: TaskConfig("random-patches", 0.75),
+                            help="what is hidden of each input, for the teacher to fill: center-inpaint | "
+                                 "outpaint | random-patches, and its ratio")
+    images: int = knob(1000, "outputs generated once before training (at most: a retain_size / retain_ratio sample "
+                             "of the inputs comes first); diffusion and vqgan generate slowly, mae in seconds")
 
 
 @dataclass
 class UnlearnConfig:
     """Unlearning a trained model (`i2i-unlearn unlearn`). Defaults follow the released code
     where it fits this scale; method.md section 2 lists where they come from."""
-    method: str = "ours"
-    seed: int = 0
-    forget_classes: list[str] = field(default_factory=list)
-    forget_files: str | None = None   # text file with one image id per line (instead of classes)
-    retain_classes: list[str] | None = None  # None = every class not forgotten
-    retain_size: int | None = None    # sample this many retain images ...
-    retain_ratio: float | None = None  # ... or this many per forget image (not both)
-    proxy: DataConfig | None = None   # a proxy retain set from another dataset (replaces the real one)
-    proxy_classes: list[str] | None = None
-    # the proxy's images transformed toward the model's domain, in this order: binarize (white-on-black silhouettes)
-    # | augment (random flips, rotations, scalings, shifts); docs/proxy.md. Recorded only when set.
-    proxy_transform: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
-    # the proxy made of the original model's own completions of the proxy's (or noise) images; recorded only when set
-    proxy_teacher: ProxyTeacherConfig | None = field(default=None, metadata=WHEN_SET_KEY)
-    alpha: float = 0.25               # weight of the forget term
-    noise: str = "batch-gaussian"     # batch-gaussian | standard-gaussian | uniform
-    # ours's forget target on the diffusion family: None = the released code's teacher input (the forget image's own
-    # pixels around a hole of pure noise; it equals the forget input at the noisiest timesteps, where the term
-    # vanishes) | noise = the paper's T(n), the noise image around the hole too (what the MAE and VQ-GAN families
-    # always use). Recorded only when set.
-    noise_context: str | None = field(default=None, metadata=WHEN_SET_KEY)
-    feature_norm: str = "none"        # none | teacher-variance (per feature map)
-    # undo: the share of a fresh initialisation mixed into the unlearned model's weights before distilling
-    # (None: 0.3; 0: plain distillation). Recorded only when set.
-    perturb: float | None = field(default=None, metadata=WHEN_SET_KEY)
-    steps: int = 500
-    batch_size: int = 32              # forget images per step
-    retain_batch_size: int | None = None  # retain images per step (None = batch_size)
-    tasks: list[TaskConfig] = field(default_factory=lambda: [
+    method: str = knob("ours", "the unlearning method: see `i2i-unlearn list methods`")
+    seed: int = knob(0, "seed of every random choice")
+    forget_classes: list[str] = knob(factory=list, help="class names to forget")
+    forget_files: str | None = knob(None, "text file of image ids to forget, one per line (instead of classes)")
+    retain_classes: list[str] | None = knob(None, "retain only these classes (unset: every class not forgotten)")
+    retain_size: int | None = knob(None, "sample this many retain images (or retain_ratio, not both)")
+    retain_ratio: float | None = knob(None, "sample this many retain images per forget image (or retain_size)")
+    proxy: DataConfig | None = knob(None, "a proxy retain set from another dataset (replaces the real one)")
+    proxy_classes: list[str] | None = knob(None, "classes of the proxy dataset to use")
+    proxy_transform: list[str] | None = knob(
+        None, "transform the proxy images toward the model's domain, in this order: binarize (white-on-black "
+              "silhouettes) | augment (random flips, rotations, scalings, shifts); docs/proxy.md", **WHEN_SET_KEY)
+    proxy_teacher: ProxyTeacherConfig | None = knob(
+        None, "a proxy made of the original model's own completions of mostly hidden inputs (the proxy "
+              "dataset's images or noise images); docs/proxy.md", **WHEN_SET_KEY)
+    alpha: float = knob(0.25, "weight of the forget term")
+    noise: str = knob("batch-gaussian", "the forget target's noise: batch-gaussian | standard-gaussian | uniform")
+    noise_context: str | None = knob(
+        None, "ours on diffusion, the forget target: unset = the released code's teacher input (the forget image's "
+              "own pixels around a hole of pure noise; it equals the forget input at the noisiest timesteps, where "
+              "the term vanishes) | noise = the paper's T(n), the noise image around the hole too (what the MAE "
+              "and VQ-GAN families always use)", **WHEN_SET_KEY)
+    feature_norm: str = knob("none", "none | teacher-variance (per feature map)")
+    perturb: float | None = knob(
+        None, "undo: the share of a fresh initialisation mixed into the unlearned model's weights before "
+              "distilling (unset: 0.3; 0: plain distillation)", **WHEN_SET_KEY)
+    steps: int = knob(500, "optimisation steps")
+    batch_size: int = knob(32, "forget images per step")
+    retain_batch_size: int | None = knob(None, "retain images per step (unset: batch_size)")
+    tasks: list[TaskConfig] = knob(factory=lambda: [
         TaskConfig("center-inpaint", 0.25), TaskConfig("center-inpaint", 0.5),
-        TaskConfig("center-inpaint", 0.75), TaskConfig("outpaint", 0.5)])
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-4, warmup_steps=25))
-    checkpoint_every: int = 100       # a budgeted run also measures here
-    log_every: int = 10
+        TaskConfig("center-inpaint", 0.75), TaskConfig("outpaint", 0.5)], help="the tasks, one picked per step")
+    optim: OptimConfig = knob(factory=lambda: OptimConfig(lr=5e-4, warmup_steps=25), help="the optimiser")
+    checkpoint_every: int = knob(100, "steps between checkpoints (a budgeted run or a membership stop also "
+                                      "measures there)")
+    log_every: int = knob(10, "steps between log lines")
     # A budgeted run (docs/budget.md): alpha is where the controller starts; at every checkpoint it measures a
-    # validation sample and turns alpha so the retain score stays within the budget. Recorded only when set.
-    # retain_budget: the retain score may grow to this multiple of the original's (> 1, e.g. 1.10); None: fixed alpha
-    retain_budget: float | None = field(default=None, metadata=BUDGET_KEY)
-    # forget_goal: stop once the forget score is at most this multiple of the original's (< 1, e.g. 0.33);
-    # None: forget as far as the budget allows
-    forget_goal: float | None = field(default=None, metadata=BUDGET_KEY)
-    budget_metric: str = field(default="fid", metadata=BUDGET_KEY)   # fid (through the evaluator) | hole-mse
-    # recognition (evaluator) | hole-mse; None: recognition, or hole-mse when budget_metric is hole-mse
-    forget_metric: str | None = field(default=None, metadata=BUDGET_KEY)
-    budget_evaluator: str = field(default=str(shipped.EVALUATOR), metadata=BUDGET_KEY)
-    budget_images: int = field(default=256, metadata=BUDGET_KEY)   # validation images measured per side (at most)
-    # A file request can stop where its images stop standing out (controllers/membership.py): at every checkpoint the
-    # membership attack's AUC, the forgotten files against never-seen validation images of their classes; the run
-    # ends once it is at most this (0.5 = told apart no better than chance). Recorded only when set.
-    stop_at_auc: float | None = field(default=None, metadata=WHEN_SET_KEY)
-
-
-def from_dict(cls, values: dict, where: str = ""):
-    """Build dataclass `cls` from a plain dict, refusing unknown keys with the list of known ones."""
-    if not isinstance(values, dict):
-        raise UserError(f"config{where}: expected a mapping, got {type(values).__name__}")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    # YAML keys need not be strings (`1:`, `null:`): shown as text, never compared with each other
-    unknown = sorted(str(key) if isinstance(key, str) and key.isprintable() else repr(key)
-                     for key in set(values) - set(known))
-    if unknown:
-        raise UserError(f"config{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {name: _convert(hints[name], value, f"{where}.{name}") for name, value in values.items()}
-    return cls(**kwargs)
-
-
-def _convert(hint, value, where):
-    """`value` as the declared type `hint`, or a one-line error naming the key."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if value is None:
-        if origin in (typing.Union, types.UnionType) and type(None) in args:
-            return None
-        raise UserError(f"config{where}: must be set (got null)")
-    if origin in (typing.Union, types.UnionType):
-        hint = next(a for a in args if a is not type(None))
-        return _convert(hint, value, where)
-    if dataclasses.is_dataclass(hint):
-        return value if isinstance(value, hint) else from_dict(hint, value, where)
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            example = value if isinstance(value, str) and value.isprintable() else repr(value)  # one line
-            raise UserError(f"config{where}: expected a list, e.g. [{example}], got {type(value).__name__} {value!r}")
-        if origin is tuple:
-            if len(args) == 2 and args[1] is Ellipsis:
-                return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
-            if len(value) != len(args):
-                raise UserError(f"config{where}: expected {len(args)} values, got {len(value)}")
-            return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
-        return [_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if hint is float:
-        number = None
-        if isinstance(value, str):   # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                number = float(value)
-            except ValueError:
-                pass
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                number = float(value)
-            except OverflowError:    # an int too large for a float
-                number = math.inf
-        if number is None:
-            raise UserError(f"config{where}: expected a number, got {value!r}")
-        if not math.isfinite(number):   # NaN or infinity is no setting: it would surface as a NaN loss
-            raise UserError(f"config{where}: expected a finite number, got {_short(value)}")
-        return number
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise UserError(f"config{where}: expected a whole number, got {value!r}")
-    if hint is bool and not isinstance(value, bool):
-        raise UserError(f"config{where}: expected true or false, got {value!r}")
-    if hint is str and not isinstance(value, str):
-        raise UserError(f"config{where}: expected a string, got {value!r}")
-    if hint is dict and not isinstance(value, dict):
-        raise UserError(f"config{where}: expected a mapping, got {value!r}")
-    return value
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
-
-
-def to_dict(config) -> dict:
-    """Plain, YAML/JSON-safe dict of a config (tuples become lists); fields marked RECORDED_ONLY_WITH are left
-    out while the field they name is None, fields marked RECORDED_WHEN_SET while they are None."""
-    def plain(v):
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        return v
-    values = plain(dataclasses.asdict(config))
-    for f in dataclasses.fields(config):
-        if dataclasses.is_dataclass(getattr(config, f.name)):   # a nested config (data, proxy) leaves out its own
-            values[f.name] = to_dict(getattr(config, f.name))
-        switch = f.metadata.get(RECORDED_ONLY_WITH)
-        if switch and getattr(config, switch) is None:
-            del values[f.name]
-        elif f.metadata.get(RECORDED_WHEN_SET) and getattr(config, f.name) is None:
-            del values[f.name]
-    return values
-
-
-def load_yaml(cls, path: str | Path):
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file not found: {path}")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    # ValueError: PyYAML builds `2020-13-45` as a date and fails; also a file that is not UTF-8 text
-    except (yaml.YAMLError, ValueError, RecursionError) as exc:
-        raise UserError(f"config file {path} is not valid YAML: {' '.join(str(exc).split())}") from None  # one line
-    return from_dict(cls, values, f" {path.name}")
-
-
-def with_overrides(config, overrides: list[str]):
-    """`config` with `key=value` overrides (`--set`): a dotted key reaches into a nested config (`optim.lr=1e-4`),
-    the value is read as YAML (`tasks=[{name: outpaint, ratio: 0.5}]`), and the result is checked by from_dict like
-    a config file, so an unknown key or a wrong type is refused the same way."""
-    if not overrides:
-        return config
-    values = dataclasses.asdict(config)
-    for text in overrides:
-        key, sep, raw = text.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--set expects KEY=VALUE (e.g. optim.lr=1e-4), got {text!r}")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except (yaml.YAMLError, ValueError) as exc:
-            raise UserError(f"--set {key}: {raw!r} is not a YAML value: {' '.join(str(exc).split())}") from None
-        *parents, leaf = key.strip().split(".")
-        target = values
-        for part in parents:
-            if not isinstance(target.get(part), dict):
-                target[part] = {} if target.get(part) is None else target[part]
-            if not isinstance(target[part], dict):
-                raise UserError(f"--set {key}: {part} is not a nested config")
-            target = target[part]
-        target[leaf] = value
-    return from_dict(type(config), values, " (--set)")
+    # validation sample and turns alpha so the retain score stays within the budget.
+    retain_budget: float | None = knob(
+        None, "budgeted run: the retain score on validation images may grow to this multiple of the original's "
+              "(> 1, e.g. 1.10); alpha is then controlled (docs/budget.md); unset: alpha fixed", **BUDGET_KEY)
+    forget_goal: float | None = knob(
+        None, "budgeted run: stop once the forget score is at most this multiple of the original's (< 1, e.g. "
+              "0.33); unset: forget as far as the budget allows", **BUDGET_KEY)
+    budget_metric: str = knob("fid", "budgeted run: the retain score, fid (through the evaluator) | hole-mse (no "
+                                     "evaluator)", **BUDGET_KEY)
+    forget_metric: str | None = knob(None, "budgeted run: the forget score, recognition (through the evaluator) | "
+                                           "hole-mse; unset: recognition, or hole-mse when budget_metric is hole-mse",
+                                     **BUDGET_KEY)
+    budget_evaluator: str = knob(str(shipped.EVALUATOR), "budgeted run: the evaluator directory (or clip:/dir, "
+                                                         "hf:/dir)", **BUDGET_KEY)
+    budget_images: int = knob(256, "budgeted run: validation images measured per side (at most)", **BUDGET_KEY)
+    # A file request can stop where its images stop standing out (controllers/membership.py).
+    stop_at_auc: float | None = knob(
+        None, "file request: stop once the membership attack's AUC (the forgotten files against never-seen "
+              "validation images of their classes, at every checkpoint) is at most this (0.5 = told apart no "
+              "better than chance)", **WHEN_SET_KEY)
 
 
 @dataclass

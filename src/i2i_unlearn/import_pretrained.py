@@ -35,6 +35,7 @@ from i2i_unlearn.model_card import write_model_card
 from i2i_unlearn.models import I2IModel
 from i2i_unlearn.models.diffusion import FAMILY_UNET_KEYS, DiffusionConfig, DiffusionModel
 from i2i_unlearn.models.mae import MAEConfig, MAEModel
+from i2i_unlearn.paths import relative
 from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
 from i2i_unlearn.train import input_hash, validation_check
 
@@ -180,7 +181,7 @@ def _square(value, key: str, directory: Path) -> int:
 
 
 def _hashes(files: list[Path], root: Path) -> dict[str, str]:
-    return {_file_name(path, root): sha256_file(path) for path in files}
+    return {relative(path, root): sha256_file(path) for path in files}
 
 
 def _check_same_outputs(expected: torch.Tensor, actual: torch.Tensor, family: str, directory: Path) -> None:
@@ -310,7 +311,7 @@ def _import_diffusion(directory: Path, scheduler: str | Path | None) -> tuple[I2
     with torch.no_grad():
         _check_same_outputs(source(sample, timesteps).sample, model._predict_input(sample, timesteps),
                             "diffusion", unet_dir)
-    files_sha256[_file_name(scheduler_file, directory)] = sha256_file(scheduler_file)
+    files_sha256[relative(scheduler_file, directory)] = sha256_file(scheduler_file)
     record = {"family": "diffusion", "source": str(directory.resolve()), "source_class": "UNet2DModel",
               "files_sha256": files_sha256, "scheduler_config": str(scheduler_file.resolve())}
     return model, record, [directory, scheduler_file.parent]
@@ -334,12 +335,6 @@ def _scheduler_file(unet_dir: Path, scheduler: str | Path | None) -> Path:
 def _plain(value):
     """JSON-safe values for the model config (diffusers keeps some settings as tuples)."""
     return list(value) if isinstance(value, tuple) else value
-
-
-def _file_name(path: Path, root: Path) -> str:
-    """A file's name in the record: relative to the source folder when inside it, else absolute."""
-    path, root = path.resolve(), root.resolve()
-    return str(path.relative_to(root) if path.is_relative_to(root) else path)
 
 
 IMPORTERS = {"mae": _import_mae, "diffusion": _import_diffusion}

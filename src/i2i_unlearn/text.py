@@ -8,11 +8,11 @@ MISSING = "–"   # shown for a null number (the same dash as evaluation.results
 MARKDOWN_SPECIAL = "\\`*_[]<>|&"   # what the report escapes: code, emphasis, links, raw HTML, cell breaks, entities
 
 
-def escape_markdown(text: str, special: str = MARKDOWN_SPECIAL) -> str:
-    """`text` as literal Markdown on one line: a backslash before every character of `special` and a space for
-    every newline, so user data (class, model and folder names) makes no emphasis, link, raw HTML, entity or
-    table cell break."""
-    return re.sub(f"([{re.escape(special)}])", r"\\\1", text).replace("\n", " ")
+def escape_markdown(text, special: str = MARKDOWN_SPECIAL) -> str:
+    """`text` (any value, as its str) as literal Markdown on one line: a backslash before every character of
+    `special` and a space for every newline, so user data (class, model and folder names) makes no emphasis,
+    link, raw HTML, entity or table cell break."""
+    return re.sub(f"([{re.escape(special)}])", r"\\\1", str(text)).replace("\n", " ")
 
 
 def format_fixed(value: float | None, digits: int = 3) -> str:

@@ -116,7 +116,7 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
     """Make the model in `model_dir` forget; the result goes to `out_dir` (never to model_dir).
 
     `keep_checkpoint` leaves the last checkpoint in out_dir, so a longer run can `resume` from it
-    (benchmarks/tune.py continues a short trial that way).
+    (bench/tune.py continues a short trial that way).
     With `config.retain_budget` the run is budgeted (controllers/budget.py): alpha is controlled on validation images and
     the run ends on its best checkpoint. `warm_start`: a model folder (an earlier result of the same request)
     whose weights the student starts from, instead of the original's; the original stays the teacher."""

@@ -177,7 +177,7 @@ def test_cache_keys_change_when_a_knob_changes_and_only_then(tiny_model_dir, tin
 
 
 def test_bad_bench_configs_are_one_line_errors(tiny_model_dir, tiny_evaluator_dir, tmp_path):
-    for changes, message in (({"seeds": "0"}, "seeds must be a list"), ({"colour": 1}, "unknown key"),
+    for changes, message in (({"seeds": "0"}, r"seeds: expected a list"), ({"colour": 1}, "unknown key"),
                              ({"tasks": [{"name": "inpaint", "ratio": 0.5}]}, "unknown task"),
                              ({"ablations": {"a": {"methods": ["nope"]}}}, "not in methods"),
                              ({"methods": {"ours": {"knobs": str(tmp_path / "missing.yaml")}}}, "knobs file")):
@@ -185,6 +185,28 @@ def test_bad_bench_configs_are_one_line_errors(tiny_model_dir, tiny_evaluator_di
         with pytest.raises(UserError, match=message) as caught:
             make_plan(load_bench(path))
         assert "\n" not in str(caught.value)
+
+
+def test_a_bench_config_is_checked_like_an_unlearning_config_and_errors_name_the_path(tiny_model_dir,
+                                                                                       tiny_evaluator_dir, tmp_path):
+    """One checker (config.from_dict) for the bench config too: an unknown, missing or mistyped key deep in it
+    is named with its whole path, in the words an unlearning config's errors use."""
+    ablation = {"methods": ["ours"], "settings": {"small": {"alpha": 0.1}}}
+    for case, (changes, message) in enumerate((
+            ({"ablations": {"alpha": {**ablation, "colour": 1}}},
+             r"bench-tiny\.yaml\.ablations\.alpha: unknown key\(s\) colour; known: methods, "),
+            ({"families": {"mae": {"dataset": "animal-mnist", "original": str(tiny_model_dir), "retrainde": []}}},
+             r"bench-tiny\.yaml\.families\.mae: unknown key\(s\) retrainde; known: dataset, original, retrained"),
+            ({"families": {"mae": {"dataset": "animal-mnist"}}},
+             r"bench-tiny\.yaml\.families\.mae: missing key\(s\) original"),
+            ({"ablations": {"alpha": {**ablation, "seeds": [0, "one"]}}},
+             r"bench-tiny\.yaml\.ablations\.alpha\.seeds\[1\]: expected a whole number"),
+            ({"ablations": {"alpha": {**ablation, "tasks": [{"name": "outpaint", "ratoi": 0.5}]}}},
+             r"bench-tiny\.yaml\.ablations\.alpha\.tasks\[0\]: unknown key\(s\) ratoi; known: name, ratio"))):
+        path = _write_bench(tmp_path / str(case), tiny_model_dir, tiny_evaluator_dir, **changes)
+        with pytest.raises(UserError, match=message) as caught:
+            load_bench(path)
+        assert str(caught.value).startswith("config bench-tiny.yaml") and "\n" not in str(caught.value)
 
 
 class _Killed(BaseException):

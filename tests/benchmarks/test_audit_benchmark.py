@@ -1,21 +1,17 @@
-"""benchmarks/audit.py: both requests audited against retraining, every model made once."""
-import importlib.util
+"""bench/audit_benchmark.py (run by benchmarks/audit.py): both requests audited against retraining, every model
+made once."""
 import json
-from pathlib import Path
 
 import pytest
 import yaml
 
+import i2i_unlearn.bench.audit_benchmark as audit_benchmark
 from i2i_unlearn.config import DataConfig
 from i2i_unlearn.data import load_split
 from conftest import tiny_train_config, tiny_unlearn_config
 
 pytestmark = pytest.mark.slow   # real processes or a whole benchmark: more than about 20 s on 2 cores
 
-ROOT = Path(__file__).resolve().parents[2]
-loader = importlib.util.spec_from_file_location("audit_benchmark", ROOT / "benchmarks" / "audit.py")
-audit_benchmark = importlib.util.module_from_spec(loader)
-loader.loader.exec_module(audit_benchmark)
 
 
 def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_evaluator_dir, tmp_path):
@@ -37,8 +33,11 @@ def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_ev
         "relearn": {"steps": 2, "images": 4, "batch_size": 4, "lr": 1e-3, "eval_steps": [0, 2]},
         "files": {"count": 10, "seed": 0, "stop_at_auc": 0.6}, "max_images": 6, "seed": 0,
         "bootstrap": 0}))   # the retain quality of every never-seen image, without its intervals
-    argv = ["--config", str(spec), "--work", str(tmp_path / "work"), "--results", str(tmp_path)]
-    record = audit_benchmark.main(argv)
+
+    def run_benchmark():   # what `python benchmarks/audit.py --config ... --work ... --results ...` does
+        return audit_benchmark.audit_benchmark(spec, tmp_path / "work", tmp_path, root=tmp_path,
+                                               command="python benchmarks/audit.py")
+    record = run_benchmark()
 
     assert set(record["settings"]) == {"classes", "files"}
     classes = record["settings"]["classes"]["summary"]
@@ -79,12 +78,12 @@ def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_ev
     audits = {p: p.stat().st_mtime_ns for p in [*(tmp_path / "work").glob("audit-*/audit.json"),
                                                  tmp_path / "work" / "evaluate-files" / "results.json"]}
     assert len(audits) == 3
-    audit_benchmark.main(argv)
+    run_benchmark()
     assert made and all(p.stat().st_mtime_ns == t for p, t in made.items())
     assert all(p.stat().st_mtime_ns == t for p, t in audits.items())
     # ... until a setting of the audits changes: then both are computed again, the models still reused
     spec.write_text(spec.read_text().replace("max_images: 6", "max_images: 5"))
-    audit_benchmark.main(argv)
+    run_benchmark()
     assert all(p.stat().st_mtime_ns != t for p, t in audits.items())
     assert all(p.stat().st_mtime_ns == t for p, t in made.items())
 

@@ -1,8 +1,10 @@
-"""benchmarks/step_cost.py: the issue's limit step runs the two encoders and nothing else."""
+"""bench/step_cost.py (run by benchmarks/step_cost.py): the issue's limit step runs the two encoders and nothing
+else."""
 import copy
 
 import torch
 
+from i2i_unlearn.bench.step_cost import EncoderLimit
 from i2i_unlearn.config import DataConfig, TaskConfig, UnlearnConfig
 from i2i_unlearn.data import load_split
 from i2i_unlearn.loop import step_generator
@@ -11,7 +13,7 @@ from i2i_unlearn.methods.base import set_trainable
 from i2i_unlearn.models import build_model
 from i2i_unlearn.tasks import make_mask
 from conftest import TINY_VQGAN
-from step_cost import EncoderLimit
+
 
 TASK = TaskConfig("center-inpaint", 0.5)
 

@@ -1,5 +1,5 @@
-"""benchmarks/tune.py: the same budget per method, choices by the declared rule, validation images only."""
-import importlib.util
+"""bench/tune.py (run by benchmarks/tune.py): the same budget per method, choices by the declared rule,
+validation images only."""
 import json
 from pathlib import Path
 
@@ -7,14 +7,11 @@ import pytest
 import torch
 import yaml
 
+import i2i_unlearn.bench.tune as tune
 from i2i_unlearn.config import DataConfig, UnlearnConfig, load_yaml
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
 
-ROOT = Path(__file__).resolve().parents[2]
-spec_loader = importlib.util.spec_from_file_location("tune", ROOT / "benchmarks" / "tune.py")
-tune = importlib.util.module_from_spec(spec_loader)
-spec_loader.loader.exec_module(tune)
 
 
 def _spec(tmp_path, model_dir, evaluator_dir, grid):
@@ -39,7 +36,7 @@ def test_tuning_scores_only_validation_images(tiny_model_dir, tiny_evaluator_dir
     monkeypatch.setattr(tune, "generate_outputs", spy)
     spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir,
                  {"ours": {"alpha": [0.1, 1.0]}, "max-loss": {"optim.lr": [1e-4, 1e-3]}})
-    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work")
+    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
 
     split = load_split(DataConfig())
     scored = _row_keys(torch.cat(seen))
@@ -65,7 +62,7 @@ def test_tuning_scores_only_validation_images(tiny_model_dir, tiny_evaluator_dir
                                                                        else next(iter(value.values())))
     # a second run re-runs nothing
     monkeypatch.setattr(tune, "unlearn", lambda *a, **k: pytest.fail("a finished trial was re-run"))
-    tune.tune(spec, tmp_path / "tune.json", tmp_path / "work")
+    tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
 
 
 def test_the_rule_prefers_most_forgetting_within_the_retain_bound():
@@ -93,44 +90,43 @@ def test_a_longer_trial_continues_the_shorter_one(tiny_model_dir, tiny_evaluator
     from safetensors.torch import load_file
     spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"ours": {"steps": [2, 4]}})
     spec["base"]["optim"]["schedule"] = "constant"
-    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work")
+    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
     short, long = sorted(record["trials"], key=lambda t: t["config"]["steps"])
     assert long["continued_from"] == short["key"]
     # continuing from step 2 ends exactly where an uninterrupted 4-step run ends
     straight = tmp_path / "straight"
     tune.unlearn(tiny_model_dir, tune.trial_config(spec["base"], "ours", {"steps": 4}, ["Cat"]), straight)
-    continued = load_file(Path(tune.ROOT, long["dir"]) / "model.safetensors")
+    continued = load_file(tmp_path / long["dir"] / "model.safetensors")
     for name, tensor in load_file(straight / "model.safetensors").items():
         assert torch.equal(tensor, continued[name]), name
 
 
 def test_a_cosine_schedule_runs_every_trial_from_the_start(tiny_model_dir, tiny_evaluator_dir, tmp_path):
     spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"ours": {"steps": [2, 4]}})
-    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work")
+    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
     assert all("scores" in t and "continued_from" not in t for t in record["trials"])
 
 
 def test_tuning_one_method_first_leaves_the_others_for_later(tiny_model_dir, tiny_evaluator_dir, tmp_path):
     spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir,
                  {"ours": {"alpha": [0.1, 1.0]}, "max-loss": {"alpha": [0.1, 1.0]}})
-    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", methods=["ours"])
+    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path, methods=["ours"])
     assert {t["method"] for t in record["trials"]} == {"ours"} and set(record["chosen"]) == {"ours"}
     assert not Path(spec["write"]["max-loss"]).exists()
-    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", methods=["max-loss"])
+    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path, methods=["max-loss"])
     assert set(record["chosen"]) == {"ours", "max-loss"} and len(record["trials"]) == 4
     with pytest.raises(UserError, match="known: ours, max-loss"):
-        tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", methods=["retrain"])
+        tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path, methods=["retrain"])
 
 
 def test_scoring_on_test_checks_the_demo_targets_once(tiny_model_dir, tiny_evaluator_dir, tmp_path, monkeypatch):
     spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"ours": {"alpha": [0.1, 1.0]}})
-    monkeypatch.setattr(tune, "ROOT", tmp_path)  # results and trial folders relative to a scratch root
-    tune.tune(spec, tmp_path / "tune.json", tmp_path / "work")
-    record = tune.score_test(spec, tmp_path / "tune.json", tmp_path / "work", "test")
+    tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
+    record = tune.score_test(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path, command="test")
     test = record["test"]["ours"]
     assert test["key"] == record["chosen"]["ours"]["key"]
     assert {"original", "unlearned"} <= set(test["metrics"]) and len(test["targets"]) >= 4
     assert "| ours |" in tune.markdown(record)
     monkeypatch.setattr(tune, "evaluate_model_dirs", lambda *a, **k: pytest.fail("scored on test twice"),
                         raising=False)
-    tune.score_test(spec, tmp_path / "tune.json", tmp_path / "work", "test")
+    tune.score_test(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path, command="test")

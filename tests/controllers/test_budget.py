@@ -39,7 +39,7 @@ from conftest import TINY_DIFFUSION, TINY_TOKENIZER, TINY_VQGAN, tiny_train_conf
 runner = CliRunner()
 BUDGET = 1.06
 # the keys every UnlearnConfig recorded before budgets existed: a fixed-alpha run records exactly these, so
-# benchmarks/tune.py's trial keys, bench's cache keys and resume checks of older runs stay valid
+# bench/tune.py's trial keys, bench's cache keys and resume checks of older runs stay valid
 KEYS_BEFORE_BUDGETS = ["alpha", "batch_size", "checkpoint_every", "feature_norm", "forget_classes", "forget_files",
                        "log_every", "method", "noise", "optim", "proxy", "proxy_classes", "retain_batch_size",
                        "retain_classes", "retain_ratio", "retain_size", "seed", "steps", "tasks"]

@@ -1,7 +1,7 @@
 """Proxy retain sets (data/proxy.py, docs/proxy.md): each kind does what its name says on real images, a proxy of the
 model's own outputs comes from the teacher and never from a forget image, the options are recorded, bad names are
-refused clearly, a budget measures the proxy's own validation images, and benchmarks/proxy.py runs end to end."""
-import importlib.util
+refused clearly, a budget measures the proxy's own validation images, and the proxy benchmark
+(bench/proxy_benchmark.py, run by benchmarks/proxy.py) runs end to end."""
 import json
 from pathlib import Path
 
@@ -26,7 +26,6 @@ from conftest import tiny_train_config, tiny_unlearn_config
 
 pytestmark = pytest.mark.usefixtures("one_thread", "datasets_read_once")
 
-ROOT = Path(__file__).resolve().parents[2]
 # a model held out 5 test and 5 validation images per class: evaluating it (the benchmark) takes seconds
 DATA = DataConfig(test_per_class=5, val_per_class=5)
 runner = CliRunner()
@@ -318,15 +317,8 @@ def test_a_budget_measures_the_proxys_own_validation_images(model_dir, folder, t
 
 # --- the benchmark ---------------------------------------------------------------------------------------------
 
-def _benchmark_module():
-    loader = importlib.util.spec_from_file_location("proxy_benchmark", ROOT / "benchmarks" / "proxy.py")
-    module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
-    return module
-
-
 def test_the_proxy_benchmark_runs_end_to_end_and_reuses_its_runs(model_dir, tiny_evaluator_dir, tmp_path):
-    benchmark = _benchmark_module()
+    from i2i_unlearn.bench.proxy_benchmark import proxy_benchmark
     knobs = tmp_path / "knobs.yaml"
     knobs.write_text(yaml.safe_dump({"method": "ours", "forget_classes": ["Cat"], "steps": 2, "batch_size": 8,
                                      "alpha": 0.5, "tasks": [{"name": "center-inpaint", "ratio": 0.5}]}))
@@ -335,8 +327,10 @@ def test_the_proxy_benchmark_runs_end_to_end_and_reuses_its_runs(model_dir, tiny
         "model": str(model_dir), "evaluator": str(tiny_evaluator_dir), "knobs": str(knobs), "reference": "real",
         "proxies": {"real": {}, "own-noise": {"proxy_teacher": {"inputs": "noise", "images": 16}}},
         "sizes": [0.01], "test_bootstrap": 0}))
-    argv = ["--config", str(spec), "--work", str(tmp_path / "work"), "--results", str(tmp_path)]
-    record = benchmark.main(argv)
+
+    def run_benchmark():   # what `python benchmarks/proxy.py --config ... --work ... --results ...` does
+        return proxy_benchmark(spec, tmp_path / "work", tmp_path, root=tmp_path, command="python benchmarks/proxy.py")
+    record = run_benchmark()
 
     runs = {run["name"]: run for run in record["runs"]}
     best = record["chosen"]["proxy"]["name"]
@@ -346,7 +340,7 @@ def test_the_proxy_benchmark_runs_end_to_end_and_reuses_its_runs(model_dir, tiny
     assert runs["own-noise-ratio-0.01"]["retain_count"] == round(0.01 * runs["real"]["forget_count"])
     from i2i_unlearn.runs import total_wall_time
     for run in runs.values():   # a 2-step run's wall time can round to 0.0 s: compare with its run.json
-        recorded = json.loads((Path(benchmark.ROOT) / run["dir"] / "run.json").read_text())   # the work is in tmp
+        recorded = json.loads((tmp_path / run["dir"] / "run.json").read_text())
         assert run["val"]["retain_fid_x"] > 0 and run["unlearning_wall_time_s"] == total_wall_time(recorded)
     assert record["test"]["models"] == {"reference": "real", "proxy": record["chosen"]["run"]["name"]}
     assert record["test"]["original"]["retain_fid_x"] == 1.0
@@ -361,7 +355,7 @@ def test_the_proxy_benchmark_runs_end_to_end_and_reuses_its_runs(model_dir, tiny
     assert len(cached) == 2 * len(runs) + 3        # each run's model; the scorings of the proxies, sizes and test
     assert set(record["scorings"]) == {"proxies", "sizes", "test"}
     mtimes = {path: path.stat().st_mtime_ns for path in cached}
-    again = benchmark.main(argv)
+    again = run_benchmark()
     assert {path: path.stat().st_mtime_ns for path in cached} == mtimes
     assert [run["val"] for run in again["runs"]] == [run["val"] for run in record["runs"]]
     assert again["test"]["proxy"] == record["test"]["proxy"]

@@ -1,6 +1,6 @@
 """`i2i-unlearn bench`: every family x method x seed x setting, one unlearning run and its evaluations.
 
-A bench config (benchmarks/bench-<name>.yaml, BENCH_KEYS) names the evaluator, the datasets (each with
+A bench config (benchmarks/bench-<name>.yaml, spec.BenchSpec) names the evaluator, the datasets (each with
 its forget classes), the families (each with its original model folder and its retrained reference
 folders), the methods (each with its knobs file from the tuning step, and overrides), the unlearning
 seeds, the tasks and the ablations. The plan is every cell:

@@ -1,147 +1,142 @@
-"""The bench config (benchmarks/bench-<name>.yaml): its keys, its checks, and each cell's unlearning config."""
+"""The bench config (benchmarks/bench-<name>.yaml): its keys as dataclasses, checked by config.from_dict like an
+unlearning config (unknown, missing and mistyped keys named by their path), and each cell's unlearning config."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import yaml
-
-from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, load_yaml, to_dict
+from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, load_yaml, read_yaml, to_dict
 from i2i_unlearn.errors import UserError
+from i2i_unlearn.paths import absolute
 from i2i_unlearn.tasks import check_task
 from i2i_unlearn.unlearn import check_config
 
-BENCH_KEYS = ("name", "evaluator", "split", "eval_seed", "bootstrap", "eval_per_class", "work", "results", "datasets",
-              "families", "methods", "seeds", "tasks", "ablations")
 
-ABLATION_KEYS = ("methods", "seeds", "tasks", "vary", "values", "settings", "doc")
+@dataclass
+class DatasetSpec:
+    forget_classes: list[str]         # the classes every method forgets on this dataset
+    root: str | None = None           # folder of the dataset's files (fashion-mnist IDX files, an image folder)
 
-METHOD_KEYS = ("knobs", "method", "set", "doc")
 
-FAMILY_KEYS = ("dataset", "original", "retrained")
+@dataclass
+class FamilySpec:
+    dataset: str                      # a name under datasets
+    original: str                     # the trained model folder every method starts from
+    retrained: str | list[str] | None = None   # reference folder(s) trained without the forget classes, one per seed
 
-DATASET_KEYS = ("forget_classes", "root")
 
-def _relative_to(base: Path, value: str | None) -> Path | None:
-    if value is None:
-        return None
-    path = Path(value)
-    return path if path.is_absolute() else base / path
+@dataclass
+class MethodSpec:
+    knobs: str                        # its knobs file (an UnlearnConfig YAML); {model}: the original's folder name
+    method: str | None = None         # the method, when not the knobs file's
+    set: dict | None = None           # UnlearnConfig keys over the knobs file's (nested, or dotted: optim.lr)
+    doc: str | None = None            # a line for the results page
 
-def _check_keys(values, known, where: str) -> dict:
-    if not isinstance(values, dict):
-        raise UserError(f"bench config {where}: expected a mapping, got {type(values).__name__}")
-    unknown = sorted(str(k) for k in values if k not in known)
-    if unknown:
-        raise UserError(f"bench config {where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    return values
+
+@dataclass
+class AblationSpec:
+    methods: list[str]                # names under methods
+    seeds: list[int] | None = None    # default: the bench's first seed
+    tasks: list[TaskConfig] | None = None   # default: the bench's first task
+    vary: str | None = None           # one UnlearnConfig key (dotted for nested) ...
+    values: list[Any] | None = None   # ... set to each of these values; or:
+    settings: dict[str, dict] | None = None  # named settings, each a mapping of UnlearnConfig keys
+    doc: str | None = None
+
+
+@dataclass
+class BenchSpec:
+    evaluator: str                    # the evaluator folder every cell is scored with
+    datasets: dict[str, DatasetSpec]
+    families: dict[str, FamilySpec]
+    methods: dict[str, MethodSpec]
+    seeds: list[int]                  # unlearning seeds of every method
+    tasks: list[TaskConfig]           # every main cell is scored on these; the first is the main table's
+    name: str | None = None           # default: the file's name without .yaml
+    split: str = "test"               # test | val
+    eval_seed: int = 0                # masks and sampling: the same for every model
+    bootstrap: int = 200              # resamples of the held-out images per evaluation
+    eval_per_class: int | None = None   # None: every held-out image; N: the first N of each class
+    work: str | None = None           # unlearned models; default runs/<name>
+    results: str | None = None        # cell and bench JSON; default benchmarks/results/<name>
+    ablations: dict[str, AblationSpec] | None = None
+
 
 def load_bench(path: str | Path, root: str | Path | None = None) -> dict:
     """The bench config, checked; relative paths are taken from `root` (default: the current folder)."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"bench config not found: {path}")
-    try:
-        spec = yaml.safe_load(path.read_text()) or {}
-    except (yaml.YAMLError, ValueError, RecursionError) as exc:
-        raise UserError(f"bench config {path} is not valid YAML: {' '.join(str(exc).split())}") from None
-    _check_keys(spec, BENCH_KEYS, path.name)
-    for key in ("evaluator", "datasets", "families", "methods", "seeds", "tasks"):
-        if not spec.get(key):
-            raise UserError(f"bench config {path.name}: '{key}' is missing or empty")
+    raw = read_yaml(path)
+    spec = from_dict(BenchSpec, raw, f" {path.name}")   # the keys and their types; below: what they refer to
+    where = f"config {path.name}"
+    for key in ("datasets", "families", "methods", "seeds", "tasks"):
+        if not getattr(spec, key):
+            raise UserError(f"{where}.{key}: is empty")
+    if len(set(spec.seeds)) != len(spec.seeds):
+        raise UserError(f"{where}.seeds: seeds repeat: {spec.seeds}")
+    if spec.split not in ("test", "val"):
+        raise UserError(f"{where}.split: test or val, got {spec.split!r}")
+    for key, least in (("eval_seed", 0), ("bootstrap", 0), ("eval_per_class", 2)):
+        value = getattr(spec, key)
+        if value is not None and value < least:
+            raise UserError(f"{where}.{key}: expected a whole number >= {least}, got {value!r}")
     root = Path(root) if root is not None else Path.cwd()
-    name = str(spec.get("name") or path.stem)
-    seeds = spec["seeds"]
-    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise UserError(f"bench config {path.name}: seeds must be a list of whole numbers, got {seeds!r}")
-    if len(set(seeds)) != len(seeds):
-        raise UserError(f"bench config {path.name}: seeds repeat: {seeds}")
+    name = spec.name or path.stem
     bench = {
         "name": name, "source": str(path), "root": root,
-        "evaluator": _relative_to(root, str(spec["evaluator"])),
-        "split": spec.get("split", "test"), "eval_seed": spec.get("eval_seed", 0),
-        "bootstrap": spec.get("bootstrap", 200),
-        "eval_per_class": spec.get("eval_per_class"),   # None: every held-out image; N: the first N of each class
-        "work": _relative_to(root, spec.get("work") or f"runs/{name}"),
-        "results": _relative_to(root, spec.get("results") or f"benchmarks/results/{name}"),
-        "seeds": seeds, "tasks": _tasks(spec["tasks"], "tasks"), "datasets": {}, "families": {}, "methods": {},
-        "ablations": {}, "raw": spec,
+        "evaluator": absolute(spec.evaluator, root), "split": spec.split, "eval_seed": spec.eval_seed,
+        "bootstrap": spec.bootstrap, "eval_per_class": spec.eval_per_class,
+        "work": absolute(spec.work or f"runs/{name}", root),
+        "results": absolute(spec.results or f"benchmarks/results/{name}", root),
+        "seeds": spec.seeds, "tasks": _tasks(spec.tasks, f"{where}.tasks"),
+        "datasets": {}, "families": {}, "methods": {}, "ablations": {}, "raw": raw,
     }
-    if bench["split"] not in ("test", "val"):
-        raise UserError(f"bench config split: test or val, got {bench['split']!r}")
-    for key, least in (("eval_seed", 0), ("bootstrap", 0), ("eval_per_class", 2)):
-        value = bench[key]
-        if (value is not None or key != "eval_per_class") and (
-                not isinstance(value, int) or isinstance(value, bool) or value < least):
-            raise UserError(f"bench config {key}: expected a whole number >= {least}, got {value!r}")
-    for key in ("datasets", "families", "methods"):
-        if not isinstance(spec[key], dict):
-            raise UserError(f"bench config {path.name}: '{key}' must be a mapping by name")
-    for dataset, values in spec["datasets"].items():
-        values = _check_keys(values or {}, DATASET_KEYS, f"datasets.{dataset}")
-        classes = values.get("forget_classes")
-        if not classes or not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-            raise UserError(f"bench config datasets.{dataset}.forget_classes: a list of class names, got {classes!r}")
-        bench["datasets"][dataset] = {"forget_classes": classes, "root": values.get("root")}
-    for family, values in spec["families"].items():
-        values = _check_keys(values or {}, FAMILY_KEYS, f"families.{family}")
-        for key in ("dataset", "original"):
-            if not values.get(key):
-                raise UserError(f"bench config families.{family}: '{key}' is missing")
-        if values["dataset"] not in bench["datasets"]:
-            raise UserError(f"bench config families.{family}.dataset: {values['dataset']!r} is not in datasets "
+    for dataset, values in spec.datasets.items():
+        if not values.forget_classes:
+            raise UserError(f"{where}.datasets.{dataset}.forget_classes: is empty")
+        bench["datasets"][dataset] = {"forget_classes": values.forget_classes, "root": values.root}
+    for family, values in spec.families.items():
+        if values.dataset not in bench["datasets"]:
+            raise UserError(f"{where}.families.{family}.dataset: {values.dataset!r} is not in datasets "
                             f"({', '.join(bench['datasets'])})")
-        retrained = values.get("retrained") or []
-        retrained = [retrained] if isinstance(retrained, str) else list(retrained)
-        bench["families"][family] = {"dataset": values["dataset"],
-                                     "original": _relative_to(root, str(values["original"])),
-                                     "retrained": [_relative_to(root, str(r)) for r in retrained]}
-    for label, values in spec["methods"].items():
-        values = _check_keys(values or {}, METHOD_KEYS, f"methods.{label}")
-        if not values.get("knobs"):
-            raise UserError(f"bench config methods.{label}: 'knobs' (the method's knobs file) is missing")
-        overrides = values.get("set") or {}
-        if not isinstance(overrides, dict):
-            raise UserError(f"bench config methods.{label}.set: expected a mapping of UnlearnConfig keys")
-        bench["methods"][label] = {"knobs": str(values["knobs"]), "method": values.get("method"),
-                                   "set": overrides, "doc": values.get("doc")}
-    for ablation, values in (spec.get("ablations") or {}).items():
-        values = _check_keys(values or {}, ABLATION_KEYS, f"ablations.{ablation}")
-        methods = values.get("methods") or []
-        unknown = [m for m in methods if m not in bench["methods"]]
-        if not methods or unknown:
-            raise UserError(f"bench config ablations.{ablation}.methods: {unknown or 'none'} not in methods "
-                            f"({', '.join(bench['methods'])})")
-        if "vary" in values and "settings" in values:
-            raise UserError(f"bench config ablations.{ablation}: give vary + values or settings, not both")
-        ablation_seeds = values.get("seeds") or seeds[:1]
-        if not isinstance(ablation_seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool)
-                                                           for s in ablation_seeds):
-            raise UserError(f"bench config ablations.{ablation}.seeds: a list of whole numbers, got {ablation_seeds!r}")
-        settings: dict[str, dict] = {}
-        if "vary" in values:
-            if not values.get("values") or not isinstance(values["values"], list):
-                raise UserError(f"bench config ablations.{ablation}: vary needs a list of values")
-            for value in values["values"]:
-                settings[f"{values['vary']}={value}"] = _nested({values["vary"]: value})
-        elif "settings" in values:
-            for setting, overrides in (values["settings"] or {}).items():
-                if not isinstance(overrides, dict):
-                    raise UserError(f"bench config ablations.{ablation}.settings.{setting}: expected a mapping")
-                settings[str(setting)] = overrides
-        else:
-            settings[""] = {}   # the methods as they are, e.g. on other tasks
-        bench["ablations"][ablation] = {
-            "methods": methods, "seeds": ablation_seeds, "settings": settings,
-            "tasks": _tasks(values["tasks"], f"ablations.{ablation}.tasks") if values.get("tasks") else
-            bench["tasks"][:1], "vary": values.get("vary"), "doc": values.get("doc")}
+        retrained = [values.retrained] if isinstance(values.retrained, str) else values.retrained or []
+        bench["families"][family] = {"dataset": values.dataset, "original": absolute(values.original, root),
+                                     "retrained": [absolute(r, root) for r in retrained]}
+    for label, values in spec.methods.items():
+        bench["methods"][label] = {"knobs": values.knobs, "method": values.method, "set": values.set or {},
+                                   "doc": values.doc}
+    for ablation, values in (spec.ablations or {}).items():
+        bench["ablations"][ablation] = _ablation(values, bench, f"{where}.ablations.{ablation}")
     return bench
 
-def _tasks(values, where: str) -> list[TaskConfig]:
-    if not isinstance(values, list):
-        raise UserError(f"bench config {where}: a list of {{name, ratio}}, got {values!r}")
-    tasks = [from_dict(TaskConfig, v, f" {where}[{i}]") for i, v in enumerate(values)]
-    for task in tasks:
-        check_task(task)
+
+def _ablation(values: AblationSpec, bench: dict, where: str) -> dict:
+    unknown = [m for m in values.methods if m not in bench["methods"]]
+    if not values.methods or unknown:
+        raise UserError(f"{where}.methods: {unknown or 'none'} not in methods ({', '.join(bench['methods'])})")
+    if values.vary is not None and values.settings is not None:
+        raise UserError(f"{where}: give vary + values or settings, not both")
+    settings: dict[str, dict] = {}
+    if values.vary is not None:
+        if not values.values:
+            raise UserError(f"{where}: vary needs a list of values")
+        for value in values.values:
+            settings[f"{values.vary}={value}"] = _nested({values.vary: value})
+    elif values.settings is not None:
+        settings = dict(values.settings)
+    else:
+        settings[""] = {}   # the methods as they are, e.g. on other tasks
+    return {"methods": values.methods, "seeds": values.seeds or bench["seeds"][:1], "settings": settings,
+            "tasks": _tasks(values.tasks, f"{where}.tasks") if values.tasks else bench["tasks"][:1],
+            "vary": values.vary, "doc": values.doc}
+
+
+def _tasks(tasks: list[TaskConfig], where: str) -> list[TaskConfig]:
+    for i, task in enumerate(tasks):
+        try:
+            check_task(task)
+        except UserError as exc:
+            raise UserError(f"{where}[{i}]: {exc}") from None
     return tasks
 
 def _nested(flat: dict) -> dict:
@@ -169,7 +164,7 @@ def method_config(bench: dict, family: str, label: str, seed: int, setting: dict
     folder name), the method's overrides, the setting's overrides, the seed and the forget classes."""
     entry = bench["methods"][label]
     family_spec = bench["families"][family]
-    knobs = _relative_to(bench["root"], entry["knobs"].format(model=family_spec["original"].name, family=family))
+    knobs = absolute(entry["knobs"].format(model=family_spec["original"].name, family=family), bench["root"])
     if not knobs.is_file():
         raise MissingKnobs(f"knobs file of method {label!r} not found: {knobs} (choose the knobs first: "
                         "benchmarks/tune.py writes them)")

@@ -2,16 +2,11 @@
 and limit, data the results page renders (bench/page/). Beside targets.py, the demo's targets."""
 from __future__ import annotations
 
-import re
-
 from i2i_unlearn.evaluation.metrics import compare_rows
 from i2i_unlearn.evaluation.targets import FORGET_FID_TIMES, FORGET_RECOGNITION_TIMES
+from i2i_unlearn.text import escape_markdown as md
 
 MISSING = "–"
-
-
-def _md(text) -> str:
-    return re.sub(r"([\\`*_\[\]<>|])", r"\\\1", str(text)).replace("\n", " ")
 
 
 def _stat(row: dict, set_name: str, view: str, key: str) -> dict | None:
@@ -86,20 +81,20 @@ def judge_targets(bench: dict, table: dict) -> list[dict]:
         against_ours = {r["name"]: _tradeoff_versus(r, ours) for r in baselines}
         beaten_by = [name for name, pair in against_ours.items() if pair == ("better", "better")]
         # the issue's rule needs both; a row better on one score and tied on the other still beats ours, said plainly
-        ahead = [f"{_md(name)} ({'retain' if pair[0] == 'better' else 'forget'} FID)"
+        ahead = [f"{md(name)} ({'retain' if pair[0] == 'better' else 'forget'} FID)"
                  for name, pair in against_ours.items() if sorted(pair) == ["better", "tie"]]
-        verdict = "missed: beaten by " + ", ".join(_md(n) for n in beaten_by) if beaten_by else "met"
+        verdict = "missed: beaten by " + ", ".join(md(n) for n in beaten_by) if beaten_by else "met"
         if ahead:
             verdict += "; better on one score and tied on the other: " + ", ".join(ahead)
         # the rule judges ours at its chosen knobs; where a baseline beats ours's other sweep points, say so too
         for point in (r for r in rows.values() if r["method"] == "ours" and r.get("vary")):
             by = sorted({r["method"] for r in baselines if _tradeoff_versus(r, point) == ("better", "better")})
             if by:
-                verdict += f"; {_md(point['name'])} (not the chosen knobs) beaten by " + ", ".join(_md(m) for m in by)
+                verdict += f"; {md(point['name'])} (not the chosen knobs) beaten by " + ", ".join(md(m) for m in by)
         targets.append(_target("tradeoff", TARGET_TEXT["tradeoff"], f"{len(baselines)} baseline rows compared",
                                verdict))
     if retrained:
-        (o_r, o_r_hw), (t_r, t_r_hw) = _mean_hw(ours, "retain"), _mean_hw(retrained, "retain")
+        (o_r, _), (t_r, t_r_hw) = _mean_hw(ours, "retain"), _mean_hw(retrained, "retain")
         ours_retain, retrained_retain = _stat(ours, "retain", "whole", "fid"), _stat(retrained, "retain", "whole", "fid")
         if ours_retain.get("replicates") and retrained_retain.get("replicates"):   # the paired rule
             versus = compare_rows(ours_retain, retrained_retain, "lower")
@@ -137,7 +132,7 @@ def judge_targets(bench: dict, table: dict) -> list[dict]:
     if change and change["fid"].get("change") is not None:
         ratio = change["fid"]["change"]
         targets.append(_target("worst-class", TARGET_TEXT["worst-class"],
-                               f"{_md(worst['worst'])}: {_change('fid', change['fid'])}",
+                               f"{md(worst['worst'])}: {_change('fid', change['fid'])}",
                                "met" if ratio <= WORST_CLASS_RATIO else f"missed by {ratio - WORST_CLASS_RATIO:.2f}x"
                                + (" (the rise itself is inside the intervals)"
                                   if change["fid"].get("verdict") == "tie" else "")))
@@ -159,9 +154,9 @@ def _proxy_target(original: dict, proxies: list[dict]) -> dict:
         judged.append((not forget_met, mean(row, "retain", "fid") / mean(original, "retain", "fid"), row["name"]))
     judged.sort()
     forget_missed, ratio, best = judged[0]
-    measured = "; ".join(f"{_md(name)} {r:.2f}x ({'forget targets missed' if missed else 'forget targets met'})"
+    measured = "; ".join(f"{md(name)} {r:.2f}x ({'forget targets missed' if missed else 'forget targets met'})"
                          for missed, r, name in judged)
     verdict = ("missed: no proxy row meets the forget targets" if forget_missed
                else "met" if ratio <= PROXY_RETAIN_RATIO
-               else f"missed by {ratio - PROXY_RETAIN_RATIO:.2f}x ({_md(best)}, the best)")
+               else f"missed by {ratio - PROXY_RETAIN_RATIO:.2f}x ({md(best)}, the best)")
     return _target("proxy", TARGET_TEXT["proxy"], measured, verdict)

@@ -9,7 +9,6 @@ from i2i_unlearn.bench.page.tables import (
     LEGEND,
     MISSING,
     _main_table,
-    _md,
     _number,
     _table,
     _task_name,
@@ -24,6 +23,8 @@ from i2i_unlearn.bench.page.tables import (
 from i2i_unlearn.checkpoints import read_json, write_text_atomic
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.bench_targets import FAMILIES, NIGHT_S, SUMMARY_TARGETS, TARGET_TEXT, _target, judge_targets
+from i2i_unlearn.paths import relative
+from i2i_unlearn.text import escape_markdown as md
 
 
 def targets_table(bench: dict, table: dict) -> list[str]:
@@ -93,7 +94,7 @@ def night_summary(benches: list[dict]) -> list[str]:
                else "not judged until every cell has run" if done < cells else "within one night (12 h)" if over <= 0
                else f"over one night (12 h) by {over:.1f} h")
     scope = "every cell" if done == cells else f"{done} of {cells} cells"
-    names = ", ".join(_md(b["bench"]) for b in benches)
+    names = ", ".join(md(b["bench"]) for b in benches)
     return [f"Time of the cells run, all benches ({names}): {seconds / 3600:.1f} h of unlearning and evaluation for "
             f"{scope}: {verdict}. Loading and start-up between cells are not counted; each cell's time is that of "
             "the machine it ran on (the cell tables give its speed), and the benches ran over several sessions.", ""]
@@ -101,14 +102,14 @@ def night_summary(benches: list[dict]) -> list[str]:
 def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str) -> list[str]:
     progress = bench.get("progress") or {}
     evaluator = bench.get("evaluator") or {}
-    lines = [f"## {_md(bench['bench'])}", "",
+    lines = [f"## {md(bench['bench'])}", "",
              f"Made by `{bench.get('command') or 'i2i-unlearn bench'}` (config `{bench['config_file']}`); JSON: "
              f"`{json_path}`; updated {bench.get('updated', MISSING)}. Cells done: {progress.get('done', 0)} of "
              f"{progress.get('cells', 0)} ({progress.get('unlearning_runs', 0)} unlearning runs, "
              f"{_number(progress.get('unlearning_wall_time_s'), 0)} s; evaluations "
              f"{_number(progress.get('evaluation_wall_time_s'), 0)} s). Split scored: {bench['split']}; unlearning "
              f"seeds {bench['seeds']}; bootstrap {bench['bootstrap']} resamples; evaluator "
-             f"{_md(evaluator.get('name', MISSING))} (sha256 `{(evaluator.get('sha256') or MISSING)[:12]}`).", ""]
+             f"{md(evaluator.get('name', MISSING))} (sha256 `{(evaluator.get('sha256') or MISSING)[:12]}`).", ""]
     if progress.get("done", 0) < progress.get("cells", 0):
         lines += [f"**Incomplete**: {progress['cells'] - progress['done']} cells not run yet (listed at the end "
                   "with the time each finished cell took).", ""]
@@ -118,9 +119,9 @@ def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str
         task = _task_name(table["task"])
         main = table is first_task_table
         forget = ", ".join(table.get("forget_classes") or [])
-        lines += [f"### {_md(table['family'])}: {_md(task)}{' (main)' if main else ''}", "",
-                  f"Dataset {_md(table['dataset'])}, forgetting {_md(forget)}; test images: "
-                  f"{_md(json.dumps(table.get('counts')))}.", ""]
+        lines += [f"### {md(table['family'])}: {md(task)}{' (main)' if main else ''}", "",
+                  f"Dataset {md(table['dataset'])}, forgetting {md(forget)}; test images: "
+                  f"{md(json.dumps(table.get('counts')))}.", ""]
         lines += main_table(table["rows"])
         targets = targets_table(bench, table) if main else []
         if targets:
@@ -131,15 +132,15 @@ def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str
                       *versus]
         plot = figures / f"{figure_prefix}-{table['family']}-{task.replace(' ', '-')}-tradeoff.png"
         if any(r.get("vary") for r in table["rows"]) and tradeoff_plot(table, plot):
-            lines += [f"![trade-off {_md(table['family'])} {_md(task)}]({plot.name})", ""]
+            lines += [f"![trade-off {md(table['family'])} {md(task)}]({plot.name})", ""]
         for group, spec in (bench.get("ablations") or {}).items():
             ablation = ablation_table(table["rows"], group)
             if ablation:
-                lines += [f"Ablation **{_md(group)}**" + (f": {_md(spec['doc'])}" if spec.get("doc") else "") + ".",
+                lines += [f"Ablation **{md(group)}**" + (f": {md(spec['doc'])}" if spec.get("doc") else "") + ".",
                           "", *ablation]
                 plot = figures / f"{figure_prefix}-{table['family']}-{task.replace(' ', '-')}-{group}.png"
                 if not spec.get("vary") and settings_plot(table, group, plot):   # a vary-ablation is a trade-off line
-                    lines += [f"![{_md(group)} {_md(table['family'])} {_md(task)}]({plot.name})", ""]
+                    lines += [f"![{md(group)} {md(table['family'])} {md(task)}]({plot.name})", ""]
         collateral = collateral_tables(table)
         if collateral:
             lines += ["Collateral damage per retain class:", "", *collateral]
@@ -150,10 +151,10 @@ def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str
     for family in dict.fromkeys(t["family"] for t in bench["tables"]):
         plot = figures / f"{figure_prefix}-{family}-hole-size.png"
         if hole_size_plot([t for t in bench["tables"] if t["family"] == family], plot):
-            lines += [f"### {_md(family)}: every hole", "",
+            lines += [f"### {md(family)}: every hole", "",
                       "Each method's models (those of its main row) scored on every hole of the bench, as ratios to "
                       "the original's FID on the same hole: the tables above give the numbers.", "",
-                      f"![hole sizes {_md(family)}]({plot.name})", ""]
+                      f"![hole sizes {md(family)}]({plot.name})", ""]
     lines += ["### Cells", "", *cells_table(bench)]
     return lines
 
@@ -184,7 +185,7 @@ def step_cost_section(step_costs: list[tuple[dict, str]]) -> list[str]:
     for record, _ in step_costs:
         half = record.get("images", 64) // 2
         ratios = record.get("to_training_step") or {}
-        cells = [_md(record["family"]), f"{record['training_step_s']:.3f}",
+        cells = [md(record["family"]), f"{record['training_step_s']:.3f}",
                  cell((record.get("limit_step_s") or {}).get(f"{half}+{half}"), ratios.get("limit"))]
         for method in methods:
             cells.append(cell(((record.get("unlearning_step_s") or {}).get(method) or {}).get(f"{half}+{half}"),
@@ -202,7 +203,7 @@ def step_cost_section(step_costs: list[tuple[dict, str]]) -> list[str]:
             "to compute (the teacher encodes the batch's own images, no noise image); the last column is how far "
             "ours is from it. Seconds follow the machine's speed at the time, which varied between sessions "
             f"here; the ratios, timed in one process minutes apart, are what compare. Made by {commands}.", "",
-            *_table(["family", "training step s", "limit", *(_md(m) for m in methods), "ours / limit"], body)]
+            *_table(["family", "training step s", "limit", *(md(m) for m in methods), "ours / limit"], body)]
 
 def render(benches: list[tuple[dict, str]], out: Path, step_costs: list[tuple[dict, str]] = ()) -> str:
     lines = ["# Results", "",
@@ -220,21 +221,15 @@ def render(benches: list[tuple[dict, str]], out: Path, step_costs: list[tuple[di
         lines += bench_section(bench, json_path, out.parent, out.stem + "-" + bench["bench"])
         if bench.get("docs"):
             lines += ["How the numbers are made:", "",
-                      *(f"- {_md(key)}: {_md(text)}" for key, text in bench["docs"].items()), ""]
+                      *(f"- {md(key)}: {md(text)}" for key, text in bench["docs"].items()), ""]
     lines += step_cost_section(list(step_costs))
     return "\n".join(lines)
-
-def _shown(path: Path, root: Path) -> str:
-    """A JSON file as the page names it: relative to the repository root when inside it."""
-    path, root = path.resolve(), root.resolve()
-    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-
 
 def build(bench_paths: list[Path], out: Path, step_cost_paths: list[Path] = (), root: Path | None = None) -> Path:
     """Write the page `out` from the bench JSON files (and step-cost records); paths in it are shown relative to
     `root` (default: the current folder)."""
     root = Path.cwd() if root is None else Path(root)
-    step_costs = [(read_json(path), _shown(path, root)) for path in step_cost_paths]
+    step_costs = [(read_json(path), relative(path, root)) for path in step_cost_paths]
     benches = []
     for path in bench_paths:
         if not path.is_file():
@@ -242,6 +237,6 @@ def build(bench_paths: list[Path], out: Path, step_cost_paths: list[Path] = (), 
         bench = read_json(path)
         if not isinstance(bench, dict) or "tables" not in bench or "bench" not in bench:
             raise UserError(f"{path} is not a bench.json written by `i2i-unlearn bench`")
-        benches.append((bench, _shown(path, root)))
+        benches.append((bench, relative(path, root)))
     write_text_atomic(out, render(benches, out, step_costs))
     return out

@@ -6,8 +6,9 @@ import json
 import math
 from pathlib import Path
 
-from i2i_unlearn.evaluation.bench_targets import MISSING, _change, _md, _stat
+from i2i_unlearn.evaluation.bench_targets import MISSING, _change, _stat
 from i2i_unlearn.evaluation.metrics import compare_rows
+from i2i_unlearn.text import escape_markdown as md
 
 # (set, view, score, header, good direction, decimals): the main table's columns
 MAIN_COLUMNS = [
@@ -54,7 +55,7 @@ def _task_name(task: dict) -> str:
     return f"{task['name']} {task['ratio']:g}"
 
 def _row_name(row: dict) -> str:
-    name = _md(row["name"])
+    name = md(row["name"])
     return f"*{name}*" if row["group"] == "reference" else name
 
 def _seeds(row: dict) -> str:
@@ -97,7 +98,7 @@ def versus_table(rows: list[dict], reference: str) -> list[str]:
         return []
     body = []
     for row in [r for r in rows if _is_method(r) and r.get("scores")]:
-        cells = [_md(row["name"])]
+        cells = [md(row["name"])]
         for set_name, view, key, _, good, _ in VERSUS_COLUMNS:
             a, b = _stat(row, set_name, view, key), _stat(ref, set_name, view, key)
             verdict = compare_rows(a, b, good)
@@ -115,7 +116,7 @@ def collateral_tables(table: dict) -> list[str]:
     worst = []
     for name, entry in collateral.items():
         change = next((c for c in entry["classes"] if c["class"] == entry["worst"]), None)
-        worst.append([_md(name), _md(entry["worst"] or MISSING), _change("fid", change["fid"]) if change else MISSING,
+        worst.append([md(name), md(entry["worst"] or MISSING), _change("fid", change["fid"]) if change else MISSING,
                       _change("similarity", change["similarity"]) if change else MISSING,
                       _change("recognition", change["recognition"]) if change else MISSING])
     lines += _table(["row", "worst retain class (FID ratio)", "its FID", "its similarity", "its recognition"], worst)
@@ -123,13 +124,13 @@ def collateral_tables(table: dict) -> list[str]:
     names = [r["name"] for r in table["rows"] if _is_method(r) and r["name"] in collateral]
     body = []
     for class_name in classes:
-        cells = [_md(class_name)]
+        cells = [md(class_name)]
         for name in names:
             change = next((c for c in collateral[name]["classes"] if c["class"] == class_name), None)
             cells.append(_change("fid", change["fid"]) if change else MISSING)
         body.append(cells)
     lines += ["FID ratio to the original, per retain class:", ""]
-    lines += _table(["retain class", *(_md(n) for n in names)], body)
+    lines += _table(["retain class", *(md(n) for n in names)], body)
     return lines
 
 
@@ -139,7 +140,7 @@ def ablation_table(rows: list[dict], group: str) -> list[str]:
     if not members:
         return []
     columns = [c for c in MAIN_COLUMNS if c[2] in ("fid", "recognition")]
-    body = [[_md(r["name"]), _seeds(r), *(_cell(_stat(r, s, v, k), d) for s, v, k, _, _, d in columns)]
+    body = [[md(r["name"]), _seeds(r), *(_cell(_stat(r, s, v, k), d) for s, v, k, _, _, d in columns)]
             for r in members]
     return _table(["row", "seeds", *(c[3] for c in columns)], body)
 
@@ -165,8 +166,8 @@ def cells_table(bench: dict) -> list[str]:
         cost = cell.get("cost") or {}
         unlearning = cost.get("unlearning") or {}
         evaluation = cost.get("evaluation") or {}
-        body.append([_md(cell["family"]), _md(cell["row"]), MISSING if cell["seed"] is None else str(cell["seed"]),
-                     _md(_task_name(cell["task"])), cell["status"], _number(unlearning.get("wall_time_s"), 1),
+        body.append([md(cell["family"]), md(cell["row"]), MISSING if cell["seed"] is None else str(cell["seed"]),
+                     md(_task_name(cell["task"])), cell["status"], _number(unlearning.get("wall_time_s"), 1),
                      _number(unlearning.get("steps_per_s"), 2), _number(_cores_busy(unlearning), 2),
                      _number(evaluation.get("wall_time_s"), 1),
                      _number((unlearning.get("host") or evaluation.get("host") or {}).get("matmul_gflops"), 1),
@@ -193,8 +194,8 @@ def methods_list(bench: dict) -> list[str]:
         overrides = {**({"method": spec["method"]} if spec.get("method") else {}), **(spec.get("set") or {})}
         shown = ", ".join(f"{key} {json.dumps(value)}" for key, value in overrides.items())
         knobs = spec["knobs"].replace("{model}", model) if model else spec["knobs"]
-        lines.append(f"- {_md(label)}: `{knobs}`" + (f", with {_md(shown)}" if shown else "")
-                     + (f"; {_md(spec['doc'])}" if spec.get("doc") else ""))
+        lines.append(f"- {md(label)}: `{knobs}`" + (f", with {md(shown)}" if shown else "")
+                     + (f"; {md(spec['doc'])}" if spec.get("doc") else ""))
     if not lines:
         return []
     return ["Method rows: each one's knobs file" + ("" if model else " ({model}: the original's folder name)")
