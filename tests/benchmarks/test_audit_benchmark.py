@@ -71,7 +71,8 @@ def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_ev
         assert {name: entry["dir"] for name, entry in audit["models"].items()} == record["settings"][setting]["models"]
         for figure in audit["images"].values():
             assert (published / figure).read_bytes()[:4] == b"\x89PNG" and f"](audit-tiny/{setting}/{figure})" in page
-    assert all(set(row["relearn_steps_to_original"]) == {"whole", "decoder-frozen"} for row in classes.values())
+    assert all(set(row["relearn_steps_to_original"]) == {"whole", "decoder-frozen", "retain-finetune", "quantize-8",
+                                                         "quantize-4"} for row in classes.values())
 
     # a second run reuses every model and every audit (nothing is trained or audited again) ...
     made = {p: p.stat().st_mtime_ns for p in (tmp_path / "work").glob("*/model.safetensors")}

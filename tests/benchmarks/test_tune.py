@@ -14,12 +14,12 @@ from i2i_unlearn.errors import UserError
 
 
 
-def _spec(tmp_path, model_dir, evaluator_dir, grid):
+def _spec(tmp_path, model_dir, evaluator_dir, grid, methods=("ours",)):
     base = {"steps": 2, "batch_size": 8, "checkpoint_every": 2, "log_every": 1,
             "tasks": [{"name": "center-inpaint", "ratio": 0.5}], "optim": {"lr": 0.001, "warmup_steps": 0}}
     return {"model": str(model_dir), "evaluator": str(evaluator_dir), "base": base, "forget_classes": ["Cat"],
             "rule": {"retain_fid_max_x": 1.15, "retain_similarity_min_x": 0.97}, "grid": grid,
-            "write": {m: str(tmp_path / f"chosen-{m}.yaml") for m in grid}}
+            "methods": list(methods), "write": {m: str(tmp_path / f"chosen-{m}.yaml") for m in methods}}
 
 
 def _row_keys(images: torch.Tensor) -> set[bytes]:
@@ -34,8 +34,7 @@ def test_tuning_scores_only_validation_images(tiny_model_dir, tiny_evaluator_dir
         seen.append(images.clone())
         return real_generate(model, images, task, seed, batch_size)
     monkeypatch.setattr(tune, "generate_outputs", spy)
-    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir,
-                 {"ours": {"alpha": [0.1, 1.0]}, "max-loss": {"optim.lr": [1e-4, 1e-3]}})
+    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"optim.lr": [1e-4, 1e-3]}, ("ours", "max-loss"))
     record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
 
     split = load_split(DataConfig())
@@ -45,10 +44,14 @@ def test_tuning_scores_only_validation_images(tiny_model_dir, tiny_evaluator_dir
     assert record["scored_split"] == "val" and record["split"]["val"]["count"] == 500
     # every trial recorded, 2 per method, with its knobs applied
     assert sorted((t["method"], json.dumps(t["overrides"])) for t in record["trials"]) == sorted([
-        ("ours", '{"alpha": 0.1}'), ("ours", '{"alpha": 1.0}'),
+        ("ours", '{"optim": {"lr": 0.0001}}'), ("ours", '{"optim": {"lr": 0.001}}'),
         ("max-loss", '{"optim": {"lr": 0.0001}}'), ("max-loss", '{"optim": {"lr": 0.001}}')])
     lrs = {t["config"]["optim"]["lr"] for t in record["trials"] if t["method"] == "max-loss"}
     assert lrs == {1e-4, 1e-3}
+    # the rule reads the upper end of the retain FID's interval over the validation images
+    trial = record["trials"][0]
+    assert trial["scores"]["retain"]["fid_hw"] > 0
+    assert trial["ratios"]["retain_fid_hi_x"] > trial["ratios"]["retain_fid_x"]
     # the choice follows the rule and its knobs are written to the method's config file
     for method in ("ours", "max-loss"):
         trials = [t for t in record["trials"] if t["method"] == method]
@@ -77,18 +80,41 @@ def test_the_rule_prefers_most_forgetting_within_the_retain_bound():
     assert chosen["key"] == "tie-more-fid" and keeps
     chosen, keeps = tune.choose([trials[0], trial("less-damage", 1.3, 0.99, 0.5, 10)], rule)
     assert chosen["key"] == "less-damage" and not keeps
+    # within the bound on the sample, but its interval reaches past it: not kept (the winner's curse)
+    lucky = trial("lucky", 1.12, 0.99, 0.0, 300)
+    lucky["ratios"]["retain_fid_hi_x"] = 1.3
+    assert tune.choose([lucky, trials[1]], rule)[0]["key"] == "keeps"
 
 
-def test_every_method_gets_the_same_budget(tmp_path):
+def test_a_grid_per_method_is_refused(tmp_path):
     path = tmp_path / "tune.yaml"
-    path.write_text(yaml.safe_dump({"grid": {"ours": {"alpha": [0.1, 0.2]}, "max-loss": {"alpha": [0.1]}}}))
-    with pytest.raises(UserError, match="same tuning budget"):
+    path.write_text(yaml.safe_dump({"methods": ["ours", "max-loss"], "write": {"ours": "a", "max-loss": "b"},
+                                    "grid": {"ours": {"alpha": [0.1, 0.2]}, "max-loss": {"alpha": [0.1, 0.2]}}}))
+    with pytest.raises(UserError, match="one grid for every method"):
         tune.load_tune_config(path)
+
+
+def test_the_shipped_tuning_configs_give_every_method_and_family_the_same_grid():
+    """The grids themselves and the steps they cost, not their trial counts: the forget weight from 0.01 to 0.5
+    (at least 5 values), two lengths, and two learning rates (half and all of the family's base rate)."""
+    root = Path(__file__).resolve().parents[2] / "benchmarks"
+    specs = {path.name: tune.load_tune_config(path) for path in sorted(root.glob("tune-*.yaml"))}
+    assert {"tune-mae.yaml", "tune-vqgan.yaml", "tune-diffusion.yaml"} <= set(specs)
+    for name, spec in specs.items():
+        grid = spec["grid"]
+        assert min(grid["alpha"]) <= 0.01 and max(grid["alpha"]) >= 0.5 and len(grid["alpha"]) >= 5, name
+        assert len(grid["steps"]) == 2 and len(grid["optim.lr"]) == 2, name
+        base_lr = spec["base"]["optim"]["lr"]
+        assert sorted(lr / base_lr for lr in grid["optim.lr"]) == pytest.approx([0.5, 1.0]), name
+        assert {k: v for k, v in grid.items() if k != "optim.lr"} == \
+            {k: v for k, v in specs["tune-mae.yaml"]["grid"].items() if k != "optim.lr"}, name
+        assert tune.planned_steps(grid) == len(grid["alpha"]) * 2 * max(grid["steps"]), name
+        assert {"ours", "max-loss", "noisy-label", "retain-label", "random-encoder"} <= set(spec["methods"]), name
 
 
 def test_a_longer_trial_continues_the_shorter_one(tiny_model_dir, tiny_evaluator_dir, tmp_path):
     from safetensors.torch import load_file
-    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"ours": {"steps": [2, 4]}})
+    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"steps": [2, 4]})
     spec["base"]["optim"]["schedule"] = "constant"
     record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
     short, long = sorted(record["trials"], key=lambda t: t["config"]["steps"])
@@ -102,14 +128,13 @@ def test_a_longer_trial_continues_the_shorter_one(tiny_model_dir, tiny_evaluator
 
 
 def test_a_cosine_schedule_runs_every_trial_from_the_start(tiny_model_dir, tiny_evaluator_dir, tmp_path):
-    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"ours": {"steps": [2, 4]}})
+    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"steps": [2, 4]})
     record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
     assert all("scores" in t and "continued_from" not in t for t in record["trials"])
 
 
 def test_tuning_one_method_first_leaves_the_others_for_later(tiny_model_dir, tiny_evaluator_dir, tmp_path):
-    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir,
-                 {"ours": {"alpha": [0.1, 1.0]}, "max-loss": {"alpha": [0.1, 1.0]}})
+    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"alpha": [0.1, 1.0]}, ("ours", "max-loss"))
     record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path, methods=["ours"])
     assert {t["method"] for t in record["trials"]} == {"ours"} and set(record["chosen"]) == {"ours"}
     assert not Path(spec["write"]["max-loss"]).exists()
@@ -120,7 +145,7 @@ def test_tuning_one_method_first_leaves_the_others_for_later(tiny_model_dir, tin
 
 
 def test_scoring_on_test_checks_the_demo_targets_once(tiny_model_dir, tiny_evaluator_dir, tmp_path, monkeypatch):
-    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"ours": {"alpha": [0.1, 1.0]}})
+    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"alpha": [0.1, 1.0]})
     tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
     record = tune.score_test(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path, command="test")
     test = record["test"]["ours"]

@@ -1,8 +1,10 @@
 """Choose unlearning knobs on the validation split, with the same budget for every method.
 
 A tuning config (benchmarks/tune-<family>.yaml) declares the model, the base knobs (UnlearnConfig's
-defaults, i.e. the released code's, plus any override the config states), one grid per method
-(every grid the same number of trials: the same budget for every method) and one selection rule.
+defaults, i.e. the released code's, plus any override the config states), the methods, ONE grid that every
+method is tuned over (the same knobs, values and steps: a grid cannot favour a method) and one selection
+rule, read on the upper end of the validation retain FID's interval (a point estimate on a small validation
+sample picks the luckiest trial: the winner's curse).
 With a constant learning rate, a trial that only adds steps continues its shorter trial
 (CONTINUATION_DOC). Trials are not stopped early: the retain term repairs what the first steps of
 forgetting break, so a short trial over the retain bound says little about its longer twin. Each trial
@@ -41,18 +43,25 @@ from i2i_unlearn.unlearn import unlearn
 
 CONTINUATION_DOC = ("with a constant learning rate after warm-up, a trial that differs from a finished one only by "
                     "more steps continues that run from its checkpoint (the same weights as a run from the start)")
-RULE_DOC = ("among the trials with retain FID <= retain_fid_max_x x the original's and retain similarity >= "
-            "retain_similarity_min_x x the original's (validation), the one with the lowest forget recognition, "
-            "ties broken by the highest forget FID; if none keeps the retain set, the one with the lowest retain FID "
-            "ratio, marked as such")
+RULE_DOC = ("among the trials whose retain FID's 95 % upper end (bootstrap over the validation images) is <= "
+            "retain_fid_max_x x the original's retain FID and whose retain similarity >= retain_similarity_min_x x "
+            "the original's (validation), the one with the lowest forget recognition, ties broken by the highest "
+            "forget FID; if none keeps the retain set, the one with the lowest retain FID ratio, marked as such")
+
+RESAMPLES = 200   # bootstrap resamples of the validation images for the retain FID's interval
 
 
 def score(model, split, evaluator, task: TaskConfig, forget_indices: list[int], seed: int) -> dict:
-    """The tuning scores of one model on the held-out sets of `split` (validation, when tuning)."""
+    """The tuning scores of one model on the held-out sets of `split` (validation, when tuning); FID with the
+    half-width of its 95 % bootstrap interval over the images."""
     out = {}
     for set_name, images in (("forget", split.forget_eval), ("retain", split.retain_eval)):
         outputs, masks = generate_outputs(model, images.images, task, seed)
+        generated, real = evaluator.features(outputs).double(), evaluator.features(images.images).double()
+        replicates = metrics.bootstrap_statistic(lambda idx: metrics.fid_from_features(generated[idx], real[idx]),
+                                                 metrics.bootstrap_indices(len(images), RESAMPLES, seed))
         out[set_name] = {"fid": round(metrics.fid(evaluator, outputs, images.images), 4),
+                         "fid_hw": round(metrics.Z_95 * float(replicates.std()), 4),
                          "similarity": round(metrics.similarity(evaluator, outputs, images.images), 5),
                          "recognition": metrics.recognition_rate(evaluator, outputs, forget_indices),
                          "hidden_mse": round(hidden_mse(outputs, images.images, masks), 5),
@@ -76,6 +85,16 @@ def grid_points(grid: dict) -> list[dict]:
     return points
 
 
+def planned_steps(grid: dict) -> int:
+    """The optimiser steps one method's grid costs: a trial continues its shorter twin, so each chain of trials
+    that differ only in length costs its longest."""
+    chains: dict[str, int] = {}
+    for point in grid_points(grid):
+        knobs = json.dumps({k: v for k, v in point.items() if k != "steps"}, sort_keys=True)
+        chains[knobs] = max(chains.get(knobs, 0), point.get("steps", 0))
+    return sum(chains.values())
+
+
 def trial_config(base: dict, method: str, overrides: dict, forget_classes: list[str]) -> UnlearnConfig:
     values = json.loads(json.dumps(base))
     values.update(method=method, forget_classes=forget_classes)
@@ -87,6 +106,7 @@ def trial_config(base: dict, method: str, overrides: dict, forget_classes: list[
 def ratios(trial: dict, original: dict) -> dict:
     t, o = trial["scores"], original
     return {"retain_fid_x": round(t["retain"]["fid"] / o["retain"]["fid"], 4),
+            "retain_fid_hi_x": round((t["retain"]["fid"] + t["retain"].get("fid_hw", 0.0)) / o["retain"]["fid"], 4),
             "retain_similarity_x": round(t["retain"]["similarity"] / o["retain"]["similarity"], 4),
             "forget_fid_x": round(t["forget"]["fid"] / o["forget"]["fid"], 4),
             "forget_recognition_x": round(t["forget"]["recognition"] / o["forget"]["recognition"], 4)
@@ -94,7 +114,8 @@ def ratios(trial: dict, original: dict) -> dict:
 
 
 def keeps_retain(trial: dict, rule: dict) -> bool:
-    return (trial["ratios"]["retain_fid_x"] <= rule["retain_fid_max_x"]
+    ratios = trial["ratios"]
+    return (ratios.get("retain_fid_hi_x", ratios["retain_fid_x"]) <= rule["retain_fid_max_x"]
             and trial["ratios"]["retain_similarity_x"] >= rule["retain_similarity_min_x"])
 
 
@@ -128,10 +149,21 @@ def _key(method: str, config: UnlearnConfig) -> str:
 
 def load_tune_config(path: Path) -> dict:
     spec = yaml.safe_load(Path(path).read_text())
-    sizes = {method: len(grid_points(grid)) for method, grid in spec["grid"].items()}
-    if len(set(sizes.values())) != 1:
-        raise UserError(f"every method gets the same tuning budget: grid sizes differ {sizes}")
+    check_spec(spec, str(path))
     return spec
+
+
+def check_spec(spec: dict, where: str = "the tuning config") -> None:
+    """One grid for every method: `methods: [...]` and `grid: {knob: [values], ...}`."""
+    grid = spec.get("grid")
+    if not isinstance(spec.get("methods"), list) or not spec["methods"]:
+        raise UserError(f"{where}: `methods:` lists the methods to tune, all over the one `grid:`")
+    if not isinstance(grid, dict) or not grid or any(not isinstance(v, list) or not v for v in grid.values()):
+        raise UserError(f"{where}: `grid:` maps each knob to its values, one grid for every method (a grid per "
+                        "method could favour one), e.g. {alpha: [0.01, 0.1], steps: [500, 1500]}")
+    missing = [m for m in spec["methods"] if m not in (spec.get("write") or {})]
+    if missing:
+        raise UserError(f"{where}: `write:` names no config file for {', '.join(missing)}")
 
 
 def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str = "",
@@ -139,6 +171,7 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
     """Run every missing trial of `spec` (of `methods` only, if given) on the validation split, choose, and
     record. A method is chosen for once every trial of its grid is done; earlier choices are kept. Paths in
     `spec` are read against `root`, and the record's and the chosen config files' are written relative to it."""
+    check_spec(spec)
     task = from_dict(TaskConfig, spec.get("task", {"name": "center-inpaint", "ratio": 0.5}), " task")
     seed = spec.get("seed", 0)
     forget_classes = spec["forget_classes"]
@@ -156,20 +189,21 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
         "model_weights_sha256": model.pretrained_info["weights_sha256"], "evaluator": spec["evaluator"],
         "base": base, "forget_classes": forget_classes, "task": to_dict(task), "seed": seed,
         "scored_split": "val", "split": split.parts,
-        "budget": {"trials_per_method": len(grid_points(next(iter(spec["grid"].values())))),
-                   "methods": list(spec["grid"]), "grid": spec["grid"], "continuation": CONTINUATION_DOC,
+        "budget": {"trials_per_method": len(grid_points(spec["grid"])),
+                   "steps_per_method": planned_steps(spec["grid"]),
+                   "methods": spec["methods"], "grid": spec["grid"], "continuation": CONTINUATION_DOC,
                    "validation_images": {"forget": len(split.forget_eval), "retain": len(split.retain_eval)}},
         "rule": {**spec["rule"], "doc": RULE_DOC}, "versions": versions()})
     if record.get("original", {}).get("weights_sha256") != record["model_weights_sha256"]:
         record["original"] = {"weights_sha256": record["model_weights_sha256"],
                               "scores": score(model, split, evaluator, task, forget_indices, seed)}
     original = record["original"]["scores"]
-    methods = methods or list(spec["grid"])
-    unknown = sorted(set(methods) - set(spec["grid"]))
+    methods = methods or spec["methods"]
+    unknown = sorted(set(methods) - set(spec["methods"]))
     if unknown:
-        raise UserError(f"--methods: {', '.join(unknown)} not in the tuning config; known: {', '.join(spec['grid'])}")
+        raise UserError(f"--methods: {', '.join(unknown)} not in the tuning config; known: {', '.join(spec['methods'])}")
     for method in methods:
-        grid = spec["grid"][method]
+        grid = spec["grid"]
         # shortest first, so a longer trial can continue its shorter prefix
         for overrides in sorted(grid_points(grid), key=lambda o: o.get("steps", 0)):
             config = trial_config(base, method, overrides, forget_classes)
@@ -200,7 +234,7 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
     record["trials"] = list(trials.values())
     record.setdefault("chosen", {})
     for method in methods:
-        keys = {_key(method, trial_config(base, method, o, forget_classes)) for o in grid_points(spec["grid"][method])}
+        keys = {_key(method, trial_config(base, method, o, forget_classes)) for o in grid_points(spec["grid"])}
         done = [t for t in trials.values() if t["key"] in keys and "scores" in t]
         if len(done) < len(keys):
             continue
