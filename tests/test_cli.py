@@ -20,7 +20,7 @@ def _error(args) -> str:
 
 def test_list_shows_every_registry():
     for what, expected in (("methods", ["ours", "max-loss", "noisy-label", "retain-label", "random-encoder",
-                                        "retrain", "ours-substitute"]),
+                                        "retrain", "ours-substitute", "ours-decoder", "undo"]),
                            ("models", ["diffusion", "mae", "vqgan"]), ("datasets", ["animal-mnist", "fashion-mnist", "image-folder"])):
         result = runner.invoke(app, ["list", what])
         assert result.exit_code == 0

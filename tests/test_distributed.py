@@ -137,7 +137,8 @@ def test_each_share_of_a_global_batch_gives_the_one_process_gradient(tmp_path):
                       json.dumps(TINY_TOKENIZER), json.dumps(methods)], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     cases = {case["case"]: case for case in map(json.loads, result.stdout.splitlines())}
-    assert len(cases) == len(TINY_MODELS) * (len(methods) + 2) + 1, sorted(cases)
+    unsupported = 1   # ours-decoder on diffusion (it compares restorations; the family predicts noise)
+    assert len(cases) == len(TINY_MODELS) * (len(methods) + 2) + 1 - unsupported, sorted(cases)
     for name, case in cases.items():
         assert case["grad_scale"] > 1e-3, name   # a gradient to compare
         assert case["grad_diff"] <= 1e-5 * max(1.0, case["grad_scale"]), case

@@ -11,7 +11,7 @@ import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
-import i2i_unlearn.controllers.budget as budget_module
+import i2i_unlearn.controllers.validation as validation_module
 from i2i_unlearn.cli import app
 from i2i_unlearn.config import DataConfig, ProxyTeacherConfig, TaskConfig, UnlearnConfig, from_dict, to_dict
 from i2i_unlearn.data import load_split, make_unlearn_split
@@ -300,12 +300,12 @@ def test_bad_proxy_options_on_the_command_line(tmp_path):
 
 def test_a_budget_measures_the_proxys_own_validation_images(model_dir, folder, tmp_path, monkeypatch):
     measured = []
-    real_generate = budget_module.generate_outputs
+    real_generate = validation_module.generate_outputs
 
     def spy(model, images, *args, **kwargs):
         measured.append(images)
         return real_generate(model, images, *args, **kwargs)
-    monkeypatch.setattr(budget_module, "generate_outputs", spy)
+    monkeypatch.setattr(validation_module, "generate_outputs", spy)
     config = tiny_unlearn_config(proxy=folder, proxy_transform=["binarize"], steps=4, checkpoint_every=2,
                                  retain_budget=1.5, budget_metric="hole-mse", budget_images=16)
     unlearn(model_dir, config, tmp_path / "out")

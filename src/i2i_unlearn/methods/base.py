@@ -69,6 +69,11 @@ class Method:
         """{"retain": ..., "forget": ...}; the objective adds them as retain + alpha * forget."""
         raise NotImplementedError
 
+    @classmethod
+    def supports(cls, model: I2IModel) -> bool:
+        """Whether the method's terms are defined for this model's family."""
+        return True
+
     def combine(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         return terms["retain"] + self.config.alpha * terms["forget"]
 

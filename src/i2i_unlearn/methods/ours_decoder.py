@@ -32,8 +32,12 @@ class OursDecoder(Method):
                "image's original encoding as its substitute (retain renderings kept)")
     trains = "whole"
 
+    @classmethod
+    def supports(cls, model) -> bool:
+        return model.prediction_is_restoration
+
     def loss(self, student, teacher, forget: Batch, retain: Batch, generator):
-        if not teacher.prediction_is_restoration:
+        if not self.supports(teacher):
             raise UserError(f"{self.name} compares restorations, and the {teacher.family} family predicts noise, "
                             "not its restoration: use ours-substitute or undo on it")
         candidates = retain.whole.images
