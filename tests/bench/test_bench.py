@@ -415,6 +415,12 @@ def test_the_targets_table_judges_met_missed_and_ties_from_the_json():
     (target,) = [t for t in page.judge_targets(bench, {"family": "mae", "rows": rows}) if t["key"] == "tradeoff"]
     assert target["verdict"].endswith("; ours alpha=0.5 (not the chosen knobs) beaten by max-loss, noisy-label")
     assert "ours alpha=0.1" not in target["verdict"]
+    # a trade-off point that forgets nothing is no trade-off: ours tying the original on forget FID misses it
+    rows[2] = _scored_row("ours", "ours", 10.5, 15.5, seconds=60.0)
+    four = [rows[0], rows[1], rows[2], rows[4]]   # the references, ours and max-loss
+    (target,) = [t for t in page.judge_targets(bench, {"family": "mae", "rows": four}) if t["key"] == "tradeoff"]
+    assert target["status"] == "missed"
+    assert target["verdict"].startswith("missed: ours ties the original on forget FID (no measurable forgetting)")
 
 
 def test_the_proxy_target_takes_the_best_proxy_row_that_forgets():

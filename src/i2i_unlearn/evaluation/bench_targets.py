@@ -91,6 +91,14 @@ def judge_targets(bench: dict, table: dict) -> list[dict]:
             by = sorted({r["method"] for r in baselines if _tradeoff_versus(r, point) == ("better", "better")})
             if by:
                 verdict += f"; {md(point['name'])} (not the chosen knobs) beaten by " + ", ".join(md(m) for m in by)
+        # a trade-off point that forgets nothing is no trade-off: ours must forget more than the original
+        original = rows.get("original")
+        versus_original = compare_rows(_stat(ours, "forget", "whole", "fid"),
+                                       _stat(original, "forget", "whole", "fid"), "higher") if original else "better"
+        if versus_original != "better":
+            rest = verdict[len("met"):] if verdict.startswith("met") else "; " + verdict
+            verdict = (f"missed: ours {'ties' if versus_original == 'tie' else 'is behind'} the original on forget "
+                       "FID (no measurable forgetting)" + rest)
         targets.append(_target("tradeoff", TARGET_TEXT["tradeoff"], f"{len(baselines)} baseline rows compared",
                                verdict))
     if retrained:
