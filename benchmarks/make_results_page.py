@@ -1,4 +1,5 @@
-"""Write docs/results.md (and its plots) from benchmark JSON alone: results are generated, never typed.
+"""Write docs/results.md (and its plots) and docs/targets.json from benchmark JSON alone: results are generated,
+never typed.
 
     .venv/bin/python benchmarks/make_results_page.py                      # every benchmarks/results/bench-*/bench.json
     .venv/bin/python benchmarks/make_results_page.py --bench benchmarks/results/bench-mae/bench.json \
@@ -15,6 +16,7 @@ from pathlib import Path
 from _shared import ROOT
 
 from i2i_unlearn.bench.page import build
+from i2i_unlearn.bench.page.targets_file import write_targets
 from i2i_unlearn.checkpoints import read_json
 from i2i_unlearn.errors import UserError
 
@@ -33,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {out}")
+    targets = write_targets(results, args.out.parent / "targets.json", ROOT)
+    print(f"wrote {out} and {targets}")
     return 0
 
 

@@ -363,6 +363,31 @@ def test_the_results_page_is_rebuilt_from_bench_json_alone(finished_bench, tmp_p
     assert page_script.main(["--bench", str(tmp_path / "nope.json"), "--out", str(tmp_path / "x.md")]) == 2
 
 
+def test_targets_json_holds_every_judged_target_with_its_source(finished_bench, tmp_path):
+    from i2i_unlearn.bench.page.targets_file import collect, write_targets
+    results = tmp_path / "results"
+    (results / "bench-tiny").mkdir(parents=True)
+    shutil.copyfile(finished_bench / "results" / "bench.json", results / "bench-tiny" / "bench.json")
+    demo = [{"name": "retain FID <= 1.15 x original", "value": 20.0, "op": "<=", "limit": 21.0, "met": True},
+            {"name": "forget FID >= 3 x original", "value": 40.0, "op": ">=", "limit": 48.0, "met": False},
+            {"name": "forget recognition <= 1/3", "value": 0.2, "op": "<=", "limit": 0.3, "met": None}]
+    (results / "tune-tiny.json").write_text(json.dumps({"model": "m", "test": {"ours": {"targets": demo}}}))
+    (results / "budget-tiny.json").write_text(json.dumps({"model": "m", "targets": {"budget 1.15": demo[:1]}}))
+    record = collect(results, tmp_path)
+    by_source = {}
+    for entry in record["targets"]:
+        by_source.setdefault(entry["json"], []).append(entry)
+    bench_entries = by_source["results/bench-tiny/bench.json"]
+    bench = json.loads((results / "bench-tiny" / "bench.json").read_text())
+    assert len(bench_entries) == len(page.judge_targets(bench, bench["tables"][0])) > 0
+    assert all(e["issue"] == 10 and e["kind"] == "method" for e in bench_entries)
+    assert [e["verdict"] for e in by_source["results/tune-tiny.json"]] == ["met", "missed", "not judged"]
+    assert by_source["results/budget-tiny.json"][0]["limit"] == "<= 21.0"
+    assert sum(record["counts"].values()) == len(record["targets"])
+    out = write_targets(results, tmp_path / "docs" / "targets.json", tmp_path)
+    assert json.loads(out.read_text()) == record and str(tmp_path) not in out.read_text()
+
+
 def _scored_row(name, method, retain_fid, forget_fid, hw=1.0, group="main", seconds=None):
     fid = lambda mean: {"mean": mean, "hw": hw}   # noqa: E731
     return {"name": name, "group": group, "label": name, "method": method, "setting": None, "vary": None,

@@ -1,0 +1,93 @@
+"""docs/targets.json: every target judged so far, one entry each, from the JSON it was measured in.
+
+Written with the results page (benchmarks/make_results_page.py), never typed. Sources: the bench's targets of
+each family (bench-*/bench.json, issue 10; judged by evaluation/bench_targets.py), the demo targets of each
+tuned method on test (tune-*.json, issue 9), the budgeted runs' demo targets (budget-*.json, issue 13) and the
+competence checks of the shipped originals (competence.json). A method target (does unlearning do X) and a
+competence check (is the model good enough to unlearn from) are entries of different `kind`s. A source that
+has not run yet gives no entry; a judged target that is not decided is "not run" (a bench still running) or
+"not judged" (the target does not apply, e.g. a recognition bar the retrained model itself misses).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from i2i_unlearn.bench.page.tables import _main_table
+from i2i_unlearn.checkpoints import read_json, write_text_atomic
+from i2i_unlearn.evaluation.bench_targets import judge_targets
+from i2i_unlearn.paths import relative
+
+SCHEMA = {"kind": "method (what unlearning achieves) | competence (the original is fit to unlearn from)",
+          "verdict": "met | missed | tie | not run | not judged",
+          "interval": "the 95 % interval of the value where its JSON holds one, else null"}
+
+
+def _status(met) -> str:
+    return "met" if met is True else "missed" if met is False else "not judged"
+
+
+def bench_entries(bench: dict, source: str) -> list[dict]:
+    table = _main_table(bench)
+    if table is None:
+        return []
+    done = (bench.get("progress") or {}).get("done", 0) >= (bench.get("progress") or {}).get("cells", 0)
+    return [{"issue": 10, "kind": "method", "family": table["family"], "bench": bench["bench"],
+             "target": t["target"], "value": t["measured"], "limit": None, "interval": None,
+             "verdict": t["status"] if done else "not run", "detail": t["verdict"], "json": source}
+            for t in judge_targets(bench, table)]
+
+
+def demo_entries(record: dict, source: str, issue: int, label: str) -> list[dict]:
+    """Demo targets (evaluation/targets.py) as recorded: each with value, operator and limit."""
+    return [{"issue": issue, "kind": "method", "family": record.get("model"), "run": label,
+             "target": t["name"], "value": t["value"], "limit": f"{t['op']} {t['limit']}", "interval": None,
+             "verdict": _status(t["met"]), "json": source} for t in record_targets(record, label)]
+
+
+def record_targets(record: dict, label: str) -> list[dict]:
+    if "test" in record and label in (record["test"] or {}):     # tune-*.json: per method
+        return record["test"][label].get("targets") or []
+    return (record.get("targets") or {}).get(label) or []        # budget-*.json: per run
+
+
+def competence_entries(record: dict, source: str) -> list[dict]:
+    out = []
+    for model, entry in (record.get("models") or {}).items():
+        for name, value, limit, op in (
+                ("forget recognition of the original", entry.get("forget_recognition"),
+                 entry.get("forget_recognition_limit"), ">="),
+                ("retain FID of the original", entry.get("retain_fid"), entry.get("retain_fid_limit"), "<=")):
+            if value is None or limit is None:
+                continue
+            met = value >= limit if op == ">=" else value <= limit
+            out.append({"issue": 9, "kind": "competence", "family": model, "target": f"{name} {op} its bar",
+                        "value": value, "limit": f"{op} {limit}", "interval": None, "verdict": _status(met),
+                        "json": source})
+    return out
+
+
+def collect(results: Path, root: Path) -> dict:
+    """Every entry from the JSON under `results` (benchmarks/results)."""
+    entries = []
+    for path in sorted(results.glob("bench-*/bench.json")):
+        entries += bench_entries(read_json(path), relative(path, root))
+    for path in sorted(results.glob("tune-*.json")):
+        record = read_json(path)
+        for method in sorted(record.get("test") or {}):
+            entries += demo_entries(record, relative(path, root), 9, method)
+    for path in sorted(results.glob("budget-*.json")):
+        record = read_json(path)
+        for run in sorted(record.get("targets") or {}):
+            entries += demo_entries(record, relative(path, root), 13, run)
+    if (results / "competence.json").is_file():
+        entries += competence_entries(read_json(results / "competence.json"), relative(results / "competence.json",
+                                                                                        root))
+    counts = {verdict: sum(e["verdict"] == verdict for e in entries)
+              for verdict in ("met", "missed", "tie", "not run", "not judged")}
+    return {"schema": SCHEMA, "counts": counts, "targets": entries}
+
+
+def write_targets(results: Path, out: Path, root: Path) -> Path:
+    write_text_atomic(out, json.dumps(collect(results, root), indent=1) + "\n")
+    return out
