@@ -177,7 +177,9 @@ def relearn_tables(audit: dict) -> list[Table]:
                                                                               else ""))
             rows.append(row)
         trained = RELEARN_VARIANTS.get(variant, variant)
-        details = ", ".join(x for x in (f"{config['images']} images" if "images" in config else "",
+        seeds = len(config.get("attack_seeds") or ())
+        details = ", ".join(x for x in (f"{seeds} attack seeds" if seeds > 1 else "",
+                                        f"{config['images']} images" if "images" in config else "",
                                         f"lr {config['lr']:g}" if "lr" in config else "",
                                         f"batch {config['batch_size']}" if "batch_size" in config else "") if x)
         caption = (f"Relearning, {trained}" + (f" ({details})" if details else "") + ": forget-class recognition "

@@ -24,7 +24,10 @@ caption { text-align: left; font-weight: 600; padding-bottom: .3em; }
 th, td { padding: .25em .75em; text-align: left; white-space: nowrap; }
 table.numbers th:not(:first-child), table.numbers td:not(:first-child) { text-align: right; }
 td.text { white-space: normal; overflow-wrap: anywhere; }
-thead th { border-top: 2px solid #222; border-bottom: 1px solid #222; font-weight: 600; vertical-align: bottom; }
+/* headers wrap (a long header such as "steps back to the original's" would otherwise push the table past the page);
+   the numbers under them do not */
+thead th { border-top: 2px solid #222; border-bottom: 1px solid #222; font-weight: 600; vertical-align: bottom;
+           white-space: normal; min-width: 5em; }
 /* both sets' tables get the same <col> widths (the widest cell of either), so their columns line up where the page
    has room for them; on a narrower page the model names wrap first, but a column never gets narrower than its
    numbers (they never spill into the next column): the table scrolls in its box */

@@ -52,7 +52,12 @@ RELEARN_NOTE = ("Relearning: a copy of each model is fine-tuned on a few forget-
                 "before relearning; it tells hidden from removed knowledge where half the original's does not (a "
                 "retrained model whose visible frame keeps the class recognisable starts above half). Speed-up: "
                 "the reference's steps to half the original's recognition over this model's (above 1: relearns "
-                "faster; – when either starts there already or never gets there).")
+                "faster; – when either starts there already or never gets there). Each attack runs once per attack "
+                "seed (its own images and order; the tables show the mean). Two cheap attacks join it: fine-tuning "
+                "on retain images only, and quantizing the weights. Outside the retrained band: how far the model's "
+                "curve lies outside the range of the retrained models' curves over every training and attack seed, "
+                "on average over the steps (0: inside throughout; above: it relearned more than a model that never "
+                "saw the class). A model that is itself one of the band's is inside it by construction.")
 ROC_CAPTION = ("ROC curves of the membership attack (left) and, where there is a reference, of the attack calibrated "
                "by it (right); the dotted diagonal is chance.")
 RELEARN_CAPTION = ("Forget-class recognition while relearning, per attack: each model's mean over the attack seeds "
