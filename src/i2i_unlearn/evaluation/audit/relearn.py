@@ -176,11 +176,27 @@ def band(record: dict, members: list[str]) -> dict:
     `members` (retrained models of different training seeds) over every attack seed; then each model's area
     outside it: the mean over the measured span of how far its seed-mean curve lies outside the band
     (recognition units; 0: inside at every step), and whether it ever lies above it (relearned more than a
-    model that never saw the class)."""
-    bands = {}
+    model that never saw the class). A member is read against the band of the other members (held out of its
+    own band: the ideal row), when there are at least two."""
     models = record["models"]
-    variants = list(dict.fromkeys(v for name in members for v in models[name]["variants"]))
-    for variant in variants:
+    bands = _bands(models, members)
+    for name, entry in models.items():
+        own = _bands(models, [m for m in members if m != name]) if name in members and len(members) >= 2 else bands
+        for variant, result in entry["variants"].items():
+            limits = {b["step"]: b for b in own.get(variant, [])}
+            outside = [(p["step"], max(0.0, p["recognition"] - limits[p["step"]]["hi"])
+                        + max(0.0, limits[p["step"]]["lo"] - p["recognition"]),
+                        p["recognition"] > limits[p["step"]]["hi"])
+                       for p in result["curve"] if p["step"] in limits and p.get("recognition") is not None]
+            result["band_area"] = _mean_over_span(outside)
+            result["above_band"] = any(above for _, _, above in outside) if outside else None
+            result["band_held_out"] = own is not bands
+    return {"members": members, "bands": bands}
+
+
+def _bands(models: dict, members: list[str]) -> dict:
+    bands = {}
+    for variant in dict.fromkeys(v for name in members for v in models[name]["variants"]):
         per_step: dict[int, list[float]] = {}
         for name in members:
             result = models[name]["variants"][variant]
@@ -189,16 +205,7 @@ def band(record: dict, members: list[str]) -> dict:
                     if point.get("recognition") is not None:
                         per_step.setdefault(point["step"], []).append(point["recognition"])
         bands[variant] = [{"step": step, "lo": min(v), "hi": max(v)} for step, v in sorted(per_step.items())]
-    for name, entry in models.items():
-        for variant, result in entry["variants"].items():
-            limits = {b["step"]: b for b in bands.get(variant, [])}
-            outside = [(p["step"], max(0.0, p["recognition"] - limits[p["step"]]["hi"])
-                        + max(0.0, limits[p["step"]]["lo"] - p["recognition"]),
-                        p["recognition"] > limits[p["step"]]["hi"])
-                       for p in result["curve"] if p["step"] in limits and p.get("recognition") is not None]
-            result["band_area"] = _mean_over_span(outside)
-            result["above_band"] = any(above for _, _, above in outside) if outside else None
-    return {"members": members, "bands": bands}
+    return bands
 
 
 def _mean_over_span(points: list[tuple[int, float, bool]]) -> float | None:

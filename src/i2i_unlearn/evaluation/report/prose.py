@@ -57,7 +57,8 @@ RELEARN_NOTE = ("Relearning: a copy of each model is fine-tuned on a few forget-
                 "on retain images only, and quantizing the weights. Outside the retrained band: how far the model's "
                 "curve lies outside the range of the retrained models' curves over every training and attack seed, "
                 "on average over the steps (0: inside throughout; above: it relearned more than a model that never "
-                "saw the class). A model that is itself one of the band's is inside it by construction.")
+                "saw the class). A retrained model of the band is read against the band of the others (held out of its own: "
+                "the ideal row).")
 ROC_CAPTION = ("ROC curves of the membership attack (left) and, where there is a reference, of the attack calibrated "
                "by it (right); the dotted diagonal is chance.")
 RELEARN_CAPTION = ("Forget-class recognition while relearning, per attack: each model's mean over the attack seeds "
