@@ -8,6 +8,7 @@ import torch
 import yaml
 
 import i2i_unlearn.bench.tune as tune
+from i2i_unlearn.bench.grid import chains, planned_steps, rule_order, successive_halving
 from i2i_unlearn.config import DataConfig, UnlearnConfig, load_yaml
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
@@ -109,6 +110,7 @@ def test_the_shipped_tuning_configs_give_every_method_and_family_the_same_grid()
         assert {k: v for k, v in grid.items() if k != "optim.lr"} == \
             {k: v for k, v in specs["tune-mae.yaml"]["grid"].items() if k != "optim.lr"}, name
         assert tune.planned_steps(grid) == len(grid["alpha"]) * 2 * max(grid["steps"]), name
+        assert spec.get("halving") == specs["tune-mae.yaml"].get("halving"), name   # the same pruning everywhere
         assert {"ours", "max-loss", "noisy-label", "retain-label", "random-encoder"} <= set(spec["methods"]), name
 
 
@@ -155,3 +157,64 @@ def test_scoring_on_test_checks_the_demo_targets_once(tiny_model_dir, tiny_evalu
     monkeypatch.setattr(tune, "evaluate_model_dirs", lambda *a, **k: pytest.fail("scored on test twice"),
                         raising=False)
     tune.score_test(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path, command="test")
+
+
+def test_successive_halving_continues_the_best_chains_by_the_rule():
+    """5 chains, 3 lengths, keep 1/2: 5 run the shortest, the best 3 by the rule the middle one, the best 2 of those
+    the longest; the rest is pruned where it stopped, and the budget counts exactly the steps run."""
+    rule = {"retain_fid_max_x": 1.15, "retain_similarity_min_x": 0.97}
+    grid = {"alpha": [0.1, 0.2, 0.3, 0.4, 0.5], "steps": [10, 20, 40]}
+    # recognition by (alpha, steps): lower is better; alpha 0.5 breaks the retain set (ranked last)
+    recognition = {0.1: 0.5, 0.2: 0.1, 0.3: 0.3, 0.4: 0.2, 0.5: 0.0}
+    runs, pruned = [], []
+
+    def run(point):
+        runs.append((point["alpha"], point["steps"]))
+        late = 0.05 if point["alpha"] == 0.3 and point["steps"] == 20 else 0.0   # 0.3 overtakes 0.4 at 20 steps
+        return {"key": str(point), "overrides": point, "ratios": {
+                    "retain_fid_x": 2.0 if point["alpha"] == 0.5 else 1.0, "retain_similarity_x": 1.0},
+                "scores": {"forget": {"recognition": recognition[point["alpha"]] - late * 3, "fid": 1.0}}}
+
+    def prune(point, after_steps, rank, of):
+        pruned.append((point["alpha"], point["steps"], after_steps, rank, of))
+        return {"key": str(point), "pruned": True}
+    settled = successive_halving(chains(grid), 0.5, rule, run, prune)
+    assert [r for r in runs if r[1] == 10] == [(a, 10) for a in grid["alpha"]]
+    assert sorted(a for a, s in runs if s == 20) == [0.2, 0.3, 0.4]          # 0.1 forgets least, 0.5 breaks retain
+    assert sorted(a for a, s in runs if s == 40) == [0.2, 0.3]              # 0.3 overtook 0.4 at 20 steps
+    assert sorted(pruned) == sorted([(0.1, 20, 10, 4, 5), (0.1, 40, 10, 4, 5), (0.5, 20, 10, 5, 5),
+                                     (0.5, 40, 10, 5, 5), (0.4, 40, 20, 3, 3)])
+    assert len(settled) == 15
+    # the budget: every chain to 10 steps, 3 to 20, 2 to 40 (a longer trial continues its shorter one)
+    assert planned_steps(grid, 0.5) == 5 * 10 + 3 * 10 + 2 * 20
+    assert planned_steps(grid) == 5 * 40
+
+
+def test_halving_in_a_tuning_run_prunes_and_chooses_among_the_trials_run(tiny_model_dir, tiny_evaluator_dir,
+                                                                         tmp_path, monkeypatch):
+    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"alpha": [0.05, 0.5, 5.0], "steps": [2, 4]})
+    spec["base"]["optim"]["schedule"] = "constant"
+    spec["halving"] = {"keep": 0.5}
+    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
+    scored = [t for t in record["trials"] if "scores" in t]
+    pruned = [t for t in record["trials"] if "pruned" in t]
+    assert [t["config"]["steps"] for t in scored].count(2) == 3 and [t["config"]["steps"] for t in scored].count(4) == 2
+    assert len(pruned) == 1 and pruned[0]["pruned"]["after_steps"] == 2 and pruned[0]["config"]["steps"] == 4
+    # the pruned chain is the one the rule ranks last at 2 steps (a tie keeps the grid's earlier chain)
+    short = [t for t in scored if t["config"]["steps"] == 2]
+    worst = sorted(short, key=lambda t: rule_order(t, spec["rule"]))[-1]
+    assert pruned[0]["overrides"]["alpha"] == worst["overrides"]["alpha"]
+    assert record["chosen"]["ours"]["key"] in {t["key"] for t in scored}
+    assert record["budget"]["steps_per_method"] == 3 * 2 + 2 * 2 and record["budget"]["halving"]["keep"] == 0.5
+    assert "pruned after 2 steps (rank 3 of 3)" in tune.markdown(record)
+    # a second run re-runs nothing
+    monkeypatch.setattr(tune, "unlearn", lambda *a, **k: pytest.fail("a finished trial was re-run"))
+    assert tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)["chosen"] == record["chosen"]
+
+
+def test_a_halving_share_outside_0_1_is_refused(tmp_path):
+    path = tmp_path / "tune.yaml"
+    path.write_text(yaml.safe_dump({"methods": ["ours"], "write": {"ours": "a"}, "grid": {"alpha": [0.1]},
+                                    "halving": {"keep": 0}}))
+    with pytest.raises(UserError, match="halving"):
+        tune.load_tune_config(path)

@@ -6,8 +6,9 @@ method is tuned over (the same knobs, values and steps: a grid cannot favour a m
 rule, read on the upper end of the validation retain FID's interval (a point estimate on a small validation
 sample picks the luckiest trial: the winner's curse).
 With a constant learning rate, a trial that only adds steps continues its shorter trial
-(CONTINUATION_DOC). Trials are not stopped early: the retain term repairs what the first steps of
-forgetting break, so a short trial over the retain bound says little about its longer twin. Each trial
+(CONTINUATION_DOC). With `halving: {keep: K}` (successive halving, HALVING_DOC) only the best share K of
+the chains, ranked by the rule on their shorter trial, continue to the next length: the same pruning for
+every method, so the budget stays equal while the grid grows (without it, every chain runs to the end). Each trial
 unlearns with one point of its method's grid and is scored on the validation images only (center
 inpainting 1/2 by default); every trial is kept in the record (benchmarks/tune.py writes
 benchmarks/results/tune-<name>.json), misses included, and a finished trial is never re-run.
@@ -18,7 +19,6 @@ Only `score_test` reads test images: it scores each method's chosen trial once a
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import shutil
 import time
@@ -26,6 +26,17 @@ from pathlib import Path
 
 import yaml
 
+from i2i_unlearn.bench.grid import (
+    HALVING_DOC,
+    RULE_DOC,
+    chains,
+    choose,
+    grid_points,
+    halving_keep,
+    planned_steps,
+    ratios,
+    successive_halving,
+)
 from i2i_unlearn.checkpoints import versions, write_json_atomic, write_text_atomic
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, to_dict
 from i2i_unlearn.data import make_unlearn_split
@@ -43,11 +54,6 @@ from i2i_unlearn.unlearn import unlearn
 
 CONTINUATION_DOC = ("with a constant learning rate after warm-up, a trial that differs from a finished one only by "
                     "more steps continues that run from its checkpoint (the same weights as a run from the start)")
-RULE_DOC = ("among the trials whose retain FID's 95 % upper end (bootstrap over the validation images) is <= "
-            "retain_fid_max_x x the original's retain FID and whose retain similarity >= retain_similarity_min_x x "
-            "the original's (validation), the one with the lowest forget recognition, ties broken by the highest "
-            "forget FID; if none keeps the retain set, the one with the lowest retain FID ratio, marked as such")
-
 RESAMPLES = 200   # bootstrap resamples of the validation images for the retain FID's interval
 
 
@@ -69,62 +75,12 @@ def score(model, split, evaluator, task: TaskConfig, forget_indices: list[int], 
     return out
 
 
-def grid_points(grid: dict) -> list[dict]:
-    """Every combination of a method's grid, as nested UnlearnConfig overrides ("optim.lr" -> optim: {lr})."""
-    keys = list(grid)
-    points = []
-    for values in itertools.product(*(grid[k] for k in keys)):
-        point: dict = {}
-        for key, value in zip(keys, values):
-            *parents, leaf = key.split(".")
-            node = point
-            for parent in parents:
-                node = node.setdefault(parent, {})
-            node[leaf] = value
-        points.append(point)
-    return points
-
-
-def planned_steps(grid: dict) -> int:
-    """The optimiser steps one method's grid costs: a trial continues its shorter twin, so each chain of trials
-    that differ only in length costs its longest."""
-    chains: dict[str, int] = {}
-    for point in grid_points(grid):
-        knobs = json.dumps({k: v for k, v in point.items() if k != "steps"}, sort_keys=True)
-        chains[knobs] = max(chains.get(knobs, 0), point.get("steps", 0))
-    return sum(chains.values())
-
-
 def trial_config(base: dict, method: str, overrides: dict, forget_classes: list[str]) -> UnlearnConfig:
     values = json.loads(json.dumps(base))
     values.update(method=method, forget_classes=forget_classes)
     for key, value in overrides.items():
         values[key] = {**values[key], **value} if isinstance(value, dict) else value
     return from_dict(UnlearnConfig, values, " trial")
-
-
-def ratios(trial: dict, original: dict) -> dict:
-    t, o = trial["scores"], original
-    return {"retain_fid_x": round(t["retain"]["fid"] / o["retain"]["fid"], 4),
-            "retain_fid_hi_x": round((t["retain"]["fid"] + t["retain"].get("fid_hw", 0.0)) / o["retain"]["fid"], 4),
-            "retain_similarity_x": round(t["retain"]["similarity"] / o["retain"]["similarity"], 4),
-            "forget_fid_x": round(t["forget"]["fid"] / o["forget"]["fid"], 4),
-            "forget_recognition_x": round(t["forget"]["recognition"] / o["forget"]["recognition"], 4)
-            if o["forget"]["recognition"] else None}
-
-
-def keeps_retain(trial: dict, rule: dict) -> bool:
-    ratios = trial["ratios"]
-    return (ratios.get("retain_fid_hi_x", ratios["retain_fid_x"]) <= rule["retain_fid_max_x"]
-            and trial["ratios"]["retain_similarity_x"] >= rule["retain_similarity_min_x"])
-
-
-def choose(trials: list[dict], rule: dict) -> tuple[dict, bool]:
-    """(the chosen trial, whether it keeps the retain set by the rule)."""
-    keeps = [t for t in trials if keeps_retain(t, rule)]
-    if keeps:
-        return min(keeps, key=lambda t: (t["scores"]["forget"]["recognition"], -t["scores"]["forget"]["fid"])), True
-    return min(trials, key=lambda t: t["ratios"]["retain_fid_x"]), False
 
 
 def prefix_trial(trials, method: str, config: UnlearnConfig, weights_sha256: str, root: Path) -> dict | None:
@@ -161,6 +117,11 @@ def check_spec(spec: dict, where: str = "the tuning config") -> None:
     if not isinstance(grid, dict) or not grid or any(not isinstance(v, list) or not v for v in grid.values()):
         raise UserError(f"{where}: `grid:` maps each knob to its values, one grid for every method (a grid per "
                         "method could favour one), e.g. {alpha: [0.01, 0.1], steps: [500, 1500]}")
+    halving = spec.get("halving")
+    if halving is not None and (not isinstance(halving, dict) or set(halving) != {"keep"}
+                                or not isinstance(halving["keep"], (int, float)) or not 0 < halving["keep"] <= 1):
+        raise UserError(f"{where}: `halving:` is {{keep: K}}, the share of chains (0 < K <= 1) that continue to each "
+                        f"next length, got {halving!r}")
     missing = [m for m in spec["methods"] if m not in (spec.get("write") or {})]
     if missing:
         raise UserError(f"{where}: `write:` names no config file for {', '.join(missing)}")
@@ -190,7 +151,8 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
         "base": base, "forget_classes": forget_classes, "task": to_dict(task), "seed": seed,
         "scored_split": "val", "split": split.parts,
         "budget": {"trials_per_method": len(grid_points(spec["grid"])),
-                   "steps_per_method": planned_steps(spec["grid"]),
+                   "steps_per_method": planned_steps(spec["grid"], halving_keep(spec)),
+                   "halving": {"keep": halving_keep(spec), "doc": HALVING_DOC} if halving_keep(spec) < 1 else None,
                    "methods": spec["methods"], "grid": spec["grid"], "continuation": CONTINUATION_DOC,
                    "validation_images": {"forget": len(split.forget_eval), "retain": len(split.retain_eval)}},
         "rule": {**spec["rule"], "doc": RULE_DOC}, "versions": versions()})
@@ -202,15 +164,16 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
     unknown = sorted(set(methods) - set(spec["methods"]))
     if unknown:
         raise UserError(f"--methods: {', '.join(unknown)} not in the tuning config; known: {', '.join(spec['methods'])}")
+    keep = halving_keep(spec)
+    eligible: dict[str, list[str]] = {}   # method -> the keys of its trials on the halving path (scored or pruned)
     for method in methods:
-        grid = spec["grid"]
-        # shortest first, so a longer trial can continue its shorter prefix
-        for overrides in sorted(grid_points(grid), key=lambda o: o.get("steps", 0)):
+        def run(overrides: dict) -> dict:
             config = trial_config(base, method, overrides, forget_classes)
             key = _key(method, config)
             if (key in trials and "scores" in trials[key]
                     and trials[key]["model_weights_sha256"] == record["model_weights_sha256"]):
-                continue
+                trials[key].pop("pruned", None)   # scored before, on the path again
+                return trials[key]
             trial = {"key": key, "method": method, "overrides": overrides, "config": to_dict(config),
                      "model_weights_sha256": record["model_weights_sha256"]}
             prefix = prefix_trial(trials.values(), method, config, record["model_weights_sha256"], root)
@@ -227,17 +190,31 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
             trial.update({"dir": relative(out, root), "unlearning_wall_time_s": round(seconds, 1),
                           "scores": score(load_model(out), split, evaluator, task, forget_indices, seed)})
             trial["ratios"] = ratios(trial, original)
-            trials[key] = trial
+            return record_trial(trial)
+
+        def prune(overrides: dict, after_steps: int, rank: int, of: int) -> dict:
+            config = trial_config(base, method, overrides, forget_classes)
+            key = _key(method, config)
+            trial = trials.get(key) if trials.get(key, {}).get("model_weights_sha256") == record[
+                "model_weights_sha256"] else None   # scored before halving: kept, but off the path
+            trial = trial or {"key": key, "method": method, "overrides": overrides, "config": to_dict(config),
+                              "model_weights_sha256": record["model_weights_sha256"]}
+            trial["pruned"] = {"after_steps": after_steps, "rank": rank, "of": of}
+            return record_trial(trial)
+
+        def record_trial(trial: dict) -> dict:
+            trials[trial["key"]] = trial
             record["trials"] = list(trials.values())
             write_json_atomic(results_path, record)
-            echo(json.dumps({k: trial[k] for k in ("method", "overrides", "ratios", "unlearning_wall_time_s")}))
+            if "scores" in trial and "pruned" not in trial:
+                echo(json.dumps({k: trial[k] for k in ("method", "overrides", "ratios", "unlearning_wall_time_s")}))
+            return trial
+
+        eligible[method] = [t["key"] for t in successive_halving(chains(spec["grid"]), keep, spec["rule"], run, prune)]
     record["trials"] = list(trials.values())
     record.setdefault("chosen", {})
-    for method in methods:
-        keys = {_key(method, trial_config(base, method, o, forget_classes)) for o in grid_points(spec["grid"])}
-        done = [t for t in trials.values() if t["key"] in keys and "scores" in t]
-        if len(done) < len(keys):
-            continue
+    for method, keys in eligible.items():
+        done = [trials[key] for key in keys if "scores" in trials[key] and "pruned" not in trials[key]]
         chosen, keeps = choose(done, spec["rule"])
         record["chosen"][method] = {"key": chosen["key"], "overrides": chosen["overrides"],
                                     "keeps_retain_by_rule": keeps, "ratios": chosen["ratios"],
@@ -289,7 +266,10 @@ def markdown(record: dict) -> str:
     original = record["original"]["scores"]
     lines = [f"Tuning on the validation split ({record['budget']['validation_images']['forget']} forget, "
              f"{record['budget']['validation_images']['retain']} retain images), "
-             f"{record['budget']['trials_per_method']} trials per method; `{record['command']}`.", "",
+             f"{record['budget']['trials_per_method']} trials per method, "
+             f"{record['budget'].get('steps_per_method', '?')} optimiser steps each; `{record['command']}`.", "",
+             *([f"Budget: {record['budget']['halving']['doc']} (keep {record['budget']['halving']['keep']}).", ""]
+               if record["budget"].get("halving") else []),
              f"Rule: {record['rule']['doc']} (retain_fid_max_x {record['rule']['retain_fid_max_x']}, "
              f"retain_similarity_min_x {record['rule']['retain_similarity_min_x']}).", "",
              "| method | knobs | forget FID | forget recog. | retain FID (x orig.) | retain sim. (x orig.) | time | chosen |",
@@ -297,6 +277,11 @@ def markdown(record: dict) -> str:
              f"| original | – | {fmt(original['forget']['fid'], 2)} | {fmt(original['forget']['recognition'])} | "
              f"{fmt(original['retain']['fid'], 2)} | {fmt(original['retain']['similarity'])} | – | |"]
     for trial in record.get("trials", []):
+        if "pruned" in trial:
+            pruned = trial["pruned"]
+            lines.append(f"| {trial['method']} | `{json.dumps(trial['overrides'])}` | pruned after "
+                         f"{pruned['after_steps']} steps (rank {pruned['rank']} of {pruned['of']}) | | | | | |")
+            continue
         s, r = trial["scores"], trial["ratios"]
         choice = record.get("chosen", {}).get(trial["method"], {})
         chosen = ""
