@@ -27,10 +27,12 @@ def main():
     parser.add_argument("--work", default=None, help="folder for the trial models (default runs/tune-<name>)")
     parser.add_argument("--score-test", action="store_true", help="score the chosen trials on test, once")
     parser.add_argument("--methods", default=None, help="only these methods (comma-separated); default: all")
+    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"),
+                        help="where tune-<name>.json/.md go (a re-tune can run elsewhere until it is complete)")
     args = parser.parse_args()
     methods = args.methods.split(",") if args.methods else None
     name = Path(args.config).stem
-    results_path = ROOT / "benchmarks" / "results" / f"{name}.json"
+    results_path = Path(args.results) / f"{name}.json"
     work = Path(args.work) if args.work else ROOT / "runs" / name
     spec = load_tune_config(Path(args.config))
     command = command_line(__file__)
