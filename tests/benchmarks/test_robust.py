@@ -1,0 +1,143 @@
+"""bench/robust.py (run by benchmarks/robust.py): every method against LiRA, the relearning band, the tell's floor,
+retain quality by the paired rule, and cost against retraining; the targets judged from those numbers."""
+import json
+
+import pytest
+import torch
+import yaml
+
+import i2i_unlearn.bench.robust as robust
+from i2i_unlearn.config import DataConfig
+from i2i_unlearn.errors import UserError
+from conftest import tiny_train_config, tiny_unlearn_config
+
+
+def test_the_targets_follow_the_numbers():
+    """Hand-made rows: each target met or missed exactly at its limit."""
+    held_out = {"lira": {"tpr_at_0.01_fpr": 0.02, "intervals": {"tpr_at_0.01_fpr": [0.0, 0.05]}}}
+    row = {"relearning": {"whole": {"band_area": 0.0, "above_band": False},
+                          "quantize-4": {"band_area": 0.12, "above_band": True}},
+           "lira": {"tpr_at_0.01_fpr": 0.06}, "probe_accuracy": 0.60, "forget_recognition": 0.25,
+           "retain": {"fid": 3.0, "verdict": "tie"}, "cost": {"time_share": 0.25, "step_share": 0.3}}
+    met = {t["name"]: t["met"] for t in robust.judge(row, floor=0.55, held_out=held_out, retrained_recognition=0.2)}
+    assert met == {
+        "relearning whole: inside the retrained band at every step": True,
+        "relearning quantize-4: inside the retrained band at every step": False,
+        "LiRA TPR at 1 % FPR inside the held-out retrained seed's interval": False,   # 0.06 > 0.05
+        "the tell: probe accuracy at most the floor + 0.05": True,                  # 0.60 <= 0.55 + 0.05
+        "retain FID: not worse than the retrained seeds (paired)": True,
+        "forget recognition at most the retrained models' mean + 0.05": True,       # 0.25 <= 0.2 + 0.05
+        "cost: at most 25% of retraining's wall time": True,
+        "cost: at most 25% of retraining's optimiser steps": False}
+    row["retain"]["verdict"] = "worse"
+    row["probe_accuracy"] = 0.61
+    met = {t["name"]: t["met"] for t in robust.judge(row, floor=0.55, held_out=held_out, retrained_recognition=0.2)}
+    assert not met["retain FID: not worse than the retrained seeds (paired)"]
+    assert not met["the tell: probe accuracy at most the floor + 0.05"]
+    # nothing measured: not judged, never "met"
+    assert all(t["met"] is None for t in robust.judge({}, floor=None, held_out={}, retrained_recognition=0.2)
+               if "cost" in t["name"] or "LiRA" in t["name"] or "tell" in t["name"])
+
+
+def test_retain_fid_is_compared_with_the_band_by_the_paired_rule():
+    """Two models with the same mean distance from the band: the one whose resamples move with the band's (the same
+    hard images) is called worse, the one whose noise is its own ties; a band seed is read against the others."""
+    generator = torch.Generator().manual_seed(0)
+    shared = torch.randn(200, generator=generator)
+    results = {"metrics": {}, "replicates": {}}
+
+    def add(name, fid, replicates):
+        results["metrics"][name] = {"retain": {"fid": fid}}
+        results["replicates"][name] = {"retain": {"whole": {"fid": replicates.tolist()}}}
+    add("r0", 10.0, 10.0 + shared)
+    add("r1", 10.2, 10.2 + shared)
+    add("r2", 9.8, 9.8 + shared)
+    add("paired", 11.0, 11.0 + shared)
+    add("own-noise", 11.0, 11.0 + 3 * torch.randn(200, generator=generator))
+    verdicts = robust.retain_comparison(results, ["paired", "own-noise", "r0"], ["r0", "r1", "r2"])
+    assert verdicts["paired"]["verdict"] == "worse" and verdicts["own-noise"]["verdict"] == "tie"
+    assert verdicts["paired"]["difference"] == pytest.approx(1.0)
+    assert verdicts["r0"]["difference"] == pytest.approx(0.0) and verdicts["r0"]["verdict"] == "tie"
+
+
+def test_a_config_with_one_retrained_seed_or_an_unknown_source_is_refused(tmp_path):
+    base = {"original": "o", "evaluator": "e", "forget_classes": ["Cat"], "retrained": ["r0", "r1"],
+            "shadows_in": ["i1", "i2"], "shadows_out": ["o1", "o2", "o3"], "methods": {"ours": {"knobs": "k"}}}
+    for change, message in (({"retrained": ["r0"]}, "at least 2 seeds"),
+                            ({"methods": {"undo": {"knobs": "k", "starts_from": "ours"}}}, "not a method here"),
+                            ({"relearn": {"attack_seeds": [0, 0]}}, "distinct"),
+                            ({"shadow_in": ["x"]}, "shadow_in")):
+        path = tmp_path / "robust-x.yaml"
+        path.write_text(yaml.safe_dump({**base, **change}))
+        with pytest.raises(UserError, match=message):
+            robust.load_spec(path, tmp_path)
+
+
+@pytest.mark.slow
+def test_the_robust_benchmark_audits_every_method_against_shadows_and_the_band(tiny_evaluator_dir, tmp_path,
+                                                                               monkeypatch, one_thread):
+    from i2i_unlearn.train import train
+    from i2i_unlearn.unlearn import unlearn
+    data = DataConfig(test_per_class=5, val_per_class=5)   # every never-seen image is scored: keep them few
+
+    def trained(seed):
+        recipe = tiny_train_config()
+        recipe.data, recipe.seed = data, seed
+        train(recipe, tmp_path / f"in-{seed}")
+        return tmp_path / f"in-{seed}"
+    original, shadows_in = trained(0), [trained(1), trained(2)]
+    retrained = []
+    for seed in range(4):
+        unlearn(original, tiny_unlearn_config(method="retrain", steps=2, seed=seed), tmp_path / f"out-{seed}")
+        retrained.append(tmp_path / f"out-{seed}")
+    knobs = tmp_path / "knobs.yaml"
+    knobs.write_text(yaml.safe_dump({"steps": 2, "batch_size": 8, "alpha": 0.5, "checkpoint_every": 1,
+                                     "tasks": [{"name": "center-inpaint", "ratio": 0.5}]}))
+    undo_knobs = tmp_path / "undo.yaml"
+    undo_knobs.write_text(yaml.safe_dump({"method": "undo", "steps": 3, "batch_size": 8, "alpha": 1.0,
+                                          "checkpoint_every": 1, "tasks": [{"name": "center-inpaint", "ratio": 0.5}]}))
+    spec = tmp_path / "robust-tiny.yaml"
+    spec.write_text(yaml.safe_dump({
+        "original": str(original), "evaluator": str(tiny_evaluator_dir), "forget_classes": ["Cat"],
+        "retrained": [str(retrained[0]), str(retrained[1])], "shadows_in": [str(d) for d in shadows_in],
+        "shadows_out": [str(d) for d in retrained[1:]],   # a band seed may be a shadow: LiRA audits only the first
+        "methods": {"ours": {"knobs": str(knobs)}, "undo": {"knobs": str(undo_knobs), "starts_from": "ours"}},
+        "relearn": {"steps": 2, "images": 4, "batch_size": 4, "lr": 1e-3, "eval_steps": [0, 2],
+                    "attack_seeds": [0, 1], "quantize_bits": [8]},
+        "max_images": 6, "bootstrap": 20}))
+
+    def run_benchmark():
+        return robust.robust_benchmark(spec, tmp_path / "work", tmp_path, root=tmp_path,
+                                       command="python benchmarks/robust.py")
+    record = run_benchmark()
+    rows = record["rows"]
+    assert list(rows) == ["original", "retrained", "ours", "undo", "retrained-2"]
+    # LiRA on the original, the held-out retrained seed and the methods, with intervals; not on the band's other seed
+    assert record["lira_shadows"] == {"in": 2, "out": 3}
+    for name in ("original", "retrained", "ours", "undo"):
+        assert set(rows[name]["lira"]["intervals"]) == {"auc", "tpr_at_0.01_fpr", "tpr_at_0.001_fpr"}
+    assert rows["retrained-2"]["lira"] is None
+    # relearning: every attack, each model read against the band (a band seed against the other's)
+    assert set(rows["ours"]["relearning"]) == {"whole", "decoder-frozen", "retain-finetune", "quantize-8"}
+    band = json.loads((tmp_path / "robust-tiny" / "band" / "audit.json").read_text())["relearning"]
+    assert band["band"]["members"] == ["retrained", "retrained-2"]
+    assert band["models"]["retrained"]["variants"]["whole"]["band_held_out"]
+    assert band["config"]["attack_seeds"] == [0, 1]
+    # undo started from ours: its cost counts both runs' steps, against the retrained seeds' training steps
+    undo_run = json.loads((tmp_path / "work" / "method-undo" / "run.json").read_text())
+    assert undo_run["config"]["method"] == "undo" and rows["undo"]["cost"]["steps"] == 2 + 3
+    # (retraining follows the original's recipe: 4 steps)
+    assert rows["ours"]["cost"]["steps"] == 2 and rows["ours"]["cost"]["retrain_steps"] == 4
+    assert rows["ours"]["cost"]["step_share"] == 0.5 and rows["undo"]["cost"]["step_share"] == 1.25
+    # the floor and the targets
+    assert record["floor"]["model"] == "retrained-2"
+    assert {t["name"] for t in rows["ours"]["targets"]} >= {"the tell: probe accuracy at most the floor + 0.05"}
+    assert "targets" not in rows["original"]
+    page = (tmp_path / "robust-tiny.md").read_text()
+    for heading in ("## Per-example membership (LiRA)", "## Relearning against the retrained band", "## Targets"):
+        assert heading in page
+    assert (tmp_path / record["figures"]["relearning"]).is_file()
+    # a second run computes nothing again
+    monkeypatch.setattr(robust, "run_audit", lambda *a, **k: pytest.fail("an audit ran again"))
+    monkeypatch.setattr("i2i_unlearn.bench.audit_benchmark.unlearn", lambda *a, **k: pytest.fail("a model again"))
+    assert run_benchmark()["rows"] == json.loads(json.dumps(rows))
