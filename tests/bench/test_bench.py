@@ -370,7 +370,9 @@ def test_targets_json_holds_every_judged_target_with_its_source(finished_bench, 
     shutil.copyfile(finished_bench / "results" / "bench.json", results / "bench-tiny" / "bench.json")
     demo = [{"name": "retain FID <= 1.15 x original", "value": 20.0, "op": "<=", "limit": 21.0, "met": True},
             {"name": "forget FID >= 3 x original", "value": 40.0, "op": ">=", "limit": 48.0, "met": False},
-            {"name": "forget recognition <= 1/3", "value": 0.2, "op": "<=", "limit": 0.3, "met": None}]
+            {"name": "forget recognition <= 1/3", "value": 0.2, "op": "<=", "limit": 0.3, "met": None},
+            {"name": "original retain FID <= 1/4 of mean-image fill", "value": 9.0, "op": "<=", "limit": 25.0,
+             "met": True}]
     (results / "tune-tiny.json").write_text(json.dumps({"model": "m", "test": {"ours": {"targets": demo}}}))
     (results / "budget-tiny.json").write_text(json.dumps({"model": "m", "targets": {"budget 1.15": demo[:1]}}))
     record = collect(results, tmp_path)
@@ -381,11 +383,39 @@ def test_targets_json_holds_every_judged_target_with_its_source(finished_bench, 
     bench = json.loads((results / "bench-tiny" / "bench.json").read_text())
     assert len(bench_entries) == len(page.judge_targets(bench, bench["tables"][0])) > 0
     assert all(e["issue"] == 10 and e["kind"] == "method" for e in bench_entries)
-    assert [e["verdict"] for e in by_source["results/tune-tiny.json"]] == ["met", "missed", "not judged"]
+    assert [e["verdict"] for e in by_source["results/tune-tiny.json"]] == ["met", "missed", "not judged", "met"]
+    # a target about the original judges the model unlearned from, not the method: a competence check
+    assert [e["kind"] for e in by_source["results/tune-tiny.json"]] == ["method"] * 3 + ["competence"]
+    assert {e["model"] for e in bench_entries} == {bench["families"]["mae"]["original"]}
+    assert all(e["family"] == "mae" for e in bench_entries)
     assert by_source["results/budget-tiny.json"][0]["limit"] == "<= 21.0"
     assert sum(record["counts"].values()) == len(record["targets"])
     out = write_targets(results, tmp_path / "docs" / "targets.json", tmp_path)
     assert json.loads(out.read_text()) == record and str(tmp_path) not in out.read_text()
+
+
+def test_the_readme_summary_counts_each_models_targets_from_targets_json(tmp_path):
+    from i2i_unlearn.bench.page.summary import BEGIN, END, replace_block, summary_lines, write_summary
+
+    def entry(model, verdict, kind="method", **where):
+        return {"model": model, "kind": kind, "verdict": verdict, "issue": where.pop("issue", 10), **where}
+    record = {"targets": [
+        *(entry("pretrained/a", v, bench="bench-a") for v in ("met", "missed", "missed", "tie")),
+        *(entry("pretrained/a", v, issue=9, run="ours", json="results/tune-a.json") for v in ("met", "not judged")),
+        entry("pretrained/a", "missed", issue=9, run="max-loss", json="results/tune-a.json"),   # a baseline: not shown
+        entry("pretrained/a", "met", issue=13, run="budget 1.15", json="results/budget-a.json"),  # not a tuning
+        entry("pretrained/a", "met", kind="competence"), entry("pretrained/a", "missed", kind="competence", issue=9),
+        entry("pretrained/b", "met", issue=9, run="ours", json="results/tune-b.json"),
+        entry("pretrained/b", "missed", issue=9, run="ours", json="results/tune-b-noise-context.json")]}
+    lines = summary_lines(record)
+    assert lines[0] == BEGIN and lines[-1] == END
+    assert "- `a`: bench 1 met, 2 missed, 1 tie; tuned 1 met, 1 not judged; competence 1 met, 1 missed" in lines
+    assert "- `b`: no bench; tuned b: 1 met; b-noise-context: 1 missed; no competence check" in lines
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{BEGIN}\nold\n{END}\n\nafter\n")
+    assert write_summary(readme, record).read_text() == "# x\n\n" + "\n".join(lines) + "\n\nafter\n"
+    with pytest.raises(UserError, match="no results summary block"):
+        replace_block("# no markers\n", lines)
 
 
 def _scored_row(name, method, retain_fid, forget_fid, hw=1.0, group="main", seconds=None):
