@@ -85,8 +85,6 @@ PARSED_ONLY = {
     "train-tokenizer": "a VQ-GAN tokenizer run; tests/test_cli.py trains a tiny one through the CLI",
     "configs/vqgan-cat-dog.yaml": "the transformer on the shipped tokenizer; tests/test_cli.py trains a tiny "
                                   "vqgan on a tiny tokenizer through the CLI",
-    "demo --family": "the demo of a shipped model: `make demo-vqgan` runs the same code path",
-    "--resume": "tests/test_kill_resume.py kills real runs and resumes them",
     "--family diffusion": "its validation check samples the 500 validation images of Animal-MNIST with 20 DDIM "
                           "steps; tests/test_import.py imports a tiny pipeline folder for real",
     "accelerate launch": "starting processes: docs/distributed.md and its tests",
@@ -500,10 +498,18 @@ def typed_numbers_not_settings(markdown: str) -> list[str]:
     return [number for number in prose_numbers(markdown) if number not in allowed]
 
 
+def without_generated_summary(markdown: str) -> str:
+    """The README but its results summary, which benchmarks/make_results_page.py writes (checked below)."""
+    from i2i_unlearn.bench.page.summary import BEGIN, END
+    start, end = markdown.index(BEGIN), markdown.index(END)
+    return markdown[:start] + markdown[end + len(END):]
+
+
 def test_the_readme_types_no_measured_number():
-    """A number a user should see is in a generated page the README links (docs/results.md, docs/findings.md);
-    the README's own numbers are settings and versions, each checked against the code here."""
-    unknown = typed_numbers_not_settings(README.read_text())
+    """A number a user should see is in a generated page the README links (docs/results.md, docs/findings.md)
+    or in its generated summary; the README's own numbers are settings and versions, each checked against the
+    code here."""
+    unknown = typed_numbers_not_settings(without_generated_summary(README.read_text()))
     assert not unknown, (f"README.md types the numbers {unknown}: if measured, they belong in a generated page "
                          "(or docs/findings.md), linked from the README; if a setting, add it to _readme_numbers "
                          "with the code it is read from")
@@ -512,3 +518,20 @@ def test_the_readme_types_no_measured_number():
     # the check catches a measurement typed in prose, and leaves commands, ids and version pins alone
     assert typed_numbers_not_settings("costs 1.83x retain FID (AUC 0.40) in 230 s") == ["1.83", "0.40", "230"]
     assert typed_numbers_not_settings("`--alpha 0.025`, `torch==2.13.0`, sha256, i2i, E0, [a](x-2.md)") == []
+
+
+def test_the_results_summary_is_the_one_docs_targets_json_makes():
+    """The README's results summary is generated from docs/targets.json, which is generated from the JSON in
+    benchmarks/results: both up to date (else rerun benchmarks/make_results_page.py)."""
+    import json
+
+    from i2i_unlearn.bench.page.summary import BEGIN, END, summary_lines
+    from i2i_unlearn.bench.page.targets_file import collect
+    targets = json.loads((ROOT / "docs" / "targets.json").read_text())
+    assert targets == json.loads(json.dumps(collect(ROOT / "benchmarks" / "results", ROOT))), \
+        "docs/targets.json is stale: run benchmarks/make_results_page.py"
+    text = README.read_text()
+    block = text[text.index(BEGIN):text.index(END) + len(END)]
+    assert block == "\n".join(summary_lines(targets)), "the README's results summary is stale: run " \
+                                                         "benchmarks/make_results_page.py"
+    assert "## Results" in text[:text.index(BEGIN)] and "](docs/results.md)" in block

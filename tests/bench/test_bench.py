@@ -370,7 +370,9 @@ def test_targets_json_holds_every_judged_target_with_its_source(finished_bench, 
     shutil.copyfile(finished_bench / "results" / "bench.json", results / "bench-tiny" / "bench.json")
     demo = [{"name": "retain FID <= 1.15 x original", "value": 20.0, "op": "<=", "limit": 21.0, "met": True},
             {"name": "forget FID >= 3 x original", "value": 40.0, "op": ">=", "limit": 48.0, "met": False},
-            {"name": "forget recognition <= 1/3", "value": 0.2, "op": "<=", "limit": 0.3, "met": None}]
+            {"name": "forget recognition <= 1/3", "value": 0.2, "op": "<=", "limit": 0.3, "met": None},
+            {"name": "original retain FID <= 1/4 of mean-image fill", "value": 9.0, "op": "<=", "limit": 25.0,
+             "met": True}]
     (results / "tune-tiny.json").write_text(json.dumps({"model": "m", "test": {"ours": {"targets": demo}}}))
     (results / "budget-tiny.json").write_text(json.dumps({"model": "m", "targets": {"budget 1.15": demo[:1]}}))
     record = collect(results, tmp_path)
@@ -381,11 +383,39 @@ def test_targets_json_holds_every_judged_target_with_its_source(finished_bench, 
     bench = json.loads((results / "bench-tiny" / "bench.json").read_text())
     assert len(bench_entries) == len(page.judge_targets(bench, bench["tables"][0])) > 0
     assert all(e["issue"] == 10 and e["kind"] == "method" for e in bench_entries)
-    assert [e["verdict"] for e in by_source["results/tune-tiny.json"]] == ["met", "missed", "not judged"]
+    assert [e["verdict"] for e in by_source["results/tune-tiny.json"]] == ["met", "missed", "not judged", "met"]
+    # a target about the original judges the model unlearned from, not the method: a competence check
+    assert [e["kind"] for e in by_source["results/tune-tiny.json"]] == ["method"] * 3 + ["competence"]
+    assert {e["model"] for e in bench_entries} == {bench["families"]["mae"]["original"]}
+    assert all(e["family"] == "mae" for e in bench_entries)
     assert by_source["results/budget-tiny.json"][0]["limit"] == "<= 21.0"
     assert sum(record["counts"].values()) == len(record["targets"])
     out = write_targets(results, tmp_path / "docs" / "targets.json", tmp_path)
     assert json.loads(out.read_text()) == record and str(tmp_path) not in out.read_text()
+
+
+def test_the_readme_summary_counts_each_models_targets_from_targets_json(tmp_path):
+    from i2i_unlearn.bench.page.summary import BEGIN, END, replace_block, summary_lines, write_summary
+
+    def entry(model, verdict, kind="method", **where):
+        return {"model": model, "kind": kind, "verdict": verdict, "issue": where.pop("issue", 10), **where}
+    record = {"targets": [
+        *(entry("pretrained/a", v, bench="bench-a") for v in ("met", "missed", "missed", "tie")),
+        *(entry("pretrained/a", v, issue=9, run="ours", json="results/tune-a.json") for v in ("met", "not judged")),
+        entry("pretrained/a", "missed", issue=9, run="max-loss", json="results/tune-a.json"),   # a baseline: not shown
+        entry("pretrained/a", "met", issue=13, run="budget 1.15", json="results/budget-a.json"),  # not a tuning
+        entry("pretrained/a", "met", kind="competence"), entry("pretrained/a", "missed", kind="competence", issue=9),
+        entry("pretrained/b", "met", issue=9, run="ours", json="results/tune-b.json"),
+        entry("pretrained/b", "missed", issue=9, run="ours", json="results/tune-b-noise-context.json")]}
+    lines = summary_lines(record)
+    assert lines[0] == BEGIN and lines[-1] == END
+    assert "- `a`: bench 1 met, 2 missed, 1 tie; tuned 1 met, 1 not judged; competence 1 met, 1 missed" in lines
+    assert "- `b`: no bench; tuned b: 1 met; b-noise-context: 1 missed; no competence check" in lines
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{BEGIN}\nold\n{END}\n\nafter\n")
+    assert write_summary(readme, record).read_text() == "# x\n\n" + "\n".join(lines) + "\n\nafter\n"
+    with pytest.raises(UserError, match="no results summary block"):
+        replace_block("# no markers\n", lines)
 
 
 def _scored_row(name, method, retain_fid, forget_fid, hw=1.0, group="main", seconds=None):
@@ -427,8 +457,10 @@ def test_the_targets_table_judges_met_missed_and_ties_from_the_json():
         in text
     assert "| 11.50 vs 11.00 ± 1.00 | met |" in text                     # inside the retrained interval
     assert "| 29.00 ± 1.00 vs 30.00 ± 1.00 | tie (inside the intervals) |" in text
-    assert "60 s (median over seeds) of 1000 s = 6.0% | missed by 1.0% points |" in text
-    assert "60 s of 1000 s (mean of 2) = 6.0% | met |" in text
+    assert ("60 s (median over seeds) of 1000 s = 6.0%; wall seconds: host speed not recorded for the unlearning and "
+            "the training | missed by 1.0% points (wall seconds) |") in text
+    assert "60 s (median over seeds) of 1000 s (mean of 2: 800, 1200) = 6.0%; wall seconds: " in text
+    assert "| met (wall seconds) |" in text
     assert "Dog: 1.45x | missed by 0.15x |" in text
     rows[2] = _scored_row("ours", "ours", 13.0, 20.0, hw=0.1, seconds=60.0)
     text = "\n".join(page.targets_table(bench, {"family": "mae", "rows": rows, "collateral": {}}))
@@ -446,6 +478,41 @@ def test_the_targets_table_judges_met_missed_and_ties_from_the_json():
     (target,) = [t for t in page.judge_targets(bench, {"family": "mae", "rows": four}) if t["key"] == "tradeoff"]
     assert target["status"] == "missed"
     assert target["verdict"].startswith("missed: ours ties the original on forget FID (no measurable forgetting)")
+
+
+def test_cost_targets_are_judged_at_the_reference_speed_where_both_sides_recorded_it():
+    """Issue 32: wall times of different machines do not compare; seconds x measured GFLOP/s do. A target whose
+    sides both recorded their machine's speed is judged on that, and says so; otherwise on wall seconds, said too."""
+    from i2i_unlearn.evaluation.bench_cost import cost_targets, row_unlearning_at_reference
+    table = {"family": "mae", "task": {"name": "center-inpaint", "ratio": 0.5}}
+    ours = {"name": "ours", "cost": {"unlearning_wall_time_s": 60.0, "steps": 500}}
+
+    def cell(seconds, gflops, task=table["task"]):
+        host = {"matmul_gflops": gflops} if gflops else None
+        return {"family": "mae", "row": "ours", "task": task,
+                "cost": {"unlearning": {"wall_time_s": seconds, "host": host}}}
+    # ours ran on a machine at 50 GFLOP/s (60 s: 30 s at 100), the original trained at 200 GFLOP/s (500 s: 1000 s)
+    bench = {"cells": [cell(50.0, 60), cell(60.0, 50), cell(70.0, 40), cell(999.0, None, {"name": "outpaint"})],
+             "families": {"mae": {"training": {"original": {"wall_time_s": 500.0, "steps": 4000,
+                                                            "host": {"matmul_gflops": 200.0}},
+                                               "retrained": [{"wall_time_s": 800.0, "steps": 4000}]}}}}
+    assert row_unlearning_at_reference(bench, table, "ours") == 30.0   # the median; the other task's cell is not its
+    training, retraining = cost_targets(bench, table, ours)
+    # on wall seconds 60 / 500 = 12 % would miss; at the reference speed 30 / 1000 = 3 % meets, and the page says why
+    assert training["status"] == "met" and training["verdict"] == "met (judged at 100 GFLOP/s)"
+    assert training["measured"] == ("60 s (median over seeds) of 500 s = 12.0%; 500 optimizer steps of 4000; "
+                                    "at 100 GFLOP/s: 30 s of 1000 s = 3.0%")
+    # the retraining recorded no speed: wall seconds, as before, and the verdict says that is its basis
+    assert retraining["verdict"] == "met (wall seconds)" and retraining["measured"].endswith(
+        "wall seconds: host speed not recorded for the training")
+    bench["cells"][0]["cost"]["unlearning"]["host"] = None   # one seed without a speed: no reference median
+    assert row_unlearning_at_reference(bench, table, "ours") is None
+    training, _ = cost_targets(bench, table, ours)
+    assert training["verdict"] == "missed by 7.0% points (wall seconds)" and training["status"] == "missed"
+    assert "host speed not recorded for the unlearning" in training["measured"]
+    rows = [{**ours, "group": "main"}]
+    text = "\n".join(page.cost_table(bench, {**table, "rows": rows}))
+    assert "| ours | 500 | 60.0 | host speed not recorded |" in text and "unlearning s at 100 GFLOP/s" in text
 
 
 def test_the_proxy_target_takes_the_best_proxy_row_that_forgets():

@@ -189,13 +189,14 @@ def write_bench_json(bench: dict, cells: list[Cell], command: str) -> dict:
 
 def training_record(model_dir) -> dict | None:
     """What training a model folder cost, from its run.json: the denominators of the cost targets (a resumed
-    training counts every run's time, not the last one's)."""
+    training counts every run's time, not the last one's), with the machine's measured speed where the record
+    has it (runs since host.py; the results page normalises the seconds by it)."""
     run_json = Path(model_dir) / "run.json"
     if not run_json.is_file():
         return None
     run = read_json(run_json)
     return {"kind": run.get("kind"), "steps": run.get("steps"),
-            "wall_time_s": total_wall_time(run) if "wall_time_s" in run else None}
+            "wall_time_s": total_wall_time(run) if "wall_time_s" in run else None, "host": run.get("host")}
 
 def shown(path: Path, bench: dict) -> str:
     path = Path(path)

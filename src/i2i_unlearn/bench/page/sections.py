@@ -21,6 +21,7 @@ from i2i_unlearn.bench.page.tables import (
     versus_table,
 )
 from i2i_unlearn.checkpoints import read_json, write_text_atomic
+from i2i_unlearn.evaluation.bench_cost import NOT_RECORDED, REFERENCE_GFLOPS
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.bench_targets import FAMILIES, NIGHT_S, SUMMARY_TARGETS, TARGET_TEXT, _target, judge_targets
 from i2i_unlearn.paths import relative
@@ -95,9 +96,14 @@ def night_summary(benches: list[dict]) -> list[str]:
                else f"over one night (12 h) by {over:.1f} h")
     scope = "every cell" if done == cells else f"{done} of {cells} cells"
     names = ", ".join(md(b["bench"]) for b in benches)
+    # the total adds wall times of different machines; say how many cells recorded their machine's speed
+    measured = [c for b in benches for c in b.get("cells") or [] if (c.get("cost") or {}).get("evaluation")]
+    speed = sum(bool(c["cost"]["evaluation"].get("host")) for c in measured)
     return [f"Time of the cells run, all benches ({names}): {seconds / 3600:.1f} h of unlearning and evaluation for "
             f"{scope}: {verdict}. Loading and start-up between cells are not counted; each cell's time is that of "
-            "the machine it ran on (the cell tables give its speed), and the benches ran over several sessions.", ""]
+            "the machine it ran on (the cell tables give its speed), and the benches ran over several sessions "
+            f"(the machine's speed is recorded for {speed} of {len(measured)} cells; {NOT_RECORDED} for the rest).",
+            ""]
 
 def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str) -> list[str]:
     progress = bench.get("progress") or {}
@@ -144,10 +150,13 @@ def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str
         collateral = collateral_tables(table)
         if collateral:
             lines += ["Collateral damage per retain class:", "", *collateral]
-        costs = cost_table(table["rows"])
+        costs = cost_table(bench, table)
         if costs and main:
             lines += ["Cost (median over seeds of the wall time on the machine each cell ran on, see the cell "
-                      "table's machine speed; peak RSS of the process during the cell):", "", *costs]
+                      "table's machine speed; peak RSS of the process during the cell). Wall times depend on the "
+                      f"machine; at {REFERENCE_GFLOPS:.0f} GFLOP/s they are the seconds times the machine's measured "
+                      f"float32 matmul GFLOP/s over {REFERENCE_GFLOPS:.0f}, comparable across machines (\"host speed "
+                      "not recorded\": a cell run before its record held the speed):", "", *costs]
     for family in dict.fromkeys(t["family"] for t in bench["tables"]):
         plot = figures / f"{figure_prefix}-{family}-hole-size.png"
         if hole_size_plot([t for t in bench["tables"] if t["family"] == family], plot):

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+from i2i_unlearn.evaluation.bench_cost import NOT_RECORDED, REFERENCE_GFLOPS, row_unlearning_at_reference
 from i2i_unlearn.evaluation.bench_targets import MISSING, _change, _stat
 from i2i_unlearn.evaluation.metrics import compare_rows
 from i2i_unlearn.text import escape_markdown as md
@@ -144,16 +145,22 @@ def ablation_table(rows: list[dict], group: str) -> list[str]:
             for r in members]
     return _table(["row", "seeds", *(c[3] for c in columns)], body)
 
-def cost_table(rows: list[dict]) -> list[str]:
+def cost_table(bench: dict, table: dict) -> list[str]:
+    """Each row's cost; its unlearning seconds also at the reference speed, which compares across machines
+    (evaluation/bench_cost.py), where every one of its cells recorded the machine's speed."""
     body = []
-    for row in rows:
+    for row in table["rows"]:
         cost = row.get("cost") or {}
         if not cost:
             continue
-        body.append([_row_name(row), _number(cost.get("steps"), 0), _number(cost.get("unlearning_wall_time_s"), 1),
+        seconds = cost.get("unlearning_wall_time_s")
+        reference = row_unlearning_at_reference(bench, table, row["name"]) if seconds else None
+        body.append([_row_name(row), _number(cost.get("steps"), 0), _number(seconds, 1),
+                     NOT_RECORDED if seconds and reference is None else _number(reference, 1),
                      _number(cost.get("steps_per_s"), 2), _number(cost.get("unlearning_peak_rss_mb"), 0),
                      _number(cost.get("evaluation_wall_time_s"), 1), _number(cost.get("evaluation_peak_rss_mb"), 0)])
-    return _table(["row", "steps", "unlearning s (median over seeds)", "steps/s", "unlearning peak RSS MB",
+    return _table(["row", "optimizer steps", "unlearning s (median over seeds)",
+                   f"unlearning s at {REFERENCE_GFLOPS:.0f} GFLOP/s", "steps/s", "unlearning peak RSS MB",
                    "evaluation s", "evaluation peak RSS MB"], body) if body else []
 
 def _main_table(bench: dict) -> dict | None:

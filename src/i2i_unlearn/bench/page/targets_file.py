@@ -6,7 +6,10 @@ tuned method on test (tune-*.json, issue 9), the budgeted runs' demo targets (bu
 competence checks of the shipped originals (competence.json). A method target (does unlearning do X) and a
 competence check (is the model good enough to unlearn from) are entries of different `kind`s. A source that
 has not run yet gives no entry; a judged target that is not decided is "not run" (a bench still running) or
-"not judged" (the target does not apply, e.g. a recognition bar the retrained model itself misses).
+"not judged" (the target does not apply, e.g. a recognition bar the retrained model itself misses). A demo
+target about the original (its retain FID against the mean fill, its recognition of real images) is a competence
+check too, whichever run's evaluation measured it. Every entry names the shipped `model` it judges and that
+model's `family`; the README's summary (bench/page/summary.py) groups them by model.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from i2i_unlearn.evaluation.bench_targets import judge_targets
 from i2i_unlearn.paths import relative
 
 SCHEMA = {"kind": "method (what unlearning achieves) | competence (the original is fit to unlearn from)",
+          "model": "the shipped original the target is about (its folder); family: that model's family",
           "verdict": "met | missed | tie | not run | not judged",
           "interval": "the 95 % interval of the value where its JSON holds one, else null"}
 
@@ -32,15 +36,18 @@ def bench_entries(bench: dict, source: str) -> list[dict]:
     if table is None:
         return []
     done = (bench.get("progress") or {}).get("done", 0) >= (bench.get("progress") or {}).get("cells", 0)
-    return [{"issue": 10, "kind": "method", "family": table["family"], "bench": bench["bench"],
+    model = ((bench.get("families") or {}).get(table["family"]) or {}).get("original")
+    return [{"issue": 10, "kind": "method", "model": model, "family": table["family"], "bench": bench["bench"],
              "target": t["target"], "value": t["measured"], "limit": None, "interval": None,
              "verdict": t["status"] if done else "not run", "detail": t["verdict"], "json": source}
             for t in judge_targets(bench, table)]
 
 
-def demo_entries(record: dict, source: str, issue: int, label: str) -> list[dict]:
-    """Demo targets (evaluation/targets.py) as recorded: each with value, operator and limit."""
-    return [{"issue": issue, "kind": "method", "family": record.get("model"), "run": label,
+def demo_entries(record: dict, source: str, issue: int, label: str, family: str | None) -> list[dict]:
+    """Demo targets (evaluation/targets.py) as recorded: each with value, operator and limit. Those about the
+    original (named "original ...") judge the model unlearned from, not the method: competence checks."""
+    return [{"issue": issue, "kind": "competence" if t["name"].startswith("original ") else "method",
+             "model": record.get("model"), "family": family, "run": label,
              "target": t["name"], "value": t["value"], "limit": f"{t['op']} {t['limit']}", "interval": None,
              "verdict": _status(t["met"]), "json": source} for t in record_targets(record, label)]
 
@@ -51,7 +58,7 @@ def record_targets(record: dict, label: str) -> list[dict]:
     return (record.get("targets") or {}).get(label) or []        # budget-*.json: per run
 
 
-def competence_entries(record: dict, source: str) -> list[dict]:
+def competence_entries(record: dict, source: str, root: Path) -> list[dict]:
     out = []
     for model, entry in (record.get("models") or {}).items():
         for name, value, limit, op in (
@@ -61,10 +68,17 @@ def competence_entries(record: dict, source: str) -> list[dict]:
             if value is None or limit is None:
                 continue
             met = value >= limit if op == ">=" else value <= limit
-            out.append({"issue": 9, "kind": "competence", "family": model, "target": f"{name} {op} its bar",
+            out.append({"issue": 9, "kind": "competence", "model": model, "family": model_family(model, root),
+                        "target": f"{name} {op} its bar",
                         "value": value, "limit": f"{op} {limit}", "interval": None, "verdict": _status(met),
                         "json": source})
     return out
+
+
+def model_family(model: str | None, root: Path) -> str | None:
+    """The family a model folder's config.json names (None where the folder is not here)."""
+    config = Path(root) / model / "config.json" if model else None
+    return read_json(config).get("family") if config and config.is_file() else None
 
 
 def collect(results: Path, root: Path) -> dict:
@@ -75,14 +89,14 @@ def collect(results: Path, root: Path) -> dict:
     for path in sorted(results.glob("tune-*.json")):
         record = read_json(path)
         for method in sorted(record.get("test") or {}):
-            entries += demo_entries(record, relative(path, root), 9, method)
+            entries += demo_entries(record, relative(path, root), 9, method, model_family(record.get("model"), root))
     for path in sorted(results.glob("budget-*.json")):
         record = read_json(path)
         for run in sorted(record.get("targets") or {}):
-            entries += demo_entries(record, relative(path, root), 13, run)
+            entries += demo_entries(record, relative(path, root), 13, run, model_family(record.get("model"), root))
     if (results / "competence.json").is_file():
         entries += competence_entries(read_json(results / "competence.json"), relative(results / "competence.json",
-                                                                                        root))
+                                                                                        root), root)
     counts = {verdict: sum(e["verdict"] == verdict for e in entries)
               for verdict in ("met", "missed", "tie", "not run", "not judged")}
     return {"schema": SCHEMA, "counts": counts, "targets": entries}
