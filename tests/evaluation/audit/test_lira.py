@@ -32,6 +32,13 @@ def test_a_model_that_memorised_its_members_is_caught_near_tpr_1(difficulty):
     assert 0.4 < clean["auc"] < 0.6 and clean["tpr_at_0.01_fpr"] < 0.05
     lower, upper = clean["intervals"]["auc"]
     assert lower < 0.5 < upper or abs(clean["auc"] - 0.5) < 0.05
+    # its ROC: from (0, 0) to (1, 1), never falling, and high already at a false positive rate of 1 %
+    for entry in (caught, clean):
+        fpr, tpr = entry["roc"]["fpr"], entry["roc"]["tpr"]
+        assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
+        assert all(b >= a for a, b in zip(fpr, fpr[1:])) and all(b >= a for a, b in zip(tpr, tpr[1:]))
+    assert max(t for f, t in zip(caught["roc"]["fpr"], caught["roc"]["tpr"]) if f <= 0.01) > 0.8
+    assert max(t for f, t in zip(clean["roc"]["fpr"], clean["roc"]["tpr"]) if f <= 0.01) < 0.1
     # the per-image fit is what catches it: one global threshold on the raw score has almost no power here
     raw = attack_summary(audited["memorised"].mean(dim=1), out_shadows.mean(dim=2), bootstrap=0)
     assert raw["auc"] < 0.65
@@ -108,6 +115,8 @@ def test_the_audit_of_a_tiny_model_with_shadows_end_to_end(tiny_evaluator_dir, t
         low, high = entry["intervals"]["tpr_at_0.01_fpr"]
         assert low <= entry["tpr_at_0.01_fpr"] <= high
     assert "per-example attack (LiRA" in result.output
+    audit = json.loads((tmp_path / "audit" / "audit.json").read_text())
+    assert audit["images"]["lira_roc"] == "lira_roc.png" and (tmp_path / "audit" / "lira_roc.png").is_file()
     refused = CliRunner().invoke(app, [*base, *shadows, "--shadow-out", str(tmp_path / "out3"),
                                        "--out", str(tmp_path / "again")])
     assert "has the weights of the audited model 'held-out retrained'" in str(refused.exception)

@@ -98,6 +98,16 @@ def _tpr_at(positives: torch.Tensor, negatives: torch.Tensor, fpr: float) -> tor
     return (positives > threshold.unsqueeze(-1)).double().mean(dim=-1)
 
 
+def roc_points(positives: torch.Tensor, negatives: torch.Tensor, points: int = 101) -> dict:
+    """The ROC curve at `points` thresholds (quantiles of both sets, plus one above everything): what the report
+    draws on log axes, where the low-FPR end the attack is judged by shows."""
+    both = torch.cat([positives.flatten(), negatives.flatten()]).double()
+    thresholds = torch.cat([both.max().reshape(1) + 1, torch.quantile(both, torch.linspace(1, 0, points,
+                                                                                             dtype=torch.float64))])
+    return {"fpr": [round(float((negatives >= t).double().mean()), 5) for t in thresholds],
+            "tpr": [round(float((positives >= t).double().mean()), 5) for t in thresholds]}
+
+
 def attack_summary(audited: torch.Tensor, null: torch.Tensor, *, fpr_levels=FPR_LEVELS, bootstrap: int = 1000,
                    seed: int = 0, level: float = 0.95) -> dict:
     """The audited model's Lambda (N,) against the null (M_out, N): AUC and TPR at each FPR level, each with a
@@ -121,6 +131,7 @@ def attack_summary(audited: torch.Tensor, null: torch.Tensor, *, fpr_levels=FPR_
         summary["intervals"] = {key: [round(float(values.quantile(tail)), 5), round(float(values.quantile(1 - tail)), 5)]
                                 for key, values in intervals.items()}
         summary["bootstrap"] = {"resamples": bootstrap, "seed": seed, "level": level, "over": "images"}
+    summary["roc"] = roc_points(audited, null)
     return {key: round(value, 5) if isinstance(value, float) else value for key, value in summary.items()}
 
 

@@ -28,6 +28,24 @@ def roc_plot(membership: dict, path: str | Path) -> Path:
     _save_figure(figure, path)
     return path
 
+def lira_roc_plot(lira: dict, path: str | Path) -> Path:
+    """The per-example attack's ROC on log axes: an attack is judged at low false positive rates."""
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(5, 4.6))
+    floor = 1.0 / max(1, next(iter(lira["models"].values()))["null_models"] * lira["members"])
+    for name, entry in lira["models"].items():
+        if entry.get("roc"):
+            axis.plot([max(f, floor) for f in entry["roc"]["fpr"]], [max(t, floor) for t in entry["roc"]["tpr"]],
+                      label=f"{name} (TPR@1% {entry['tpr_at_0.01_fpr']:.3f})")
+    axis.plot([floor, 1], [floor, 1], color="grey", linestyle=":", linewidth=1)
+    axis.set(xscale="log", yscale="log", xlabel="false positive rate (a model without the images called member)",
+             ylabel="true positive rate", title="per-example attack (LiRA)")
+    axis.legend(fontsize=8, loc="lower right")
+    path = Path(path)
+    _save_figure(figure, path)
+    return path
+
+
 def relearn_plot(relearning: dict, path: str | Path) -> Path:
     plt = pyplot()
     variants = [v for v, result in next(iter(relearning["models"].values()))["variants"].items()

@@ -25,7 +25,7 @@ from i2i_unlearn.evaluation.audit.membership import (
     membership_audit,
     restoration_errors,
 )
-from i2i_unlearn.evaluation.audit.plots import relearn_plot, roc_plot
+from i2i_unlearn.evaluation.audit.plots import lira_roc_plot, relearn_plot, roc_plot
 from i2i_unlearn.evaluation.audit.probe import LOW_CONFIDENCE, PERMUTATIONS, tell_audit
 from i2i_unlearn.evaluation.audit.relearn import relearning_attack
 from i2i_unlearn.evaluation.audit.sets import audit_sets, model_forget_request
@@ -186,6 +186,8 @@ def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluat
                 *((name, images[shown]) for name, images in outputs.items()),
                 ("ground truth", tell_images.images[shown])], out_dir / "grid_forget.png")
     figures = {"grid_forget": "grid_forget.png", "roc": roc_plot(membership, out_dir / "roc.png").name}
+    if lira is not None:
+        figures["lira_roc"] = lira_roc_plot(lira, out_dir / "lira_roc.png").name
     # 3. relearning
     relearning = None
     if relearn is not None and relearn.steps > 0:

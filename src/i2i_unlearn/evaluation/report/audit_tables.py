@@ -3,7 +3,13 @@ intro line and figure captions."""
 from __future__ import annotations
 
 from i2i_unlearn.evaluation.report.document import Table
-from i2i_unlearn.evaluation.report.prose import GRID_CAPTION, RELEARN_CAPTION, RELEARN_VARIANTS, ROC_CAPTION
+from i2i_unlearn.evaluation.report.prose import (
+    GRID_CAPTION,
+    LIRA_ROC_CAPTION,
+    RELEARN_CAPTION,
+    RELEARN_VARIANTS,
+    ROC_CAPTION,
+)
 from i2i_unlearn.evaluation.report.records import AUDIT_FIGURES
 from i2i_unlearn.evaluation.report.tables import class_list
 from i2i_unlearn.evaluation.results import MISSING
@@ -193,6 +199,6 @@ def relearn_tables(audit: dict) -> list[Table]:
 def audit_figures(audit: dict, keys) -> list[tuple[str, str]]:
     """(figure key, caption) of an audit's figures, in report order."""
     grid = f"Forget inputs, {audit['tell'].get('inputs', MISSING)}, the same for every model — {GRID_CAPTION}"
-    captions = {"roc": ROC_CAPTION, "relearn": RELEARN_CAPTION, "grid_forget": grid}
+    captions = {"roc": ROC_CAPTION, "lira_roc": LIRA_ROC_CAPTION, "relearn": RELEARN_CAPTION, "grid_forget": grid}
     return [(key, captions[key]) for key in AUDIT_FIGURES if key in keys]
 

@@ -61,6 +61,9 @@ RELEARN_NOTE = ("Relearning: a copy of each model is fine-tuned on a few forget-
                 "the ideal row).")
 ROC_CAPTION = ("ROC curves of the membership attack (left) and, where there is a reference, of the attack calibrated "
                "by it (right); the dotted diagonal is chance.")
+LIRA_ROC_CAPTION = ("The per-example attack's ROC on log axes (each forgotten image's likelihood ratio against those "
+                    "of shadow models that never saw it): at low false positive rates a model that saw the images "
+                    "stands out; the dotted diagonal is chance.")
 RELEARN_CAPTION = ("Forget-class recognition while relearning, per attack: each model's mean over the attack seeds "
                    "(shaded: their range), the grey band the retrained models' range; the dotted line is half the "
                    "original's.")

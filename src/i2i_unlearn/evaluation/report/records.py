@@ -10,7 +10,7 @@ from i2i_unlearn.evaluation.audit.relearn import relearning_paces
 from i2i_unlearn.runs import FRONT_PLOT
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-AUDIT_FIGURES = ("roc", "relearn", "grid_forget")   # the figures `audit` writes, in report order
+AUDIT_FIGURES = ("roc", "lira_roc", "relearn", "grid_forget")   # the figures `audit` writes, in report order
 
 
 def _is_png(path: Path) -> bool:
