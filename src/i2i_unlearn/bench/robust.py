@@ -215,7 +215,7 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
                    "audits": {"band": relative(folder / "band" / "audit.json", root),
                               "lira": relative(folder / "lira" / "audit.json", root)},
                    "figures": {"relearning": f"{name}/band/{relearning['images']['relearn']}",
-                               "lira_roc": f"{name}/lira/{lira['images']['roc']}"}})
+                               "lira_roc": f"{name}/lira/{lira['images'].get('lira_roc', lira['images']['roc'])}"}})
     write_json_atomic(Path(results) / f"{name}.json", record)
     write_text_atomic(Path(results) / f"{name}.md", markdown(record))
     return record
@@ -247,6 +247,7 @@ def markdown(record: dict) -> str:
                          if k in lira.get("intervals", {}) else _show(lira[k])
                          for k in ("auc", "tpr_at_0.01_fpr", "tpr_at_0.001_fpr")]
                 lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        lines += ["", f"![per-example ROC]({record['figures']['lira_roc']})"]
     variants = list(dict.fromkeys(v for row in rows.values() for v in row["relearning"]))
     lines += ["", "## Relearning against the retrained band", "",
               f"Mean over the attack seeds ({record['relearn_config']['attack_seeds']}) of the area outside the "
