@@ -375,6 +375,13 @@ def test_targets_json_holds_every_judged_target_with_its_source(finished_bench, 
              "met": True}]
     (results / "tune-tiny.json").write_text(json.dumps({"model": "m", "test": {"ours": {"targets": demo}}}))
     (results / "budget-tiny.json").write_text(json.dumps({"model": "m", "targets": {"budget 1.15": demo[:1]}}))
+    robust_targets = [{"name": "the tell: probe accuracy at most the floor + 0.05", "value": 0.7, "limit": 0.6,
+                       "met": False},
+                      {"name": "cost: at most 25% of retraining's optimiser steps", "value": 0.1, "limit": 0.25,
+                       "met": True}]
+    robust = {"name": "robust-tiny", "spec": {"original": "m"},
+              "rows": {"original": {}, "ours": {"targets": robust_targets}}}
+    (results / "robust-tiny.json").write_text(json.dumps(robust))
     record = collect(results, tmp_path)
     by_source = {}
     for entry in record["targets"]:
@@ -389,6 +396,11 @@ def test_targets_json_holds_every_judged_target_with_its_source(finished_bench, 
     assert {e["model"] for e in bench_entries} == {bench["families"]["mae"]["original"]}
     assert all(e["family"] == "mae" for e in bench_entries)
     assert by_source["results/budget-tiny.json"][0]["limit"] == "<= 21.0"
+    # issue 33's targets, per method row of the robustness benchmark
+    assert [(e["issue"], e["run"], e["verdict"]) for e in by_source["results/robust-tiny.json"]] == \
+        [(33, "ours", "missed"), (33, "ours", "met")]
+    section = "\n".join(page.robust_section([(robust, "benchmarks/results/robust-tiny.json")]))
+    assert "[robust-tiny](../benchmarks/results/robust-tiny.md)" in section and "ours 1/2" in section
     assert sum(record["counts"].values()) == len(record["targets"])
     out = write_targets(results, tmp_path / "docs" / "targets.json", tmp_path)
     assert json.loads(out.read_text()) == record and str(tmp_path) not in out.read_text()

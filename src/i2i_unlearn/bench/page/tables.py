@@ -30,8 +30,11 @@ CLASS_COLUMNS = [("fid", "FID", 2), ("similarity", "similarity", 3), ("recogniti
 
 LEGEND = ("Each number is the mean over unlearning seeds ± the 95 % half-width hw = sqrt(seed half-width² + "
           "bootstrap half-width²): the Student-t interval over seeds (none for one seed) and the bootstrap over test "
-          "images. **Bold**: the best method on that column; ≈: tied with it (the difference is inside the two rows' "
-          "combined interval sqrt(hw_a² + hw_b²)), so not a loss either. Rows in italics are references. "
+          "images. **Bold**: the best method on that column; ≈: tied with it, so not a loss either: the 95 % interval of "
+          "the paired difference holds zero (the same test images and bootstrap resamples for both rows, so the noise "
+          "they share cancels, plus the seeds' spread; metrics.paired_difference), or, for cells run before the "
+          "resamples were kept, the unpaired rule: the difference is inside sqrt(hw_a² + hw_b²), which calls more "
+          "ties. Rows in italics are references. "
           "\"hole:\" scores the hidden region alone (its bounding box, resized to the evaluator's input), since the "
           "visible frame dominates whole-image numbers.")
 

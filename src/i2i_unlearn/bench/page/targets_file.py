@@ -2,9 +2,10 @@
 
 Written with the results page (benchmarks/make_results_page.py), never typed. Sources: the bench's targets of
 each family (bench-*/bench.json, issue 10; judged by evaluation/bench_targets.py), the demo targets of each
-tuned method on test (tune-*.json, issue 9), the budgeted runs' demo targets (budget-*.json, issue 13) and the
-competence checks of the shipped originals (competence.json). A method target (does unlearning do X) and a
-competence check (is the model good enough to unlearn from) are entries of different `kind`s. A source that
+tuned method on test (tune-*.json, issue 9), the budgeted runs' demo targets (budget-*.json, issue 13), the
+robustness targets of every method (robust-*.json, issue 33) and the competence checks of the shipped originals
+(competence.json). A method target (does unlearning do X) and a competence check (is the model good enough to
+unlearn from) are entries of different `kind`s. A source that
 has not run yet gives no entry; a judged target that is not decided is "not run" (a bench still running) or
 "not judged" (the target does not apply, e.g. a recognition bar the retrained model itself misses). A demo
 target about the original (its retain FID against the mean fill, its recognition of real images) is a competence
@@ -75,6 +76,15 @@ def competence_entries(record: dict, source: str, root: Path) -> list[dict]:
     return out
 
 
+def robust_entries(record: dict, source: str, root: Path) -> list[dict]:
+    """The robustness benchmark's targets (bench/robust.py, issue 33), per method."""
+    model = record["spec"]["original"]
+    return [{"issue": 33, "kind": "method", "model": model, "family": model_family(model, root), "run": method,
+             "target": t["name"], "value": t["value"], "limit": t["limit"], "interval": None,
+             "verdict": _status(t["met"]), "json": source}
+            for method, row in record["rows"].items() for t in row.get("targets") or []]
+
+
 def model_family(model: str | None, root: Path) -> str | None:
     """The family a model folder's config.json names (None where the folder is not here)."""
     config = Path(root) / model / "config.json" if model else None
@@ -94,6 +104,8 @@ def collect(results: Path, root: Path) -> dict:
         record = read_json(path)
         for run in sorted(record.get("targets") or {}):
             entries += demo_entries(record, relative(path, root), 13, run, model_family(record.get("model"), root))
+    for path in sorted(results.glob("robust-*.json")):
+        entries += robust_entries(read_json(path), relative(path, root), root)
     if (results / "competence.json").is_file():
         entries += competence_entries(read_json(results / "competence.json"), relative(results / "competence.json",
                                                                                         root), root)
