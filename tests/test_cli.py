@@ -21,7 +21,8 @@ def _error(args) -> str:
 def test_list_shows_every_registry():
     for what, expected in (("methods", ["ours", "max-loss", "noisy-label", "retain-label", "random-encoder",
                                         "retrain", "ours-substitute", "ours-decoder", "undo"]),
-                           ("models", ["diffusion", "mae", "vqgan"]), ("datasets", ["animal-mnist", "fashion-mnist", "image-folder"])):
+                           ("models", ["diffusion", "mae", "vqgan"]),
+                           ("datasets", ["animal-mnist", "fashion-mnist", "image-folder", "hf-dataset"])):
         result = runner.invoke(app, ["list", what])
         assert result.exit_code == 0
         assert [line.split()[0] for line in result.output.splitlines()] == expected

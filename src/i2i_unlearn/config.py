@@ -17,7 +17,7 @@ from i2i_unlearn.errors import UserError
 @dataclass
 class DataConfig:
     dataset: str = "animal-mnist"     # a name from `i2i-unlearn list datasets`
-    root: str | None = None           # folder for fashion-mnist IDX files or an image folder
+    root: str | None = None           # folder for fashion-mnist IDX files, an image folder or a saved HF dataset
     image_size: int = 32              # 28px datasets are zero-padded, folders are resized
     channels: int = 1                 # 1 = grey, 3 = RGB (image folders are converted)
     test_per_class: int = 100         # held-out test images per class, never seen by training or unlearning

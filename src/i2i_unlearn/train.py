@@ -14,6 +14,7 @@ from i2i_unlearn.checkpoints import write_text_atomic
 from i2i_unlearn.config import TaskConfig, TrainConfig, to_dict
 from i2i_unlearn.data import FolderImages, ImageSource, open_split, select_classes
 from i2i_unlearn.data.file_hashes import FILE_HASHES, FileHashes
+from i2i_unlearn.data.hf_dataset import HFDatasetImages
 from i2i_unlearn.distributed import WHOLE, on_main_process
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.loop import CHECKPOINTS, check_global_batch, make_accelerator, resumed_wall_time, run_loop
@@ -123,8 +124,8 @@ def verdict(check: dict, model_error: float, fill_error: float, what: str) -> di
 
 def input_hash(images: ImageSource, out_dir: Path) -> dict:
     """The recorded hash of a run's input images: an in-memory set's pixel hash (as every shipped record holds), or
-    a folder's hash of its files, each file hashed once and cached beside the run."""
-    if isinstance(images, FolderImages):
+    a folder's (or a Hugging Face dataset's) hash of its files, each file hashed once and cached beside the run."""
+    if isinstance(images, (FolderImages, HFDatasetImages)):
         return {"train_images": images.content_hash(FileHashes(out_dir / FILE_HASHES)), "train_images_hash": "files"}
     return {"train_images": images.content_hash()}
 

@@ -50,7 +50,8 @@ def import_checkpoint(family: str = typer.Option(..., help="mae (transformers Vi
                       out: Path = typer.Option(..., help="model directory to write"),
                       dataset: Optional[str] = typer.Option(None, help="the data the model is meant for: see "
                                                                        "`i2i-unlearn list datasets`"),
-                      data_root: Optional[Path] = typer.Option(None, help="its folder (image-folder, fashion-mnist)"),
+                      data_root: Optional[Path] = typer.Option(None, help="its folder (image-folder, hf-dataset, "
+                                                                          "fashion-mnist)"),
                       data_config: Optional[Path] = typer.Option(None, help="YAML of data keys (split sizes, seed); "
                                                                             "flags override it"),
                       classes: Optional[list[str]] = typer.Option(None, help="the classes it was trained on "
