@@ -324,7 +324,8 @@ UNLEARN_FLAGS = {
     "--proxy-teacher-images", "--proxy-teacher-task", "--proxy-teacher-ratio", "--proxy-teacher-noise", "--alpha",
     "--lr", "--steps", "--checkpoint-every", "--batch-size", "--retain-batch-size", "--noise", "--feature-norm",
     "--noise-context", "--seed", "--retain-budget", "--forget-goal", "--budget-metric", "--forget-metric",
-    "--evaluator", "--front", "--stop-at-auc", "--config", "--set", "--data-root", "--resume", "--no-resume",
+    "--evaluator", "--front", "--stop-at-auc", "--mixed-precision", "--gradient-checkpointing",
+    "--no-gradient-checkpointing", "--config", "--set", "--data-root", "--resume", "--no-resume",
     "--overwrite", "--no-overwrite", "--help"}
 
 
@@ -356,7 +357,12 @@ def test_every_config_field_is_reachable_from_the_command_line_and_help_lists_th
         hint = hints[name]
         if typing.get_origin(hint) is types.UnionType:   # X | None: X
             hint = next(h for h in typing.get_args(hint) if h is not type(None))
-        args += [f"--{name.replace('_', '-')}", str(samples[hint])]
+        flag = f"--{name.replace('_', '-')}"
+        if hint is bool:   # a switch: the flag alone
+            args.append(flag)
+            expected[name] = True
+            continue
+        args += [flag, str(samples[hint])]
         expected[name] = ["A", "B"] if hint == list[str] else samples[hint]
     result = runner.invoke(app, ["unlearn", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "out"),
                                  "--retain-budget", "1.2", *args])
