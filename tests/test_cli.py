@@ -21,7 +21,8 @@ def _error(args) -> str:
 def test_list_shows_every_registry():
     for what, expected in (("methods", ["ours", "max-loss", "noisy-label", "retain-label", "random-encoder",
                                         "retrain", "ours-substitute", "ours-decoder", "undo"]),
-                           ("models", ["diffusion", "mae", "vqgan"]), ("datasets", ["animal-mnist", "fashion-mnist", "image-folder"])):
+                           ("models", ["diffusion", "mae", "vqgan"]),
+                           ("datasets", ["animal-mnist", "fashion-mnist", "image-folder", "hf-dataset"])):
         result = runner.invoke(app, ["list", what])
         assert result.exit_code == 0
         assert [line.split()[0] for line in result.output.splitlines()] == expected
@@ -323,7 +324,8 @@ UNLEARN_FLAGS = {
     "--proxy-teacher-images", "--proxy-teacher-task", "--proxy-teacher-ratio", "--proxy-teacher-noise", "--alpha",
     "--lr", "--steps", "--checkpoint-every", "--batch-size", "--retain-batch-size", "--noise", "--feature-norm",
     "--noise-context", "--seed", "--retain-budget", "--forget-goal", "--budget-metric", "--forget-metric",
-    "--evaluator", "--front", "--stop-at-auc", "--config", "--set", "--data-root", "--resume", "--no-resume",
+    "--evaluator", "--front", "--stop-at-auc", "--mixed-precision", "--gradient-checkpointing",
+    "--no-gradient-checkpointing", "--config", "--set", "--data-root", "--resume", "--no-resume",
     "--overwrite", "--no-overwrite", "--help"}
 
 
@@ -355,7 +357,12 @@ def test_every_config_field_is_reachable_from_the_command_line_and_help_lists_th
         hint = hints[name]
         if typing.get_origin(hint) is types.UnionType:   # X | None: X
             hint = next(h for h in typing.get_args(hint) if h is not type(None))
-        args += [f"--{name.replace('_', '-')}", str(samples[hint])]
+        flag = f"--{name.replace('_', '-')}"
+        if hint is bool:   # a switch: the flag alone
+            args.append(flag)
+            expected[name] = True
+            continue
+        args += [flag, str(samples[hint])]
         expected[name] = ["A", "B"] if hint == list[str] else samples[hint]
     result = runner.invoke(app, ["unlearn", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "out"),
                                  "--retain-budget", "1.2", *args])

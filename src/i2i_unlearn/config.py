@@ -17,7 +17,7 @@ from i2i_unlearn.errors import UserError
 @dataclass
 class DataConfig:
     dataset: str = "animal-mnist"     # a name from `i2i-unlearn list datasets`
-    root: str | None = None           # folder for fashion-mnist IDX files or an image folder
+    root: str | None = None           # folder for fashion-mnist IDX files, an image folder or a saved HF dataset
     image_size: int = 32              # 28px datasets are zero-padded, folders are resized
     channels: int = 1                 # 1 = grey, 3 = RGB (image folders are converted)
     test_per_class: int = 100         # held-out test images per class, never seen by training or unlearning
@@ -99,6 +99,9 @@ class TrainConfig:
     ema_decay: float = 0.0            # > 0: keep an EMA of the weights (diffusers EMAModel) and save it instead
     checkpoint_every: int = 500
     log_every: int = 50
+    # the two memory and speed options of UnlearnConfig (their help there); recorded only when set
+    mixed_precision: str | None = field(default=None, metadata=WHEN_SET_KEY)
+    gradient_checkpointing: bool | None = field(default=None, metadata=WHEN_SET_KEY)
 
 
 @dataclass
@@ -179,6 +182,13 @@ class UnlearnConfig:
     checkpoint_every: int = knob(100, "steps between checkpoints (a budgeted run or a membership stop also "
                                       "measures there)")
     log_every: int = knob(10, "steps between log lines")
+    mixed_precision: str | None = knob(
+        None, "bf16: each step's forward passes (student and teacher) in bfloat16 autocast, weights and optimiser in "
+              "float32: faster and smaller on GPUs with bf16, rarely faster on CPUs; unset or no: float32",
+        **WHEN_SET_KEY)
+    gradient_checkpointing: bool | None = knob(
+        None, "recompute the network's block activations in the backward pass instead of keeping them: less memory "
+              "for the trained encoder, more time per step, the same gradients (every family)", **WHEN_SET_KEY)
     # A budgeted run (docs/budget.md): alpha is where the controller starts; at every checkpoint it measures a
     # validation sample and turns alpha so the retain score stays within the budget.
     retain_budget: float | None = knob(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -38,12 +39,33 @@ from i2i_unlearn.errors import UserError
 CHECKPOINTS = "checkpoints"
 
 
-def make_accelerator() -> Accelerator:
+MIXED_PRECISION = ("no", "bf16")
+
+
+def make_accelerator(mixed_precision: str | None = None) -> Accelerator:
     """The run's accelerator: GPUs when present, else CPU processes (gloo) under a multi-process launch.
-    accelerate's default (cpu=False) leaves CPU-only processes started by torchrun each alone."""
+    accelerate's default (cpu=False) leaves CPU-only processes started by torchrun each alone.
+    `mixed_precision` is the run config's (None: "no"); run_loop applies it (`autocast`), so the config is the one
+    place a run's precision is set and recorded: accelerate is told "no", and a launch that asks for another
+    precision (`accelerate launch --mixed_precision bf16`, or its config file) is refused rather than ignored."""
+    if mixed_precision not in (None, *MIXED_PRECISION):
+        raise UserError(f"unknown mixed_precision {mixed_precision!r}; available: {', '.join(MIXED_PRECISION)}")
+    launched = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")   # what a launch asked for ("no": nothing)
+    if launched not in ("no", mixed_precision):
+        raise UserError(f"accelerate launch asks for mixed precision {launched}, the run for "
+                        f"{mixed_precision or 'no'}: set it in the run (--mixed-precision, one of "
+                        f"{', '.join(MIXED_PRECISION)}; the run config records it) and launch without it")
     process_state()
     # find_unused_parameters: some methods leave trainable parameters without a gradient on a step
-    return Accelerator(cpu=use_cpu(), kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    return Accelerator(cpu=use_cpu(), mixed_precision="no",
+                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+
+
+def autocast(device: torch.device, mixed_precision: str | None):
+    """bf16: a step's forward passes (student and teacher) in bfloat16 where torch's autocast deems it safe (matrix
+    products, convolutions); weights, gradients and the optimiser stay float32, and checkpoint measurements run in
+    float32. What accelerate's mixed_precision="bf16" does, on CPU and GPU alike."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed_precision == "bf16")
 
 
 def step_generator(seed: int, step: int, process: int = 0) -> torch.Generator:
@@ -204,7 +226,8 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
              make_batch: Callable[[int, torch.Generator], dict], run_dir: Path, checkpoint_every: int,
              log_every: int, resume: bool, description: str,
              accelerator: Accelerator | None = None, ema_decay: float = 0.0,
-             config: dict | None = None, started: float | None = None, monitor=None) -> list[dict]:
+             config: dict | None = None, started: float | None = None, monitor=None,
+             mixed_precision: str | None = None) -> list[dict]:
     """Optimise the trainable parameters of `module` (the part of `objective` that is saved).
 
     With `ema_decay` > 0 an exponential moving average of those parameters is kept (and
@@ -215,9 +238,10 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
     before it is written and on every process, `monitor.measure(step, module)` may change the objective's weights
     for the next steps and returns True to stop the run there; its `state_dict()` goes into the checkpoint and
     `load_state_dict` restores it on resume; `monitor.stopped` says a resumed run had already stopped.
+    `mixed_precision` "bf16": each step's forward in bfloat16 autocast (`autocast`).
     Returns the log (one dict of mean loss terms per `log_every` steps).
     """
-    accelerator = accelerator or make_accelerator()
+    accelerator = accelerator or make_accelerator(mixed_precision)
     run_dir = Path(run_dir)
     started = time.time() if started is None else started
     earlier_wall_time = resumed_wall_time(run_dir) if resume else 0.0
@@ -250,7 +274,8 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
         if monitor is not None and monitor.stopped:   # resumed after the run had stopped early
             break
         batch = make_batch(step, step_generator(seed, step))
-        terms = objective({**batch, "shard": shard})
+        with autocast(accelerator.device, mixed_precision):
+            terms = objective({**batch, "shard": shard})
         loss = terms["loss"]
         values = _mean_over_processes(accelerator, terms)
         # every process sees the mean, so a NaN on any one stops them all at the same step (none waits)

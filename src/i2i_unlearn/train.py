@@ -14,6 +14,7 @@ from i2i_unlearn.checkpoints import write_text_atomic
 from i2i_unlearn.config import TaskConfig, TrainConfig, to_dict
 from i2i_unlearn.data import FolderImages, ImageSource, open_split, select_classes
 from i2i_unlearn.data.file_hashes import FILE_HASHES, FileHashes
+from i2i_unlearn.data.hf_dataset import HFDatasetImages
 from i2i_unlearn.distributed import WHOLE, on_main_process
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.loop import CHECKPOINTS, check_global_batch, make_accelerator, resumed_wall_time, run_loop
@@ -63,7 +64,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
           train_images: ImageSource | None = None, kind: str = "train", extra_inputs: dict | None = None) -> I2IModel:
     """Train a fresh model on `config.data`'s train split (or `train_images`) and save it to out_dir."""
     started = time.time()
-    accelerator = make_accelerator()
+    accelerator = make_accelerator(config.mixed_precision)
     check_global_batch(accelerator, batch_size=config.batch_size)
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=resume)
     earlier_wall_time = resumed_wall_time(out_dir) if resume else 0.0
@@ -77,13 +78,15 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
         raise UserError("no training images")
     torch.manual_seed(config.seed)  # the initial weights
     model = build_model(config.model)
+    if config.gradient_checkpointing:
+        model.enable_gradient_checkpointing()
     if tuple(train_images.image_shape) != model.image_shape:
         raise UserError(f"images are {tuple(train_images.image_shape)} but the model expects {model.image_shape}")
     log = run_loop(objective=TrainObjective(model), module=model, optim=config.optim, steps=config.steps,
                    seed=config.seed, make_batch=image_batches(train_images, config, model), run_dir=out_dir,
                    checkpoint_every=config.checkpoint_every, log_every=config.log_every, resume=resume,
                    description=f"train {model.family}", accelerator=accelerator, ema_decay=config.ema_decay,
-                   config=to_dict(config), started=started)
+                   config=to_dict(config), started=started, mixed_precision=config.mixed_precision)
     on_main_process(lambda: save_trained(model, out_dir, kind, config, train_images, log, started, extra_inputs,
                                          validation_check(model.eval(), val_images, train_images),
                                          world_size=accelerator.num_processes, earlier_wall_time_s=earlier_wall_time))
@@ -123,8 +126,8 @@ def verdict(check: dict, model_error: float, fill_error: float, what: str) -> di
 
 def input_hash(images: ImageSource, out_dir: Path) -> dict:
     """The recorded hash of a run's input images: an in-memory set's pixel hash (as every shipped record holds), or
-    a folder's hash of its files, each file hashed once and cached beside the run."""
-    if isinstance(images, FolderImages):
+    a folder's (or a Hugging Face dataset's) hash of its files, each file hashed once and cached beside the run."""
+    if isinstance(images, (FolderImages, HFDatasetImages)):
         return {"train_images": images.content_hash(FileHashes(out_dir / FILE_HASHES)), "train_images_hash": "files"}
     return {"train_images": images.content_hash()}
 

@@ -122,7 +122,7 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
     whose weights the student starts from, instead of the original's; the original stays the teacher."""
     started = time.time()
     check_config(config)
-    accelerator = make_accelerator()
+    accelerator = make_accelerator(config.mixed_precision)
     if config.method != "retrain":   # retrain checks its own batch
         check_global_batch(accelerator, batch_size=config.batch_size, retain_batch_size=config.retain_batch_size)
     teacher = load_model(model_dir)
@@ -157,6 +157,7 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
         recipe = training_config(teacher)
         recipe.data = data
         recipe.seed = config.seed
+        recipe.mixed_precision, recipe.gradient_checkpointing = config.mixed_precision, config.gradient_checkpointing
         model = train(recipe, out_dir, resume=resume, overwrite=True, train_images=split.retain_train,
                       kind="retrain", extra_inputs=inputs)
         def finish_retrain() -> None:
@@ -170,6 +171,8 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
     earlier_wall_time = resumed_wall_time(out_dir) if resume else 0.0
     student = copy.deepcopy(teacher)
     student.share_caches_with(teacher)
+    if config.gradient_checkpointing:
+        student.enable_gradient_checkpointing()
     if warm_start is not None:
         start_model = load_model(warm_start)
         student.load_state_dict(start_model.state_dict())
@@ -193,7 +196,8 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
                    steps=config.steps, seed=config.seed, make_batch=unlearning_batches(split, config, student),
                    run_dir=out_dir, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
                    resume=resume, description=f"unlearn {method.name}", accelerator=accelerator,
-                   config=to_dict(config), started=started, monitor=controller)
+                   config=to_dict(config), started=started, monitor=controller,
+                   mixed_precision=config.mixed_precision)
     record = {}
     if isinstance(controller, BudgetController):
         controller.roll_back(student)   # every process: each returns the kept model

@@ -10,6 +10,8 @@ from i2i_unlearn.cli.app import _names, _saved, app
 from i2i_unlearn.config import (
     TokenizerTrainConfig,
     TrainConfig,
+    UnlearnConfig,
+    field_help,
     load_yaml,
 )
 
@@ -18,6 +20,9 @@ from i2i_unlearn.config import (
 def train(config: Path = typer.Option(..., help="training YAML (see configs/)"),
           out: Path = typer.Option(..., help="model directory to write"),
           steps: Optional[int] = typer.Option(None, help="override the config's step count"),
+          mixed_precision: Optional[str] = typer.Option(None, help=field_help(UnlearnConfig, "mixed_precision")),
+          gradient_checkpointing: Optional[bool] = typer.Option(
+              None, help=field_help(UnlearnConfig, "gradient_checkpointing")),
           resume: bool = typer.Option(False, help="continue from the last checkpoint in --out"),
           overwrite: bool = typer.Option(False, help="replace --out if it exists")):
     """Train a model family from scratch on a dataset."""
@@ -25,6 +30,10 @@ def train(config: Path = typer.Option(..., help="training YAML (see configs/)"),
     train_config = load_yaml(TrainConfig, config)
     if steps is not None:
         train_config.steps = steps
+    if mixed_precision is not None:
+        train_config.mixed_precision = mixed_precision
+    if gradient_checkpointing is not None:
+        train_config.gradient_checkpointing = gradient_checkpointing
     run_train(train_config, out, resume=resume, overwrite=overwrite)
     _saved(out)
 
@@ -50,7 +59,8 @@ def import_checkpoint(family: str = typer.Option(..., help="mae (transformers Vi
                       out: Path = typer.Option(..., help="model directory to write"),
                       dataset: Optional[str] = typer.Option(None, help="the data the model is meant for: see "
                                                                        "`i2i-unlearn list datasets`"),
-                      data_root: Optional[Path] = typer.Option(None, help="its folder (image-folder, fashion-mnist)"),
+                      data_root: Optional[Path] = typer.Option(None, help="its folder (image-folder, hf-dataset, "
+                                                                          "fashion-mnist)"),
                       data_config: Optional[Path] = typer.Option(None, help="YAML of data keys (split sizes, seed); "
                                                                             "flags override it"),
                       classes: Optional[list[str]] = typer.Option(None, help="the classes it was trained on "

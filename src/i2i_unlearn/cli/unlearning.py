@@ -53,6 +53,8 @@ FIELD_FLAGS = {
     "budget_metric": "",
     "forget_metric": "",
     "stop_at_auc": "default without --alpha or --config: 0.52; docs/cli.md",
+    "mixed_precision": "",
+    "gradient_checkpointing": "",
 }
 
 

@@ -1,7 +1,8 @@
 """Datasets with class names. The built-in ones are small and held in memory (`ImageSet`: float tensors in [0, 1],
-shape (N, C, H, W)); an image folder is read from disk as asked (`FolderImages`, folder.py). Both have integer
-labels, class names and a stable id per image (the id is what a forget file list names, and what the input hashes
-and the hashed split cover), and share one reading interface (source.py).
+shape (N, C, H, W)); an image folder and a saved Hugging Face dataset are read from disk as asked (`FolderImages`,
+folder.py; `HFDatasetImages`, hf_dataset.py). All have integer labels, class names and a stable id per image (the id
+is what a forget file list names, and what the input hashes and the hashed split cover), and share one reading
+interface (source.py).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 
 from i2i_unlearn.config import DataConfig
 from i2i_unlearn.data.folder import open_image_folder
+from i2i_unlearn.data.hf_dataset import open_hf_dataset
 from i2i_unlearn.data.source import ImageSet, ImageSource
 from i2i_unlearn.errors import UserError
 
@@ -120,6 +122,7 @@ DATASETS = {   # name -> opener: the built-in sets come loaded, a folder listed
     "animal-mnist": load_animal_mnist,
     "fashion-mnist": load_fashion_mnist,
     "image-folder": open_image_folder,
+    "hf-dataset": open_hf_dataset,
 }
 
 

@@ -95,7 +95,7 @@ def read_image(path: Path, size: int, channels: int) -> torch.Tensor:
     """One image file as a (channels, size, size) float32 tensor in [0, 1], or one clear error naming the file."""
     try:
         with Image.open(path) as image:
-            image = _convert_image(image, "RGB" if channels == 3 else "L").resize((size, size), Image.BICUBIC)
+            return image_tensor(image, size, channels)
     except Image.DecompressionBombError:
         raise UserError(f"refusing image {path}: more pixels than PIL's decompression-bomb limit "
                         f"({Image.MAX_IMAGE_PIXELS}); shrink or remove it") from None
@@ -103,6 +103,13 @@ def read_image(path: Path, size: int, channels: int) -> torch.Tensor:
         reason = " ".join(str(exc).split())[:200]
         raise UserError(f"cannot read image {path}: {exc.__class__.__name__}"
                         f"{': ' + reason if reason else ''}") from None
+
+
+def image_tensor(image: Image.Image, size: int, channels: int) -> torch.Tensor:
+    """A decoded image as a (channels, size, size) float32 tensor in [0, 1]: converted, then resized (bicubic).
+    Every reader of stored images (a folder, a Hugging Face dataset) goes through here, so both give the same
+    pixels for the same picture."""
+    image = _convert_image(image, "RGB" if channels == 3 else "L").resize((size, size), Image.BICUBIC)
     array = np.asarray(image, dtype=np.float32) / 255.0
     return torch.from_numpy(array).reshape(size, size, -1).permute(2, 0, 1)
 

@@ -65,6 +65,17 @@ class I2IModel(nn.Module):
         """Parts no method may train (e.g. a VQ tokenizer)."""
         return []
 
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute the activations of the network's blocks (the encoder's and the decoder's) in the backward pass
+        instead of keeping them: less memory per step, more time, the same gradients. For the model being trained
+        only; a frozen teacher computes no gradients. A family on a transformers or diffusers network uses that
+        library's switch; here, the family's own blocks that have a `checkpointing` switch (the vqgan family's)."""
+        blocks = [module for module in self.modules() if hasattr(module, "checkpointing")]
+        if not blocks:
+            raise UserError(f"the {self.family} family does not offer gradient checkpointing")
+        for block in blocks:
+            block.checkpointing = True
+
     def share_caches_with(self, other: "I2IModel") -> None:
         """Use `other`'s caches of what its frozen parts compute (a student and its teacher: the vqgan family's
         tokens), so neither computes them again. Nothing to share by default."""

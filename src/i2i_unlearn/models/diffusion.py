@@ -91,6 +91,11 @@ class DiffusionModel(I2IModel):
         self.train_scheduler = DDPMScheduler(num_train_timesteps=config.num_train_timesteps,
                                              beta_schedule=config.beta_schedule)
 
+    def enable_gradient_checkpointing(self) -> None:
+        # diffusers recomputes the resnets of every down, middle and up block while gradients are on; the family's
+        # split forward calls those blocks, so the switch holds for encode() and decode() alike
+        self.unet.enable_gradient_checkpointing()
+
     # --- parts ------------------------------------------------------------------------------
     @property
     def encoder(self):

@@ -74,6 +74,11 @@ class MAEModel(I2IModel):
             self.net.vit.embeddings.position_embeddings.copy_(_sincos(num_patches, config.hidden_size))
             self.net.decoder.decoder_pos_embed.copy_(_sincos(num_patches, config.decoder_hidden_size))
 
+    def enable_gradient_checkpointing(self) -> None:
+        # transformers recomputes each ViT layer (encoder and decoder) in train mode; non-reentrant by default, so a
+        # frozen part passes gradients through
+        self.net.activation_checkpointing_enable()
+
     @property
     def num_patches(self) -> int:
         return (self.config.image_size // self.config.patch_size) ** 2

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from diffusers import VQModel
 from torch import nn
 
@@ -120,6 +121,8 @@ class Block(nn.Module):
     TransformerEncoderLayer switches to a fused path in eval mode whose numbers differ slightly,
     which would make the teacher and the student disagree at step 0)."""
 
+    checkpointing = False   # I2IModel.enable_gradient_checkpointing: recompute the block in the backward pass
+
     def __init__(self, width: int, heads: int, mlp_ratio: int):
         super().__init__()
         self.heads = heads
@@ -130,6 +133,11 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(width, mlp_ratio * width), nn.GELU(), nn.Linear(mlp_ratio * width, width))
 
     def forward(self, h: torch.Tensor, ignore: torch.Tensor | None = None) -> torch.Tensor:
+        if self.checkpointing and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(self._forward, h, ignore, use_reentrant=False)
+        return self._forward(h, ignore)
+
+    def _forward(self, h: torch.Tensor, ignore: torch.Tensor | None) -> torch.Tensor:
         """`ignore` (B, L) bool: positions no token may attend to."""
         b, length, width = h.shape
         q, k, v = self.qkv(self.norm1(h)).view(b, length, 3, self.heads, width // self.heads).permute(2, 0, 3, 1, 4)
