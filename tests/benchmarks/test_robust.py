@@ -14,16 +14,18 @@ from conftest import tiny_train_config, tiny_unlearn_config
 
 def test_the_targets_follow_the_numbers():
     """Hand-made rows: each target met or missed exactly at its limit."""
-    held_out = {"lira": {"tpr_at_0.01_fpr": 0.02, "intervals": {"tpr_at_0.01_fpr": [0.0, 0.05]}}}
+    held_out = {"lira": {"tpr_at_0.01_fpr": 0.02, "auc": 0.5,
+                         "intervals": {"tpr_at_0.01_fpr": [0.0, 0.05], "auc": [0.45, 0.55]}}}
     row = {"relearning": {"whole": {"band_area": 0.0, "above_band": False},
                           "quantize-4": {"band_area": 0.12, "above_band": True}},
-           "lira": {"tpr_at_0.01_fpr": 0.06}, "probe_accuracy": 0.60, "forget_recognition": 0.25,
+           "lira": {"tpr_at_0.01_fpr": 0.06, "auc": 0.3}, "probe_accuracy": 0.60, "forget_recognition": 0.25,
            "retain": {"fid": 3.0, "verdict": "tie"}, "cost": {"time_share": 0.25, "step_share": 0.3}}
     met = {t["name"]: t["met"] for t in robust.judge(row, floor=0.55, held_out=held_out, retrained_recognition=0.2)}
     assert met == {
         "relearning whole: inside the retrained band at every step": True,
         "relearning quantize-4: inside the retrained band at every step": False,
         "LiRA TPR at 1 % FPR inside the held-out retrained seed's interval": False,   # 0.06 > 0.05
+        "LiRA AUC inside the held-out retrained seed's interval": False,              # 0.3 < 0.45: gives itself away
         "the tell: probe accuracy at most the floor + 0.05": True,                  # 0.60 <= 0.55 + 0.05
         "retain FID: not worse than the retrained seeds (paired)": True,
         "forget recognition at most the retrained models' mean + 0.05": True,       # 0.25 <= 0.2 + 0.05
@@ -40,8 +42,8 @@ def test_the_targets_follow_the_numbers():
 
 
 def test_retain_fid_is_compared_with_the_band_by_the_paired_rule():
-    """Two models with the same mean distance from the band: the one whose resamples move with the band's (the same
-    hard images) is called worse, the one whose noise is its own ties; a band seed is read against the others."""
+    """Image noise the rows share cancels (the same hard images); the seed part is the prediction interval of one more
+    retrained seed, by hand; a band seed is read against the others."""
     generator = torch.Generator().manual_seed(0)
     shared = torch.randn(200, generator=generator)
     results = {"metrics": {}, "replicates": {}}
@@ -49,15 +51,17 @@ def test_retain_fid_is_compared_with_the_band_by_the_paired_rule():
     def add(name, fid, replicates):
         results["metrics"][name] = {"retain": {"fid": fid}}
         results["replicates"][name] = {"retain": {"whole": {"fid": replicates.tolist()}}}
-    add("r0", 10.0, 10.0 + shared)
-    add("r1", 10.2, 10.2 + shared)
-    add("r2", 9.8, 9.8 + shared)
-    add("paired", 11.0, 11.0 + shared)
+    for name, fid in (("r0", 10.0), ("r1", 10.2), ("r2", 9.8), ("far", 11.0), ("near", 10.3)):
+        add(name, fid, fid + shared)
     add("own-noise", 11.0, 11.0 + 3 * torch.randn(200, generator=generator))
-    verdicts = robust.retain_comparison(results, ["paired", "own-noise", "r0"], ["r0", "r1", "r2"])
-    assert verdicts["paired"]["verdict"] == "worse" and verdicts["own-noise"]["verdict"] == "tie"
-    assert verdicts["paired"]["difference"] == pytest.approx(1.0)
-    assert verdicts["r0"]["difference"] == pytest.approx(0.0) and verdicts["r0"]["verdict"] == "tie"
+    verdicts = robust.retain_comparison(results, ["far", "near", "own-noise", "r0"], ["r0", "r1", "r2"])
+    # the band's spread: sd 0.2 over 3 seeds; t(0.975, 2) = 4.303; prediction half-width 4.303 x 0.2 x sqrt(4/3)
+    assert verdicts["far"]["seed_hw"] == pytest.approx(4.3027 * 0.2 * (4 / 3) ** 0.5, abs=1e-3)
+    assert verdicts["far"]["image_hw"] == pytest.approx(0.0, abs=1e-6)             # shared noise cancels
+    assert verdicts["far"]["difference"] == pytest.approx(1.0) and verdicts["far"]["verdict"] == "worse"
+    assert verdicts["near"]["verdict"] == "tie"                                      # 0.3 inside 0.99
+    assert verdicts["own-noise"]["image_hw"] > 1 and verdicts["own-noise"]["verdict"] == "tie"
+    assert verdicts["r0"]["reference_seeds"] == 2 and verdicts["r0"]["difference"] == pytest.approx(0.0)
 
 
 def test_a_config_with_one_retrained_seed_or_an_unknown_source_is_refused(tmp_path):
@@ -130,7 +134,7 @@ def test_the_robust_benchmark_audits_every_method_against_shadows_and_the_band(t
     assert rows["ours"]["cost"]["steps"] == 2 and rows["ours"]["cost"]["retrain_steps"] == 4
     assert rows["ours"]["cost"]["step_share"] == 0.5 and rows["undo"]["cost"]["step_share"] == 1.25
     # the floor and the targets
-    assert record["floor"]["model"] == "retrained-2"
+    assert record["floor"]["models"] == ["retrained-2"]
     assert {t["name"] for t in rows["ours"]["targets"]} >= {"the tell: probe accuracy at most the floor + 0.05"}
     assert "targets" not in rows["original"]
     page = (tmp_path / "robust-tiny.md").read_text()

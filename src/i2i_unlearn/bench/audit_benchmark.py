@@ -114,6 +114,9 @@ def publish(audit_dir: Path, to: Path, models: dict, root: Path) -> Path:
     audit = read_json(audit_dir / "audit.json")
     for name, entry in audit["models"].items():
         entry["dir"] = relative(models[name], root)
+    if audit.get("lira"):
+        audit["lira"]["shadow_dirs"] = {kind: [relative(Path(d), root) for d in dirs]
+                                        for kind, dirs in audit["lira"]["shadow_dirs"].items()}
     write_json_atomic(to / "audit.json", audit)
     for name in audit["images"].values():
         atomic_write(to / name, lambda tmp, source=audit_dir / name: shutil.copyfile(source, tmp))

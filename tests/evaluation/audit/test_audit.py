@@ -151,18 +151,22 @@ def test_the_permutation_test_finds_a_real_difference_and_not_an_absent_one():
     assert untold["permutation"]["null_mean"] == pytest.approx(0.5, abs=0.06)
 
 
-def test_the_tells_floor_is_the_probe_between_two_retrained_seeds_and_every_model_is_read_against_it(
+def test_the_tells_floor_is_the_mean_probe_between_retrained_seeds_and_every_model_is_read_against_it(
         tiny_evaluator_dir):
     from i2i_unlearn.evaluation.audit.probe import FLOOR_MARGIN, tell_audit
     evaluator = load_evaluator(tiny_evaluator_dir)
     generator = torch.Generator().manual_seed(0)
     retrained = torch.rand(40, 1, 32, 32, generator=generator)
-    outputs = {"retrained": retrained, "retrained-1": (retrained + 0.02 * torch.randn(40, 1, 32, 32,
-                                                                                       generator=generator)).clamp(0, 1),
+
+    def another_seed(noise):
+        return (retrained + noise * torch.randn(40, 1, 32, 32, generator=generator)).clamp(0, 1)
+    outputs = {"retrained": retrained, "retrained-1": another_seed(0.02), "retrained-2": another_seed(0.2),
                "grey": torch.full_like(retrained, 0.5)}
     tell, floor = tell_audit(evaluator, outputs, reference="retrained", forget_indices=[2], folds=4,
-                             floor_model="retrained-1", permutations=10)
-    assert floor["accuracy"] == tell["retrained-1"]["probe_vs_reference"]["accuracy"] and floor["margin"] == FLOOR_MARGIN
+                             floor_models=["retrained", "retrained-1", "retrained-2"], permutations=10)
+    pair = [tell[name]["probe_vs_reference"]["accuracy"] for name in ("retrained-1", "retrained-2")]
+    assert floor["models"] == ["retrained-1", "retrained-2"] and floor["accuracies"] == pair   # not the reference
+    assert floor["accuracy"] == round(sum(pair) / 2, 4) and floor["margin"] == FLOOR_MARGIN
     grey = tell["grey"]["probe_vs_reference"]
     assert grey["above_floor"] == round(grey["accuracy"] - floor["accuracy"], 4) > FLOOR_MARGIN
     assert grey["within_floor_margin"] is False and tell["retrained"]["probe_vs_reference"] is None

@@ -39,14 +39,16 @@ def summary_lines(record: dict) -> list[str]:
     entries = [e for e in record["targets"] if e.get("model")]
     lines = [BEGIN, "Generated, per shipped model ([`docs/targets.json`](docs/targets.json): each target's value, "
              "limit, JSON): `ours`'s bench targets over seeds ([results](docs/results.md)); its demo targets as "
-             "tuned (test, one seed); apart, the original's competence checks.", ""]
+             "tuned (test, one seed); its robustness; apart, the original's competence checks.", ""]
     for model in sorted({e["model"] for e in entries}):
         mine = [e for e in entries if e["model"] == model]
         bench = [e for e in mine if e["kind"] == "method" and e.get("bench")]
         tuned = [e for e in mine if e["kind"] == "method" and e["issue"] == 9 and e.get("run") == "ours"]
         competence = [e for e in mine if e["kind"] == "competence"]
+        robust = [e for e in mine if e["issue"] == 33 and e.get("run") == "ours"]
         parts = [f"bench {counts(bench)}" if bench else "no bench",
                  f"tuned {_tuned(tuned)}" if tuned else "not tuned",
+                 *([f"robustness {counts(robust)}"] if robust else []),
                  f"competence {counts(competence)}" if competence else "no competence check"]
         lines.append(f"- `{Path(model).name}`: " + "; ".join(parts))
     return [*lines, END]

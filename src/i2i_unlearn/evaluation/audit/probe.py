@@ -3,6 +3,7 @@ confidence), and a linear probe telling one model's outputs from the reference's
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -100,11 +101,12 @@ def confidence_shares(evaluator, outputs: torch.Tensor) -> dict:
             "mean_max_probability": round(float(top.mean()), 4)}
 
 def tell_audit(evaluator, outputs: dict[str, torch.Tensor], *, reference: str | None, forget_indices: list[int],
-               folds: int = 5, seed: int = 0, floor_model: str | None = None,
+               folds: int = 5, seed: int = 0, floor_models: Sequence[str] = (),
                permutations: int = PERMUTATIONS) -> tuple[dict, dict | None]:
     """Per model: what the evaluator says about its forget outputs, and the probe against the reference's with
-    its permutation test. And the floor: the probe between `floor_model` (another retrained seed) and the
-    reference, which no method can be expected to beat; each probe's margin over it."""
+    its permutation test. And the floor: the mean probe accuracy between each of `floor_models` (other retrained
+    seeds) and the reference, which no method can be expected to beat (one pair's probe is noisy: with several
+    seeds the floor is their mean, their range recorded); each probe's margin over it."""
     features = {name: evaluator.features(images) for name, images in outputs.items()}
     result = {}
     for name, images in outputs.items():
@@ -115,13 +117,22 @@ def tell_audit(evaluator, outputs: dict[str, torch.Tensor], *, reference: str | 
             entry["probe_vs_reference"] = linear_probe(features[name], features[reference], folds=folds, seed=seed,
                                                        paired=True, permutations=permutations)
         result[name] = entry
-    floor = None
-    if floor_model is not None and reference is not None and floor_model != reference:
-        floor = {"model": floor_model, "reference": reference, "margin": FLOOR_MARGIN,
-                 "accuracy": result[floor_model]["probe_vs_reference"]["accuracy"]}
-        for entry in result.values():
-            probe = entry["probe_vs_reference"]
-            if probe is not None:
-                probe["above_floor"] = round(probe["accuracy"] - floor["accuracy"], 4)
-                probe["within_floor_margin"] = probe["above_floor"] <= FLOOR_MARGIN
+    floor = probe_floor(result, floor_models, reference)
     return result, floor
+
+
+def probe_floor(tell: dict, floor_models: Sequence[str], reference: str | None) -> dict | None:
+    """The floor from the probes of `floor_models` (other retrained seeds) against the reference: their mean
+    accuracy; each model's probe gets its margin over it (in place). None without such a model."""
+    floor_models = [name for name in floor_models if name != reference]
+    if not floor_models or reference is None:
+        return None
+    accuracies = [tell[name]["probe_vs_reference"]["accuracy"] for name in floor_models]
+    floor = {"models": floor_models, "reference": reference, "margin": FLOOR_MARGIN, "accuracies": accuracies,
+             "accuracy": round(sum(accuracies) / len(accuracies), 4)}
+    for entry in tell.values():
+        probe = entry["probe_vs_reference"]
+        if probe is not None:
+            probe["above_floor"] = round(probe["accuracy"] - floor["accuracy"], 4)
+            probe["within_floor_margin"] = probe["above_floor"] <= FLOOR_MARGIN
+    return floor

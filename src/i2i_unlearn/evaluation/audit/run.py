@@ -174,9 +174,8 @@ def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluat
                                                 description=f"the tell: {name}'s forget outputs")
     if progress:
         progress("forget outputs generated")
-    floor_model = next((name for name in band_models or () if name != tell_reference), None)
     tell, floor = tell_audit(evaluator, outputs, reference=tell_reference, forget_indices=forget_indices,
-                             folds=options.probe_folds, seed=options.seed, floor_model=floor_model,
+                             folds=options.probe_folds, seed=options.seed, floor_models=list(band_models or ()),
                              permutations=options.permutations)
     for name in models:
         tell[name]["forget_fid"] = metrics.fid(evaluator, outputs[name], tell_images.images) \

@@ -113,7 +113,8 @@ def tell_table(audit: dict) -> Table:
     header = ["model", "forget recognition", "no-object share", "low-confidence share",
               f"probe vs {reference}" if reference else "probe", "forget FID"]
     header += ["permutation p"] if permuted else []
-    header += [f"probe − floor ({floor['model']})"] if floor else []
+    floor_models = (floor.get("models") or [floor.get("model")]) if floor else []   # older audits: one model
+    header += [f"probe − floor ({', '.join(floor_models)})"] if floor else []
     rows = []
     for name, entry in tell["models"].items():
         probe = entry.get("probe_vs_reference")
@@ -139,8 +140,9 @@ def tell_table(audit: dict) -> Table:
     if permuted:
         caption += "; permutation p: how often the probe did as well with the two models' labels swapped at random"
     if floor:
-        caption += (f"; the floor: the probe telling {floor['model']} (another retrained seed) from {reference}, "
-                    f"{format_fixed(floor['accuracy'])}, what no method can be expected to beat")
+        caption += (f"; the floor: the probe telling {' and '.join(floor_models)} (other retrained seeds) from "
+                    f"{reference}, {format_fixed(floor['accuracy'])}" + (" on average" if len(floor_models) > 1 else "")
+                    + ", what no method can be expected to beat")
     return Table(header, rows, caption)
 
 
