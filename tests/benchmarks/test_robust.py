@@ -17,12 +17,14 @@ def test_the_targets_follow_the_numbers():
     held_out = {"lira": {"tpr_at_0.01_fpr": 0.02, "auc": 0.5,
                          "intervals": {"tpr_at_0.01_fpr": [0.0, 0.05], "auc": [0.45, 0.55]}}}
     row = {"relearning": {"whole": {"band_area": 0.0, "above_band": False},
+                          "retain-finetune": {"band_area": 0.3, "above_band": False},   # below the band: hiding
                           "quantize-4": {"band_area": 0.12, "above_band": True}},
            "lira": {"tpr_at_0.01_fpr": 0.06, "auc": 0.3}, "probe_accuracy": 0.60, "forget_recognition": 0.25,
            "retain": {"fid": 3.0, "verdict": "tie"}, "cost": {"time_share": 0.25, "step_share": 0.3}}
     met = {t["name"]: t["met"] for t in robust.judge(row, floor=0.55, held_out=held_out, retrained_recognition=0.2)}
     assert met == {
         "relearning whole: inside the retrained band at every step": True,
+        "relearning retain-finetune: inside the retrained band at every step": False,
         "relearning quantize-4: inside the retrained band at every step": False,
         "LiRA TPR at 1 % FPR inside the held-out retrained seed's interval": False,   # 0.06 > 0.05
         "LiRA AUC inside the held-out retrained seed's interval": False,              # 0.3 < 0.45: gives itself away

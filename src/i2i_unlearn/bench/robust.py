@@ -40,6 +40,7 @@ ORIGINAL, RETRAINED = "original", "retrained"
 FLOOR_MARGIN = 0.05          # the tell: at most the retrained-vs-retrained floor + this
 RECOGNITION_MARGIN = 0.05    # forget recognition: at most the retrained models' + this
 COST_SHARE = 0.25            # cost: at most this share of retraining's
+BAND_TOLERANCE = 1e-9        # relearning: the area outside the band that still counts as inside (rounding)
 
 
 @dataclass
@@ -149,9 +150,11 @@ def judge(row: dict, floor: float | None, held_out: dict, retrained_recognition:
     """The issue's targets for one method row: each {name, value, limit, met}; met None when not measured."""
     targets = []
     for variant, result in (row.get("relearning") or {}).items():
+        # inside means neither above (relearned more than retraining) nor below (still hiding what a retrained
+        # model shows: a curve below the band gives the unlearning away as surely)
         targets.append({"name": f"relearning {variant}: inside the retrained band at every step",
                         "value": result["band_area"], "limit": 0.0,
-                        "met": None if result["above_band"] is None else not result["above_band"]})
+                        "met": None if result["band_area"] is None else result["band_area"] <= BAND_TOLERANCE})
     lira, intervals = row.get("lira"), (held_out.get("lira") or {}).get("intervals", {})
     # TPR at low FPR catches a model that restores its forget images too well; AUC, read on both sides, also one that
     # restores them worse than a model that never saw them (unlearning that gives itself away)
@@ -274,7 +277,12 @@ def markdown(record: dict) -> str:
         cells = [f"{_show(r['band_area'])}{' **above**' if r['above_band'] else ''}"
                  for r in (row["relearning"].get(v, {"band_area": None, "above_band": None}) for v in variants)]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    lines += ["", f"![relearning]({record['figures']['relearning']})", "",
+    own = [r["band_area"] <= BAND_TOLERANCE for m in band for r in rows[m]["relearning"].values()
+           if r["band_area"] is not None]
+    lines += ["", f"What retraining itself achieves: a retrained seed read against the band of the others is inside "
+                  f"at every step in {sum(own)} of {len(own)} (seed, attack) pairs; with few seeds the band is narrow "
+                  "and this target is stricter than retraining.",
+              "", f"![relearning]({record['figures']['relearning']})", "",
               "## The tell, retain quality, forgetting and cost", "",
               f"Probe accuracy against `retrained`; the floor (the mean of "
               f"{', '.join(f'`{m}`' for m in floor.get('models', []))} against it): {_show(floor.get('accuracy'))}. "
