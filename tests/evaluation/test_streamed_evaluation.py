@@ -136,3 +136,20 @@ def test_a_folder_streamed_from_disk_is_scored_as_the_same_images_in_memory(tiny
         assert runs[0]["hole_metrics"]["original"][set_name] == runs[1]["hole_metrics"]["original"][set_name]
     assert runs[0]["sets"] == runs[1]["sets"] and runs[0]["per_class"] == runs[1]["per_class"]
 
+
+def test_max_eval_images_scores_an_even_sample_and_says_so(tiny_model_dir, tiny_evaluator_dir, tmp_path):
+    from i2i_unlearn.errors import UserError
+    from i2i_unlearn.evaluation.report.tables import results_table
+    from i2i_unlearn.evaluation.results import summary_table
+    model, evaluator = load_model(tiny_model_dir), load_evaluator(tiny_evaluator_dir)
+    split = make_unlearn_split(DataConfig(test_per_class=12), UnlearnConfig(forget_classes=["Cat"]))
+    mean_image = torch.full((1, 1, 32, 32), 0.2)
+    results = evaluate({"original": model}, split, TASK, evaluator, tmp_path / "a", mean_image=mean_image,
+                       bootstrap=0, max_images=10)
+    assert results["sets"]["retain"]["count"] == 10 and results["sets"]["retain"]["sampled_from"] == 108
+    assert results["sets"]["forget"]["count"] == 10 and results["sets"]["forget"]["sampled_from"] == 12
+    assert len(results["sets"]["retain"]["classes"]) == 9           # spread over the classes, not the first ten
+    assert results["settings"]["max_eval_images"]["images"] == 10
+    assert "sample" in summary_table(results) and "sample" in results_table(results, "retain").caption
+    with pytest.raises(UserError, match="at least 2"):
+        evaluate({"original": model}, split, TASK, evaluator, tmp_path / "b", mean_image=mean_image, max_images=1)
