@@ -39,7 +39,7 @@ def collect_set(models: dict, images: ImageSource, task: TaskConfig, seed: int, 
     moments = images.channel_moments() if noise else None
     noise_generator = torch.Generator().manual_seed(seed)
     parts = {name: [] for name in [*models, *((MEAN_FILL,) if mean_image is not None else ())]}
-    truth_parts = {name: [] for name in models}
+    truth_parts = {model.mask_grid: [] for model in models.values()}   # models of one grid get the same masks
     shown = {name: [] for name in [*models, "truth", "masks"]}
     seconds = dict.fromkeys(models, 0.0)
     generations = len(images) * len(models) * (2 if noise else 1)
@@ -56,7 +56,7 @@ def collect_set(models: dict, images: ImageSource, task: TaskConfig, seed: int, 
             x, start = batch.images, int(batch.index[0])
             picked = torch.nonzero(torch.isin(batch.index, keep)).flatten()
             noise_inputs = noise_image(x, "batch-gaussian", noise_generator, moments) if noise else None
-            truths = {}   # the ground truth under each mask grid: models of one grid get the same masks
+            truths = {}   # the ground truth under each mask grid
             for name, model in models.items():
                 started = time.perf_counter()
                 outputs, masks = generate(model, x, start)
@@ -65,14 +65,15 @@ def collect_set(models: dict, images: ImageSource, task: TaskConfig, seed: int, 
                 parts[name].append(Collected.of(evaluator, outputs, x, masks, noise_outputs))
                 if model.mask_grid not in truths:
                     truths[model.mask_grid] = Collected.of(evaluator, x, x, masks)
-                truth_parts[name].append(truths[model.mask_grid])
+                    truth_parts[model.mask_grid].append(truths[model.mask_grid])
                 shown[name].append(outputs[picked])
             if mean_image is not None:
                 parts[MEAN_FILL].append(Collected.of(evaluator, degrade(x, masks, mean_image), x, masks))
             shown["truth"].append(x[picked])
             shown["masks"].append(masks[picked])
     rows = {name: Collected.cat(rows) for name, rows in parts.items()}
-    truth_rows = {name: Collected.cat(rows) for name, rows in truth_parts.items()}
+    by_grid = {grid: Collected.cat(rows) for grid, rows in truth_parts.items()}
+    truth_rows = {name: by_grid[model.mask_grid] for name, model in models.items()}
     if mean_image is not None:   # the ground truth is its own reference row, under the last model's masks
         last = truth_rows[list(models)[-1]]
         rows[GROUND_TRUTH] = truth_rows[MEAN_FILL] = truth_rows[GROUND_TRUTH] = last
