@@ -56,7 +56,7 @@ def _check_max_images(max_images: int | None) -> None:
 
 def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig, evaluator, out_dir: str | Path,
              *, mean_image: torch.Tensor, model_dirs: dict[str, str] | None = None, seed: int = 0,
-             grid_columns: int = 8, tsne_retain: int = 200, progress=None,
+             grid_columns: int = 8, tsne_points: int = 200, progress=None,
              bootstrap: int = BOOTSTRAP_RESAMPLES, noise_kl_sets: tuple[str, ...] = ("forget", "retain"),
              max_images: int | None = None) -> dict:
     """Score every model on both held-out sets (of split.eval_split); write grids, T-SNE and results.json.
@@ -129,8 +129,8 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
             class_grids.append(set_name)
         for name in models:
             features = collected.rows[name].whole.features
-            if set_name == "retain" and len(features) > tsne_retain:  # an even sample across the retain classes
-                features = features[torch.linspace(0, len(features) - 1, tsne_retain).round().long()]
+            if len(features) > tsne_points:  # an even sample across the classes: a quick map of a set of any size
+                features = features[torch.linspace(0, len(features) - 1, tsne_points).round().long()]
             embeddings[(name, set_name)] = F.normalize(features, dim=1)   # what evaluator.embeddings gives
     figures = {f"grid_{s}": f"grid_{s}.png" for s in sets if len(sets[s]) >= 2}
     figures.update({f"grid_{s}_classes": f"grid_{s}_classes.png" for s in class_grids})
