@@ -60,8 +60,8 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
              bootstrap: int = BOOTSTRAP_RESAMPLES, noise_kl_sets: tuple[str, ...] = ("forget", "retain"),
              max_images: int | None = None) -> dict:
     """Score every model on both held-out sets (of split.eval_split); write grids, T-SNE and results.json.
-    The sets are read batch by batch and only per-image features and scores are kept (collect.py), so their size
-    is bounded by the disk, not the memory. `bootstrap`: resamples of the test images for the intervals (0: none).
+    The sets are read batch by batch and only per-image features and scores are kept (collect.py): memory grows by
+    the evaluator's features of each image (a few rows of its width), not by its pixels. `bootstrap`: resamples of the test images for the intervals (0: none).
     `noise_kl_sets`: the sets whose outputs are compared with the model's outputs for noise inputs (each costs a
     second generation of the set). `max_images`: score an evenly spread sample of at most this many images of each
     set (a quick look; results.json and the report say it is a sample)."""
