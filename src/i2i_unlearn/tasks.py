@@ -65,11 +65,13 @@ def degrade(images: torch.Tensor, mask: torch.Tensor, fill: torch.Tensor | float
     return images * (1 - mask) + mask * fill
 
 
-def noise_image(images: torch.Tensor, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
+def noise_image(images: torch.Tensor, kind: str, generator: torch.Generator | None = None,
+                moments: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """A noise image per input image, in the [0, 1] pixel space of the data.
 
     batch-gaussian: Gaussian with the batch's per-channel mean and std, clamped to [0, 1]
-        (what the released code does; the default).
+        (what the released code does; the default). `moments`: the (mean, std) of a whole set that `images`
+        is one batch of (ImageSource.channel_moments), so a set drawn batch by batch gets the whole set's noise.
     standard-gaussian: N(0, I) in the models' normalised space [-1, 1], i.e. 0.5 + 0.5 * N(0, 1)
         here, not clamped (the paper's appendix, Sigma = I).
     uniform: U(0, 1) per pixel.
@@ -78,8 +80,7 @@ def noise_image(images: torch.Tensor, kind: str, generator: torch.Generator | No
         raise UserError(f"unknown noise type {kind!r}; available: {', '.join(NOISE_TYPES)}")
     gaussian = torch.randn(images.shape, generator=generator).to(images)
     if kind == "batch-gaussian":
-        mean = images.mean(dim=(0, 2, 3), keepdim=True)
-        std = images.std(dim=(0, 2, 3), keepdim=True)
+        mean, std = moments or (images.mean(dim=(0, 2, 3), keepdim=True), images.std(dim=(0, 2, 3), keepdim=True))
         return (gaussian * std + mean).clamp(0, 1)
     if kind == "standard-gaussian":
         return 0.5 + 0.5 * gaussian

@@ -16,7 +16,7 @@ from i2i_unlearn.config import DataConfig, TaskConfig, UnlearnConfig, to_dict
 from i2i_unlearn.controllers.budget import BudgetController, check_budget
 from i2i_unlearn.controllers.validation import ValidationProbe
 from i2i_unlearn.controllers.membership import MembershipProbe, MembershipStop, check_membership_stop
-from i2i_unlearn.data import ImageSet, UnlearnSplit, make_unlearn_split
+from i2i_unlearn.data import ImageSource, UnlearnSplit, make_unlearn_split
 from i2i_unlearn.data.proxy import check_proxy
 from i2i_unlearn.data.proxy import uses_proxy
 from i2i_unlearn.distributed import on_main_process
@@ -106,7 +106,7 @@ def unlearning_batches(split: UnlearnSplit, config: UnlearnConfig, model: I2IMod
     return make_batch
 
 
-def _ids_hash(images: ImageSet) -> str:
+def _ids_hash(images: ImageSource) -> str:
     return sha256_text("\n".join(images.ids))
 
 

@@ -83,8 +83,7 @@ def test_intervals_cover_a_known_mean_about_95_percent_of_the_time():
         interval = metrics.seed_interval(values)
         seed_hits += abs(interval["mean"] - 3.0) <= interval["hw"]
         sample = 5.0 + 2.0 * torch.randn(100, generator=generator)    # 100 test images of a known mean, 5
-        replicates = metrics.bootstrap_scores(metrics.bootstrap_indices(100, 200, int(torch.randint(10**6, (1,),
-                                                                        generator=generator))),
+        replicates = metrics.bootstrap_scores(100, 200, int(torch.randint(10**6, (1,), generator=generator)),
                                               per_image={"score": sample})["score"]
         boot = metrics.bootstrap_interval(float(sample.mean()), replicates)
         boot_hits += boot["lo"] <= 5.0 <= boot["hi"]

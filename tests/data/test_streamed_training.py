@@ -80,3 +80,38 @@ def test_import_with_a_hashed_split_records_it_and_unlearning_finds_the_same_par
     assert inputs["split"] == parts.describe() and inputs["train_images_hash"] == "files"
     request = make_unlearn_split(recorded, tiny_unlearn_config(forget_classes=["cats"]))
     assert set(request.forget_eval.ids) == {i for i in parts.test.ids if i.startswith("cats/")}
+
+
+def test_unlearning_evaluating_and_auditing_a_folder_never_read_a_whole_set(grey_folder, tmp_path, monkeypatch,
+                                                                           tiny_evaluator_dir):
+    """Issue 34: the request's sets stay on disk. Reading a folder whole (load_split) fails here, as does holding
+    more images than the small samples the budget, the retain check and the audit keep (at most 64 here)."""
+    import i2i_unlearn.data.splits as splits
+    from i2i_unlearn.data import FolderImages
+    from i2i_unlearn.evaluation.audit import AuditOptions, run_audit
+    from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
+    from i2i_unlearn.unlearn import unlearn
+    config = tiny_train_config(steps=2)
+    config.data = grey_folder
+    train(config, tmp_path / "model")
+    materialize = FolderImages.materialize
+
+    def small_only(images):
+        assert len(images) <= 64, f"{len(images)} images read at once"
+        return materialize(images)
+    monkeypatch.setattr(splits, "load_dataset", lambda config: pytest.fail("the folder was read whole"))
+    monkeypatch.setattr(FolderImages, "materialize", small_only)
+    unlearn(tmp_path / "model", tiny_unlearn_config(forget_classes=["cats"], retain_budget=1.5,
+                                                    budget_metric="hole-mse", budget_images=64),
+            tmp_path / "unlearned")
+    assert json.loads((tmp_path / "unlearned" / "config.json").read_text())["unlearning"]["retain_check"]
+    # the evaluator is 1-channel 32 px like the folder's images; its classes are not the folder's (no recognition)
+    results = evaluate_model_dirs({"original": tmp_path / "model", "unlearned": tmp_path / "unlearned"},
+                                  TaskConfig("center-inpaint", 0.5), tiny_evaluator_dir, tmp_path / "evaluation",
+                                  bootstrap=10)
+    assert results["sets"]["retain"]["count"] == 5 and results["metrics"]["unlearned"]["retain"]["fid"] is not None
+    audit = run_audit({"original": tmp_path / "model", "unlearned": tmp_path / "unlearned"}, tmp_path / "audit",
+                      evaluator_spec=tiny_evaluator_dir, reference="original",
+                      options=AuditOptions(max_images=None, split="val", probe_folds=2, permutations=0),
+                      progress=None)
+    assert audit["forget"]["members"]["count"] == 15 and audit["forget"]["non_members"]["count"] == 70

@@ -124,13 +124,14 @@ def test_evaluate_writes_valid_results_grids_and_tsne(tiny_model_dir, tiny_evalu
 
 
 def test_score_set_adds_the_hole_each_class_and_bootstrap_intervals(tiny_evaluator_dir, test_images):
-    from i2i_unlearn.evaluation.scoring import score_set
+    from i2i_unlearn.evaluation.scoring import Collected, score_set
     from i2i_unlearn.tasks import degrade, make_mask
     evaluator = load_evaluator(tiny_evaluator_dir)
     images, labels = test_images.images[::5], test_images.labels[::5]    # 200 images, every class
     mask = make_mask(TaskConfig("center-inpaint", 0.5), len(images), 32, 8)
-    grey = degrade(images, mask, 0.5)                                   # a flat grey hole
-    scored = score_set(evaluator, grey, images, mask, labels, test_images.class_names, [2], bootstrap=30, seed=0)
+    grey = Collected.of(evaluator, degrade(images, mask, 0.5), images, mask)   # a flat grey hole
+    real = Collected.of(evaluator, images, images, mask)
+    scored = score_set(grey, real, labels, test_images.class_names, [2], evaluator.class_names, bootstrap=30, seed=0)
     whole, hole = scored["whole"], scored["hole"]
     assert hole["similarity"] < whole["similarity"]   # the frame hides the grey hole; the hole view does not
     for view, scores in (("whole", whole), ("hole", hole)):
@@ -147,7 +148,7 @@ def test_score_set_adds_the_hole_each_class_and_bootstrap_intervals(tiny_evaluat
     assert sum(entry["count"] for entry in scored["per_class"].values()) == len(images)
     assert set(scored["per_class"]) == set(test_images.class_names)
     assert all(entry["intervals"]["hole"]["fid"]["se"] > 0 for entry in scored["per_class"].values())
-    truth = score_set(evaluator, images, images, mask, labels, test_images.class_names, [2], bootstrap=0,
+    truth = score_set(real, real, labels, test_images.class_names, [2], evaluator.class_names, bootstrap=0,
                       per_class=False)
     assert truth["hole"]["similarity"] == pytest.approx(1.0, abs=1e-5) and abs(truth["hole"]["fid"]) < 1e-3
     assert truth["intervals"] is None and truth["replicates"] is None and truth["per_class"] is None

@@ -16,14 +16,13 @@ from i2i_unlearn.bench.progress import Progress
 from i2i_unlearn.checkpoints import read_json, sha256_file, versions, write_json_atomic
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, to_dict
 from i2i_unlearn.data import load_split, make_unlearn_split
+from i2i_unlearn.evaluation.collect import collect_set
 from i2i_unlearn.evaluation.embedders import load_embedder
 from i2i_unlearn.evaluation.scoring import score_set
 from i2i_unlearn.lineage import default_retain_classes, training_data_config
 from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.models import load_model
-from i2i_unlearn.models.generation import generate_outputs
 from i2i_unlearn.runs import total_wall_time
-from i2i_unlearn.tasks import noise_image
 from i2i_unlearn.unlearn import unlearn
 
 
@@ -95,8 +94,9 @@ class _Family:
                 f"{side}_eval": _first_per_class(getattr(self.split, f"{side}_eval"), bench["eval_per_class"])
                 for side in SETS})
         self.evaluator = load_embedder(str(bench["evaluator"]))
-        names = self.evaluator.class_names if self.evaluator.has_classes else []
-        self.forget_indices = [names.index(n) for n in self.split.forget_class_names if n in names]
+        self.evaluator_classes = self.evaluator.class_names if self.evaluator.has_classes else []
+        self.forget_indices = [self.evaluator_classes.index(n) for n in self.split.forget_class_names
+                               if n in self.evaluator_classes]
 
 def _first_per_class(images, count: int):
     import torch
@@ -105,9 +105,7 @@ def _first_per_class(images, count: int):
     return images.subset(sorted(keep))
 
 def evaluate_cell(model, family: _Family, task: TaskConfig, bench: dict) -> dict:
-    """Every score of one model on the held-out forget and retain sets (evaluate.score_set)."""
-    import torch
-
+    """Every score of one model on the held-out forget and retain sets (scoring.score_set), read batch by batch."""
     seed = bench["eval_seed"]
     out = {"metrics": {}, "hole_metrics": {}, "intervals": {}, "replicates": {}, "per_class": {}, "counts": {}}
     for set_name in SETS:
@@ -117,12 +115,10 @@ def evaluate_cell(model, family: _Family, task: TaskConfig, bench: dict) -> dict
             for key in ("metrics", "hole_metrics", "intervals", "replicates"):
                 out[key][set_name] = None
             continue
-        truth = images.images
-        outputs, masks = generate_outputs(model, truth, task, seed)
-        noise = noise_image(truth, "batch-gaussian", torch.Generator().manual_seed(seed))
-        noise_outputs, _ = generate_outputs(model, noise, task, seed)
-        scored = score_set(family.evaluator, outputs, truth, masks, images.labels, images.class_names,
-                           family.forget_indices, noise_outputs, bootstrap=bench["bootstrap"], seed=seed)
+        collected = collect_set({"model": model}, images, task, seed, family.evaluator, noise=True,
+                                description=f"bench: {set_name} images")
+        scored = score_set(collected.rows["model"], collected.truths["model"], images.labels, images.class_names,
+                           family.forget_indices, family.evaluator_classes, bootstrap=bench["bootstrap"], seed=seed)
         out["metrics"][set_name], out["hole_metrics"][set_name] = scored["whole"], scored["hole"]
         out["intervals"][set_name] = scored["intervals"]
         out["replicates"][set_name] = scored["replicates"]

@@ -42,6 +42,9 @@ def evaluate(model: list[str] = typer.Option(..., help="NAME=DIR (or DIR), repea
                                                                     "from the unlearned model)"),
              seed: int = typer.Option(0, help="masks and sampling seed, the same for every model"),
              split: str = typer.Option("test", help="held-out images to score: test, or val to choose knobs"),
+             max_eval_images: Optional[int] = typer.Option(None, help="score at most this many images of each set, "
+                                                                      "evenly spread over it: a quick look (results "
+                                                                      "and report say it is a sample)"),
              overwrite: bool = typer.Option(False, help="replace --out if it exists")):
     """Generate with several models on the same held-out images and score them."""
     from i2i_unlearn.config import TaskConfig
@@ -50,7 +53,7 @@ def evaluate(model: list[str] = typer.Option(..., help="NAME=DIR (or DIR), repea
     model_dirs = _model_specs(model)   # two models of one name are refused before any work
     results = evaluate_model_dirs(model_dirs, TaskConfig(task, ratio), evaluator, out,
                                   forget_classes=_names(forget_classes), forget_files=forget_files, seed=seed,
-                                  split=split, overwrite=overwrite)
+                                  split=split, overwrite=overwrite, max_images=max_eval_images)
     typer.echo(summary_table(results))
     typer.echo(f"results: {out / 'results.json'}")
 

@@ -91,14 +91,15 @@ class MembershipProbe:
             raise UserError(f"the membership stop compares the files with never-seen validation images of "
                             f"{', '.join(split.forget_class_names)}, and there are {len(non_members)}: the model's "
                             "data split needs validation images (val_per_class), or give a fixed alpha without a stop")
-        self.members = split.forget_train.evenly(PROBE_IMAGES)
-        self.non_members = non_members.evenly(PROBE_IMAGES)
+        # small samples, measured at every checkpoint: held in memory (read once, whatever the data's size)
+        self.members = split.forget_train.evenly(PROBE_IMAGES).materialize()
+        self.non_members = non_members.evenly(PROBE_IMAGES).materialize()
 
     def measure(self, model: I2IModel) -> float:
         conds = conditions(model, DEFAULT_MASKS)
-        members = attack_scores(restoration_errors(model, self.members.images, conds, PROBE_SEED, stream=0,
+        members = attack_scores(restoration_errors(model, self.members, conds, PROBE_SEED, stream=0,
                                                    description="membership stop: the forgotten files"))
-        non_members = attack_scores(restoration_errors(model, self.non_members.images, conds, PROBE_SEED, stream=1,
+        non_members = attack_scores(restoration_errors(model, self.non_members, conds, PROBE_SEED, stream=1,
                                                        description="membership stop: never-seen images"))
         return roc_summary(members, non_members)["auc"]
 

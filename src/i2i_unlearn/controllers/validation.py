@@ -10,7 +10,7 @@ import torch
 
 from i2i_unlearn.checkpoints import sha256_text
 from i2i_unlearn.config import DataConfig, TaskConfig, UnlearnConfig
-from i2i_unlearn.data import ImageSet, UnlearnSplit, load_split
+from i2i_unlearn.data import ImageSource, UnlearnSplit, load_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.evaluation.embedders import load_embedder
@@ -44,7 +44,7 @@ def _hole_error(outputs: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor,
     replicates = numerator[resamples].sum(dim=1) / denominator[resamples].sum(dim=1)
     return float(numerator.sum() / denominator.sum()), replicates
 
-def retain_validation(split: UnlearnSplit, config: UnlearnConfig) -> tuple[ImageSet, str]:
+def retain_validation(split: UnlearnSplit, config: UnlearnConfig) -> tuple[ImageSource, str]:
     """The held-out images the retain budget is measured on: validation images of the retained classes, or with
     a proxy retain set the proxy's own validation images (of its chosen classes)."""
     if config.proxy is None:
@@ -64,7 +64,9 @@ class ValidationProbe:
             if len(images) < 2:
                 raise UserError(f"a retain budget is measured on validation images, and the {side} side has "
                                 f"{len(images)}: the model's data split needs validation images (val_per_class)")
-        self.retain, self.forget = retain.evenly(config.budget_images), split.forget_eval.evenly(config.budget_images)
+        # small samples, measured at every checkpoint: held in memory (read once, whatever the data's size)
+        self.retain = retain.evenly(config.budget_images).materialize()
+        self.forget = split.forget_eval.evenly(config.budget_images).materialize()
         self.retain_resamples = metrics.bootstrap_indices(len(self.retain), RESAMPLES, SAMPLE_SEED)
         self.forget_resamples = metrics.bootstrap_indices(len(self.forget), RESAMPLES, SAMPLE_SEED + 1)
         self.retain_source = source

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from i2i_unlearn.config import UnlearnConfig, to_dict
 from i2i_unlearn.data.datasets import ImageSet
+from i2i_unlearn.data.source import ImageSource
 from i2i_unlearn.data.splits import Split, load_split, sample_subset
 from i2i_unlearn.distributed import process_state
 from i2i_unlearn.errors import UserError
@@ -190,11 +191,12 @@ def pixel_keys(images: torch.Tensor) -> list[bytes]:
     return [hashlib.sha1(row.tobytes()).digest() for row in raw]
 
 
-def drop_images(images: ImageSet, banned: torch.Tensor) -> tuple[ImageSet, int]:
-    """`images` without any whose pixels equal a banned image's, and how many were dropped."""
-    if len(banned) == 0 or len(images) == 0 or banned.shape[1:] != images.images.shape[1:]:
+def drop_images(images: ImageSet, banned: ImageSource) -> tuple[ImageSet, int]:
+    """`images` without any whose pixels equal a banned image's, and how many were dropped. The banned images are
+    read in batches (the model's own data: any size)."""
+    if len(banned) == 0 or len(images) == 0 or tuple(banned.image_shape) != tuple(images.image_shape):
         return images, 0
-    refused = set(pixel_keys(banned))
+    refused = {key for batch in banned.batches(256) for key in pixel_keys(batch.images)}
     keep = [i for i, key in enumerate(pixel_keys(images.images)) if key not in refused]
     if len(keep) == len(images):
         return images, 0
@@ -250,7 +252,7 @@ def describe_source(config: UnlearnConfig, part: str = "train") -> str:
     return source
 
 
-def build_proxy(config: UnlearnConfig, part: str, shape: tuple, banned: torch.Tensor, teacher=None,
+def build_proxy(config: UnlearnConfig, part: str, shape: tuple, banned: ImageSource, teacher=None,
                 size: int | None = None, count: int | None = None, proxy_split: Split | None = None) -> Proxy:
     """The proxy of `config` from `part` (train: what unlearning trains on; val: what a budget measures) for a
     model whose images are `shape` (C, H, W). `banned`: images of the model's data that must not enter (dropped by

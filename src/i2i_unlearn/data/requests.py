@@ -12,20 +12,22 @@ from i2i_unlearn.checkpoints import sha256_text
 from i2i_unlearn.config import DataConfig, UnlearnConfig
 from i2i_unlearn.data.datasets import ImageSet
 from i2i_unlearn.data.proxy import build_proxy, describe_source, uses_proxy
-from i2i_unlearn.data.splits import load_split, sample_subset
+from i2i_unlearn.data.source import ImageSource, concatenated
+from i2i_unlearn.data.splits import load_split, open_split, sample_subset
 from i2i_unlearn.errors import UserError
 
 
 @dataclass
 class UnlearnSplit:
-    forget_train: ImageSet
-    retain_train: ImageSet      # the real retain set or a proxy: what unlearning pulls toward the teacher
-    forget_eval: ImageSet       # held-out images of the forget classes, from `eval_split`
-    retain_eval: ImageSet
+    """The sets of one request, in memory or read from disk as the dataset is (ImageSource: load, batches)."""
+    forget_train: ImageSource
+    retain_train: ImageSource   # the real retain set or a proxy: what unlearning pulls toward the teacher
+    forget_eval: ImageSource    # held-out images of the forget classes, from `eval_split`
+    retain_eval: ImageSource
     forget_class_names: list[str]
     eval_split: str = "test"    # test (scores) or val (choosing knobs)
     parts: dict | None = None   # Split.describe() of the dataset: counts and id hashes of train, val, test
-    train: ImageSet | None = None  # the whole train part the sets above were drawn from
+    train: ImageSource | None = None  # the whole train part the sets above were drawn from
     # "classes": forget_eval holds never-seen images of the forget classes; "files": a file list
     # has no never-seen twin, so (in `evaluate`) forget_eval holds the forgotten images themselves
     forget_kind: str = "classes"
@@ -33,7 +35,7 @@ class UnlearnSplit:
     proxy_val: ImageSet | None = None  # the proxy's own validation images, built the same way (asked for by a budget)
     proxy_val_source: str | None = None
 
-def _select(images: ImageSet, keep: torch.Tensor) -> ImageSet:
+def _select(images: ImageSource, keep: torch.Tensor) -> ImageSource:
     return images.subset(torch.nonzero(keep).flatten())
 
 def read_id_list(path: str | Path) -> list[str]:
@@ -62,7 +64,7 @@ def make_unlearn_split(data: DataConfig, config: UnlearnConfig, eval_split: str 
     of `forgotten_classes` (classes earlier requests forgot) enters the proxy either."""
     if eval_split == "train":
         raise UserError("evaluate on held-out images: split val or test")
-    split = load_split(data)
+    split = open_split(data)   # an image folder's parts stay on disk: the sets below are read in batches
     train, test = split.train, split.part(eval_split)
     if config.forget_files:
         path = Path(config.forget_files)
@@ -110,20 +112,20 @@ def make_unlearn_split(data: DataConfig, config: UnlearnConfig, eval_split: str 
         # never in a proxy, whatever its source (dropped by their pixels): the model's images the real retain set
         # leaves out (the forget set, images and classes forgotten earlier) and its held-out ones; never in the
         # proxy's validation images: those, and the held-out images of the forgotten classes
-        shape = train.images.shape[1:]
+        shape = train.image_shape
         proxy_split = load_split(config.proxy) if config.proxy is not None else None   # loaded once
         gone = [] if config.forget_files else list(forget_labels)
         if forgotten_classes:
             lookup = {name.lower(): i for i, name in enumerate(train.class_names)}
             gone += [lookup[name.lower()] for name in forgotten_classes if name.lower() in lookup]
         gone = torch.tensor(sorted(set(gone)), dtype=torch.long)
-        left_out = ~retain_keep | torch.isin(train.labels, gone)
-        never_trained = torch.cat([train.images[left_out], split.val.images, split.test.images])
+        left_out = _select(train, ~retain_keep | torch.isin(train.labels, gone))
+        never_trained = concatenated(concatenated(left_out, split.val), split.test)
         proxy = build_proxy(config, "train", shape, never_trained, teacher, size=size, proxy_split=proxy_split)
         retain_train, proxy_info = proxy.images, proxy.info
         if proxy_val:
-            held_out_gone = [part.images[torch.isin(part.labels, gone)] for part in (split.val, split.test)]
-            val = build_proxy(config, "val", shape, torch.cat([train.images[left_out], *held_out_gone]),
+            val_gone, test_gone = (_select(part, torch.isin(part.labels, gone)) for part in (split.val, split.test))
+            val = build_proxy(config, "val", shape, concatenated(concatenated(left_out, val_gone), test_gone),
                               teacher, count=config.budget_images, proxy_split=proxy_split)
             proxy_val_images, proxy_val_source = val.images, describe_source(config, "val")
     retain_train = sample_subset(retain_train, size, config.seed)

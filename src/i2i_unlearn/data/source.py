@@ -84,6 +84,48 @@ class ImageSource:
             total += batch.images.sum(dim=0, keepdim=True, dtype=torch.float64)
         return (total / max(len(self), 1)).float()
 
+    def channel_moments(self, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and standard deviation of every pixel of the set, each (1, C, 1, 1), summed batch by
+        batch in float64: the statistics tasks.noise_image takes from a whole set held at once."""
+        total = torch.zeros(self.image_shape[0], dtype=torch.float64)
+        squares = torch.zeros_like(total)
+        for batch in self.batches(batch_size):
+            pixels = batch.images.double().transpose(0, 1).flatten(1)   # (C, B*H*W)
+            total += pixels.sum(dim=1)
+            squares += pixels.square().sum(dim=1)
+        count = max(len(self), 1) * self.image_shape[1] * self.image_shape[2]
+        mean = total / count
+        variance = (squares - count * mean.square()).clamp(min=0) / max(count - 1, 1)
+        return mean.float().view(1, -1, 1, 1), variance.sqrt().float().view(1, -1, 1, 1)
+
+
+def concatenated(first: ImageSource, second: ImageSource) -> ImageSource:
+    """Two sets of one dataset as one (first's images, then second's), in memory if both are, else read from each
+    as asked (to be read, not sliced: no `subset`)."""
+    if isinstance(first, ImageSet) and isinstance(second, ImageSet):
+        return ImageSet(torch.cat([first.images, second.images]), torch.cat([first.labels, second.labels]),
+                        first.class_names, first.ids + second.ids, first.name)
+    return _Concatenated(first, second)
+
+
+class _Concatenated(ImageSource):
+    def __init__(self, first: ImageSource, second: ImageSource):
+        self.first, self.second = first, second
+        self.labels = torch.cat([first.labels, second.labels])
+        self.class_names, self.ids, self.name = first.class_names, first.ids + second.ids, first.name
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.first.image_shape
+
+    def load(self, index) -> torch.Tensor:
+        index = torch.as_tensor(index, dtype=torch.long).reshape(-1)
+        in_first = index < len(self.first)
+        out = torch.empty((len(index), *self.image_shape))
+        out[in_first] = self.first.load(index[in_first])
+        out[~in_first] = self.second.load(index[~in_first] - len(self.first))
+        return out
+
 
 class _BatchReads(Dataset):
     """Item i is the i-th batch of positions, loaded: what a DataLoader worker computes."""
@@ -132,6 +174,10 @@ class ImageSet(ImageSource):
 
     def mean_image(self, batch_size: int = 256) -> torch.Tensor:
         return self.images.mean(dim=0, keepdim=True)   # in one sum, as every recorded check computed it
+
+    def channel_moments(self, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+        # in one sum, as tasks.noise_image computes them: every recorded noise image used these
+        return self.images.mean(dim=(0, 2, 3), keepdim=True), self.images.std(dim=(0, 2, 3), keepdim=True)
 
     def content_hash(self) -> str:
         """sha256 of the pixels, labels and ids: recorded so a result names exactly its data."""

@@ -11,17 +11,19 @@ model and score, computed from features extracted once).
 from __future__ import annotations
 
 import datetime
-import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from i2i_unlearn.checkpoints import sha256_text, versions, write_json_atomic
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, to_dict
-from i2i_unlearn.data import ImageSet, UnlearnSplit, make_unlearn_split, select_classes
+from i2i_unlearn.data import UnlearnSplit, make_unlearn_split, select_classes
+from i2i_unlearn.data.source import concatenated
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.evaluation.audit import audit_sets, forgotten_files_split, model_forget_request
+from i2i_unlearn.evaluation.collect import collect_set
 from i2i_unlearn.evaluation.embedders import load_embedder
 from i2i_unlearn.evaluation.evaluator import instrument_check
 from i2i_unlearn.evaluation.grids import image_grid, show_input
@@ -32,51 +34,55 @@ from i2i_unlearn.evaluation.targets import GROUND_TRUTH, MEAN_FILL, check_target
 from i2i_unlearn.evaluation.tsne import tsne_plot
 from i2i_unlearn.lineage import default_retain_classes, input_folders, training_data_config
 from i2i_unlearn.models import I2IModel, load_model
-from i2i_unlearn.models.generation import generate_outputs
 from i2i_unlearn.runs import prepare_output_dir
-from i2i_unlearn.tasks import check_task, degrade, noise_image
+from i2i_unlearn.tasks import check_task
 
 MAX_GRID_CLASSES = 24      # rows of the per-class grid
 
 
-def _class_grid_rows(truth, masks, labels, class_names, outputs: list[torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
-    """One row per class (its first test image, up to MAX_GRID_CLASSES classes): input, every model's output
-    in table order, ground truth, so the damage to each class can be seen and not only read."""
-    def rgb(images):
-        return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
-    rows = []
-    for label in labels.unique().tolist()[:MAX_GRID_CLASSES]:
-        first = int(torch.nonzero(labels == label)[0])
-        one = slice(first, first + 1)
-        tiles = [show_input(truth[one], masks[one]), *(rgb(o[one]) for o in outputs), rgb(truth[one])]
-        rows.append((class_names[label], torch.cat(tiles)))
-    return rows
+def _firsts_of_classes(labels: torch.Tensor) -> list[tuple[int, int]]:
+    """(label, position of its first image) for up to MAX_GRID_CLASSES classes: the per-class grid's rows."""
+    return [(label, int(torch.nonzero(labels == label)[0])) for label in labels.unique().tolist()[:MAX_GRID_CLASSES]]
+
+
+def _rgb(images: torch.Tensor) -> torch.Tensor:
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+
+def _check_max_images(max_images: int | None) -> None:
+    if max_images is not None and max_images < 2:
+        raise UserError(f"--max-eval-images must be at least 2 (a set's FID needs two images), got {max_images}")
 
 
 def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig, evaluator, out_dir: str | Path,
              *, mean_image: torch.Tensor, model_dirs: dict[str, str] | None = None, seed: int = 0,
-             grid_columns: int = 8, tsne_retain: int = 200, progress=None,
-             bootstrap: int = BOOTSTRAP_RESAMPLES, noise_kl_sets: tuple[str, ...] = ("forget", "retain")) -> dict:
+             grid_columns: int = 8, tsne_points: int = 200, progress=None,
+             bootstrap: int = BOOTSTRAP_RESAMPLES, noise_kl_sets: tuple[str, ...] = ("forget", "retain"),
+             max_images: int | None = None) -> dict:
     """Score every model on both held-out sets (of split.eval_split); write grids, T-SNE and results.json.
-    `bootstrap`: resamples of the test images for the intervals (0: none). `noise_kl_sets`: the sets whose
-    outputs are compared with the model's outputs for noise inputs (each costs a second generation of the set)."""
+    The sets are read batch by batch and only per-image features and scores are kept (collect.py): memory grows by
+    the evaluator's features of each image (a few rows of its width), not by its pixels. `bootstrap`: resamples of the test images for the intervals (0: none).
+    `noise_kl_sets`: the sets whose outputs are compared with the model's outputs for noise inputs (each costs a
+    second generation of the set). `max_images`: score an evenly spread sample of at most this many images of each
+    set (a quick look; results.json and the report say it is a sample)."""
+    _check_max_images(max_images)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     class_names = split.forget_eval.class_names
     # the forget classes in the evaluator's own class list (an embedder has none: no recognition rate)
     evaluator_classes = evaluator.class_names if evaluator.has_classes else []
     forget_indices = [evaluator_classes.index(n) for n in split.forget_class_names if n in evaluator_classes]
-    sets = {"forget": split.forget_eval, "retain": split.retain_eval}
+    full_sets = {"forget": split.forget_eval, "retain": split.retain_eval}
+    sets = {name: images.evenly(max_images) if max_images else images for name, images in full_sets.items()}
     results_metrics: dict[str, dict] = {name: {} for name in [*models, MEAN_FILL, GROUND_TRUTH]}
     hole_metrics: dict[str, dict] = {name: {} for name in results_metrics}
     intervals: dict[str, dict] = {name: {} for name in models}
     replicates: dict[str, dict] = {name: {} for name in models}
     per_class: dict[str, dict] = {name: {} for name in models}
-    embeddings, images_out, class_grids = {}, {}, []
+    embeddings, class_grids = {}, []
     generation_time = {name: [0.0, 0] for name in models}  # seconds, images
     for set_name, images in sets.items():
-        truth = images.images
-        if len(truth) < 2:
+        if len(images) < 2:
             for row in results_metrics.values():
                 row[set_name] = dict.fromkeys(["fid", "kid_mean", "kid_std", "is", "similarity", "recognition",
                                                "noise_kl", "hidden_mse"])
@@ -86,55 +92,52 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
                 row[set_name] = None
             continue
         labels = images.labels
-        rows, masks = [], None
-        shown = torch.linspace(0, len(truth) - 1, min(grid_columns, len(truth))).round().long()  # spread over classes
-        for name, model in models.items():
-            started = time.perf_counter()
-            outputs, masks = generate_outputs(model, truth, task, seed, description=f"{name}: {set_name} images")
-            generation_time[name][0] += time.perf_counter() - started
-            generation_time[name][1] += len(truth)
-            noise_outputs = None
-            if set_name in noise_kl_sets:
-                noise_outputs, _ = generate_outputs(model, noise_image(truth, "batch-gaussian",
-                                                                       torch.Generator().manual_seed(seed)), task, seed,
-                                                    description=f"{name}: noise images")
-            scored = score_set(evaluator, outputs, truth, masks, labels, class_names, forget_indices, noise_outputs,
-                               bootstrap=bootstrap, seed=seed)
+        shown = torch.linspace(0, len(images) - 1, min(grid_columns, len(images))).round().long()  # spread over classes
+        firsts = _firsts_of_classes(labels)
+        keep = torch.cat([shown, torch.tensor([i for _, i in firsts], dtype=torch.long)]).unique()
+        collected = collect_set(models, images, task, seed, evaluator, noise=set_name in noise_kl_sets,
+                                mean_image=mean_image, keep=keep, description=f"evaluate: {set_name} images")
+        row_of = {position: row for row, position in enumerate(keep.tolist())}
+
+        def kept(name: str, positions) -> torch.Tensor:   # kept images by their position in the set
+            return collected.shown[name][[row_of[int(p)] for p in positions]]
+        for name in models:
+            generation_time[name][0] += collected.seconds[name]
+            generation_time[name][1] += len(images)
+            scored = score_set(collected.rows[name], collected.truths[name], labels, class_names, forget_indices,
+                               evaluator_classes, bootstrap=bootstrap, seed=seed)
             results_metrics[name][set_name], hole_metrics[name][set_name] = scored["whole"], scored["hole"]
             intervals[name][set_name] = scored["intervals"]
             replicates[name][set_name] = scored["replicates"]
             for class_name, entry in (scored["per_class"] or {}).items():
                 per_class[name][class_name] = {"set": set_name, **entry}
-            images_out[(name, set_name)] = outputs
-            rows.append((name, outputs[shown]))
             if progress:
                 progress(f"scored {name} on {set_name}")
-        filled = degrade(truth, masks, mean_image)
-        for reference, images_in in ((MEAN_FILL, filled), (GROUND_TRUTH, truth)):
-            scored = score_set(evaluator, images_in, truth, masks, labels, class_names, forget_indices,
-                               bootstrap=0, seed=seed, per_class=False)
+        for reference in (MEAN_FILL, GROUND_TRUTH):
+            scored = score_set(collected.rows[reference], collected.truths[reference], labels, class_names,
+                               forget_indices, evaluator_classes, bootstrap=0, seed=seed, per_class=False)
             results_metrics[reference][set_name], hole_metrics[reference][set_name] = scored["whole"], scored["hole"]
-        grid_rows = [("input", show_input(truth[shown], masks[shown])), *rows, ("ground truth", truth[shown])]
+        grid_rows = [("input", show_input(kept("truth", shown), kept("masks", shown))),
+                     *((name, kept(name, shown)) for name in models), ("ground truth", kept("truth", shown))]
         image_grid(grid_rows, out_dir / f"grid_{set_name}.png")
-        class_rows = _class_grid_rows(truth, masks, labels, class_names,
-                                      [images_out[(name, set_name)] for name in models])
+        # one row per class (its first image): input, every model's output in table order, ground truth
+        class_rows = [(class_names[label], torch.cat([show_input(kept("truth", [i]), kept("masks", [i])),
+                                                      *(_rgb(kept(name, [i])) for name in models),
+                                                      _rgb(kept("truth", [i]))])) for label, i in firsts]
         if len(class_rows) >= 2:
             image_grid(class_rows, out_dir / f"grid_{set_name}_classes.png")
             class_grids.append(set_name)
         for name in models:
-            outputs = images_out[(name, set_name)]
-            if set_name == "retain" and len(outputs) > tsne_retain:  # an even sample across the retain classes
-                outputs = outputs[torch.linspace(0, len(outputs) - 1, tsne_retain).round().long()]
-            embeddings[(name, set_name)] = evaluator.embeddings(outputs)
+            features = collected.rows[name].whole.features
+            if len(features) > tsne_points:  # an even sample across the classes: a quick map of a set of any size
+                features = features[torch.linspace(0, len(features) - 1, tsne_points).round().long()]
+            embeddings[(name, set_name)] = F.normalize(features, dim=1)   # what evaluator.embeddings gives
     figures = {f"grid_{s}": f"grid_{s}.png" for s in sets if len(sets[s]) >= 2}
     figures.update({f"grid_{s}_classes": f"grid_{s}_classes.png" for s in class_grids})
     if embeddings:
         tsne_plot(embeddings, out_dir / "tsne.png", seed=seed)
         figures["tsne"] = "tsne.png"
 
-    test_all = ImageSet(torch.cat([split.forget_eval.images, split.retain_eval.images]),
-                        torch.cat([split.forget_eval.labels, split.retain_eval.labels]), class_names,
-                        split.forget_eval.ids + split.retain_eval.ids, split.forget_eval.name)
     results = {
         "schema_version": 2,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -157,7 +160,8 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
         "replicates": replicates,
         "per_class": per_class,
         "reference_rows": [MEAN_FILL, GROUND_TRUTH],
-        "instrument_check": instrument_check(evaluator, test_all, task, seed) if evaluator.has_classes else None,
+        "instrument_check": instrument_check(evaluator, concatenated(sets["forget"], sets["retain"]), task, seed)
+        if evaluator.has_classes else None,
         "images": figures,
         "settings": {"sample_counts": {n: len(s) for n, s in sets.items()},
                      "sampler_steps": {name: model.sampling_steps for name, model in models.items()},
@@ -178,6 +182,12 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
                                    "method": BOOTSTRAP_DOC}},
         "versions": versions(),
     }
+    if max_images:   # a quick look: every number below was computed on the sample
+        for name, images in full_sets.items():
+            results["sets"][name]["sampled_from"] = len(images)
+        results["settings"]["max_eval_images"] = {
+            "images": max_images, "sample": "at most this many of each set, evenly spread over it (sorted by class): "
+                                            "a quick look, not the set's numbers"}
     results["targets"] = check_targets(results)
     validate_results(results)
     write_json_atomic(out_dir / "results.json", results)
@@ -204,16 +214,16 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
                         out_dir: str | Path, *, forget_classes: list[str] | None = None,
                         forget_files: str | Path | None = None, seed: int = 0,
                         split: str = "test", overwrite: bool = False, bootstrap: int = BOOTSTRAP_RESAMPLES,
-                        noise_kl_sets: tuple[str, ...] = ("forget", "retain")) -> dict:
+                        noise_kl_sets: tuple[str, ...] = ("forget", "retain"), max_images: int | None = None) -> dict:
     """Load models by directory (the first one's training data defines the test sets) and evaluate.
     A file-list request (`forget_files`, or recorded by a model folder) is scored on the forgotten
-    images themselves and, for retain quality, on every never-seen image (evaluation/audit/sets.py)."""
+    images themselves and, for retain quality, on every never-seen image (evaluation/audit/sets.py).
+    `max_images`: an evenly spread sample of each set (evaluate's)."""
     from tqdm.auto import tqdm
 
     evaluator_spec = str(evaluator_spec)  # a folder (str or Path), or "clip:/dir" / "hf:/dir"
-
-
     check_task(task)
+    _check_max_images(max_images)
     if not model_dirs:
         raise UserError("give at least one model (--model NAME=DIR)")
     models = {name: load_model(directory) for name, directory in model_dirs.items()}
@@ -245,6 +255,7 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=False,
                                  protected=input_folders(*model_dirs.values(), evaluator_spec.split(":", 1)[-1], data))
     with tqdm(total=2 * len(models), desc="evaluate", dynamic_ncols=True) as bar:
-        return evaluate(models, held_out, task, evaluator, out_dir, mean_image=train.images.mean(dim=0, keepdim=True),
+        return evaluate(models, held_out, task, evaluator, out_dir, mean_image=train.mean_image(),
                         model_dirs={k: str(v) for k, v in model_dirs.items()}, seed=seed,
-                        progress=lambda _: bar.update(1), bootstrap=bootstrap, noise_kl_sets=noise_kl_sets)
+                        progress=lambda _: bar.update(1), bootstrap=bootstrap, noise_kl_sets=noise_kl_sets,
+                        max_images=max_images)

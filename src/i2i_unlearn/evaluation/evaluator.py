@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from i2i_unlearn.checkpoints import read_config_dir, read_weights_dir, save_weights_dir, write_text_atomic
 from i2i_unlearn.config import EvaluatorConfig, TaskConfig, to_dict
-from i2i_unlearn.data import ImageSet, load_split
+from i2i_unlearn.data import ImageSet, ImageSource, load_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
 from i2i_unlearn.tasks import degrade, make_mask, noise_image, pick
@@ -121,10 +121,10 @@ def load_evaluator(directory: str | Path) -> Evaluator:
 
 
 def make_fill(images: torch.Tensor, mask: torch.Tensor, fill: str, mean_image: torch.Tensor,
-              generator: torch.Generator) -> torch.Tensor:
-    """Real images whose hidden region is filled with one of FILLS."""
+              generator: torch.Generator, moments: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Real images whose hidden region is filled with one of FILLS (`moments`: noise_image's, of a whole set)."""
     if fill == "noise":
-        value = noise_image(images, "batch-gaussian", generator)
+        value = noise_image(images, "batch-gaussian", generator, moments)
     elif fill == "uniform noise":
         value = noise_image(images, "uniform", generator)
     elif fill == "flat grey":
@@ -163,17 +163,34 @@ def accuracy_by_class(evaluator: Evaluator, images: ImageSet) -> tuple[float, di
     return float((predicted == images.labels).float().mean()), per_class
 
 
-def instrument_check(evaluator: Evaluator, images: ImageSet, task: TaskConfig, seed: int = 0) -> dict:
+def instrument_check(evaluator: Evaluator, images: ImageSource, task: TaskConfig, seed: int = 0,
+                     batch_size: int = 256) -> dict:
     """What the evaluator says for test images whose hidden region is filled with each of FILLS:
-    the share predicted as each class. A trustworthy instrument prefers no real class."""
+    the share predicted as each class. A trustworthy instrument prefers no real class.
+    Read batch by batch, with the random draws a pass over the whole set at once makes (every mask, then each fill's
+    noise for every image in turn), so the shares do not depend on the batch size or on what memory holds."""
     generator = torch.Generator().manual_seed(seed)
-    mask = make_mask(task, len(images), images.images.shape[-1], 8, generator)
-    mean_image = images.images.mean(dim=0, keepdim=True)
+    sizes = [len(chunk) for chunk in torch.arange(len(images)).split(batch_size)]
+    side = images.image_shape[-1]
+    masks_state = generator.get_state()
+    for size in sizes:   # the masks' draws come first; each batch draws its masks again below
+        make_mask(task, size, side, 8, generator)
+    moments, mean_image = images.channel_moments(), images.mean_image()
     shares = {}
     for fill in FILLS:
-        predicted = evaluator.predict(make_fill(images.images, mask, fill, mean_image, generator))
-        counts = torch.bincount(predicted, minlength=len(evaluator.class_names)).float() / len(predicted)
-        shares[fill] = {name: round(float(c), 4) for name, c in zip(evaluator.class_names, counts)}
+        if fill == "uniform noise":   # noise_image draws a Gaussian for the whole set before the uniform noise
+            for size in sizes:
+                torch.randn((size, *images.image_shape), generator=generator)
+        masks = torch.Generator()
+        masks.set_state(masks_state)
+        counts = torch.zeros(len(evaluator.class_names), dtype=torch.long)
+        for batch in images.batches(batch_size):
+            mask = make_mask(task, len(batch.images), side, 8, masks)
+            filled = (degrade(batch.images, mask, torch.rand(batch.images.shape, generator=generator))
+                      if fill == "uniform noise" else make_fill(batch.images, mask, fill, mean_image, generator, moments))
+            counts += torch.bincount(evaluator.predict(filled), minlength=len(counts))
+        shares[fill] = {name: round(float(c), 4) for name, c in zip(evaluator.class_names,
+                                                                     counts.float() / len(images))}
     return {"task": to_dict(task), "count": len(images), "shares": shares}
 
 

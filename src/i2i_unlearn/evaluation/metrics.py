@@ -1,11 +1,14 @@
 """The numbers of method.md section 4, each a function of generated images, ground truth and an
-evaluator (or embedder). FID/KID/IS come from torchmetrics with our evaluator as `feature`."""
+evaluator (or embedder), or of the evaluator's features and logits of them (`*_of_features`, `*_of_logits`: what
+a set too large to hold keeps, a row per image; the same numbers). FID/KID/IS come from torchmetrics."""
 from __future__ import annotations
 
 import math
 import warnings
+from typing import Iterator
 
 import torch
+import torch.nn.functional as F
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
@@ -18,8 +21,29 @@ def _batches(images, size=256):
     return (images[i:i + size] for i in range(0, len(images), size))
 
 
+class _Given(torch.nn.Module):
+    """torchmetrics' `feature` module for features extracted already: the identity, with their width."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.num_features = width
+
+    def forward(self, features):
+        return features
+
+
 def fid(evaluator, generated: torch.Tensor, real: torch.Tensor) -> float:
-    metric = FrechetInceptionDistance(feature=evaluator.feature_module(), normalize=True)
+    return _fid(evaluator.feature_module(), generated, real)
+
+
+def fid_of_features(generated: torch.Tensor, real: torch.Tensor) -> float:
+    """fid() of the evaluator's features of the images, a row per image: torchmetrics fed the same rows in the same
+    batches, so the number is fid()'s (the images themselves need not be held)."""
+    return _fid(_Given(real.shape[1]), generated, real)
+
+
+def _fid(feature: torch.nn.Module, generated: torch.Tensor, real: torch.Tensor) -> float:
+    metric = FrechetInceptionDistance(feature=feature, normalize=True)
     for batch in _batches(real):
         metric.update(batch, real=True)
     for batch in _batches(generated):
@@ -29,9 +53,18 @@ def fid(evaluator, generated: torch.Tensor, real: torch.Tensor) -> float:
 
 def kid(evaluator, generated: torch.Tensor, real: torch.Tensor, seed: int = 0) -> tuple[float, float]:
     """KID mean and std over subsets (subset size: the smaller set, at most 100)."""
+    return _kid(evaluator.feature_module(), generated, real, seed)
+
+
+def kid_of_features(generated: torch.Tensor, real: torch.Tensor, seed: int = 0) -> tuple[float, float]:
+    """kid() of the evaluator's features of the images (as fid_of_features is fid())."""
+    return _kid(_Given(real.shape[1]), generated, real, seed)
+
+
+def _kid(feature: torch.nn.Module, generated: torch.Tensor, real: torch.Tensor, seed: int) -> tuple[float, float]:
     torch.manual_seed(seed)  # torchmetrics draws its subsets from the global generator
     size = min(100, len(generated), len(real))
-    metric = KernelInceptionDistance(feature=evaluator.feature_module(), subsets=50, subset_size=size, normalize=True)
+    metric = KernelInceptionDistance(feature=feature, subsets=50, subset_size=size, normalize=True)
     for batch in _batches(real):
         metric.update(batch, real=True)
     for batch in _batches(generated):
@@ -46,7 +79,17 @@ def inception_score(evaluator, generated: torch.Tensor) -> float | None:
     """IS of the generated set from the evaluator's class probabilities (one split)."""
     if not evaluator.has_classes:
         return None
-    metric = InceptionScore(feature=evaluator.logit_module(), splits=1)  # floats pass through as they are
+    return _inception_score(evaluator.logit_module(), generated)
+
+
+def inception_score_of_logits(logits: torch.Tensor | None) -> float | None:
+    """inception_score() of the evaluator's logits of the images, a row per image (None: an evaluator without
+    classes)."""
+    return None if logits is None else _inception_score(_Given(logits.shape[1]), logits)
+
+
+def _inception_score(feature: torch.nn.Module, generated: torch.Tensor) -> float:
+    metric = InceptionScore(feature=feature, splits=1)  # floats pass through as they are
     for batch in _batches(generated):
         metric.update(batch)
     with warnings.catch_warnings():  # one split has no std: torchmetrics warns
@@ -56,15 +99,24 @@ def inception_score(evaluator, generated: torch.Tensor) -> float | None:
 
 def similarity(evaluator, generated: torch.Tensor, real: torch.Tensor) -> float:
     """CLIP-style: mean cosine similarity of each output's embedding to its own ground truth's."""
-    return float((evaluator.embeddings(generated) * evaluator.embeddings(real)).sum(dim=1).mean())
+    return similarity_of_features(evaluator.features(generated), evaluator.features(real))
+
+
+def similarity_of_features(generated: torch.Tensor, real: torch.Tensor) -> float:
+    """similarity() of the evaluator's features of the images, a row per image (an embedding: the normalised row)."""
+    return float((F.normalize(generated, dim=1) * F.normalize(real, dim=1)).sum(dim=1).mean())
 
 
 def recognition_rate(evaluator, generated: torch.Tensor, class_indices: list[int]) -> float | None:
     """Share of images the evaluator classifies as one of `class_indices` (the forget classes)."""
     if not evaluator.has_classes or not class_indices:
         return None
-    predicted = evaluator.predict(generated)
-    if len(predicted) == 0:
+    return predicted_share(evaluator.predict(generated), class_indices)
+
+
+def predicted_share(predicted: torch.Tensor | None, class_indices: list[int]) -> float | None:
+    """Share of the predicted classes (a row per image) that are one of `class_indices`; None without any."""
+    if predicted is None or not class_indices or len(predicted) == 0:
         return None
     # the exact fraction (a float32 mean turns 72/100 into 0.72000003, which then compares wrongly with 0.72)
     return int(torch.isin(predicted, torch.tensor(class_indices)).sum()) / len(predicted)
@@ -131,9 +183,22 @@ def inception_score_from_logits(logits: torch.Tensor) -> torch.Tensor:
     return (prob * (log_prob - mean_prob.log())).sum(dim=-1).mean(dim=-1).exp()
 
 
+BOOTSTRAP_MEMORY = 256 * 2 ** 20   # bytes of resampled rows a bootstrap gathers at once (a set of any size)
+
+
 def bootstrap_indices(n: int, resamples: int, seed: int) -> torch.Tensor:
     """(resamples, n) indices drawn with replacement, a pure function of the seed."""
-    return torch.randint(n, (resamples, n), generator=torch.Generator().manual_seed(seed))
+    return torch.cat(list(bootstrap_chunks(n, resamples, seed)))
+
+
+def bootstrap_chunks(n: int, resamples: int, seed: int, row_bytes: int = 8) -> Iterator[torch.Tensor]:
+    """The rows of bootstrap_indices(n, resamples, seed), a chunk at a time: at most 100 resamples, and fewer when
+    their gathered data (`row_bytes` per resampled image) would pass BOOTSTRAP_MEMORY. The generator draws the rows
+    in order, so they do not depend on the chunk size."""
+    generator = torch.Generator().manual_seed(seed)
+    chunk = max(1, min(100, BOOTSTRAP_MEMORY // max(1, n * row_bytes)))
+    for start in range(0, resamples, chunk):
+        yield torch.randint(n, (min(chunk, resamples - start), n), generator=generator)
 
 
 def bootstrap_interval(estimate: float | None, replicates: torch.Tensor) -> dict | None:
@@ -156,23 +221,29 @@ def bootstrap_statistic(statistic, indices: torch.Tensor, chunk: int = 100) -> t
                       for start in range(0, len(indices), chunk)])
 
 
-def bootstrap_scores(indices: torch.Tensor, *, generated_features=None, real_features=None, per_image=None,
-                     logits=None, noise_features=None, noise_shrink: float = 0.1) -> dict[str, torch.Tensor]:
-    """Bootstrap replicates of each score that can be computed from what is given; every score sees
-    the same resampled images (outputs and their own ground truth resampled together)."""
-    out = {}
-    if generated_features is not None and real_features is not None:
-        out["fid"] = bootstrap_statistic(
-            lambda idx: fid_from_features(generated_features[idx], real_features[idx]), indices)
-    for name, values in (per_image or {}).items():
-        if values is not None:
-            out[name] = values.double()[indices].mean(dim=1)
-    if logits is not None:
-        out["is"] = bootstrap_statistic(lambda idx: inception_score_from_logits(logits[idx]), indices)
-    if noise_features is not None and generated_features is not None:
-        out["noise_kl"] = bootstrap_statistic(
-            lambda idx: gaussian_kl_batched(generated_features[idx], noise_features[idx], noise_shrink), indices)
-    return out
+def bootstrap_scores(n: int, resamples: int, seed: int, *, generated_features=None, real_features=None,
+                     per_image=None, logits=None, noise_features=None,
+                     noise_shrink: float = 0.1) -> dict[str, torch.Tensor]:
+    """Bootstrap replicates of each score that can be computed from what is given (a row per image of n), over
+    the resamples of bootstrap_indices(n, resamples, seed); every score sees the same resampled images (outputs and
+    their own ground truth resampled together). The resamples are drawn a memory-bounded chunk at a time."""
+    widths = [t.shape[1] for t in (generated_features, real_features, logits, noise_features) if t is not None]
+    row_bytes = 8 * 3 * max(1, sum(widths))   # float64 rows, gathered and centred: about three copies at once
+    parts: dict[str, list[torch.Tensor]] = {}
+    for idx in bootstrap_chunks(n, resamples, seed, row_bytes):
+        chunk = {}
+        if generated_features is not None and real_features is not None:
+            chunk["fid"] = fid_from_features(generated_features[idx], real_features[idx])
+        for name, values in (per_image or {}).items():
+            if values is not None:
+                chunk[name] = values.double()[idx].mean(dim=1)
+        if logits is not None:
+            chunk["is"] = inception_score_from_logits(logits[idx])
+        if noise_features is not None and generated_features is not None:
+            chunk["noise_kl"] = gaussian_kl_batched(generated_features[idx], noise_features[idx], noise_shrink)
+        for name, values in chunk.items():
+            parts.setdefault(name, []).append(values.double().reshape(-1))
+    return {name: torch.cat(values) for name, values in parts.items()}
 
 
 def gaussian_kl_batched(features_p: torch.Tensor, features_q: torch.Tensor, shrink: float = 1e-2) -> torch.Tensor:

@@ -216,7 +216,9 @@ def summary_table(results: dict) -> str:
             columns.append([metric.header(set_name, short=True),
                             *(format_score(metric, results["metrics"][n][set_name],
                                            interval_of(results, n, set_name, "whole", metric.key)) for n in names)])
-        lines += ["", f"{set_name} set ({results['sets'][set_name]['count']} images)"]
+        info = results["sets"][set_name]
+        sample = f", a sample of {info['sampled_from']} (--max-eval-images)" if "sampled_from" in info else ""
+        lines += ["", f"{set_name} set ({info['count']} images{sample})"]
         lines += _aligned(columns, rule=True)
     hole = results.get("hole_metrics") or {}
     hole_names = [n for n in names if n in hole]

@@ -2,11 +2,13 @@
 alone, each class alone, and bootstrap intervals over the test images."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
+
 import torch
 import torch.nn.functional as F
 
 from i2i_unlearn.evaluation import metrics
-from i2i_unlearn.models.generation import hidden_mse
 
 NOISE_KL_SHRINK = 0.1  # ReLU features have near-dead dimensions: shrink hard, the same for every model
 
@@ -29,16 +31,6 @@ HOLE_VIEW_DOC = ("each image cropped to the bounding box of its hidden pixels (v
 BOOTSTRAP_DOC = ("resampling the test images with replacement (outputs and their ground truths together, the same "
                  "resamples for every model); interval = estimate ± 1.96 x the standard deviation of the replicates; "
                  "FID, IS and noise KL recomputed from features extracted once")
-
-def _scores(evaluator, outputs, truth, masks, forget_indices, noise_outputs=None) -> dict:
-    kid_mean, kid_std = metrics.kid(evaluator, outputs, truth)
-    noise_kl = None
-    if noise_outputs is not None:
-        noise_kl = metrics.gaussian_kl(evaluator.features(outputs), evaluator.features(noise_outputs), NOISE_KL_SHRINK)
-    return {"fid": metrics.fid(evaluator, outputs, truth), "kid_mean": kid_mean, "kid_std": kid_std,
-            "is": metrics.inception_score(evaluator, outputs), "similarity": metrics.similarity(evaluator, outputs, truth),
-            "recognition": metrics.recognition_rate(evaluator, outputs, forget_indices),
-            "noise_kl": noise_kl, "hidden_mse": hidden_mse(outputs, truth, masks)}
 
 def evaluator_input_size(evaluator, images: torch.Tensor) -> int:
     """The image side the evaluator was trained on (a classifier records it), else the images' own."""
@@ -73,24 +65,69 @@ def hole_view(images: torch.Tensor, masks: torch.Tensor, size: int) -> torch.Ten
         view[members] = crop
     return view
 
-class _Seen:
-    """What the evaluator sees in one set of images, computed once: features, embeddings, logits."""
+@dataclass
+class Seen:
+    """What the evaluator sees in a set of images, a row per image: its features (float32, as it computes them)
+    and its logits (None: an evaluator without classes)."""
+    features: torch.Tensor
+    logits: torch.Tensor | None
 
-    def __init__(self, evaluator, images: torch.Tensor):
+    @classmethod
+    def of(cls, evaluator, images: torch.Tensor) -> "Seen":
         features = evaluator.features(images)
-        self.features = features.double()
-        self.embeddings = F.normalize(self.features, dim=1)
         head = getattr(getattr(evaluator, "net", None), "head", None)   # the classifier: logits from its features
         with torch.no_grad():
             logits = head(features) if head is not None else evaluator.logits(images) if evaluator.has_classes else None
-        self.logits = logits.double() if logits is not None else None
-        self.predicted = self.logits.argmax(dim=1) if self.logits is not None else None
+        return cls(features, logits)
+
+    @property
+    def predicted(self) -> torch.Tensor | None:
+        return self.logits.argmax(dim=1) if self.logits is not None else None
 
     def recognised(self, class_indices: list[int]) -> torch.Tensor | None:
         """Per image: 1 if predicted as one of `class_indices`."""
-        if self.predicted is None or not class_indices:
+        if self.logits is None or not class_indices:
             return None
         return torch.isin(self.predicted, torch.tensor(class_indices)).double()
+
+    @cached_property
+    def embeddings(self) -> torch.Tensor:
+        return F.normalize(self.features.double(), dim=1)
+
+
+@dataclass
+class Collected:
+    """One set of images (a model's outputs, a reference fill or the ground truth) as every score needs it, a row
+    per image and no pixels: seen whole and hidden region alone (hole_view), the hidden region's squared error to
+    the ground truth, and for model outputs the features of the outputs for noise inputs (noise KL)."""
+    whole: Seen
+    hole: Seen
+    hidden_error: torch.Tensor     # (N,) summed over the hidden pixels and the channels
+    hidden_count: torch.Tensor     # (N,) hidden pixels x channels
+    noise_features: torch.Tensor | None = None
+
+    @classmethod
+    def of(cls, evaluator, images: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor,
+           noise_outputs: torch.Tensor | None = None) -> "Collected":
+        hole = hole_view(images, masks, evaluator_input_size(evaluator, truth))
+        return cls(Seen.of(evaluator, images), Seen.of(evaluator, hole),
+                   ((images - truth) ** 2 * masks).flatten(1).sum(1), masks.flatten(1).sum(1) * images.shape[1],
+                   evaluator.features(noise_outputs) if noise_outputs is not None else None)
+
+    @classmethod
+    def cat(cls, parts: list["Collected"]) -> "Collected":
+        """The rows of consecutive batches as one set."""
+        def joined(rows):
+            return None if rows[0] is None else torch.cat(rows)
+
+        def seen(key):
+            return Seen(*(joined([getattr(getattr(p, key), field) for p in parts]) for field in ("features", "logits")))
+        return cls(seen("whole"), seen("hole"), *(joined([getattr(p, key) for p in parts])
+                                                   for key in ("hidden_error", "hidden_count", "noise_features")))
+
+    def hidden_mse(self) -> float:
+        """The set's mean squared error over the hidden pixels (generation.hidden_mse of the whole set)."""
+        return float(self.hidden_error.double().sum() / self.hidden_count.double().sum())
 
 def _fid_or_none(generated: torch.Tensor, real: torch.Tensor) -> float | None:
     return float(metrics.fid_from_features(generated, real)) if len(generated) >= 2 else None
@@ -104,49 +141,58 @@ def _rounded(values: torch.Tensor) -> list[float]:
 def _intervals(estimates: dict, replicates: dict) -> dict:
     return {key: metrics.bootstrap_interval(estimates.get(key), values) for key, values in replicates.items()}
 
-def score_set(evaluator, outputs: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor,
-              class_names: list[str], forget_indices: list[int], noise_outputs: torch.Tensor | None = None, *,
-              bootstrap: int = BOOTSTRAP_RESAMPLES, seed: int = 0, per_class: bool = True) -> dict:
-    """Every score of one model on one held-out set: the whole image (`_scores`: torchmetrics), the hidden
-    region alone, each class alone, and bootstrap intervals of each over the test images."""
-    whole = _scores(evaluator, outputs, truth, masks, forget_indices, noise_outputs)
-    size = evaluator_input_size(evaluator, truth)
-    hole_outputs, hole_truth = hole_view(outputs, masks, size), hole_view(truth, masks, size)
-    seen = {"whole": (_Seen(evaluator, outputs), _Seen(evaluator, truth)),
-            "hole": (_Seen(evaluator, hole_outputs), _Seen(evaluator, hole_truth))}
+def _whole_scores(generated: Collected, truth: Collected, forget_indices: list[int]) -> dict:
+    """The whole image's scores, each computed as torchmetrics and metrics.py compute it from the images."""
+    out, real = generated.whole, truth.whole
+    kid_mean, kid_std = metrics.kid_of_features(out.features, real.features)
+    noise_kl = None
+    if generated.noise_features is not None:
+        noise_kl = metrics.gaussian_kl(out.features, generated.noise_features, NOISE_KL_SHRINK)
+    # the global generator's draws follow this order (KID's subsets, then IS's permutation), as they always did
+    return {"fid": metrics.fid_of_features(out.features, real.features), "kid_mean": kid_mean, "kid_std": kid_std,
+            "is": metrics.inception_score_of_logits(out.logits),
+            "similarity": metrics.similarity_of_features(out.features, real.features),
+            "recognition": metrics.predicted_share(out.predicted, forget_indices),
+            "noise_kl": noise_kl, "hidden_mse": generated.hidden_mse()}
+
+def score_set(generated: Collected, truth: Collected, labels: torch.Tensor, class_names: list[str],
+              forget_indices: list[int], evaluator_classes: list[str], *, bootstrap: int = BOOTSTRAP_RESAMPLES,
+              seed: int = 0, per_class: bool = True) -> dict:
+    """Every score of one model on one held-out set: the whole image, the hidden region alone, each class alone,
+    and bootstrap intervals of each over the test images. `truth` is the ground truth collected under the same
+    masks; `evaluator_classes` the evaluator's class names (empty: an embedder)."""
+    whole = _whole_scores(generated, truth, forget_indices)
+    seen = {"whole": (generated.whole, truth.whole), "hole": (generated.hole, truth.hole)}
     hole_out, hole_real = seen["hole"]
-    hole = {"fid": metrics.fid(evaluator, hole_outputs, hole_truth),
+    hole = {"fid": metrics.fid_of_features(hole_out.features, hole_real.features),
             "similarity": _mean_or_none((hole_out.embeddings * hole_real.embeddings).sum(dim=1)),
             "recognition": _mean_or_none(hole_out.recognised(forget_indices))}
     result = {"whole": whole, "hole": hole, "intervals": None, "replicates": None, "per_class": None}
-    noise_features = evaluator.features(noise_outputs).double() if noise_outputs is not None else None
-    if bootstrap >= 2 and len(truth) >= 2:
-        indices = metrics.bootstrap_indices(len(truth), bootstrap, seed)
+    noise_features = generated.noise_features.double() if generated.noise_features is not None else None
+    if bootstrap >= 2 and len(labels) >= 2:
         intervals, kept = {}, {}
         for view, (out, real) in seen.items():
             per_image = {"similarity": (out.embeddings * real.embeddings).sum(dim=1),
                          "recognition": out.recognised(forget_indices)}
             if view == "whole":
-                per_image["hidden_mse"] = (((outputs - truth) ** 2 * masks).flatten(1).sum(1)
-                                           / (masks.flatten(1).sum(1) * outputs.shape[1])).double()
+                per_image["hidden_mse"] = (generated.hidden_error / generated.hidden_count).double()
             replicates = metrics.bootstrap_scores(
-                indices, generated_features=out.features, real_features=real.features, per_image=per_image,
-                logits=out.logits if view == "whole" else None,
-                noise_features=noise_features if view == "whole" else None, noise_shrink=NOISE_KL_SHRINK)
+                len(labels), bootstrap, seed, generated_features=out.features.double(), real_features=real.features.double(),
+                per_image=per_image, logits=out.logits.double() if view == "whole" and out.logits is not None
+                else None, noise_features=noise_features if view == "whole" else None, noise_shrink=NOISE_KL_SHRINK)
             intervals[view] = _intervals(whole if view == "whole" else hole,
                                          {k: v for k, v in replicates.items()
                                           if k in (WHOLE_BOOTSTRAPPED if view == "whole" else HOLE_SCORES)})
             kept[view] = {key: _rounded(replicates[key]) for key in KEPT_REPLICATES[view] if key in replicates}
         result["intervals"], result["replicates"] = intervals, kept
     if per_class:
-        result["per_class"] = _per_class(evaluator, seen, labels, class_names, bootstrap, seed)
+        result["per_class"] = _per_class(evaluator_classes, seen, labels, class_names, bootstrap, seed)
     return result
 
-def _per_class(evaluator, seen: dict, labels: torch.Tensor, class_names: list[str], bootstrap: int,
-               seed: int) -> dict:
+def _per_class(evaluator_classes: list[str], seen: dict, labels: torch.Tensor, class_names: list[str],
+               bootstrap: int, seed: int) -> dict:
     """Per class of the set: FID, similarity and the evaluator's recognition of that very class, whole
     image and hidden region, each with its bootstrap interval (resampled within the class)."""
-    evaluator_classes = evaluator.class_names if evaluator.has_classes else []
     out = {}
     for label in sorted(set(labels.tolist())):
         name = class_names[label]
@@ -155,7 +201,7 @@ def _per_class(evaluator, seen: dict, labels: torch.Tensor, class_names: list[st
         entry = {"count": len(members)}
         intervals = {}
         for view, (generated, real) in seen.items():
-            features_g, features_r = generated.features[members], real.features[members]
+            features_g, features_r = generated.features[members].double(), real.features[members].double()
             similarity = (generated.embeddings[members] * real.embeddings[members]).sum(dim=1)
             recognised = generated.recognised(own)
             recognised = recognised[members] if recognised is not None else None
@@ -163,8 +209,8 @@ def _per_class(evaluator, seen: dict, labels: torch.Tensor, class_names: list[st
                       "recognition": _mean_or_none(recognised)}
             entry[view] = scores
             if bootstrap >= 2 and len(members) >= 2:
-                indices = metrics.bootstrap_indices(len(members), bootstrap, seed + 1 + label)
-                replicates = metrics.bootstrap_scores(indices, generated_features=features_g, real_features=features_r,
+                replicates = metrics.bootstrap_scores(len(members), bootstrap, seed + 1 + label,
+                                                      generated_features=features_g, real_features=features_r,
                                                       per_image={"similarity": similarity, "recognition": recognised})
                 intervals[view] = _intervals(scores, replicates)
         entry["intervals"] = intervals or None

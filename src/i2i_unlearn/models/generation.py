@@ -1,7 +1,7 @@
 """Generating outputs for a test set: same task, same masks, same seed for every model."""
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 from tqdm.auto import tqdm
@@ -34,22 +34,30 @@ def generate_batches(model: I2IModel, batches: Iterable[torch.Tensor], task: Tas
     """(images, outputs, masks) batch by batch, for a set too large to hold: each batch's randomness depends on the
     seed and the position of its first image, so batches of GENERATION_BATCH images give what generate_outputs
     gives, and nothing but the current batch is kept."""
-    model.eval()
     start = 0
     with tqdm(total=total, desc=description, unit="image", delay=PROGRESS_DELAY_S, leave=False,
               dynamic_ncols=True) as bar:
         for x in batches:
-            generator = torch.Generator().manual_seed(seed * 1_000_003 + start)
-            mask = make_mask(task, len(x), x.shape[-1], model.mask_grid, generator)
-            model.progress_callback = lambda fraction, start=start, count=len(x): bar.update(
-                start + int(fraction * count) - bar.n)
-            try:
-                output = model.generate(x, mask, generator)
-            finally:
-                model.progress_callback = None
+            output, mask = generate_batch(model, x, task, seed, start, lambda fraction, start=start, count=len(x):
+                                          bar.update(start + int(fraction * count) - bar.n))
             start += len(x)
             bar.update(start - bar.n)
             yield x, output, mask
+
+
+@torch.no_grad()
+def generate_batch(model: I2IModel, x: torch.Tensor, task: TaskConfig, seed: int, start: int,
+                   progress: Callable[[float], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(outputs, masks) of one batch of a set whose first image sits at position `start`: its masks and sampling
+    randomness come from (seed, start) alone. `progress` is told the finished fraction of the batch (a sampler)."""
+    model.eval()
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + start)
+    mask = make_mask(task, len(x), x.shape[-1], model.mask_grid, generator)
+    model.progress_callback = progress
+    try:
+        return model.generate(x, mask, generator), mask
+    finally:
+        model.progress_callback = None
 
 
 def hidden_mse(outputs: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor) -> float:

@@ -93,8 +93,8 @@ def test_the_attack_finds_the_images_a_model_memorised(split):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        if step % 50 == 0 and restoration_errors(model, members.images, conds).max() < \
-                0.5 * restoration_errors(model, non_members.images, conds, stream=1).min():
+        if step % 50 == 0 and restoration_errors(model, members, conds).max() < \
+                0.5 * restoration_errors(model, non_members, conds, stream=1).min():
             break
     stranger = build_model({**TINY_MAE, "linear_init": "xavier"})   # never trained: a reference without them
     result = membership_audit({"memoriser": model, "stranger": stranger}, _sets(members, non_members),
@@ -117,7 +117,7 @@ def test_diffusion_scores_several_timesteps_and_every_model_sees_the_same_inputs
     model = build_model(TINY_DIFFUSION)
     conds = conditions(model, [CENTER], timesteps=(10, 400))
     assert [t for _, t in conds] == [10, 400]
-    images = split.test.images[:3]
+    images = split.test.subset(range(3))
     first, again = restoration_errors(model, images, conds), restoration_errors(copy.deepcopy(model), images, conds)
     assert torch.equal(first, again) and not torch.equal(first[:, 0], first[:, 1])
     with pytest.raises(UserError, match="timesteps must lie in"):
@@ -154,6 +154,7 @@ def test_the_permutation_test_finds_a_real_difference_and_not_an_absent_one():
 def test_the_tells_floor_is_the_mean_probe_between_retrained_seeds_and_every_model_is_read_against_it(
         tiny_evaluator_dir):
     from i2i_unlearn.evaluation.audit.probe import FLOOR_MARGIN, tell_audit
+    from i2i_unlearn.evaluation.scoring import Seen
     evaluator = load_evaluator(tiny_evaluator_dir)
     generator = torch.Generator().manual_seed(0)
     retrained = torch.rand(40, 1, 32, 32, generator=generator)
@@ -162,7 +163,8 @@ def test_the_tells_floor_is_the_mean_probe_between_retrained_seeds_and_every_mod
         return (retrained + noise * torch.randn(40, 1, 32, 32, generator=generator)).clamp(0, 1)
     outputs = {"retrained": retrained, "retrained-1": another_seed(0.02), "retrained-2": another_seed(0.2),
                "grey": torch.full_like(retrained, 0.5)}
-    tell, floor = tell_audit(evaluator, outputs, reference="retrained", forget_indices=[2], folds=4,
+    seen = {name: Seen.of(evaluator, images) for name, images in outputs.items()}
+    tell, floor = tell_audit(evaluator, seen, reference="retrained", forget_indices=[2], folds=4,
                              floor_models=["retrained", "retrained-1", "retrained-2"], permutations=10)
     pair = [tell[name]["probe_vs_reference"]["accuracy"] for name in ("retrained-1", "retrained-2")]
     assert floor["models"] == ["retrained-1", "retrained-2"] and floor["accuracies"] == pair   # not the reference

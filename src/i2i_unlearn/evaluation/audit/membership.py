@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from i2i_unlearn.config import TaskConfig
+from i2i_unlearn.data import ImageSource
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.audit.sets import AuditSets
 from i2i_unlearn.models import I2IModel
@@ -42,25 +43,27 @@ def conditions(model: I2IModel, masks: list[TaskConfig], timesteps=DEFAULT_TIMES
     return [(task, t) for task in masks for t in (timesteps if has_time else (None,))]
 
 @torch.no_grad()
-def restoration_errors(model: I2IModel, images: torch.Tensor, conds: list[tuple], seed: int = 0,
+def restoration_errors(model: I2IModel, images: ImageSource, conds: list[tuple], seed: int = 0,
                        stream: int = 0, description: str = "membership attack") -> torch.Tensor:
-    """(N, K) per-image loss of the family on the hidden region under each of K conditions. The
-    mask and the randomness of image i under condition k depend on (seed, stream, i, k) only, so
+    """(N, K) per-image loss of the family on the hidden region under each of K conditions, the images read in
+    batches. The mask and the randomness of image i under condition k depend on (seed, stream, i, k) only, so
     every model sees the same inputs."""
     from tqdm.auto import tqdm
 
     model.eval()
     errors = torch.empty(len(images), len(conds))
-    for i in tqdm(range(len(images)), desc=description, unit="image", delay=PROGRESS_DELAY_S, leave=False,
-                  dynamic_ncols=True):
-        x = images[i:i + 1]
-        for k, (task, timestep) in enumerate(conds):
-            generator = torch.Generator().manual_seed(((seed * 1_000_003 + stream) * 100_003 + i) * 101 + k)
-            mask = make_mask(task, 1, x.shape[-1], model.mask_grid, generator)
-            ctx = model.sample_context(x, mask, generator)
-            if timestep is not None:
-                ctx["timesteps"] = torch.full_like(ctx["timesteps"], timestep)
-            errors[i, k] = float(model.training_loss(x, mask, ctx))
+    with tqdm(total=len(images), desc=description, unit="image", delay=PROGRESS_DELAY_S, leave=False,
+              dynamic_ncols=True) as bar:
+        for batch in images.batches(64):
+            for i, x in zip(batch.index.tolist(), batch.images.split(1)):
+                for k, (task, timestep) in enumerate(conds):
+                    generator = torch.Generator().manual_seed(((seed * 1_000_003 + stream) * 100_003 + i) * 101 + k)
+                    mask = make_mask(task, 1, x.shape[-1], model.mask_grid, generator)
+                    ctx = model.sample_context(x, mask, generator)
+                    if timestep is not None:
+                        ctx["timesteps"] = torch.full_like(ctx["timesteps"], timestep)
+                    errors[i, k] = float(model.training_loss(x, mask, ctx))
+                bar.update(1)
     return errors
 
 def attack_scores(errors: torch.Tensor, reference_errors: torch.Tensor | None = None) -> torch.Tensor:
@@ -102,9 +105,9 @@ def membership_audit(models: dict[str, I2IModel], sets: AuditSets, *, reference:
         if conds is not None and [_condition_name(*c) for c in model_conds] != [_condition_name(*c) for c in conds]:
             raise UserError(f"{name} is of another family than the other models: the audit compares one family")
         conds = model_conds
-        errors[name] = (restoration_errors(model, sets.members.images, conds, seed, stream=0,
+        errors[name] = (restoration_errors(model, sets.members, conds, seed, stream=0,
                                            description=f"membership attack on {name}: members"),
-                        restoration_errors(model, sets.non_members.images, conds, seed, stream=1,
+                        restoration_errors(model, sets.non_members, conds, seed, stream=1,
                                            description=f"membership attack on {name}: non-members"))
         if progress:
             progress(f"membership errors of {name}")

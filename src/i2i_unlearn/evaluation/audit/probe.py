@@ -10,6 +10,7 @@ import torch
 
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
+from i2i_unlearn.evaluation.scoring import Seen
 
 LOW_CONFIDENCE = 0.5                  # top class probability below this: "no confident class"
 
@@ -87,12 +88,12 @@ def _permutation_test(fold_accuracies, y: np.ndarray, n_a: int, paired: bool, ob
             "null": "labels swapped within each pair of outputs of the same input" if paired else "labels shuffled"}
 
 
-def confidence_shares(evaluator, outputs: torch.Tensor) -> dict:
-    """The evaluator's "no object" share, and the share without a confident class (max softmax
-    below LOW_CONFIDENCE); None where the evaluator has no classes (an embedder)."""
-    if not getattr(evaluator, "has_classes", False):
+def confidence_shares(evaluator, logits: torch.Tensor | None) -> dict:
+    """The evaluator's "no object" share of a set of outputs (its logits, a row per output), and the share without a
+    confident class (max softmax below LOW_CONFIDENCE); None where the evaluator has no classes (an embedder)."""
+    if logits is None or not getattr(evaluator, "has_classes", False):
         return {"no_object_share": None, "low_confidence_share": None, "mean_max_probability": None}
-    probabilities = torch.softmax(evaluator.logits(outputs), dim=1)
+    probabilities = torch.softmax(logits, dim=1)
     top, predicted = probabilities.max(dim=1)
     names = list(evaluator.class_names)
     no_object = float((predicted == names.index(NO_OBJECT)).double().mean()) if NO_OBJECT in names else None
@@ -100,18 +101,19 @@ def confidence_shares(evaluator, outputs: torch.Tensor) -> dict:
             "low_confidence_share": round(float((top < LOW_CONFIDENCE).double().mean()), 4),
             "mean_max_probability": round(float(top.mean()), 4)}
 
-def tell_audit(evaluator, outputs: dict[str, torch.Tensor], *, reference: str | None, forget_indices: list[int],
+def tell_audit(evaluator, seen: dict[str, Seen], *, reference: str | None, forget_indices: list[int],
                folds: int = 5, seed: int = 0, floor_models: Sequence[str] = (),
                permutations: int = PERMUTATIONS) -> tuple[dict, dict | None]:
-    """Per model: what the evaluator says about its forget outputs, and the probe against the reference's with
-    its permutation test. And the floor: the mean probe accuracy between each of `floor_models` (other retrained
-    seeds) and the reference, which no method can be expected to beat (one pair's probe is noisy: with several
-    seeds the floor is their mean, their range recorded); each probe's margin over it."""
-    features = {name: evaluator.features(images) for name, images in outputs.items()}
+    """Per model: what the evaluator says about its forget outputs (`seen`: the evaluator's features and logits of
+    them, scoring.Seen), and the probe against the reference's with its permutation test. And the floor: the mean
+    probe accuracy between each of `floor_models` (other retrained seeds) and the reference, which no method can be
+    expected to beat (one pair's probe is noisy: with several seeds the floor is their mean, their range recorded);
+    each probe's margin over it."""
+    features = {name: rows.features for name, rows in seen.items()}
     result = {}
-    for name, images in outputs.items():
-        entry = {**confidence_shares(evaluator, images),
-                 "forget_recognition": metrics.recognition_rate(evaluator, images, forget_indices),
+    for name, rows in seen.items():
+        entry = {**confidence_shares(evaluator, rows.logits),
+                 "forget_recognition": metrics.predicted_share(rows.predicted, forget_indices),
                  "probe_vs_reference": None}
         if reference is not None and name != reference:
             entry["probe_vs_reference"] = linear_probe(features[name], features[reference], folds=folds, seed=seed,

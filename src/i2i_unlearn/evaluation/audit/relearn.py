@@ -19,7 +19,7 @@ import torch
 
 from i2i_unlearn.checkpoints import sha256_text
 from i2i_unlearn.config import TaskConfig, to_dict
-from i2i_unlearn.data import ImageSet
+from i2i_unlearn.data import ImageSet, ImageSource
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.loop import step_generator
@@ -80,12 +80,12 @@ def _measure(model: I2IModel, eval_images: ImageSet, evaluator, forget_indices: 
             "hidden_mse": round(hidden_mse(outputs, eval_images.images, masks), 6)}
 
 
-def attack_images(pool: ImageSet, count: int, attack_seed: int) -> ImageSet:
-    """The `count` training images one attack seed fine-tunes on: its own seeded draw from the pool."""
+def attack_images(pool: ImageSource, count: int, attack_seed: int) -> ImageSet:
+    """The `count` training images one attack seed fine-tunes on: its own seeded draw from the pool, in memory."""
     if len(pool) < count:
         raise UserError(f"only {len(pool)} training images for the relearning attack's {count} (--relearn-images)")
     order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(1000 + attack_seed))
-    return pool.subset(order[:count].sort().values)
+    return pool.subset(order[:count].sort().values).materialize()
 
 
 def _fine_tune_curve(model: I2IModel, images: ImageSet, trains: str, attack_seed: int, measure,
@@ -142,7 +142,7 @@ def quantized(model: I2IModel, bits: int) -> I2IModel:
     return copy_
 
 
-def relearn_curves(model: I2IModel, pools: dict[str, ImageSet], eval_images: ImageSet, evaluator,
+def relearn_curves(model: I2IModel, pools: dict[str, ImageSource], eval_images: ImageSet, evaluator,
                    forget_indices: list[int], config: RelearnConfig, task: TaskConfig) -> dict:
     """{variant: {"curve": mean over attack seeds, "seeds": {seed: curve}, "trainable_parameters": n}} for one
     model (a curve: [{step, recognition, fid, hidden_mse}, ...]), and {"quantize-<bits>": point} for each
@@ -239,14 +239,15 @@ def original_name(models: dict[str, I2IModel], reference: str | None) -> str | N
                  and not getattr(model, "pretrained_info", {}).get("unlearning")), None)
 
 
-def relearning_attack(models: dict[str, I2IModel], pools: dict[str, ImageSet], eval_images: ImageSet, evaluator,
-                      forget_indices: list[int], config: RelearnConfig, *, task: TaskConfig,
+def relearning_attack(models: dict[str, I2IModel], pools: dict[str, ImageSource], eval_images: ImageSource,
+                      evaluator, forget_indices: list[int], config: RelearnConfig, *, task: TaskConfig,
                       reference: str | None = None, band_models: list[str] | None = None, progress=None) -> dict:
     """The attacks on every model; steps to reach half the original's recognition, each model's pace relative
     to the reference's (the retrained model: > 1 = slower than retrain), and, with `band_models` (retrained
     models of several training seeds; default: the reference), the retrained band and each model's area
     outside it."""
     per_model = {}
+    eval_images = eval_images.materialize()   # a sample (audit --max-images), scored at every measured step
     for name, model in models.items():
         per_model[name] = {"variants": relearn_curves(model, pools, eval_images, evaluator, forget_indices,
                                                       config, task)}

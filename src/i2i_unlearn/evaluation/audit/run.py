@@ -29,11 +29,11 @@ from i2i_unlearn.evaluation.audit.plots import lira_roc_plot, relearn_plot, roc_
 from i2i_unlearn.evaluation.audit.probe import LOW_CONFIDENCE, PERMUTATIONS, tell_audit
 from i2i_unlearn.evaluation.audit.relearn import relearning_attack
 from i2i_unlearn.evaluation.audit.sets import audit_sets, model_forget_request
+from i2i_unlearn.evaluation.collect import collect_set
 from i2i_unlearn.evaluation.embedders import load_embedder
 from i2i_unlearn.evaluation.grids import image_grid, show_input
 from i2i_unlearn.lineage import input_folders, training_data_config
 from i2i_unlearn.models import I2IModel, load_model
-from i2i_unlearn.models.generation import generate_outputs
 from i2i_unlearn.runs import prepare_output_dir
 from i2i_unlearn.tasks import check_task
 
@@ -91,7 +91,7 @@ def lira_membership(models: dict, sets, options: AuditOptions, progress=None) ->
     conditions and randomness as the global attack, then lira.lira_audit."""
     def scores(model, label):
         conds = conditions(model, options.masks, options.timesteps)
-        errors = restoration_errors(model, sets.members.images, conds, options.seed, stream=0,
+        errors = restoration_errors(model, sets.members, conds, options.seed, stream=0,
                                     description=f"per-example attack: {label}")
         return restoration_scores(errors)
     in_scores = torch.stack([scores(m, f"IN shadow {i + 1}") for i, m in enumerate(models["in"])])
@@ -167,23 +167,24 @@ def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluat
         lira = lira_membership({**shadows, "audited": models}, sets, options, progress)
     # 2. the tell, on the inputs `evaluate` scores as forget: never-seen images of the forget
     # classes, or for a file list the forgotten images themselves
+    # read in batches: the evaluator's features and logits of every output are kept, and the grid's images
     tell_images = sets.non_members if sets.kind == "classes" else sets.members
-    outputs, masks = {}, None
-    for name, model in models.items():
-        outputs[name], masks = generate_outputs(model, tell_images.images, options.task, options.seed,
-                                                description=f"the tell: {name}'s forget outputs")
+    shown = torch.linspace(0, len(tell_images) - 1, min(8, len(tell_images))).round().long()
+    collected = collect_set(models, tell_images, options.task, options.seed, evaluator, noise=False, keep=shown,
+                            description="the tell: forget outputs")
     if progress:
         progress("forget outputs generated")
-    tell, floor = tell_audit(evaluator, outputs, reference=tell_reference, forget_indices=forget_indices,
-                             folds=options.probe_folds, seed=options.seed, floor_models=list(band_models or ()),
+    tell, floor = tell_audit(evaluator, {name: collected.rows[name].whole for name in models},
+                             reference=tell_reference, forget_indices=forget_indices, folds=options.probe_folds,
+                             seed=options.seed, floor_models=list(band_models or ()),
                              permutations=options.permutations)
     for name in models:
-        tell[name]["forget_fid"] = metrics.fid(evaluator, outputs[name], tell_images.images) \
+        tell[name]["forget_fid"] = metrics.fid_of_features(collected.rows[name].whole.features,
+                                                           collected.truths[name].whole.features) \
             if len(tell_images) >= 2 else None
-    shown = torch.linspace(0, len(tell_images) - 1, min(8, len(tell_images))).round().long()
-    image_grid([("input", show_input(tell_images.images[shown], masks[shown])),
-                *((name, images[shown]) for name, images in outputs.items()),
-                ("ground truth", tell_images.images[shown])], out_dir / "grid_forget.png")
+    image_grid([("input", show_input(collected.shown["truth"], collected.shown["masks"])),
+                *((name, collected.shown[name]) for name in models),
+                ("ground truth", collected.shown["truth"])], out_dir / "grid_forget.png")
     figures = {"grid_forget": "grid_forget.png", "roc": roc_plot(membership, out_dir / "roc.png").name}
     if lira is not None:
         figures["lira_roc"] = lira_roc_plot(lira, out_dir / "lira_roc.png").name

@@ -9,7 +9,7 @@ import torch
 
 from i2i_unlearn.checkpoints import sha256_text
 from i2i_unlearn.config import DataConfig
-from i2i_unlearn.data import ImageSet, UnlearnSplit, load_split
+from i2i_unlearn.data import ImageSource, UnlearnSplit, open_split
 from i2i_unlearn.data.requests import read_id_list
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.lineage import forgotten_id_hashes
@@ -19,19 +19,20 @@ from i2i_unlearn.runs import forgotten_classes
 
 @dataclass
 class AuditSets:
-    """Forgotten training images (members) and never-seen images of the same classes (non-members)."""
-    members: ImageSet
-    non_members: ImageSet
+    """Forgotten training images (members) and never-seen images of the same classes (non-members), in memory or
+    read from disk as the dataset is."""
+    members: ImageSource
+    non_members: ImageSource
     forget_class_names: list[str]
     kind: str                       # "classes" or "files"
     split: str                      # the part the non-members come from: test (or val)
     all_members: int = 0            # forgotten training images before sampling
-    held_out: ImageSet | None = None  # the whole held-out part (retain quality for file lists)
+    held_out: ImageSource | None = None  # the whole held-out part (retain quality for file lists)
     parts: dict | None = None       # counts and id hashes of train, val, test (Split.describe)
-    train: ImageSet | None = None   # the whole train part (of the classes trained on)
+    train: ImageSource | None = None   # the whole train part (of the classes trained on)
 
     def describe(self) -> dict:
-        def one(images: ImageSet) -> dict:
+        def one(images: ImageSource) -> dict:
             return {"count": len(images), "classes": sorted({images.class_names[i] for i in images.labels.tolist()}),
                     "ids_sha256": sha256_text("\n".join(images.ids))}
         return {"kind": self.kind, "forget_classes": self.forget_class_names, "non_member_split": self.split,
@@ -40,7 +41,7 @@ class AuditSets:
                 "non_members": {**one(self.non_members),
                                 "source": f"{self.split} split: never seen, same classes"}}
 
-def sample(images: ImageSet, limit: int | None, seed: int) -> ImageSet:
+def sample(images: ImageSource, limit: int | None, seed: int) -> ImageSource:
     if limit is None or len(images) <= limit:
         return images
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:limit]
@@ -59,7 +60,7 @@ def audit_sets(data: DataConfig, *, forget_classes: list[str] | None = None, for
                         "(--forget-files)")
     if len(given) > 1:
         raise UserError("give forget classes or a forget file list, not both")
-    parts = load_split(data)
+    parts = open_split(data)   # an image folder's parts stay on disk: the attacks read them in batches
     train, held_out = parts.train, parts.part(split)
     if trained_classes:  # a model trained on some classes only: the rest are no one's members
         keep = torch.isin(train.labels, torch.tensor(train.class_indices(trained_classes)))

@@ -41,6 +41,8 @@ def results_table(results: dict, set_name: str) -> Table:
     """One set's metrics table."""
     info = results["sets"][set_name]
     caption = f"{set_name.capitalize()} set — {info['count']} test images of {class_list(info['classes'])}"
+    if "sampled_from" in info:   # --max-eval-images: a quick look
+        caption += f" (a sample: evenly spread over the {info['sampled_from']} of the set)"
     return _scores_table(results, set_name, METRICS, row_names(results),
                          lambda name: results["metrics"][name][set_name], "whole", caption)
 
@@ -132,7 +134,8 @@ def settings_tables(results: dict) -> list[tuple[str, Table]]:
            ["task", f"{results['task']['name']}, ratio {results['task']['ratio']:g}"],
            ["seed", str(results["seed"])], ["created", results["created"]],
            ["schema version", str(results["schema_version"])]]
-    sets = [[name, str(info["count"]), (", ".join(info["classes"]), "text"), (info["ids_sha256"], "hash")]
+    sets = [[name, str(info["count"]) + (f" of {info['sampled_from']} (a sample)" if "sampled_from" in info else ""),
+             (", ".join(info["classes"]), "text"), (info["ids_sha256"], "hash")]
             for name, info in results["sets"].items()]
     evaluator_rows = [["name", evaluator["name"]], ["kind", evaluator["kind"]],
                       ["sha256", (evaluator["sha256"], "hash")],
