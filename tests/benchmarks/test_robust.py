@@ -110,7 +110,7 @@ def test_the_robust_benchmark_audits_every_method_against_shadows_and_the_band(t
         "methods": {"ours": {"knobs": str(knobs)}, "undo": {"knobs": str(undo_knobs), "starts_from": "ours"}},
         "relearn": {"steps": 2, "images": 4, "batch_size": 4, "lr": 1e-3, "eval_steps": [0, 2],
                     "attack_seeds": [0, 1], "quantize_bits": [8]},
-        "max_images": 6, "bootstrap": 20}))
+        "max_images": 6, "bootstrap": 20, "permutations": 4, "probe_folds": 2}))
 
     def run_benchmark():
         return robust.robust_benchmark(spec, tmp_path / "work", tmp_path, root=tmp_path,

@@ -31,7 +31,7 @@ from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, load_yaml, 
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.evaluation.audit import AuditOptions, run_audit
-from i2i_unlearn.evaluation.audit.probe import probe_floor
+from i2i_unlearn.evaluation.audit.probe import PERMUTATIONS, probe_floor
 from i2i_unlearn.evaluation.audit.relearn import RelearnConfig
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.paths import absolute, relative
@@ -61,6 +61,8 @@ class RobustSpec:
     relearn: RelearnConfig = field(default_factory=RelearnConfig)
     max_images: int = 200             # members and non-members each
     bootstrap: int = 200              # resamples of the test images for the retain FID comparison
+    permutations: int = PERMUTATIONS  # the tell's permutation test
+    probe_folds: int = 5
     seed: int = 0
 
 
@@ -91,7 +93,8 @@ def _method_models(spec: RobustSpec, work: Path, root: Path) -> dict[str, Path]:
 
 def _audit(models: dict[str, Path], out: Path, spec: RobustSpec, root: Path, *, band: list[str] | None = None,
            shadows: bool = False) -> dict:
-    options = AuditOptions(max_images=spec.max_images, seed=spec.seed,
+    options = AuditOptions(max_images=spec.max_images, seed=spec.seed, permutations=spec.permutations,
+                           probe_folds=spec.probe_folds,
                            shadows_in=tuple(str(absolute(d, root)) for d in spec.shadows_in) if shadows else (),
                            shadows_out=tuple(str(absolute(d, root)) for d in spec.shadows_out) if shadows else ())
     relearn = spec.relearn if band else None
