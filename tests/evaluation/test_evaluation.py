@@ -235,3 +235,18 @@ def test_a_slow_sampler_shows_progress_inside_a_batch_with_what_it_does(tiny_mod
     assert "retain check: retain validation images" in capsys.readouterr().err
     assert set(closed) == {("retain check: retain validation images", 6, 6)}   # tqdm may close twice
     assert torch.equal(quiet, shown) and model.progress_callback is None
+
+
+def test_the_terminal_count_of_targets_keeps_the_originals_competence_apart(tmp_path):
+    """'targets met' counts what the unlearning achieved; a target about the original judges the model it started
+    from and is counted apart (issue 32: '6 of 6' counted two checks of the original)."""
+    from builders import make_results
+    from i2i_unlearn.evaluation.results import summary_table
+    results = make_results(tmp_path)
+    results["targets"] = [
+        {"name": "retain FID <= 1.15 x original", "value": 20.0, "op": "<=", "limit": 21.0, "met": True},
+        {"name": "forget FID >= 3 x original", "value": 40.0, "op": ">=", "limit": 48.0, "met": False},
+        {"name": "forget recognition <= 1/3 of original", "value": 0.2, "op": "<=", "limit": 0.3, "met": None},
+        {"name": "original retain FID <= 1/4 of mean-image fill", "value": 9.0, "op": "<=", "limit": 25.0,
+         "met": True}]
+    assert "targets met: 1 of 2 (and the original's competence checks: 1 of 1)" in summary_table(results)

@@ -244,8 +244,12 @@ def summary_table(results: dict) -> str:
         for target in results["targets"]:
             lines.append(f"  {target['name']}: {format_plain(target['value'])} vs limit {target_limit(target)}"
                          f" — {target_verdict(target)}")
-        judged = [t for t in results["targets"] if t["met"] is not None]
-        lines.append(f"targets met: {sum(t['met'] for t in judged)} of {len(judged)}")
+        # a target named "original ..." judges the model unlearned from (competence), not the unlearning
+        judged = [t for t in results["targets"] if t["met"] is not None and not t["name"].startswith("original ")]
+        competence = [t for t in results["targets"] if t["met"] is not None and t["name"].startswith("original ")]
+        lines.append(f"targets met: {sum(t['met'] for t in judged)} of {len(judged)}"
+                     + (f" (and the original's competence checks: {sum(t['met'] for t in competence)} of "
+                        f"{len(competence)})" if competence else ""))
     return "\n".join(lines)
 
 
