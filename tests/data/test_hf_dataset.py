@@ -13,7 +13,7 @@ datasets = pytest.importorskip("datasets")
 from i2i_unlearn.config import DataConfig  # noqa: E402
 from i2i_unlearn.data import load_dataset, open_dataset, open_split  # noqa: E402
 from i2i_unlearn.data.file_hashes import FileHashes  # noqa: E402
-from i2i_unlearn.data.folder import NotInMemoryError  # noqa: E402
+from i2i_unlearn.data.source import NotInMemoryError  # noqa: E402
 from i2i_unlearn.data.hf_dataset import HFDatasetImages  # noqa: E402
 from i2i_unlearn.errors import UserError  # noqa: E402
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from i2i_unlearn.config import DataConfig
 from i2i_unlearn.data import FolderImages, ImageSet, load_dataset, load_split, open_dataset, open_split
-from i2i_unlearn.data.folder import NotInMemoryError
+from i2i_unlearn.data.source import NotInMemoryError
 from i2i_unlearn.errors import UserError
 
 

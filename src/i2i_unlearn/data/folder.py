@@ -12,18 +12,15 @@ from PIL import Image, UnidentifiedImageError
 
 from i2i_unlearn.config import DataConfig
 from i2i_unlearn.data.file_hashes import FileHashes
-from i2i_unlearn.data.source import ImageSource
+from i2i_unlearn.data.source import DiskImages
 from i2i_unlearn.errors import UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-class NotInMemoryError(RuntimeError):
-    """`.images` of a set streamed from disk: it holds no pixels (a programming error, not the user's)."""
-
 
 @dataclass
-class FolderImages(ImageSource):
+class FolderImages(DiskImages):
     """An image folder read lazily. `ids` are file paths relative to `root`."""
     root: Path
     labels: torch.Tensor
@@ -33,21 +30,8 @@ class FolderImages(ImageSource):
     image_size: int
     channels: int
 
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return self.channels, self.image_size, self.image_size
-
-    @property
-    def images(self):
-        raise NotInMemoryError(f"{self.name} is read from disk and holds no pixels: read them with load(index) or "
-                               f"batches(batch_size); materialize() reads all {len(self)} images into memory")
-
-    def load(self, index) -> torch.Tensor:
-        index = torch.as_tensor(index, dtype=torch.long).reshape(-1)
-        if len(index) == 0:
-            return torch.zeros((0, *self.image_shape))
-        return torch.stack([read_image(self.root / self.ids[i], self.image_size, self.channels)
-                            for i in index.tolist()])
+    def read(self, positions: list[int]) -> torch.Tensor:
+        return torch.stack([read_image(self.root / self.ids[i], self.image_size, self.channels) for i in positions])
 
     def subset(self, index) -> "FolderImages":
         index = torch.as_tensor(index, dtype=torch.long).reshape(-1)

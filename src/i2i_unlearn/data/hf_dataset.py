@@ -17,15 +17,15 @@ import torch
 from i2i_unlearn.checkpoints import sha256_text
 from i2i_unlearn.config import DataConfig
 from i2i_unlearn.data.file_hashes import FileHashes
-from i2i_unlearn.data.folder import NotInMemoryError, image_tensor
-from i2i_unlearn.data.source import ImageSource
+from i2i_unlearn.data.folder import image_tensor
+from i2i_unlearn.data.source import DiskImages
 from i2i_unlearn.errors import UserError
 
 ID_COLUMN = "id"
 
 
 @dataclass
-class HFDatasetImages(ImageSource):
+class HFDatasetImages(DiskImages):
     """Rows `rows` of a saved Hugging Face dataset. `dataset` is memory-mapped: it pickles as its file paths, so
     DataLoader workers open it again instead of copying it."""
     dataset: object            # datasets.Dataset
@@ -38,20 +38,8 @@ class HFDatasetImages(ImageSource):
     image_size: int
     channels: int
 
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return self.channels, self.image_size, self.image_size
-
-    @property
-    def images(self):
-        raise NotInMemoryError(f"{self.name} is read from disk and holds no pixels: read them with load(index) or "
-                               f"batches(batch_size); materialize() reads all {len(self)} images into memory")
-
-    def load(self, index) -> torch.Tensor:
-        index = torch.as_tensor(index, dtype=torch.long).reshape(-1)
-        if len(index) == 0:
-            return torch.zeros((0, *self.image_shape))
-        rows = self.rows[index].tolist()
+    def read(self, positions: list[int]) -> torch.Tensor:
+        rows = self.rows[torch.tensor(positions)].tolist()
         try:
             decoded = self.dataset.select_columns([self.image_column])[rows][self.image_column]
             return torch.stack([image_tensor(image, self.image_size, self.channels) for image in decoded])

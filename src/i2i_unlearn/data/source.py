@@ -127,6 +127,35 @@ class _Concatenated(ImageSource):
         return out
 
 
+class NotInMemoryError(RuntimeError):
+    """`.images` of a set streamed from disk: it holds no pixels (a programming error, not the user's)."""
+
+
+class DiskImages(ImageSource):
+    """A set read from disk as needed (an image folder, a Hugging Face datasets folder): subclasses hold
+    `image_size` and `channels` and define `read` (positions to images, converted and resized)."""
+    image_size: int
+    channels: int
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.channels, self.image_size, self.image_size
+
+    @property
+    def images(self):
+        raise NotInMemoryError(f"{self.name} is read from disk and holds no pixels: read them with load(index) or "
+                               f"batches(batch_size); materialize() reads all {len(self)} images into memory")
+
+    def load(self, index) -> torch.Tensor:
+        index = torch.as_tensor(index, dtype=torch.long).reshape(-1)
+        if len(index) == 0:
+            return torch.zeros((0, *self.image_shape))
+        return self.read(index.tolist())
+
+    def read(self, positions: list[int]) -> torch.Tensor:
+        raise NotImplementedError
+
+
 class _BatchReads(Dataset):
     """Item i is the i-th batch of positions, loaded: what a DataLoader worker computes."""
 
