@@ -218,3 +218,35 @@ def test_a_halving_share_outside_0_1_is_refused(tmp_path):
                                     "halving": {"keep": 0}}))
     with pytest.raises(UserError, match="halving"):
         tune.load_tune_config(path)
+
+
+def test_a_method_that_starts_from_another_is_tuned_from_its_chosen_model(tiny_model_dir, tiny_evaluator_dir,
+                                                                         tmp_path):
+    """undo distills an unlearned model: its trials start from the chosen trial of the method it names, over the
+    same grid, and a changed start choice makes new trials (the key names the start)."""
+    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"alpha": [0.1, 1.0]}, ("ours", "undo"))
+    spec["starts_from"] = {"undo": "ours"}
+    with pytest.raises(UserError, match="tune ours first"):
+        tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path, methods=["undo"])
+    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
+    start = {"method": "ours", "key": record["chosen"]["ours"]["key"]}
+    undo = [t for t in record["trials"] if t["method"] == "undo"]
+    assert len(undo) == 2 and all(t["starts_from"] == start for t in undo)
+    source = tmp_path / next(t["dir"] for t in record["trials"] if t["key"] == start["key"])
+    for trial in undo:
+        inputs = json.loads((tmp_path / trial["dir"] / "run.json").read_text())["inputs"]
+        assert Path(inputs["model_dir"]) == source
+    assert record["chosen"]["undo"]["starts_from"] == start
+    assert "chosen-ours.yaml unlearns" in Path(spec["write"]["undo"]).read_text()
+    # the same knobs from another start are other trials
+    config = tune.trial_config(spec["base"], "undo", {"alpha": 0.1}, ["Cat"])
+    assert tune._key("undo", config, start) != tune._key("undo", config, {**start, "key": "another"})
+
+
+@pytest.mark.parametrize("starts_from", [{"undo": "retrain"}, {"ours": "undo"}])
+def test_a_start_that_is_not_tuned_first_is_refused(tmp_path, starts_from):
+    path = tmp_path / "tune.yaml"
+    path.write_text(yaml.safe_dump({"methods": ["ours", "undo"], "write": {"ours": "a", "undo": "b"},
+                                    "grid": {"alpha": [0.1]}, "starts_from": starts_from}))
+    with pytest.raises(UserError, match="starts_from"):
+        tune.load_tune_config(path)

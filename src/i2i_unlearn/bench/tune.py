@@ -13,6 +13,8 @@ unlearns with one point of its method's grid and is scored on the validation ima
 inpainting 1/2 by default); every trial is kept in the record (benchmarks/tune.py writes
 benchmarks/results/tune-<name>.json), misses included, and a finished trial is never re-run.
 The rule picks one trial per method; its knobs are written to the method's config file.
+A method that starts from an unlearned model (`starts_from: {undo: ours-substitute}`) is tuned after its start,
+from the start's chosen trial, over the same grid; a changed start choice makes new trials.
 
 Only `score_test` reads test images: it scores each method's chosen trial once and records it.
 """
@@ -83,7 +85,8 @@ def trial_config(base: dict, method: str, overrides: dict, forget_classes: list[
     return from_dict(UnlearnConfig, values, " trial")
 
 
-def prefix_trial(trials, method: str, config: UnlearnConfig, weights_sha256: str, root: Path) -> dict | None:
+def prefix_trial(trials, method: str, config: UnlearnConfig, weights_sha256: str, root: Path,
+                 start: dict | None = None) -> dict | None:
     """The longest finished trial that is the first steps of this one: same method and knobs, fewer steps.
 
     Only with a constant learning rate after warm-up: then the loop (whose batches and noise are a
@@ -93,14 +96,15 @@ def prefix_trial(trials, method: str, config: UnlearnConfig, weights_sha256: str
     if config.optim.schedule != "constant":
         return None
     knobs = {**to_dict(config), "steps": None}
-    shorter = [t for t in trials if t["method"] == method and "scores" in t
+    shorter = [t for t in trials if t["method"] == method and "scores" in t and t.get("starts_from") == start
                and t["model_weights_sha256"] == weights_sha256 and t["config"]["steps"] < config.steps
                and {**t["config"], "steps": None} == knobs and (root / t["dir"] / CHECKPOINTS).is_dir()]
     return max(shorter, key=lambda t: t["config"]["steps"], default=None)
 
 
-def _key(method: str, config: UnlearnConfig) -> str:
-    return hashlib.sha256(json.dumps({"method": method, **to_dict(config)}, sort_keys=True).encode()).hexdigest()[:16]
+def _key(method: str, config: UnlearnConfig, start: dict | None = None) -> str:
+    named = {"method": method, **to_dict(config), **({"starts_from": start} if start else {})}
+    return hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def load_tune_config(path: Path) -> dict:
@@ -125,6 +129,10 @@ def check_spec(spec: dict, where: str = "the tuning config") -> None:
     missing = [m for m in spec["methods"] if m not in (spec.get("write") or {})]
     if missing:
         raise UserError(f"{where}: `write:` names no config file for {', '.join(missing)}")
+    for method, start in (spec.get("starts_from") or {}).items():
+        if method not in spec["methods"] or start not in spec["methods"][:spec["methods"].index(method)]:
+            raise UserError(f"{where}: `starts_from: {{{method}: {start}}}`: both must be in `methods:`, the start "
+                            "first (a method is tuned from its start's chosen model)")
 
 
 def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str = "",
@@ -165,27 +173,30 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
     if unknown:
         raise UserError(f"--methods: {', '.join(unknown)} not in the tuning config; known: {', '.join(spec['methods'])}")
     keep = halving_keep(spec)
-    eligible: dict[str, list[str]] = {}   # method -> the keys of its trials on the halving path (scored or pruned)
-    for method in methods:
+    record.setdefault("chosen", {})
+    for method in [m for m in spec["methods"] if m in methods]:   # a start before the methods that start from it
+        start, start_dir = _start(spec, record, trials, method, root)
+        source_dir = start_dir or model_dir
+
         def run(overrides: dict) -> dict:
             config = trial_config(base, method, overrides, forget_classes)
-            key = _key(method, config)
+            key = _key(method, config, start)
             if (key in trials and "scores" in trials[key]
                     and trials[key]["model_weights_sha256"] == record["model_weights_sha256"]):
                 trials[key].pop("pruned", None)   # scored before, on the path again
                 return trials[key]
             trial = {"key": key, "method": method, "overrides": overrides, "config": to_dict(config),
-                     "model_weights_sha256": record["model_weights_sha256"]}
-            prefix = prefix_trial(trials.values(), method, config, record["model_weights_sha256"], root)
+                     "model_weights_sha256": record["model_weights_sha256"], **({"starts_from": start} if start else {})}
+            prefix = prefix_trial(trials.values(), method, config, record["model_weights_sha256"], root, start)
             out = work / f"{method}-{key}"
             started = time.time()
             if prefix is not None:  # continue the shorter trial's run from its last checkpoint
                 shutil.rmtree(out, ignore_errors=True)
                 shutil.copytree(root / prefix["dir"] / CHECKPOINTS, out / CHECKPOINTS)
-                unlearn(model_dir, config, out, resume=True, keep_checkpoint=True)
+                unlearn(source_dir, config, out, resume=True, keep_checkpoint=True)
                 trial["continued_from"] = prefix["key"]
             else:
-                unlearn(model_dir, config, out, overwrite=True, keep_checkpoint=True)
+                unlearn(source_dir, config, out, overwrite=True, keep_checkpoint=True)
             seconds = time.time() - started + (prefix["unlearning_wall_time_s"] if prefix else 0.0)
             trial.update({"dir": relative(out, root), "unlearning_wall_time_s": round(seconds, 1),
                           "scores": score(load_model(out), split, evaluator, task, forget_indices, seed)})
@@ -194,11 +205,12 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
 
         def prune(overrides: dict, after_steps: int, rank: int, of: int) -> dict:
             config = trial_config(base, method, overrides, forget_classes)
-            key = _key(method, config)
+            key = _key(method, config, start)
             trial = trials.get(key) if trials.get(key, {}).get("model_weights_sha256") == record[
                 "model_weights_sha256"] else None   # scored before halving: kept, but off the path
             trial = trial or {"key": key, "method": method, "overrides": overrides, "config": to_dict(config),
-                              "model_weights_sha256": record["model_weights_sha256"]}
+                              "model_weights_sha256": record["model_weights_sha256"],
+                              **({"starts_from": start} if start else {})}
             trial["pruned"] = {"after_steps": after_steps, "rank": rank, "of": of}
             return record_trial(trial)
 
@@ -210,24 +222,37 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
                 echo(json.dumps({k: trial[k] for k in ("method", "overrides", "ratios", "unlearning_wall_time_s")}))
             return trial
 
-        eligible[method] = [t["key"] for t in successive_halving(chains(spec["grid"]), keep, spec["rule"], run, prune)]
-    record["trials"] = list(trials.values())
-    record.setdefault("chosen", {})
-    for method, keys in eligible.items():
-        done = [trials[key] for key in keys if "scores" in trials[key] and "pruned" not in trials[key]]
+        path = successive_halving(chains(spec["grid"]), keep, spec["rule"], run, prune)   # scored or pruned
+        done = [trials[t["key"]] for t in path if "scores" in trials[t["key"]] and "pruned" not in trials[t["key"]]]
         chosen, keeps = choose(done, spec["rule"])
         record["chosen"][method] = {"key": chosen["key"], "overrides": chosen["overrides"],
                                     "keeps_retain_by_rule": keeps, "ratios": chosen["ratios"],
-                                    "config_file": spec["write"][method]}
-        write_chosen_config(root / spec["write"][method], chosen, method, results_path, root)
-    write_json_atomic(results_path, record)
+                                    "config_file": spec["write"][method], **({"starts_from": start} if start else {})}
+        write_chosen_config(root / spec["write"][method], chosen, method, results_path, root,
+                            spec["write"].get(start["method"]) if start else None)
+        record["trials"] = list(trials.values())
+        write_json_atomic(results_path, record)
     return record
 
 
-def write_chosen_config(path: Path, trial: dict, method: str, results_path: Path, root: Path) -> None:
+def _start(spec: dict, record: dict, trials: dict, method: str, root: Path) -> tuple[dict | None, Path | None]:
+    """({method, key} of the chosen trial `method` starts from, its folder), or (None, None) for the original."""
+    source = (spec.get("starts_from") or {}).get(method)
+    if source is None:
+        return None, None
+    chosen = record["chosen"].get(source)
+    if chosen is None:
+        raise UserError(f"{method} starts from {source}'s chosen model: tune {source} first (--methods {source})")
+    return {"method": source, "key": chosen["key"]}, root / trials[chosen["key"]]["dir"]
+
+
+def write_chosen_config(path: Path, trial: dict, method: str, results_path: Path, root: Path,
+                        start_config: str | None = None) -> None:
     header = (f"# {method}: knobs chosen on the validation split by benchmarks/tune.py (rule and every trial in\n"
               f"# {relative(results_path, root)}). Generated: edit the tuning config, not this file.\n"
-              f"# Chosen overrides: {json.dumps(trial['overrides'])}\n")
+              f"# Chosen overrides: {json.dumps(trial['overrides'])}\n"
+              + (f"# Run it on the model that {start_config} unlearns (--model is that run's folder).\n"
+                 if start_config else ""))
     write_text_atomic(path, header + yaml.safe_dump(trial["config"], sort_keys=False, default_flow_style=None))
 
 
