@@ -129,6 +129,28 @@ def test_a_longer_trial_continues_the_shorter_one(tiny_model_dir, tiny_evaluator
         assert torch.equal(tensor, continued[name]), name
 
 
+
+def test_a_trial_killed_after_its_own_checkpoint_goes_on_from_it(tiny_model_dir, tiny_evaluator_dir, tmp_path,
+                                                                 monkeypatch):
+    """A continued trial killed midway resumes from its own latest checkpoint, not from its shorter trial's."""
+    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"steps": [2, 4]})
+    spec["base"]["optim"]["schedule"] = "constant"
+    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
+    long = max(record["trials"], key=lambda t: t["config"]["steps"])
+    folder = tmp_path / long["dir"]
+    assert sorted(p.name for p in (folder / "checkpoints").iterdir())[-1] == "step-0000004"
+    record["trials"] = [t for t in record["trials"] if t["key"] != long["key"]]   # killed before it was scored
+    (tmp_path / "tune.json").write_text(json.dumps(record))
+    (folder / "model.safetensors").unlink()
+    (folder / "kill-marker").write_text("")   # survives a resume; a restart from the shorter trial removes it
+    calls = []
+    real_unlearn = tune.unlearn
+    monkeypatch.setattr(tune, "unlearn", lambda *a, **k: calls.append(k) or real_unlearn(*a, **k))
+    again = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
+    assert [c.get("resume") for c in calls] == [True]
+    assert (folder / "kill-marker").is_file() and (folder / "model.safetensors").is_file()
+    assert next(t for t in again["trials"] if t["key"] == long["key"])["continued_from"] != long["key"]
+
 def test_a_cosine_schedule_runs_every_trial_from_the_start(tiny_model_dir, tiny_evaluator_dir, tmp_path):
     spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"steps": [2, 4]})
     record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)

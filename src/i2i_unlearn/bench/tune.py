@@ -190,13 +190,17 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
             prefix = prefix_trial(trials.values(), method, config, record["model_weights_sha256"], root, start)
             out = work / f"{method}-{key}"
             started = time.time()
-            if prefix is not None:  # continue the shorter trial's run from its last checkpoint
+            if (out / CHECKPOINTS).is_dir() and any((out / CHECKPOINTS).iterdir()):
+                # this trial was killed after a checkpoint of its own (its folder is named by its key): go on
+                unlearn(source_dir, config, out, resume=True, keep_checkpoint=True)
+            elif prefix is not None:  # continue the shorter trial's run from its last checkpoint
                 shutil.rmtree(out, ignore_errors=True)
                 shutil.copytree(root / prefix["dir"] / CHECKPOINTS, out / CHECKPOINTS)
                 unlearn(source_dir, config, out, resume=True, keep_checkpoint=True)
-                trial["continued_from"] = prefix["key"]
             else:
                 unlearn(source_dir, config, out, overwrite=True, keep_checkpoint=True)
+            if prefix is not None:
+                trial["continued_from"] = prefix["key"]
             seconds = time.time() - started + (prefix["unlearning_wall_time_s"] if prefix else 0.0)
             trial.update({"dir": relative(out, root), "unlearning_wall_time_s": round(seconds, 1),
                           "scores": score(load_model(out), split, evaluator, task, forget_indices, seed)})
