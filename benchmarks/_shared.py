@@ -10,6 +10,7 @@ script passes its own ROOT, the package's harness whatever root it is given (a t
 """
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 from pathlib import Path
@@ -26,3 +27,21 @@ def command_line(script: str | Path, argv: list[str] | None = None) -> str:
     quoted for the shell so the recorded command runs as written."""
     arguments = sys.argv[1:] if argv is None else argv
     return " ".join(["python", relative(script, ROOT), *(shlex.quote(str(a)) for a in arguments)])
+
+
+def config_benchmark(doc: str, run, example: str, argv: list[str] | None = None):
+    """The entry point of a benchmark that one config drives (audit, proxy, robust): `--config`, `--work` (its
+    cache, default runs/<config name>) and `--results`; `run(config, work, results, command)` does the work and
+    returns the record. A UserError ends the process with its one line, no traceback."""
+    from i2i_unlearn.errors import UserError
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--config", required=True, help=f"the benchmark's config, e.g. {example}")
+    parser.add_argument("--work", default=None, help="folder for its models and scorings (default runs/<name>)")
+    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"), help="where <name>.json/.md go")
+    args = parser.parse_args(argv)
+    config = Path(args.config)
+    work = Path(args.work) if args.work else ROOT / "runs" / config.stem
+    try:
+        return run(config, work, Path(args.results), command_line(sys.argv[0], argv))
+    except UserError as error:
+        sys.exit(f"error: {error}")

@@ -8,31 +8,16 @@ Writes benchmarks/results/<name>.json (the audits' numbers, the commands, the in
 """
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
 from i2i_unlearn.bench.audit_benchmark import audit_benchmark, markdown
-from i2i_unlearn.errors import UserError
 
-from _shared import ROOT, command_line
+from _shared import ROOT, config_benchmark
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="audit config, e.g. benchmarks/audit-mae.yaml")
-    parser.add_argument("--work", default=None, help="folder for the models and audits (default runs/<name>)")
-    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"), help="where <name>.json/.md go")
-    args = parser.parse_args(argv)
-    work = Path(args.work) if args.work else ROOT / "runs" / Path(args.config).stem
-    record = audit_benchmark(Path(args.config), work, Path(args.results), root=ROOT,
-                             command=command_line(__file__, argv))
+def run(config, work, results, command) -> dict:
+    record = audit_benchmark(config, work, results, root=ROOT, command=command)
     print(markdown(record))
     return record
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as error:
-        sys.exit(f"error: {error}")
+    config_benchmark(__doc__, run, "benchmarks/audit-mae.yaml")

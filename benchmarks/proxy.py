@@ -13,33 +13,19 @@ one test scoring of 3 models (~3 min): about 40 minutes, well under an hour.
 """
 from __future__ import annotations
 
-import argparse
 import functools
-import sys
-from pathlib import Path
 
 from i2i_unlearn.bench.proxy_benchmark import markdown, proxy_benchmark
-from i2i_unlearn.errors import UserError
 
-from _shared import ROOT, command_line
+from _shared import ROOT, config_benchmark
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="proxy benchmark config, e.g. benchmarks/proxy-mae.yaml")
-    parser.add_argument("--work", default=None, help="folder for the models and scorings (default runs/<name>)")
-    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results"), help="where <name>.json/.md go")
-    args = parser.parse_args(argv)
-    config_path = Path(args.config)
-    work = Path(args.work) if args.work else ROOT / "runs" / config_path.stem
-    record = proxy_benchmark(config_path, work, Path(args.results), root=ROOT, command=command_line(__file__, argv),
+def run(config, work, results, command) -> dict:
+    record = proxy_benchmark(config, work, results, root=ROOT, command=command,
                              echo=functools.partial(print, flush=True))
     print(markdown(record))
     return record
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as error:
-        sys.exit(f"error: {error}")
+    config_benchmark(__doc__, run, "benchmarks/proxy-mae.yaml")
