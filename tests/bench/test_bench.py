@@ -670,3 +670,38 @@ def test_a_dry_run_refuses_an_unknown_method_and_lists_only_missing_knobs(tiny_m
     config = _write_bench(tmp_path, tiny_model_dir, tiny_evaluator_dir, methods=methods)
     result = CliRunner().invoke(app, ["bench", "--config", str(config), "--dry-run"])
     assert result.exit_code == 0 and "missing: knobs file of method 'later' not found" in result.output
+
+
+def test_the_scale_records_make_a_page_section_and_issue_34s_targets(tmp_path):
+    """scale_memory.json's peak ratios judged against 1.1x (unlearn and evaluate; import only shown), and
+    scale_step.json's rows with the unlearning step against the training step."""
+    from i2i_unlearn.bench.page.scale import scale_entries, scale_section
+    from i2i_unlearn.bench.page.targets_file import collect
+
+    def usage(mb):
+        return {"peak_rss_mb": mb, "seconds": 10.0}
+    memory = {"command": "python benchmarks/scale_memory.py", "settings": {
+                  "pixels": 256, "classes": 4, "model": "tiny", "evaluator": "a tiny CLIP", "max_eval_images": 200},
+              "sizes": {"100000": {c: usage(mb) for c, mb in (("import", 900), ("unlearn", 1050), ("evaluate", 1200),
+                                                            ("evaluate_sample", 800))},
+                        "1000": {c: usage(1000) for c in ("import", "unlearn", "evaluate", "evaluate_sample")}},
+              "peak_ratio_largest_to_smallest": {"import": 0.9, "unlearn": 1.05, "evaluate": 1.2,
+                                                 "evaluate_sample": 0.8}}
+    step = {"command": "python benchmarks/scale_step.py", "images": 8, "repeats": 3, "host": {"cores": 1},
+            "models": {"mae-base": {"rows": [
+                {"kind": "train", "mixed_precision": "no", "gradient_checkpointing": False, "seconds_per_step": 12.8,
+                 "peak_rss_mb": 3644.5},
+                {"kind": "unlearn", "mixed_precision": "no", "gradient_checkpointing": False,
+                 "seconds_per_step": 10.2, "peak_rss_mb": 3477.0, "to_training_step": 0.794}]}}}
+    entries = scale_entries(memory, "results/scale_memory.json")
+    assert [(e["issue"], e["verdict"], e["value"]) for e in entries] == [(34, "met", 1.05), (34, "missed", 1.2)]
+    assert entries[0]["target"] == "unlearn: peak RSS on 100,000 images within 1.1x of 1,000"
+    text = "\n".join(scale_section((memory, "m.json"), (step, "s.json")))
+    assert "unlearn met (1.050x); evaluate missed (1.200x)" in text
+    assert "| 1,000 | 1,000 MB, 10 s |" in text and text.index("| 1,000 |") < text.index("| 100,000 |")
+    assert "| mae-base | unlearn | no | no | 10.20 | 3,477 | 0.79x |" in text
+    assert scale_section(None, None) == []
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "scale_memory.json").write_text(json.dumps(memory))
+    assert [e["issue"] for e in collect(results, tmp_path)["targets"]] == [34, 34]

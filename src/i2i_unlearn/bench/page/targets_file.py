@@ -3,7 +3,8 @@
 Written with the results page (benchmarks/make_results_page.py), never typed. Sources: the bench's targets of
 each family (bench-*/bench.json, issue 10; judged by evaluation/bench_targets.py), the demo targets of each
 tuned method on test (tune-*.json, issue 9), the budgeted runs' demo targets (budget-*.json, issue 13), the
-robustness targets of every method (robust-*.json, issue 33) and the competence checks of the shipped originals
+robustness targets of every method (robust-*.json, issue 33), the memory targets of the scale benchmark
+(scale_memory.json, issue 34; about no shipped model) and the competence checks of the shipped originals
 (competence.json). A method target (does unlearning do X) and a competence check (is the model good enough to
 unlearn from) are entries of different `kind`s. A source that
 has not run yet gives no entry; a judged target that is not decided is "not run" (a bench still running) or
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from i2i_unlearn.bench.page.scale import scale_entries
 from i2i_unlearn.bench.page.tables import _main_table
 from i2i_unlearn.checkpoints import read_json, write_text_atomic
 from i2i_unlearn.evaluation.bench_targets import judge_targets
@@ -106,6 +108,8 @@ def collect(results: Path, root: Path) -> dict:
             entries += demo_entries(record, relative(path, root), 13, run, model_family(record.get("model"), root))
     for path in sorted(results.glob("robust-*.json")):
         entries += robust_entries(read_json(path), relative(path, root), root)
+    if (results / "scale_memory.json").is_file():
+        entries += scale_entries(read_json(results / "scale_memory.json"), relative(results / "scale_memory.json", root))
     if (results / "competence.json").is_file():
         entries += competence_entries(read_json(results / "competence.json"), relative(results / "competence.json",
                                                                                         root), root)
