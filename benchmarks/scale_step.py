@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from i2i_unlearn.bench.measure import Measure
-from i2i_unlearn.checkpoints import versions, write_json_atomic
+from i2i_unlearn.checkpoints import read_json, versions, write_json_atomic
 from i2i_unlearn.config import OptimConfig, TaskConfig, UnlearnConfig
 from i2i_unlearn.host import host_speed
 from i2i_unlearn.loop import autocast, make_accelerator, make_optimizer, step_generator
@@ -64,7 +64,7 @@ TINY = {
                  ["DownBlock2D", "AttnDownBlock2D"], "up_block_types": ["AttnUpBlock2D", "UpBlock2D"],
                  "layers_per_block": 1, "norm_num_groups": 4},
 }
-SETTINGS = [(precision, checkpointing) for precision in ("no", "bf16") for checkpointing in (False, True)]
+PRECISIONS = ("no", "bf16")   # accelerate's mixed_precision values
 
 
 def _batch(model, images: int, step: int) -> dict:
@@ -146,6 +146,8 @@ def main():
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated: " + ", ".join(MODELS))
     parser.add_argument("--images", type=int, default=8, help="images per step (unlearning: half forget, half retain)")
     parser.add_argument("--repeats", type=int, default=3, help="timed steps per setting, after one warm-up step")
+    parser.add_argument("--precisions", default=",".join(PRECISIONS),
+                        help="comma-separated: no (float32), bf16 (autocast; slow on a CPU without bf16 units)")
     parser.add_argument("--one", help=argparse.SUPPRESS)   # one setting, as JSON: what each child process runs
     args = parser.parse_args()
     if args.one:
@@ -155,22 +157,36 @@ def main():
     names = [name.strip() for name in args.models.split(",") if name.strip()]
     if not names or set(names) - set(MODELS):
         parser.error(f"--models: choose from {', '.join(MODELS)}, got {args.models!r}")
-    record = {"command": command_line(__file__), "task": vars(TASK), "images": args.images, "repeats": args.repeats,
-              "host": host_speed(), "versions": versions(), "models": {}}
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    if not precisions or set(precisions) - set(PRECISIONS):
+        parser.error(f"--precisions: choose from {', '.join(PRECISIONS)}, got {args.precisions!r}")
+    out = ROOT / "benchmarks" / "results" / f"scale_step{'_tiny' if args.tiny else ''}.json"
+    partial = out.with_suffix(".partial.json")   # the settings measured so far: a killed run goes on from them
+    settings = {"task": vars(TASK), "images": args.images, "repeats": args.repeats}
+    done = read_json(partial) if partial.is_file() else {}
+    if done.get("settings") != settings:
+        done = {"settings": settings, "rows": {}}
+    record = {"command": command_line(__file__), **settings, "host": host_speed(), "versions": versions(),
+              "models": {}}
     for name in names:
         rows = []
-        for precision, checkpointing in SETTINGS:
-            for kind in ("train", "unlearn"):
-                rows.append(_in_own_process({"model_config": shapes[name], "kind": kind, "mixed_precision": precision,
-                                             "checkpointing": checkpointing, "images": args.images,
-                                             "repeats": args.repeats}))
-                print(f"{name} {kind} {precision} checkpointing={checkpointing}: {rows[-1]['seconds_per_step']} s "
-                      f"per step, peak RSS {rows[-1]['peak_rss_mb']} MB", flush=True)
-            train, unlearn = rows[-2], rows[-1]
-            unlearn["to_training_step"] = round(unlearn["seconds_per_step"] / train["seconds_per_step"], 3)
+        for precision in precisions:
+            for checkpointing in (False, True):
+                for kind in ("train", "unlearn"):
+                    arguments = {"model_config": shapes[name], "kind": kind, "mixed_precision": precision,
+                                 "checkpointing": checkpointing, "images": args.images, "repeats": args.repeats}
+                    key = json.dumps(arguments, sort_keys=True)
+                    if key not in done["rows"]:
+                        done["rows"][key] = _in_own_process(arguments)
+                        write_json_atomic(partial, done)
+                    rows.append(dict(done["rows"][key]))
+                    print(f"{name} {kind} {precision} checkpointing={checkpointing}: {rows[-1]['seconds_per_step']} "
+                          f"s per step, peak RSS {rows[-1]['peak_rss_mb']} MB", flush=True)
+                train, unlearn = rows[-2], rows[-1]
+                unlearn["to_training_step"] = round(unlearn["seconds_per_step"] / train["seconds_per_step"], 3)
         record["models"][name] = {"config": shapes[name], "rows": rows}
-    out = ROOT / "benchmarks" / "results" / f"scale_step{'_tiny' if args.tiny else ''}.json"
     write_json_atomic(out, record)
+    partial.unlink()
     print(f"wrote {out}")
 
 
