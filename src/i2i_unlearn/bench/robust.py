@@ -114,7 +114,8 @@ def load_spec(path: Path, root: Path) -> RobustSpec:
         if not spec.forget_classes:
             raise UserError(f"{path.name}: `forget_classes:` names no class")
         if len(spec.retrained) < 2:
-            raise UserError(f"{path.name}: `retrained:` needs at least 2 seeds (the held-out ideal and a band, a floor)")
+            raise UserError(f"{path.name}: `retrained:` needs at least 2 seeds (the held-out ideal and a band, "
+                            "a floor)")
     else:
         check_files(spec.files, values, path.name)
     for name, method in spec.methods.items():
@@ -122,6 +123,14 @@ def load_spec(path: Path, root: Path) -> RobustSpec:
             raise UserError(f"{path.name}: methods.{name}.starts_from: {method.starts_from!r} is not a method here")
     spec.relearn.check()
     return spec
+
+
+def recorded_spec(spec: RobustSpec) -> dict:
+    """The config as the record holds it: a file request without the relearning settings it never uses."""
+    values = to_dict(spec)
+    if spec.files is not None:
+        del values["relearn"]
+    return values
 
 
 def check_files(files: RobustFiles, values: dict, name: str) -> None:
@@ -311,8 +320,9 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
     audited = {ORIGINAL: absolute(spec.original, root), RETRAINED: retrained[0], **methods}
     with_band = {**audited, **dict(zip(band[1:], retrained[1:]))}
     folder = Path(results) / name
-    record = {"name": name, "command": command, "config": relative(Path(config_path), root), "spec": to_dict(spec),
-              "models": {n: relative(d, root) for n, d in with_band.items()}, "band": band, "versions": versions()}
+    record = {"name": name, "command": command, "config": relative(Path(config_path), root),
+              "spec": recorded_spec(spec), "models": {n: relative(d, root) for n, d in with_band.items()},
+              "band": band, "versions": versions()}
     record["request"] = request
     if forget_files:
         record.update({"forget_files": relative(forget_files, root),
