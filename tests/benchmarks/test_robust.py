@@ -1,6 +1,7 @@
 """bench/robust.py (run by benchmarks/robust.py): every method against LiRA, the relearning band, the tell's floor,
 retain quality by the paired rule, and cost against retraining; the targets judged from those numbers."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -114,6 +115,11 @@ def test_a_config_makes_exactly_one_request_and_a_file_request_trains_enough_ret
             ({**common, **files, "shadows_in": ["i1"]}, "`shadows_in:` needs at least 2")):
         with pytest.raises(UserError, match=message):
             load(values)
+    # the shipped configs: each one request
+    root = Path(__file__).resolve().parents[2]
+    shipped = {p.name: robust.load_spec(p, root) for p in sorted((root / "benchmarks").glob("robust-*.yaml"))}
+    assert shipped["robust-mae-files.yaml"].files.retrain_seeds == [0, 1, 2, 3, 4]
+    assert all((spec.files is None) != (spec.forget_classes is None) for spec in shipped.values())
 
 
 @pytest.mark.slow
