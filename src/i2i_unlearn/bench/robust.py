@@ -81,12 +81,13 @@ NOT_MEASURED_FOR_FILES = {
 class RobustSpec:
     original: str                     # the trained model every method starts from
     evaluator: str
-    forget_classes: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)   # a class request, or `files`
-    retrained: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)   # a class request's retrained seeds:
-    #                                   the first is the held-out ideal row; all make the band
+    # a class request (or `files`, below): the classes, the shipped retrained seeds (the first is the held-out ideal
+    # row; all make the band) and LiRA's shadows without the class (the band's seeds may be: only the first is
+    # audited by LiRA); left out of the record of a file request
+    forget_classes: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
+    retrained: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
     shadows_in: list[str]             # LiRA's shadows trained with the forget images (none of them audited)
-    shadows_out: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)   # a class request's shadows without
-    #                                   it (the band's seeds may be: only the first is audited by LiRA)
+    shadows_out: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
     methods: dict[str, RobustMethod]
     relearn: RelearnConfig = field(default_factory=RelearnConfig)
     max_images: int = 200             # members and non-members each
@@ -322,8 +323,7 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
     folder = Path(results) / name
     record = {"name": name, "command": command, "config": relative(Path(config_path), root),
               "spec": recorded_spec(spec), "models": {n: relative(d, root) for n, d in with_band.items()},
-              "band": band, "versions": versions()}
-    record["request"] = request
+              "band": band, "versions": versions(), "request": request}
     if forget_files:
         record.update({"forget_files": relative(forget_files, root),
                        "forget_files_sha256": sha256_file(forget_files), "not_measured": not_measured})
