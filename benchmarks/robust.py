@@ -2,8 +2,11 @@
 band, the tell with its floor, retain quality and cost (issue 33; the logic: src/i2i_unlearn/bench/robust.py).
 
     .venv/bin/python benchmarks/robust.py --config benchmarks/robust-mae.yaml
+    .venv/bin/python benchmarks/robust.py --config benchmarks/robust-mae-files.yaml   # a file request
 
-Every model and audit is cached in --work (default runs/<name>): a killed run starts again where it stopped.
+A file request (`files:`) trains its retrained models itself, one full training per retrain seed (its config's
+header says how long). Every model and audit is cached in --work (default runs/<name>): a killed run starts again
+where it stopped.
 Writes benchmarks/results/<name>.json and .md, and the audits beside them.
 """
 from __future__ import annotations

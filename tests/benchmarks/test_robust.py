@@ -1,13 +1,16 @@
 """bench/robust.py (run by benchmarks/robust.py): every method against LiRA, the relearning band, the tell's floor,
 retain quality by the paired rule, and cost against retraining; the targets judged from those numbers."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
 import i2i_unlearn.bench.robust as robust
+from i2i_unlearn.checkpoints import sha256_text
 from i2i_unlearn.config import DataConfig
+from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
 from conftest import tiny_train_config, tiny_unlearn_config
 
@@ -77,6 +80,129 @@ def test_a_config_with_one_retrained_seed_or_an_unknown_source_is_refused(tmp_pa
         path.write_text(yaml.safe_dump({**base, **change}))
         with pytest.raises(UserError, match=message):
             robust.load_spec(path, tmp_path)
+
+
+def test_a_config_makes_exactly_one_request_and_a_file_request_trains_enough_retrained_seeds(tmp_path):
+    common = {"original": "o", "evaluator": "e", "shadows_in": ["i1", "i2"], "methods": {"ours": {"knobs": "k"}}}
+    classes = {"forget_classes": ["Cat"], "retrained": ["r0", "r1"], "shadows_out": ["o1", "o2", "o3"]}
+    files = {"files": {"count": 100, "seed": 0, "retrain_seeds": [0, 1, 2, 3, 4]}}
+    path = tmp_path / "robust-x.yaml"
+
+    def load(values):
+        path.write_text(yaml.safe_dump(values))
+        return robust.load_spec(path, tmp_path)
+    spec = load({**common, **files})
+    assert spec.files.retrain_seeds == [0, 1, 2, 3, 4] and spec.forget_classes is None
+    # the record of a file request names no class, no shipped retrained model and no relearning budget it never uses
+    recorded = robust.recorded_spec(spec)
+    assert recorded["files"] == {"count": 100, "retrain_seeds": [0, 1, 2, 3, 4], "seed": 0}
+    assert not {"forget_classes", "retrained", "shadows_out", "relearn"} & set(recorded)
+    class_spec = load({**common, **classes})   # a class request's record as it was
+    assert robust.recorded_spec(class_spec) == robust.to_dict(class_spec) and "files" not in robust.to_dict(class_spec)
+    for values, message in (
+            ({**common, **classes, **files}, "exactly one request.*`forget_classes:` and `files:`"),
+            (common, "exactly one request.*neither"),
+            ({**common, **classes, "forget_classes": []}, "names no class"),
+            ({**common, "forget_classes": ["Cat"], "retrained": ["r0", "r1"]}, "class request needs `shadows_out:`"),
+            ({**common, **files, "retrained": ["r0", "r1"]}, "trains its retrained models itself.*`retrained:`"),
+            ({**common, **files, "shadows_out": ["o1", "o2", "o3"]}, "leave out `shadows_out:`"),
+            ({**common, **files, "relearn": {"steps": 50}}, "`relearn:` does not apply to a file request"),
+            # LiRA's OUT shadows are the seeds after the first: at least 3 of them (the null leaves one out)
+            ({**common, "files": {"count": 100, "retrain_seeds": [0, 1]}}, "at least 4 distinct seeds.*\\[0, 1\\]"),
+            ({**common, "files": {"count": 100, "retrain_seeds": [0, 1, 2, 2]}}, "at least 4 distinct seeds"),
+            ({**common, "files": {"count": 0, "retrain_seeds": [0, 1, 2, 3]}}, "files.count must be at least 1"),
+            ({**common, "files": {"count": 100}}, "missing key.*retrain_seeds"),
+            ({**common, **files, "shadows_in": ["i1"]}, "`shadows_in:` needs at least 2")):
+        with pytest.raises(UserError, match=message):
+            load(values)
+    # the shipped configs: each one request
+    root = Path(__file__).resolve().parents[2]
+    shipped = {p.name: robust.load_spec(p, root) for p in sorted((root / "benchmarks").glob("robust-*.yaml"))}
+    assert shipped["robust-mae-files.yaml"].files.retrain_seeds == [0, 1, 2, 3, 4]
+    assert all((spec.files is None) != (spec.forget_classes is None) for spec in shipped.values())
+
+
+@pytest.mark.slow
+def test_a_file_request_is_audited_against_retrained_seeds_the_benchmark_trains(tiny_evaluator_dir, tmp_path,
+                                                                                monkeypatch, one_thread):
+    """The retrained seeds are trained here without exactly the listed files; LiRA's IN shadows are `shadows_in`, its
+    OUT shadows the retrained seeds after the first (held out: the ideal row); recognition and relearning are not
+    judged (the files are of every class)."""
+    from i2i_unlearn.train import train
+    data = DataConfig(test_per_class=5, val_per_class=5)   # every never-seen image is scored: keep them few
+    # eight models are trained and seven evaluated: their run records' host speed probe (0.3 s each) and
+    # evaluate's T-SNE map (seconds), which nothing here reads, are left out to keep the suite's time
+    monkeypatch.setattr("i2i_unlearn.runs.host_speed", lambda: {})
+    monkeypatch.setattr("i2i_unlearn.evaluation.evaluate.tsne_plot", lambda *a, **k: None)
+
+    def trained(seed):
+        recipe = tiny_train_config()
+        recipe.data, recipe.seed = data, seed
+        train(recipe, tmp_path / f"in-{seed}")
+        return tmp_path / f"in-{seed}"
+    original, shadows_in = trained(0), [trained(1), trained(2)]
+    knobs = tmp_path / "knobs.yaml"
+    knobs.write_text(yaml.safe_dump({"forget_classes": ["Cat"],   # a class's knobs: the request empties the class
+                                     "steps": 2, "batch_size": 8, "alpha": 0.5, "checkpoint_every": 1,
+                                     "tasks": [{"name": "center-inpaint", "ratio": 0.5}]}))
+    spec = tmp_path / "robust-tiny-files.yaml"
+    spec.write_text(yaml.safe_dump({
+        "original": str(original), "evaluator": str(tiny_evaluator_dir),
+        "files": {"count": 8, "seed": 0, "retrain_seeds": [0, 1, 2, 3]},
+        "shadows_in": [str(d) for d in shadows_in], "methods": {"ours": {"knobs": str(knobs)}},
+        "max_images": 6, "bootstrap": 20, "permutations": 0, "probe_folds": 2}))
+
+    def run_benchmark():
+        return robust.robust_benchmark(spec, tmp_path / "work", tmp_path, root=tmp_path,
+                                       command="python benchmarks/robust.py")
+    record = run_benchmark()
+    rows, models = record["rows"], record["models"]
+    assert list(rows) == ["original", "retrained", "ours", "retrained-2", "retrained-3", "retrained-4"]
+    assert record["request"].startswith("forget 8 training images of every class")
+    # the list: training images of several classes; every retrained seed trained without exactly those images
+    ids = (tmp_path / record["forget_files"]).read_text().split()
+    train_part = load_split(data).train
+    label = dict(zip(train_part.ids, train_part.labels.tolist()))
+    assert len(set(ids)) == 8 and set(ids) <= set(label) and len({label[i] for i in ids}) > 1
+    for name, seed in (("retrained", 0), ("retrained-2", 1), ("retrained-3", 2), ("retrained-4", 3)):
+        folder = tmp_path / models[name]
+        assert folder.name == f"retrain-seed{seed}"
+        run = json.loads((folder / "run.json").read_text())
+        assert run["kind"] == "retrain" and run["config"]["seed"] == seed
+        assert run["inputs"]["forget_count"] == 8 and run["inputs"]["train_count"] == len(train_part) - 8
+        assert run["inputs"]["forget_ids_sha256"] == sha256_text("\n".join(ids))
+        assert set((folder / "forgotten_ids.sha256").read_text().split()) == {sha256_text(i) for i in ids}
+    ours = json.loads((tmp_path / models["ours"] / "run.json").read_text())
+    assert ours["config"]["forget_classes"] == [] and ours["inputs"]["forget_count"] == 8
+    # LiRA: IN the shadows_in, OUT the retrained seeds after the first; the first is audited (held out), as are the
+    # original and the method
+    lira = json.loads((tmp_path / record["audits"]["lira"]).read_text())
+    assert lira["forget"]["kind"] == "files"
+    assert lira["lira"]["shadow_dirs"] == {"in": ["in-1", "in-2"],
+                                           "out": [models[f"retrained-{i}"] for i in (2, 3, 4)]}
+    assert record["lira_shadows"] == {"in": 2, "out": 3}
+    for name in ("original", "retrained", "ours"):
+        assert set(rows[name]["lira"]["intervals"]) == {"auc", "tpr_at_0.01_fpr", "tpr_at_0.001_fpr"}
+    assert all(rows[f"retrained-{i}"]["lira"] is None for i in (2, 3, 4))
+    # the band: every retrained seed, the floor its seeds after the first
+    assert record["band"] == ["retrained", "retrained-2", "retrained-3", "retrained-4"]
+    assert record["floor"]["models"] == ["retrained-2", "retrained-3", "retrained-4"]
+    # recognition and relearning: not measured, not judged, and said so
+    assert all(row["forget_recognition"] is None and row["relearning"] is None for row in rows.values())
+    assert record["retrained_recognition"] is None and record["relearn_config"] is None
+    targets = {t["name"].split(":")[0]: t for t in rows["ours"]["targets"]}
+    assert targets["forget recognition"]["met"] is None and targets["relearning"]["met"] is None
+    assert "not measured" in targets["forget recognition"]["name"]
+    assert not any(t["name"].startswith("forget recognition at most") for t in rows["ours"]["targets"])
+    assert targets["the tell"]["met"] is not None and rows["ours"]["cost"]["retrain_steps"] == 4
+    page = (tmp_path / "robust-tiny-files.md").read_text()
+    assert "Request: forget 8 training images of every class" in page
+    assert "## Relearning\n\nNot measured: " in page and "Forget recognition: not measured" in page
+    assert "## Relearning against the retrained band" not in page and "shadows trained with the files" in page
+    # a second run computes nothing again
+    monkeypatch.setattr(robust, "run_audit", lambda *a, **k: pytest.fail("an audit ran again"))
+    monkeypatch.setattr("i2i_unlearn.bench.audit_benchmark.unlearn", lambda *a, **k: pytest.fail("a model again"))
+    assert run_benchmark()["rows"] == json.loads(json.dumps(rows))
 
 
 @pytest.mark.slow

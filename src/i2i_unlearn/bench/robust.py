@@ -2,6 +2,15 @@
 with its tuned knobs, against an auditor that could tell: benchmarks/robust.py --config benchmarks/robust-<family>.yaml
 writes benchmarks/results/robust-<family>.json and .md.
 
+A config makes one request: a class (`forget_classes`, with shipped retrained seeds `retrained` and LiRA's OUT
+shadows `shadows_out`), or a file list (`files: {count, seed, retrain_seeds}`: `count` training images of every
+class the original was trained on, drawn with `seed` as bench/audit_benchmark.py draws them). A file request has no
+shipped retrained models: the benchmark retrains the original recipe without the files once per retrain seed
+(the `retrain` method, cached in the work folder); the first seed is the held-out ideal row, the others LiRA's OUT
+shadows, all of them the band (the tell's floor, retain FID). The IN shadows are `shadows_in` for both requests
+(the original recipe saw every training image). Relearning and forget recognition measure the forget class's
+recognition: a list of files of every class has none, so a file request records them as not measured.
+
 Per model (the original, the held-out retrained seed, every method):
 - per-example membership (LiRA, audit/lira.py) against shadows trained with and without the forget class: AUC and
   TPR at 1 % and 0.1 % FPR with intervals over the images;
@@ -25,12 +34,13 @@ from pathlib import Path
 
 import torch
 
-from i2i_unlearn.bench.audit_benchmark import _cached, _unlearned, publish
+from i2i_unlearn.bench.audit_benchmark import _cached, _unlearned, forget_list, publish
 from i2i_unlearn.checkpoints import read_json, sha256_file, sha256_text, versions, write_json_atomic, write_text_atomic
-from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, load_yaml, read_yaml, to_dict
+from i2i_unlearn.config import WHEN_SET_KEY, TaskConfig, UnlearnConfig, from_dict, load_yaml, read_yaml, to_dict
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.evaluation.audit import AuditOptions, run_audit
+from i2i_unlearn.evaluation.audit.lira import MIN_SHADOWS
 from i2i_unlearn.evaluation.audit.probe import PERMUTATIONS, probe_floor
 from i2i_unlearn.evaluation.audit.relearn import RelearnConfig
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
@@ -50,13 +60,34 @@ class RobustMethod:
 
 
 @dataclass
+class RobustFiles:
+    """A file request: `count` training images drawn over every class the original was trained on with `seed`,
+    forgotten; the original recipe retrained without them once per seed of `retrain_seeds` (the first: the held-out
+    ideal row; the others: LiRA's OUT shadows; all: the band)."""
+    count: int
+    retrain_seeds: list[int]
+    seed: int = 0
+
+
+# a file request: what is not measured, and why (rows, targets and page say so)
+NOT_MEASURED_FOR_FILES = {
+    "relearning": "the attacks measure the forget class's recognition after fine-tuning; a list of files of every "
+                  "class has no class to relearn",
+    "forget recognition": "the share of forget outputs recognised as a forget class; the files are of every class, "
+                          "so every recognisable output counts"}
+
+
+@dataclass(kw_only=True)   # keyword fields in the order they are recorded (the request's fields are optional)
 class RobustSpec:
     original: str                     # the trained model every method starts from
     evaluator: str
-    forget_classes: list[str]
-    retrained: list[str]              # retrained seeds: the first is the held-out ideal row; all make the band
-    shadows_in: list[str]             # LiRA's shadows trained with the class (none of them audited)
-    shadows_out: list[str]            # ... and without it (the band's seeds may be: only the first is audited by LiRA)
+    # a class request (or `files`, below): the classes, the shipped retrained seeds (the first is the held-out ideal
+    # row; all make the band) and LiRA's shadows without the class (the band's seeds may be: only the first is
+    # audited by LiRA); left out of the record of a file request
+    forget_classes: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
+    retrained: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
+    shadows_in: list[str]             # LiRA's shadows trained with the forget images (none of them audited)
+    shadows_out: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
     methods: dict[str, RobustMethod]
     relearn: RelearnConfig = field(default_factory=RelearnConfig)
     max_images: int = 200             # members and non-members each
@@ -64,12 +95,30 @@ class RobustSpec:
     permutations: int = PERMUTATIONS  # the tell's permutation test
     probe_folds: int = 5
     seed: int = 0
+    files: RobustFiles | None = field(default=None, metadata=WHEN_SET_KEY)   # a file request, or `forget_classes`
 
 
 def load_spec(path: Path, root: Path) -> RobustSpec:
-    spec = from_dict(RobustSpec, read_yaml(path), f" {path.name}")
-    if len(spec.retrained) < 2:
-        raise UserError(f"{path.name}: `retrained:` needs at least 2 seeds (the held-out ideal and a band, a floor)")
+    values = read_yaml(path)
+    spec = from_dict(RobustSpec, values, f" {path.name}")
+    requests = [key for key in ("forget_classes", "files") if values.get(key) is not None]
+    if len(requests) != 1:
+        raise UserError(f"{path.name}: give exactly one request, `forget_classes:` (a class) or `files:` (a seeded "
+                        f"list of training images), got {' and '.join(f'`{k}:`' for k in requests) or 'neither'}")
+    if len(spec.shadows_in) < MIN_SHADOWS:
+        raise UserError(f"{path.name}: `shadows_in:` needs at least {MIN_SHADOWS} models (LiRA fits a mean and a "
+                        f"spread), got {len(spec.shadows_in)}")
+    if spec.files is None:
+        missing = [key for key in ("retrained", "shadows_out") if getattr(spec, key) is None]
+        if missing:
+            raise UserError(f"{path.name}: a class request needs {' and '.join(f'`{k}:`' for k in missing)}")
+        if not spec.forget_classes:
+            raise UserError(f"{path.name}: `forget_classes:` names no class")
+        if len(spec.retrained) < 2:
+            raise UserError(f"{path.name}: `retrained:` needs at least 2 seeds (the held-out ideal and a band, "
+                            "a floor)")
+    else:
+        check_files(spec.files, values, path.name)
     for name, method in spec.methods.items():
         if method.starts_from is not None and method.starts_from not in spec.methods:
             raise UserError(f"{path.name}: methods.{name}.starts_from: {method.starts_from!r} is not a method here")
@@ -77,35 +126,89 @@ def load_spec(path: Path, root: Path) -> RobustSpec:
     return spec
 
 
-def _method_models(spec: RobustSpec, work: Path, root: Path) -> dict[str, Path]:
-    """Each method's unlearned model, trained once with its knobs (a `starts_from` method after its source)."""
+def recorded_spec(spec: RobustSpec) -> dict:
+    """The config as the record holds it: a file request without the relearning settings it never uses."""
+    values = to_dict(spec)
+    if spec.files is not None:
+        del values["relearn"]
+    return values
+
+
+def check_files(files: RobustFiles, values: dict, name: str) -> None:
+    """A file request's keys: its retrained models are trained here, so none are given, and enough seeds for LiRA's
+    OUT shadows (MIN_SHADOWS + 1: the null leaves one out) beside the held-out first one."""
+    given = [key for key in ("retrained", "shadows_out") if key in values]
+    if given:
+        raise UserError(f"{name}: a file request trains its retrained models itself (`files.retrain_seeds`: the first "
+                        f"is the held-out ideal row, the others LiRA's OUT shadows); leave out "
+                        f"{' and '.join(f'`{k}:`' for k in given)}")
+    if "relearn" in values:
+        raise UserError(f"{name}: `relearn:` does not apply to a file request ({NOT_MEASURED_FOR_FILES['relearning']})")
+    if files.count < 1:
+        raise UserError(f"{name}: files.count must be at least 1, got {files.count}")
+    needed = 1 + MIN_SHADOWS + 1
+    if len(set(files.retrain_seeds)) != len(files.retrain_seeds) or len(files.retrain_seeds) < needed:
+        raise UserError(f"{name}: files.retrain_seeds needs at least {needed} distinct seeds (the first: the held-out "
+                        f"ideal row; the others: LiRA's OUT shadows, at least {MIN_SHADOWS + 1}; all: the band and "
+                        f"the tell's floor), got {files.retrain_seeds}")
+
+
+def _method_models(spec: RobustSpec, work: Path, root: Path, forget_files: Path | None = None) -> dict[str, Path]:
+    """Each method's unlearned model, trained once with its knobs (a `starts_from` method after its source): on the
+    class request, or on the file list `forget_files` (forget_classes emptied, as bench/audit_benchmark.py does)."""
     original, models = absolute(spec.original, root), {}
     pending = dict(spec.methods)
     while pending:
         name, method = next((n, m) for n, m in pending.items() if m.starts_from in (None, *models))
         config = load_yaml(UnlearnConfig, absolute(method.knobs, root))
-        config.forget_classes = list(spec.forget_classes)
+        if forget_files is None:
+            config.forget_classes = list(spec.forget_classes)
+        else:
+            config.forget_classes, config.forget_files = [], str(forget_files)
         start = models[method.starts_from] if method.starts_from else original
         models[name] = _unlearned(start, config, work / f"method-{name}")
         del pending[name]
     return models
 
 
+def file_request(spec: RobustSpec, work: Path, root: Path) -> tuple[Path, Path]:
+    """The file list of a file request, and the work folder of its models: named by the list's content, so a list
+    changed in the config (count, seed) never meets the models of another (a finished model folder is reused)."""
+    original = absolute(spec.original, root)
+    drawn = forget_list(original, spec.files.count, spec.files.seed, Path(work) / "forget-files.txt")
+    folder = Path(work) / f"files-{sha256_file(drawn)[:12]}"
+    ids = folder / "forget-files.txt"
+    if not ids.is_file():
+        write_text_atomic(ids, drawn.read_text())
+    return ids, folder
+
+
+def retrained_without(spec: RobustSpec, ids: Path, folder: Path, root: Path) -> list[Path]:
+    """The original recipe retrained without the files, once per retrain seed (each a full training), cached."""
+    original = absolute(spec.original, root)
+    return [_unlearned(original, UnlearnConfig(method="retrain", forget_files=str(ids), seed=seed),
+                       folder / f"retrain-seed{seed}") for seed in spec.files.retrain_seeds]
+
+
 def _audit(models: dict[str, Path], out: Path, spec: RobustSpec, root: Path, *, band: list[str] | None = None,
-           shadows: bool = False) -> dict:
+           shadows_out: list[Path] | None = None, forget_files: Path | None = None) -> dict:
+    """One audit of `models`, cached by its inputs: with `band`, the relearning attacks (a class request) and the
+    tell's floor; with `shadows_out`, LiRA (the IN shadows: `shadows_in`)."""
     options = AuditOptions(max_images=spec.max_images, seed=spec.seed, permutations=spec.permutations,
                            probe_folds=spec.probe_folds,
-                           shadows_in=tuple(str(absolute(d, root)) for d in spec.shadows_in) if shadows else (),
-                           shadows_out=tuple(str(absolute(d, root)) for d in spec.shadows_out) if shadows else ())
-    relearn = spec.relearn if band else None
+                           shadows_in=tuple(str(absolute(d, root)) for d in spec.shadows_in) if shadows_out else (),
+                           shadows_out=tuple(str(d) for d in shadows_out) if shadows_out else ())
+    relearn = spec.relearn if band and forget_files is None else None
+    # a class request's key is what it was before file requests existed (its cached audits stay valid)
+    what = {"classes": spec.forget_classes} if forget_files is None else {"files": sha256_file(forget_files)}
     key = sha256_text(str({"models": {n: sha256_file(Path(d) / "model.safetensors") for n, d in models.items()},
                            "evaluator": sha256_file(absolute(spec.evaluator, root) / "model.safetensors"),
-                           "classes": spec.forget_classes, "options": to_dict(options), "band": band,
+                           **what, "options": to_dict(options), "band": band,
                            "relearn": to_dict(relearn) if relearn else None}))
+    request = {"forget_classes": list(spec.forget_classes)} if forget_files is None else {"forget_files": forget_files}
     return _cached(out, key, "audit.json", lambda: run_audit(
         {n: str(d) for n, d in models.items()}, out, evaluator_spec=absolute(spec.evaluator, root),
-        reference=RETRAINED, forget_classes=list(spec.forget_classes), options=options, relearn=relearn,
-        band_models=band, overwrite=True))
+        reference=RETRAINED, options=options, relearn=relearn, band_models=band, overwrite=True, **request))
 
 
 def retain_comparison(results: dict, names: list[str], band: list[str]) -> dict:
@@ -149,9 +252,16 @@ def cost(model_dir: Path, retrained_dirs: list[Path], sources: list[Path]) -> di
             "hosts": {"unlearning": [r.get("host") for r in runs], "retraining": [r.get("host") for r in retrains]}}
 
 
-def judge(row: dict, floor: float | None, held_out: dict, retrained_recognition: float) -> list[dict]:
-    """The issue's targets for one method row: each {name, value, limit, met}; met None when not measured."""
-    targets = []
+def judge(row: dict, floor: float | None, held_out: dict, retrained_recognition: float | None,
+          not_measured: dict[str, str] | None = None) -> list[dict]:
+    """The issue's targets for one method row: each {name, value, limit, met}; met None when not measured.
+    `not_measured` ({"relearning" or "forget recognition": why}; a file request's NOT_MEASURED_FOR_FILES): each is
+    one target, met None, saying why, in place of its measured ones."""
+    not_measured = not_measured or {}
+
+    def unmeasured(what: str) -> dict:
+        return {"name": f"{what}: not measured ({not_measured[what]})", "value": None, "limit": None, "met": None}
+    targets = [unmeasured("relearning")] if "relearning" in not_measured else []
     for variant, result in (row.get("relearning") or {}).items():
         # inside means neither above (relearned more than retraining) nor below (still hiding what a retrained
         # model shows: a curve below the band gives the unlearning away as surely)
@@ -173,10 +283,14 @@ def judge(row: dict, floor: float | None, held_out: dict, retrained_recognition:
     retain = row.get("retain") or {}
     targets.append({"name": "retain FID: not worse than the retrained seeds (paired)", "value": retain.get("fid"),
                     "limit": None, "met": None if not retain else retain["verdict"] != "worse"})
-    recognition = row.get("forget_recognition")
-    limit = round(retrained_recognition + RECOGNITION_MARGIN, 4)
-    targets.append({"name": f"forget recognition at most the retrained models' mean + {RECOGNITION_MARGIN}",
-                    "value": recognition, "limit": limit, "met": None if recognition is None else recognition <= limit})
+    if "forget recognition" in not_measured:
+        targets.append(unmeasured("forget recognition"))
+    else:
+        recognition = row.get("forget_recognition")
+        limit = round(retrained_recognition + RECOGNITION_MARGIN, 4)
+        targets.append({"name": f"forget recognition at most the retrained models' mean + {RECOGNITION_MARGIN}",
+                        "value": recognition, "limit": limit,
+                        "met": None if recognition is None else recognition <= limit})
     spent = row.get("cost") or {}
     for key, label in (("time_share", "wall time"), ("step_share", "optimiser steps")):
         targets.append({"name": f"cost: at most {COST_SHARE:.0%} of retraining's {label}", "value": spent.get(key),
@@ -189,55 +303,79 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
     and .md and the published audits beside them."""
     name = Path(config_path).stem
     spec = load_spec(Path(config_path), root)
-    retrained = [absolute(d, root) for d in spec.retrained]
+    forget_files = None
+    if spec.files is None:
+        retrained = [absolute(d, root) for d in spec.retrained]
+        methods = _method_models(spec, work, root)
+        shadows_out = [absolute(d, root) for d in spec.shadows_out]
+        request = f"forget the class{'es' if len(spec.forget_classes) > 1 else ''} {', '.join(spec.forget_classes)}"
+    else:   # the methods first: minutes, where the retrained seeds are a full training each
+        forget_files, models_folder = file_request(spec, work, root)
+        methods = _method_models(spec, models_folder, root, forget_files)
+        retrained = retrained_without(spec, forget_files, models_folder, root)
+        shadows_out = retrained[1:]
+        request = (f"forget {spec.files.count} training images of every class (drawn with seed {spec.files.seed}); "
+                   f"retrained without them with seeds {', '.join(map(str, spec.files.retrain_seeds))}")
+    not_measured = NOT_MEASURED_FOR_FILES if forget_files else {}
     band = [RETRAINED] + [f"{RETRAINED}-{i + 1}" for i in range(1, len(retrained))]
-    methods = _method_models(spec, work, root)
     audited = {ORIGINAL: absolute(spec.original, root), RETRAINED: retrained[0], **methods}
     with_band = {**audited, **dict(zip(band[1:], retrained[1:]))}
     folder = Path(results) / name
-    record = {"name": name, "command": command, "config": relative(Path(config_path), root), "spec": to_dict(spec),
-              "models": {n: relative(d, root) for n, d in with_band.items()}, "band": band, "versions": versions()}
+    record = {"name": name, "command": command, "config": relative(Path(config_path), root),
+              "spec": recorded_spec(spec), "models": {n: relative(d, root) for n, d in with_band.items()},
+              "band": band, "versions": versions(), "request": request}
+    if forget_files:
+        record.update({"forget_files": relative(forget_files, root),
+                       "forget_files_sha256": sha256_file(forget_files), "not_measured": not_measured})
 
-    relearning = _audit(with_band, work / "audit-band", spec, root, band=band)
+    relearning = _audit(with_band, work / "audit-band", spec, root, band=band, forget_files=forget_files)
     publish(work / "audit-band", folder / "band", with_band, root)
-    lira = _audit(audited, work / "audit-lira", spec, root, shadows=True)
+    lira = _audit(audited, work / "audit-lira", spec, root, shadows_out=shadows_out, forget_files=forget_files)
     publish(work / "audit-lira", folder / "lira", audited, root)
     key = sha256_text(str({n: sha256_file(d / "model.safetensors") for n, d in with_band.items()}) + str(spec.bootstrap))
+    if forget_files:   # the forget set is the files themselves
+        key = sha256_text(f"{key} files {sha256_file(forget_files)}")
+    request_set = {"forget_files": forget_files} if forget_files else {"forget_classes": list(spec.forget_classes)}
     quality = _cached(work / "evaluate", key, "results.json", lambda: evaluate_model_dirs(
         {n: str(d) for n, d in with_band.items()}, TaskConfig("center-inpaint", 0.5), absolute(spec.evaluator, root),
-        work / "evaluate", forget_classes=list(spec.forget_classes), seed=spec.seed, split="test", overwrite=True,
-        bootstrap=spec.bootstrap))
+        work / "evaluate", seed=spec.seed, split="test", overwrite=True, bootstrap=spec.bootstrap, **request_set))
     retain = retain_comparison(quality, list(with_band), band)
 
     tell = relearning["tell"]
     tell["floor"] = probe_floor(tell["models"], band, RETRAINED)   # today's rule, also on an audit cached before it
     floor = (tell.get("floor") or {}).get("accuracy")
+    attacks = relearning["relearning"]   # None for a file request
     rows = {}
     for model in with_band:
         probe = tell["models"][model]["probe_vs_reference"] or {}
-        variants = relearning["relearning"]["models"][model]["variants"]
         rows[model] = {
             "lira": (lira["lira"]["models"].get(model) if lira.get("lira") else None),
-            "relearning": {v: {"band_area": r["band_area"], "above_band": r["above_band"],
-                               "final_recognition": r["final_recognition"], "steps_to_original": r["steps_to_original"]}
-                           for v, r in variants.items()},
+            "relearning": None if attacks is None else {
+                v: {"band_area": r["band_area"], "above_band": r["above_band"],
+                    "final_recognition": r["final_recognition"], "steps_to_original": r["steps_to_original"]}
+                for v, r in attacks["models"][model]["variants"].items()},
             "probe_accuracy": probe.get("accuracy"), "probe_p_value": (probe.get("permutation") or {}).get("p_value"),
-            "forget_recognition": tell["models"][model]["forget_recognition"],
+            "forget_recognition": None if "forget recognition" in not_measured
+            else tell["models"][model]["forget_recognition"],
             "forget_fid": quality["metrics"][model]["forget"]["fid"], "retain": retain[model]}
         if model in methods:
             source = spec.methods[model].starts_from
             rows[model]["cost"] = cost(methods[model], retrained, [methods[source]] if source else [])
     band_recognition = [rows[m]["forget_recognition"] for m in band if rows[m]["forget_recognition"] is not None]
     retrained_recognition = sum(band_recognition) / len(band_recognition) if band_recognition else 0.0
+    if "forget recognition" in not_measured:
+        retrained_recognition = None
     for model in methods:
-        rows[model]["targets"] = judge(rows[model], floor, rows[RETRAINED], retrained_recognition)
+        rows[model]["targets"] = judge(rows[model], floor, rows[RETRAINED], retrained_recognition, not_measured)
+    figures = {"lira_roc": f"{name}/lira/{lira['images'].get('lira_roc', lira['images']['roc'])}"}
+    if attacks is not None:
+        figures = {"relearning": f"{name}/band/{relearning['images']['relearn']}", **figures}
     record.update({"rows": rows, "floor": tell.get("floor"), "retrained_recognition": retrained_recognition,
                    "lira_shadows": lira["lira"]["shadows"] if lira.get("lira") else None,
-                   "relearn_config": relearning["relearning"]["config"],
+                   "relearn_config": attacks["config"] if attacks else None,
                    "audits": {"band": relative(folder / "band" / "audit.json", root),
                               "lira": relative(folder / "lira" / "audit.json", root)},
-                   "figures": {"relearning": f"{name}/band/{relearning['images']['relearn']}",
-                               "lira_roc": f"{name}/lira/{lira['images'].get('lira_roc', lira['images']['roc'])}"}})
+                   "figures": figures})
     write_json_atomic(Path(results) / f"{name}.json", record)
     write_text_atomic(Path(results) / f"{name}.md", markdown(record))
     return record
@@ -253,14 +391,20 @@ def markdown(record: dict) -> str:
     """The robustness page: one table per measurement, then every method's targets."""
     rows, band = record["rows"], record["band"]
     floor = record.get("floor") or {}
+    not_measured = record.get("not_measured") or {}
+    files = "forget_files" in record   # a file request
     lines = [f"# Robustness: {record['name']}", "",
+             *([f"Request: {record['request']}.", ""] if record.get("request") else []),
              f"Generated by `{record['command']}` from [{record['name']}.json]({record['name']}.json). "
              f"The reference rows: `original` (must be caught) and `retrained` (a retrained seed held out of the "
              f"shadows and of its own band: the ideal). Retrained band: {', '.join(f'`{m}`' for m in band)}.", "",
              "## Per-example membership (LiRA)", ""]
     if record.get("lira_shadows"):
-        lines += [f"{record['lira_shadows']['in']} shadows trained with the class, {record['lira_shadows']['out']} "
-                  "without; 95 % intervals over the forgotten images.", "",
+        shadows = (f"{record['lira_shadows']['in']} shadows trained with the files (the original recipe, other seeds), "
+                   f"{record['lira_shadows']['out']} retrained without them (the retrain seeds after the first)"
+                   if files else f"{record['lira_shadows']['in']} shadows trained with the class, "
+                                 f"{record['lira_shadows']['out']} without")
+        lines += [f"{shadows}; 95 % intervals over the forgotten images.", "",
                   "| model | AUC | TPR at 1 % FPR | TPR at 0.1 % FPR |", "|---|---|---|---|"]
         for model, row in rows.items():
             lira = row.get("lira")
@@ -270,27 +414,17 @@ def markdown(record: dict) -> str:
                          for k in ("auc", "tpr_at_0.01_fpr", "tpr_at_0.001_fpr")]
                 lines.append(f"| {model} | " + " | ".join(cells) + " |")
         lines += ["", f"![per-example ROC]({record['figures']['lira_roc']})"]
-    variants = list(dict.fromkeys(v for row in rows.values() for v in row["relearning"]))
-    lines += ["", "## Relearning against the retrained band", "",
-              f"Mean over the attack seeds ({record['relearn_config']['attack_seeds']}) of the area outside the "
-              "retrained band (recognition units; 0: inside at every measured step); **above**: relearned more "
-              "than a retrained model at some step.", "",
-              "| model | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
-    for model, row in rows.items():
-        cells = [f"{_show(r['band_area'])}{' **above**' if r['above_band'] else ''}"
-                 for r in (row["relearning"].get(v, {"band_area": None, "above_band": None}) for v in variants)]
-        lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    own = [r["band_area"] <= BAND_TOLERANCE for m in band for r in rows[m]["relearning"].values()
-           if r["band_area"] is not None]
-    lines += ["", f"What retraining itself achieves: a retrained seed read against the band of the others is inside "
-                  f"at every step in {sum(own)} of {len(own)} (seed, attack) pairs; with few seeds the band is narrow "
-                  "and this target is stricter than retraining.",
-              "", f"![relearning]({record['figures']['relearning']})", "",
-              "## The tell, retain quality, forgetting and cost", "",
-              f"Probe accuracy against `retrained`; the floor (the mean of "
-              f"{', '.join(f'`{m}`' for m in floor.get('models', []))} against it): {_show(floor.get('accuracy'))}. "
-              "Retain FID against the other retrained seeds: the paired image part plus the prediction interval of "
-              "one more retrained seed (bench/robust.py retain_comparison).", "",
+    lines += relearning_lines(record) if record.get("relearn_config") else \
+        ["", "## Relearning", "", f"Not measured: {not_measured.get('relearning', 'no relearning attack ran')}."]
+    how = (f"Probe accuracy against `retrained`; the floor (the mean of "
+           f"{', '.join(f'`{m}`' for m in floor.get('models', []))} against it): {_show(floor.get('accuracy'))}. "
+           "Retain FID against the other retrained seeds: the paired image part plus the prediction interval of "
+           "one more retrained seed (bench/robust.py retain_comparison).")
+    if files:
+        how += (" The tell and forget FID are scored on the forgotten images themselves (a file has no never-seen "
+                "twin), retain FID on every never-seen test image. Forget recognition: not measured "
+                f"({not_measured['forget recognition']}).")
+    lines += ["", "## The tell, retain quality, forgetting and cost", "", how, "",
               "| model | probe acc. | p (permutation) | forget recog. | forget FID | retain FID | vs retrained | "
               "cost: time / steps vs retraining |", "|---|---|---|---|---|---|---|---|"]
     for model, row in rows.items():
@@ -307,4 +441,28 @@ def markdown(record: dict) -> str:
         judged = [t for t in row["targets"] if t["met"] is not None]
         missed = "; ".join(f"{t['name']} ({_show(t['value'])} vs {_show(t['limit'])})" for t in judged if not t["met"])
         lines.append(f"| {model} | {sum(t['met'] for t in judged)}/{len(judged)} | {missed or '–'} |")
+    if not_measured:
+        lines += ["", f"Not judged (not measured for this request): {', '.join(not_measured)}."]
     return "\n".join(lines) + "\n"
+
+
+def relearning_lines(record: dict) -> list[str]:
+    """The relearning section of a class request's page: each model's area outside the retrained band."""
+    rows, band = record["rows"], record["band"]
+    variants = list(dict.fromkeys(v for row in rows.values() for v in row["relearning"]))
+    lines = ["", "## Relearning against the retrained band", "",
+              f"Mean over the attack seeds ({record['relearn_config']['attack_seeds']}) of the area outside the "
+              "retrained band (recognition units; 0: inside at every measured step); **above**: relearned more "
+              "than a retrained model at some step.", "",
+              "| model | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
+    for model, row in rows.items():
+        cells = [f"{_show(r['band_area'])}{' **above**' if r['above_band'] else ''}"
+                 for r in (row["relearning"].get(v, {"band_area": None, "above_band": None}) for v in variants)]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    own = [r["band_area"] <= BAND_TOLERANCE for m in band for r in rows[m]["relearning"].values()
+           if r["band_area"] is not None]
+    lines += ["", f"What retraining itself achieves: a retrained seed read against the band of the others is inside "
+                  f"at every step in {sum(own)} of {len(own)} (seed, attack) pairs; with few seeds the band is narrow "
+                  "and this target is stricter than retraining.",
+              "", f"![relearning]({record['figures']['relearning']})"]
+    return lines
