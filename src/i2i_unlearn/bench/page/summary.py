@@ -45,10 +45,12 @@ def summary_lines(record: dict) -> list[str]:
         bench = [e for e in mine if e["kind"] == "method" and e.get("bench")]
         tuned = [e for e in mine if e["kind"] == "method" and e["issue"] == 9 and e.get("run") == "ours"]
         competence = [e for e in mine if e["kind"] == "competence"]
-        robust = [e for e in mine if e["issue"] == 33 and e.get("run") == "ours"]
+        robust = [e for e in mine if e["issue"] == 33 and e.get("run") == "ours" and e.get("request") != "files"]
+        robust_files = [e for e in mine if e["issue"] == 33 and e.get("run") == "ours" and e.get("request") == "files"]
         parts = [f"bench {counts(bench)}" if bench else "no bench",
                  f"tuned {_tuned(tuned)}" if tuned else "not tuned",
                  *([f"robustness {counts(robust)}"] if robust else []),
+                 *([f"robustness to a file request {counts(robust_files)}"] if robust_files else []),
                  f"competence {counts(competence)}" if competence else "no competence check"]
         lines.append(f"- `{Path(model).name}`: " + "; ".join(parts))
     return [*lines, END]

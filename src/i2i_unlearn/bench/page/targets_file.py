@@ -81,7 +81,9 @@ def competence_entries(record: dict, source: str, root: Path) -> list[dict]:
 def robust_entries(record: dict, source: str, root: Path) -> list[dict]:
     """The robustness benchmark's targets (bench/robust.py, issue 33), per method."""
     model = record["spec"]["original"]
+    request = "files" if record.get("forget_files") else "class"   # a forget class, or a list of training files
     return [{"issue": 33, "kind": "method", "model": model, "family": model_family(model, root), "run": method,
+             "request": request,
              "target": t["name"], "value": t["value"], "limit": t["limit"], "interval": None,
              "verdict": _status(t["met"]), "json": source}
             for method, row in record["rows"].items() for t in row.get("targets") or []]
