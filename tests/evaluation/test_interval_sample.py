@@ -114,3 +114,15 @@ def test_a_set_above_the_cap_keeps_every_point_estimate_and_says_what_came_from_
     assert "KID and ± from a sample of 40" in summary_table(sampled) and "sample" not in summary_table(every)
     assert "seeded sample of 40" in results_table(sampled, "retain").caption
     assert "sample" not in results_table(sampled, "forget").caption
+
+
+def test_the_command_line_passes_the_cap_and_refuses_one_below_two(tmp_path):
+    """Refused before any model is read (the model folder does not even exist)."""
+    from typer.testing import CliRunner
+
+    from i2i_unlearn.cli import app
+    from i2i_unlearn.errors import UserError
+    result = CliRunner().invoke(app, ["evaluate", "--model", f"a={tmp_path / 'none'}", "--out", str(tmp_path / "out"),
+                                      "--interval-images", "1"])
+    assert isinstance(result.exception, UserError) and "--interval-images must be at least 2" in str(result.exception)
+    assert not (tmp_path / "out").exists()
