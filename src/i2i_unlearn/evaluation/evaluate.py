@@ -29,7 +29,8 @@ from i2i_unlearn.evaluation.evaluator import instrument_check
 from i2i_unlearn.evaluation.grids import image_grid, show_input
 from i2i_unlearn.evaluation.results import validate_results
 from i2i_unlearn.evaluation.scoring import (BOOTSTRAP_DOC, BOOTSTRAP_RESAMPLES, HOLE_SCORES, HOLE_VIEW_DOC,
-                                         INTERVAL_IMAGES, INTERVAL_SAMPLE_DOC, NOISE_KL_SHRINK, score_set)
+                                         INTERVAL_IMAGES, INTERVAL_SAMPLE_DOC, INTERVAL_SEED_OFFSET, NOISE_KL_SHRINK,
+                                         score_set)
 from i2i_unlearn.evaluation.targets import GROUND_TRUTH, MEAN_FILL, check_targets
 from i2i_unlearn.evaluation.tsne import tsne_plot
 from i2i_unlearn.lineage import default_retain_classes, input_folders, training_data_config
@@ -192,7 +193,8 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
                                   "calls that very class",
                      "bootstrap": {"resamples": bootstrap, "seed": seed, "level": metrics.LEVEL,
                                    "method": BOOTSTRAP_DOC},
-                     "interval_sample": {"images": interval_images, "seed": seed, "rule": INTERVAL_SAMPLE_DOC}},
+                     "interval_sample": {"images": interval_images, "seed": seed + INTERVAL_SEED_OFFSET,
+                                         "rule": INTERVAL_SAMPLE_DOC}},
         "versions": versions(),
     }
     if max_images:   # a quick look: every number below was computed on the sample

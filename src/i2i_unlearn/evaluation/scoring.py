@@ -35,9 +35,10 @@ HOLE_VIEW_DOC = ("each image cropped to the bounding box of its hidden pixels (v
                  "evaluator's input size")
 
 INTERVAL_IMAGES = 5000    # per-image rows kept per set (KID, intervals, per-class FID): a set above it keeps a sample
+INTERVAL_SEED_OFFSET = 3_400_034   # the sample's generator: the evaluation seed plus this
 
-INTERVAL_SAMPLE_DOC = ("a set of more images than the cap keeps the per-image features of a seeded random sample of "
-                       "that many (the same images for every row): KID, per-class FID and every bootstrap interval "
+INTERVAL_SAMPLE_DOC = ("a set of more images than the cap keeps the per-image features of a random sample of that "
+                       "many (drawn without replacement by a generator seeded `seed`; the same images for every row): KID, per-class FID and every bootstrap interval "
                        "come from the sample (wider than the whole set's: conservative), the other point estimates "
                        "from every image (FID and noise KL from feature means and covariances accumulated batch by "
                        "batch; IS from summed class probabilities; similarity, recognition and hidden MSE per image)")
@@ -81,12 +82,14 @@ def hole_view(images: torch.Tensor, masks: torch.Tensor, size: int) -> torch.Ten
 
 def interval_positions(n: int, cap: int | None, seed: int) -> torch.Tensor | None:
     """The positions of a set of `n` images whose per-image rows a pass keeps: None (every image) when n is at most
-    `cap` (None: no cap), else `cap` positions drawn at random without replacement from a generator seeded `seed`,
-    sorted. A pure function of (n, cap, seed): every row of an evaluation (each model, the reference fills, the
+    `cap` (None: no cap), else `cap` positions drawn at random without replacement, sorted, from a generator of
+    its own (seeded `seed` + INTERVAL_SEED_OFFSET: not the stream the bootstrap's resamples of the same seed come
+    from). A pure function of (n, cap, seed): every row of an evaluation (each model, the reference fills, the
     ground truth) keeps the same images, so their bootstrap resamples pair."""
     if cap is None or n <= cap:
         return None
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:cap].sort().values
+    generator = torch.Generator().manual_seed(seed + INTERVAL_SEED_OFFSET)
+    return torch.randperm(n, generator=generator)[:cap].sort().values
 
 
 @dataclass
