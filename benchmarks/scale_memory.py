@@ -3,7 +3,9 @@ of growing size, each command in its own process. Memory bounded by the batch me
 the smallest folder to the largest (the issue's target: within 1.1x from 1,000 to 100,000 images at 256 px).
 
     python benchmarks/scale_memory.py                                   # 1,000 / 10,000 / 100,000 images, 256 px
-    python benchmarks/scale_memory.py --sizes 50,200 --pixels 32 --out runs/scale-memory/tiny.json   # a quick try
+    python benchmarks/scale_memory.py --sizes 50,400 --pixels 64 --test-fraction 0.2 --val-fraction 0.2 \
+        --out runs/scale-memory/tiny.json   # a quick try (32 px is one 2 x 2 patch grid: a centre hole hides it all;
+                                            # 2 % of a class of a dozen images is no test or validation image)
 
 The folders (4 classes of generated patterns, JPEG), a randomly initialised Hugging Face ViTMAE and a tiny random
 CLIP vision model (the evaluator: natural images have no domain classifier) are written once under --cache and

@@ -6,7 +6,8 @@ T-SNE go to one folder with a results.json (schema: results.schema.json).
 Beside the whole-image scores: the same scores of the hidden region alone (`hole_view`: the visible
 frame dominates whole-image numbers), per class (collateral damage to each retain class), and a
 bootstrap over the test images for every score (one resampling of image indices shared by every
-model and score, computed from features extracted once).
+model and score, computed from features extracted once). Each score is of every image; the features KID,
+per-class FID and the bootstrap need are kept for at most `interval_images` images of a set (scoring.py).
 """
 from __future__ import annotations
 
