@@ -3,7 +3,9 @@ of growing size, each command in its own process. Memory bounded by the batch me
 the smallest folder to the largest (the issue's target: within 1.1x from 1,000 to 100,000 images at 256 px).
 
     python benchmarks/scale_memory.py                                   # 1,000 / 10,000 / 100,000 images, 256 px
-    python benchmarks/scale_memory.py --sizes 50,200 --pixels 32 --out runs/scale-memory/tiny.json   # a quick try
+    python benchmarks/scale_memory.py --sizes 50,400 --pixels 64 --test-fraction 0.2 --val-fraction 0.2 \
+        --out runs/scale-memory/tiny.json   # a quick try (32 px is one 2 x 2 patch grid: a centre hole hides it all;
+                                            # 2 % of a class of a dozen images is no test or validation image)
 
 The folders (4 classes of generated patterns, JPEG), a randomly initialised Hugging Face ViTMAE and a tiny random
 CLIP vision model (the evaluator: natural images have no domain classifier) are written once under --cache and
@@ -109,13 +111,16 @@ def run_size(count: int, args, mae: Path, clip: Path) -> dict:
                                   "--forget-classes", CLASSES[0], "--alpha", "0.1", "--steps", str(args.steps),
                                   "--batch-size", str(args.batch_size), "--overwrite"], work / "unlearn.log")
     evaluate = ["evaluate", "--model", f"original={work / 'model'}", "--model", f"unlearned={work / 'unlearned'}",
-                "--forget-classes", CLASSES[0], "--evaluator", f"clip:{clip}", "--overwrite"]
+                "--forget-classes", CLASSES[0], "--evaluator", f"clip:{clip}", "--overwrite",
+                *(["--interval-images", str(args.interval_images)] if args.interval_images else [])]
     result["evaluate"] = measured([*evaluate, "--out", str(work / "evaluate")], work / "evaluate.log")
     result["evaluate_sample"] = measured([*evaluate, "--out", str(work / "evaluate-sample"), "--max-eval-images",
                                           str(args.max_eval_images)], work / "evaluate-sample.log")
     for name in ("evaluate", "evaluate_sample"):
         sets = json.loads((work / name.replace("_", "-") / "results.json").read_text())["sets"]
         result[name]["images_scored"] = {set_name: info["count"] for set_name, info in sets.items()}
+        # the images whose per-image features were kept (KID, per-class FID, intervals): a sample above the cap
+        result[name]["interval_images"] = {set_name: info.get("interval_images") for set_name, info in sets.items()}
     return result
 
 
@@ -129,6 +134,8 @@ def main():
     parser.add_argument("--test-fraction", type=float, default=0.02, help="hashed split: test share")
     parser.add_argument("--val-fraction", type=float, default=0.02, help="hashed split: validation share")
     parser.add_argument("--max-eval-images", type=int, default=200, help="evaluate's sample, the second time")
+    parser.add_argument("--interval-images", type=int, default=None,
+                        help="evaluate's cap on per-image feature rows per set (default: evaluate's)")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "scale-memory",
                         help="where folders, checkpoints and runs are written (once)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale_memory.json")
@@ -153,7 +160,8 @@ def main():
                            "split": {"rule": "hashed", "test_fraction": args.test_fraction,
                                      "val_fraction": args.val_fraction},
                            "evaluator": "a random tiny CLIP vision model (clip:), 64 px input",
-                           "max_eval_images": args.max_eval_images, "cache": relative(args.cache, ROOT)},
+                           "max_eval_images": args.max_eval_images, "interval_images": args.interval_images,
+                           "cache": relative(args.cache, ROOT)},
               "sizes": results,
               "peak_ratio_largest_to_smallest": {
                   name: round(largest[name]["peak_rss_mb"] / smallest[name]["peak_rss_mb"], 3) for name in smallest}}

@@ -820,6 +820,12 @@ def cli_relearning_bar():
     assert RETURN_FRACTION == 0.95
 
 
+@claim("docs/cli.md", "(default 5,000: per-image features kept of each set;")
+def cli_interval_images():
+    from i2i_unlearn.evaluation.scoring import INTERVAL_IMAGES
+    assert INTERVAL_IMAGES == 5000
+
+
 # --- docs/families.md ------------------------------------------------------------------------------------------
 
 @claim("docs/families.md", "DDIM, `sampler_steps` (20)", "MaskGIT, `decode_steps` (8)")
@@ -827,6 +833,13 @@ def family_sampling_steps():
     from i2i_unlearn.models.diffusion import DiffusionConfig
     from i2i_unlearn.models.vqgan import VQGANConfig
     assert (DiffusionConfig().sampler_steps, VQGANConfig().decode_steps) == (20, 8)
+
+
+# --- docs/your-own-data.md ------------------------------------------------------------------------------------
+
+@claim("docs/your-own-data.md", "a seeded sample of 5,000 of its images (`--interval-images`)")
+def own_data_interval_images():
+    cli_interval_images()
 
 
 # Numbers a page names without measuring them: notation, examples of a flag's value, citations, issue numbers.

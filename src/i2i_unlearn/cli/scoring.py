@@ -45,6 +45,11 @@ def evaluate(model: list[str] = typer.Option(..., help="NAME=DIR (or DIR), repea
              max_eval_images: Optional[int] = typer.Option(None, help="score at most this many images of each set, "
                                                                       "evenly spread over it: a quick look (results "
                                                                       "and report say it is a sample)"),
+             interval_images: Optional[int] = typer.Option(None, help="per-image features kept of each set "
+                                                                      "(default 5000): a larger set keeps a seeded "
+                                                                      "sample of this many for KID, per-class FID and "
+                                                                      "the intervals; its other scores are of every "
+                                                                      "image"),
              overwrite: bool = typer.Option(False, help="replace --out if it exists")):
     """Generate with several models on the same held-out images and score them."""
     from i2i_unlearn.config import TaskConfig
@@ -53,7 +58,8 @@ def evaluate(model: list[str] = typer.Option(..., help="NAME=DIR (or DIR), repea
     model_dirs = _model_specs(model)   # two models of one name are refused before any work
     results = evaluate_model_dirs(model_dirs, TaskConfig(task, ratio), evaluator, out,
                                   forget_classes=_names(forget_classes), forget_files=forget_files, seed=seed,
-                                  split=split, overwrite=overwrite, max_images=max_eval_images)
+                                  split=split, overwrite=overwrite, max_images=max_eval_images,
+                                  **({} if interval_images is None else {"interval_images": interval_images}))
     typer.echo(summary_table(results))
     typer.echo(f"results: {out / 'results.json'}")
 

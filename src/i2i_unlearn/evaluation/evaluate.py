@@ -6,7 +6,8 @@ T-SNE go to one folder with a results.json (schema: results.schema.json).
 Beside the whole-image scores: the same scores of the hidden region alone (`hole_view`: the visible
 frame dominates whole-image numbers), per class (collateral damage to each retain class), and a
 bootstrap over the test images for every score (one resampling of image indices shared by every
-model and score, computed from features extracted once).
+model and score, computed from features extracted once). Each score is of every image; the features KID,
+per-class FID and the bootstrap need are kept for at most `interval_images` images of a set (scoring.py).
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from i2i_unlearn.evaluation.embedders import load_embedder
 from i2i_unlearn.evaluation.evaluator import instrument_check
 from i2i_unlearn.evaluation.grids import image_grid, show_input
 from i2i_unlearn.evaluation.results import validate_results
-from i2i_unlearn.evaluation.scoring import (BOOTSTRAP_DOC, BOOTSTRAP_RESAMPLES, HOLE_SCORES, HOLE_VIEW_DOC, NOISE_KL_SHRINK,
+from i2i_unlearn.evaluation.scoring import (BOOTSTRAP_DOC, BOOTSTRAP_RESAMPLES, HOLE_SCORES, HOLE_VIEW_DOC,
+                                         INTERVAL_IMAGES, INTERVAL_SAMPLE_DOC, INTERVAL_SEED_OFFSET, NOISE_KL_SHRINK,
                                          score_set)
 from i2i_unlearn.evaluation.targets import GROUND_TRUTH, MEAN_FILL, check_targets
 from i2i_unlearn.evaluation.tsne import tsne_plot
@@ -49,23 +51,28 @@ def _rgb(images: torch.Tensor) -> torch.Tensor:
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 
-def _check_max_images(max_images: int | None) -> None:
+def _check_max_images(max_images: int | None, interval_images: int | None = INTERVAL_IMAGES) -> None:
     if max_images is not None and max_images < 2:
         raise UserError(f"--max-eval-images must be at least 2 (a set's FID needs two images), got {max_images}")
+    if interval_images is not None and interval_images < 2:
+        raise UserError(f"--interval-images must be at least 2 (KID and the intervals need two images), got "
+                        f"{interval_images}")
 
 
 def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig, evaluator, out_dir: str | Path,
              *, mean_image: torch.Tensor, model_dirs: dict[str, str] | None = None, seed: int = 0,
              grid_columns: int = 8, tsne_points: int = 200, progress=None,
              bootstrap: int = BOOTSTRAP_RESAMPLES, noise_kl_sets: tuple[str, ...] = ("forget", "retain"),
-             max_images: int | None = None) -> dict:
+             max_images: int | None = None, interval_images: int | None = INTERVAL_IMAGES) -> dict:
     """Score every model on both held-out sets (of split.eval_split); write grids, T-SNE and results.json.
-    The sets are read batch by batch and only per-image features and scores are kept (collect.py): memory grows by
-    the evaluator's features of each image (a few rows of its width), not by its pixels. `bootstrap`: resamples of the test images for the intervals (0: none).
+    The sets are read batch by batch (collect.py): every point estimate is of every image, from feature moments and
+    a few numbers per image; the evaluator's per-image features, which KID, per-class FID and the bootstrap
+    intervals need, are kept for at most `interval_images` images of each set (a seeded sample of a larger set, the
+    same images for every row; None: every image). `bootstrap`: resamples of the test images for the intervals (0: none).
     `noise_kl_sets`: the sets whose outputs are compared with the model's outputs for noise inputs (each costs a
     second generation of the set). `max_images`: score an evenly spread sample of at most this many images of each
     set (a quick look; results.json and the report say it is a sample)."""
-    _check_max_images(max_images)
+    _check_max_images(max_images, interval_images)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     class_names = split.forget_eval.class_names
@@ -81,6 +88,7 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
     per_class: dict[str, dict] = {name: {} for name in models}
     embeddings, class_grids = {}, []
     generation_time = {name: [0.0, 0] for name in models}  # seconds, images
+    scored_images = {name: {"estimates": len(images), "intervals": len(images)} for name, images in sets.items()}
     for set_name, images in sets.items():
         if len(images) < 2:
             for row in results_metrics.values():
@@ -96,7 +104,10 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
         firsts = _firsts_of_classes(labels)
         keep = torch.cat([shown, torch.tensor([i for _, i in firsts], dtype=torch.long)]).unique()
         collected = collect_set(models, images, task, seed, evaluator, noise=set_name in noise_kl_sets,
-                                mean_image=mean_image, keep=keep, description=f"evaluate: {set_name} images")
+                                mean_image=mean_image, keep=keep, description=f"evaluate: {set_name} images",
+                                interval_images=interval_images)
+        if collected.positions is not None:
+            scored_images[set_name]["intervals"] = len(collected.positions)
         row_of = {position: row for row, position in enumerate(keep.tolist())}
 
         def kept(name: str, positions) -> torch.Tensor:   # kept images by their position in the set
@@ -148,7 +159,10 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
         "sets": {name: {"count": len(images), "classes": sorted({class_names[i] for i in images.labels.tolist()}),
                         "ids_sha256": sha256_text("\n".join(images.ids)),
                         "source": "train (the forgotten images)" if name == "forget" and split.forget_kind == "files"
-                        else split.eval_split} for name, images in sets.items()},
+                        else split.eval_split,
+                        # images behind the point estimates, and behind KID, per-class FID and the intervals
+                        "estimate_images": scored_images[name]["estimates"],
+                        "interval_images": scored_images[name]["intervals"]} for name, images in sets.items()},
         "evaluator": evaluator.describe(),
         "models": {name: {"dir": str((model_dirs or {}).get(name, "")), "family": model.family,
                           "weights_sha256": getattr(model, "pretrained_info", {}).get("weights_sha256", ""),
@@ -179,7 +193,9 @@ def evaluate(models: dict[str, I2IModel], split: UnlearnSplit, task: TaskConfig,
                      "per_class": "each class of a set alone; recognition = share of its outputs the evaluator "
                                   "calls that very class",
                      "bootstrap": {"resamples": bootstrap, "seed": seed, "level": metrics.LEVEL,
-                                   "method": BOOTSTRAP_DOC}},
+                                   "method": BOOTSTRAP_DOC},
+                     "interval_sample": {"images": interval_images, "seed": seed + INTERVAL_SEED_OFFSET,
+                                         "rule": INTERVAL_SAMPLE_DOC}},
         "versions": versions(),
     }
     if max_images:   # a quick look: every number below was computed on the sample
@@ -214,16 +230,17 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
                         out_dir: str | Path, *, forget_classes: list[str] | None = None,
                         forget_files: str | Path | None = None, seed: int = 0,
                         split: str = "test", overwrite: bool = False, bootstrap: int = BOOTSTRAP_RESAMPLES,
-                        noise_kl_sets: tuple[str, ...] = ("forget", "retain"), max_images: int | None = None) -> dict:
+                        noise_kl_sets: tuple[str, ...] = ("forget", "retain"), max_images: int | None = None,
+                        interval_images: int | None = INTERVAL_IMAGES) -> dict:
     """Load models by directory (the first one's training data defines the test sets) and evaluate.
     A file-list request (`forget_files`, or recorded by a model folder) is scored on the forgotten
     images themselves and, for retain quality, on every never-seen image (evaluation/audit/sets.py).
-    `max_images`: an evenly spread sample of each set (evaluate's)."""
+    `max_images`: an evenly spread sample of each set, `interval_images`: the cap on per-image rows (evaluate's)."""
     from tqdm.auto import tqdm
 
     evaluator_spec = str(evaluator_spec)  # a folder (str or Path), or "clip:/dir" / "hf:/dir"
     check_task(task)
-    _check_max_images(max_images)
+    _check_max_images(max_images, interval_images)
     if not model_dirs:
         raise UserError("give at least one model (--model NAME=DIR)")
     models = {name: load_model(directory) for name, directory in model_dirs.items()}
@@ -258,4 +275,4 @@ def evaluate_model_dirs(model_dirs: dict[str, str | Path], task: TaskConfig, eva
         return evaluate(models, held_out, task, evaluator, out_dir, mean_image=train.mean_image(),
                         model_dirs={k: str(v) for k, v in model_dirs.items()}, seed=seed,
                         progress=lambda _: bar.update(1), bootstrap=bootstrap, noise_kl_sets=noise_kl_sets,
-                        max_images=max_images)
+                        max_images=max_images, interval_images=interval_images)

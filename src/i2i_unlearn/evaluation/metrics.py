@@ -130,19 +130,39 @@ def gaussian_kl(features_p: torch.Tensor, features_q: torch.Tensor, shrink: floa
     """
     def fit(features):
         features = features.double()
-        mean = features.mean(dim=0)
-        cov = torch.cov(features.T)
+        return features.mean(dim=0), torch.cov(features.T)
+    return gaussian_kl_of_moments(*fit(features_p), *fit(features_q), shrink)
+
+
+def gaussian_kl_of_moments(mean_p: torch.Tensor, cov_p: torch.Tensor, mean_q: torch.Tensor, cov_q: torch.Tensor,
+                           shrink: float = 1e-2) -> float:
+    """gaussian_kl of two feature sets given by their means and (unbiased) covariances, float64: what a set too
+    large to hold keeps (scoring.Moments)."""
+    def shrunk(cov):
         dim = cov.shape[0]
         cov = (1 - shrink) * cov + shrink * torch.trace(cov) / dim * torch.eye(dim, dtype=cov.dtype)
-        return mean, cov + 1e-6 * torch.eye(dim, dtype=cov.dtype)
+        return cov + 1e-6 * torch.eye(dim, dtype=cov.dtype)
 
-    mean_p, cov_p = fit(features_p)
-    mean_q, cov_q = fit(features_q)
+    cov_p, cov_q = shrunk(cov_p), shrunk(cov_q)
     inverse_q = torch.linalg.inv(cov_q)
     diff = (mean_q - mean_p).unsqueeze(1)
     kl = 0.5 * (torch.trace(inverse_q @ cov_p) + (diff.T @ inverse_q @ diff).squeeze()
                 - cov_p.shape[0] + torch.logdet(cov_q) - torch.logdet(cov_p))
     return float(kl)
+
+
+def fid_of_moments(mean_g: torch.Tensor, cov_g: torch.Tensor, mean_r: torch.Tensor, cov_r: torch.Tensor) -> float:
+    """fid_of_features of two feature sets given by their means and covariances (float64), as torchmetrics'
+    FrechetInceptionDistance computes it from the sums it accumulates, float32 at the end as it returns it."""
+    from torchmetrics.image.fid import _compute_fid   # see fid_from_features
+    return float(_compute_fid(mean_r, cov_r, mean_g, cov_g).float())
+
+
+def inception_score_of_sums(probability_sum: torch.Tensor, plogp_sum: torch.Tensor, count: int) -> float:
+    """inception_score_of_logits (one split) from sums over the images of the class probabilities p_i (K,) and of
+    sum_k p_ik log p_ik: exp(mean_i KL(p_i || mean p)) = exp(plogp_sum / n - sum_k pbar_k log pbar_k)."""
+    mean = probability_sum.double() / count
+    return float(torch.exp(plogp_sum.double() / count - torch.special.xlogy(mean, mean).sum()))
 
 
 # --- uncertainty: bootstrap over test images (from features extracted once) and intervals over seeds ---

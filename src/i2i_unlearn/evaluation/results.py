@@ -218,6 +218,8 @@ def summary_table(results: dict) -> str:
                                            interval_of(results, n, set_name, "whole", metric.key)) for n in names)])
         info = results["sets"][set_name]
         sample = f", a sample of {info['sampled_from']} (--max-eval-images)" if "sampled_from" in info else ""
+        if info.get("interval_images", info["count"]) < info["count"]:
+            sample += f"; KID and ± from a sample of {info['interval_images']}"
         lines += ["", f"{set_name} set ({info['count']} images{sample})"]
         lines += _aligned(columns, rule=True)
     hole = results.get("hole_metrics") or {}

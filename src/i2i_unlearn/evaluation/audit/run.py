@@ -11,7 +11,6 @@ import torch
 from i2i_unlearn.checkpoints import versions, write_json_atomic
 from i2i_unlearn.config import TaskConfig, to_dict
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.evaluation.audit.lira import (
     MIN_SHADOWS,
     lira_audit,
@@ -32,6 +31,7 @@ from i2i_unlearn.evaluation.audit.sets import audit_sets, model_forget_request
 from i2i_unlearn.evaluation.collect import collect_set
 from i2i_unlearn.evaluation.embedders import load_embedder
 from i2i_unlearn.evaluation.grids import image_grid, show_input
+from i2i_unlearn.evaluation.scoring import fid_between
 from i2i_unlearn.lineage import input_folders, training_data_config
 from i2i_unlearn.models import I2IModel, load_model
 from i2i_unlearn.runs import prepare_output_dir
@@ -179,8 +179,8 @@ def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluat
                              seed=options.seed, floor_models=list(band_models or ()),
                              permutations=options.permutations)
     for name in models:
-        tell[name]["forget_fid"] = metrics.fid_of_features(collected.rows[name].whole.features,
-                                                           collected.truths[name].whole.features) \
+        # of every image, also when the rows the probe reads are a sample (collect.py: above INTERVAL_IMAGES)
+        tell[name]["forget_fid"] = fid_between(collected.rows[name], collected.truths[name]) \
             if len(tell_images) >= 2 else None
     image_grid([("input", show_input(collected.shown["truth"], collected.shown["masks"])),
                 *((name, collected.shown[name]) for name in models),

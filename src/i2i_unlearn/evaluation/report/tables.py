@@ -43,6 +43,9 @@ def results_table(results: dict, set_name: str) -> Table:
     caption = f"{set_name.capitalize()} set — {info['count']} test images of {class_list(info['classes'])}"
     if "sampled_from" in info:   # --max-eval-images: a quick look
         caption += f" (a sample: evenly spread over the {info['sampled_from']} of the set)"
+    if info.get("interval_images", info["count"]) < info["count"]:   # a set above evaluate's interval_images
+        caption += (f"; KID, per-class FID and the intervals from a seeded sample of {info['interval_images']} of "
+                    "them (wider than the whole set's)")
     return _scores_table(results, set_name, METRICS, row_names(results),
                          lambda name: results["metrics"][name][set_name], "whole", caption)
 
