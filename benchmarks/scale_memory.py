@@ -3,9 +3,8 @@ of growing size, each command in its own process. Memory bounded by the batch me
 the smallest folder to the largest (the issue's target: within 1.1x from 1,000 to 100,000 images at 256 px).
 
     python benchmarks/scale_memory.py                                   # 1,000 / 10,000 / 100,000 images, 256 px
-    python benchmarks/scale_memory.py --sizes 50,400 --pixels 64 --test-fraction 0.2 --val-fraction 0.2 \
-        --out runs/scale-memory/tiny.json   # a quick try (32 px is one 2 x 2 patch grid: a centre hole hides it all;
-                                            # 2 % of a class of a dozen images is no test or validation image)
+    python benchmarks/scale_memory.py --sizes 50,400 --pixels 64 \
+        --out runs/scale-memory/tiny.json   # a quick try (32 px is one 2 x 2 patch grid: a centre hole hides it all)
 
 The folders (4 classes of generated patterns, JPEG), a randomly initialised Hugging Face ViTMAE and a tiny random
 CLIP vision model (the evaluator: natural images have no domain classifier) are written once under --cache and
@@ -131,8 +130,10 @@ def main():
     parser.add_argument("--model", choices=sorted(MODELS), default="tiny", help="the ViTMAE's shape")
     parser.add_argument("--steps", type=int, default=3, help="unlearning steps")
     parser.add_argument("--batch-size", type=int, default=4, help="unlearning batch (forget and retain)")
-    parser.add_argument("--test-fraction", type=float, default=0.02, help="hashed split: test share")
-    parser.add_argument("--val-fraction", type=float, default=0.02, help="hashed split: validation share")
+    # 30 %: the smallest folder's held-out sets (300 images) already fill a generation batch (128) and the retain
+    # check's samples, so the largest is compared with a run that holds as much per batch, not with a half-empty one
+    parser.add_argument("--test-fraction", type=float, default=0.3, help="hashed split: test share")
+    parser.add_argument("--val-fraction", type=float, default=0.3, help="hashed split: validation share")
     parser.add_argument("--max-eval-images", type=int, default=200, help="evaluate's sample, the second time")
     parser.add_argument("--interval-images", type=int, default=None,
                         help="evaluate's cap on per-image feature rows per set (default: evaluate's)")
