@@ -24,7 +24,7 @@ from test_readme import prose_numbers
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PAGES = ["docs/findings.md", "docs/budget.md", "docs/proxy.md", "docs/results-notes.md", "docs/distributed.md",
-         "docs/cli.md", "docs/families.md", "docs/your-own-data.md"]
+         "docs/cli.md", "docs/families.md", "docs/your-own-data.md", "docs/robustness.md"]
 
 
 def said(page: str) -> str:
@@ -841,6 +841,14 @@ def family_sampling_steps():
 def own_data_interval_images():
     cli_interval_images()
 
+
+
+# --- docs/robustness.md ---------------------------------------------------------------------------------------
+
+@claim("docs/robustness.md", "and 8-bit and 4-bit weight quantization")
+def robustness_quantization_bits():
+    from i2i_unlearn.evaluation.audit.relearn import RelearnConfig
+    assert RelearnConfig().quantize_bits == (8, 4)
 
 # Numbers a page names without measuring them: notation, examples of a flag's value, citations, issue numbers.
 NOT_MEASURED = {
