@@ -702,7 +702,7 @@ def test_the_scale_records_make_a_page_section_and_issue_34s_targets(tmp_path):
     text = "\n".join(scale_section((memory, "m.json"), (step, "s.json")))
     assert "unlearn met (1.050x); evaluate missed (1.200x)" in text
     assert "| 1,000 | 1,000 MB, 10 s |" in text and text.index("| 1,000 |") < text.index("| 100,000 |")
-    assert "| mae-base | unlearn | no | no | 10.20 | 3,477 | 0.79x |" in text
+    assert "| mae-base | unlearn | float32 | no | 10.20 | 3,477 | 0.79x |" in text
     assert scale_section(None, None) == []
     results = tmp_path / "results"
     results.mkdir()

@@ -43,7 +43,8 @@ def step_lines(record: dict, json_path: str) -> list[str]:
     body = []
     for name, model in record["models"].items():
         for row in model["rows"]:
-            body.append([md(name), row["kind"], row["mixed_precision"], "yes" if row["gradient_checkpointing"] else "no",
+            precision = "float32" if row["mixed_precision"] == "no" else f"{row['mixed_precision']} autocast"
+            body.append([md(name), row["kind"], precision, "yes" if row["gradient_checkpointing"] else "no",
                          f"{row['seconds_per_step']:.2f}", f"{row['peak_rss_mb']:,.0f}",
                          f"{row['to_training_step']:.2f}x" if "to_training_step" in row else ""])
     host = record.get("host") or {}
