@@ -20,6 +20,10 @@ import i2i_unlearn.unlearn
 # The retain check after each unlearning scores 128 validation images per side; with tiny models 16
 # show the same thing, and the suite runs dozens of unlearnings in process.
 i2i_unlearn.unlearn.CHECK_IMAGES = 16
+import i2i_unlearn.host
+# Every run records the host's matmul throughput, measured for 0.3 s: a few hundred runs in process would spend
+# over a minute of the suite on it. A hundredth of a second still measures it (a few 512x512 products).
+i2i_unlearn.host.MEASURE_SECONDS = 0.01
 
 from i2i_unlearn.config import EvaluatorConfig, OptimConfig, TaskConfig, TokenizerTrainConfig, TrainConfig, UnlearnConfig
 from i2i_unlearn.evaluation.evaluator import train_evaluator
