@@ -32,7 +32,8 @@ def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_ev
         "knobs": str(knobs), "forget_classes": ["Cat"], "methods": ["ours"],
         "relearn": {"steps": 2, "images": 4, "batch_size": 4, "lr": 1e-3, "eval_steps": [0, 2]},
         "files": {"count": 10, "seed": 0, "stop_at_auc": 0.6}, "max_images": 6, "seed": 0,
-        "bootstrap": 0}))   # the retain quality of every never-seen image, without its intervals
+        "bootstrap": 0,   # the retain quality of every never-seen image, without its intervals
+        "permutations": 4, "probe_folds": 2}))   # the tell's permutation test: 4 x 2 probe fits, not 100 x 5
 
     def run_benchmark():   # what `python benchmarks/audit.py --config ... --work ... --results ...` does
         return audit_benchmark.audit_benchmark(spec, tmp_path / "work", tmp_path, root=tmp_path,
@@ -69,6 +70,8 @@ def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_ev
         audit = json.loads((published / "audit.json").read_text())
         assert audit["kind"] == "audit" and record["settings"][setting]["figures"] == list(audit["images"].values())
         assert {name: entry["dir"] for name, entry in audit["models"].items()} == record["settings"][setting]["models"]
+        probes = [entry["probe_vs_reference"] for entry in audit["tell"]["models"].values()]
+        assert all(p["folds"] == 2 and p["permutation"]["permutations"] == 4 for p in probes if p) and any(probes)
         for figure in audit["images"].values():
             assert (published / figure).read_bytes()[:4] == b"\x89PNG" and f"](audit-tiny/{setting}/{figure})" in page
     assert all(set(row["relearn_steps_to_original"]) == {"whole", "decoder-frozen", "retain-finetune", "quantize-8",
