@@ -50,7 +50,8 @@ def _read_once(read):
 import i2i_unlearn.data.datasets
 i2i_unlearn.data.datasets.DATASETS["animal-mnist"] = _read_once(i2i_unlearn.data.datasets.DATASETS["animal-mnist"])
 
-from i2i_unlearn.config import EvaluatorConfig, OptimConfig, TaskConfig, TokenizerTrainConfig, TrainConfig, UnlearnConfig
+from i2i_unlearn.config import (DataConfig, EvaluatorConfig, OptimConfig, TaskConfig, TokenizerTrainConfig, TrainConfig,
+                                UnlearnConfig)
 from i2i_unlearn.evaluation.evaluator import train_evaluator
 from i2i_unlearn.train import train
 from i2i_unlearn.train_tokenizer import train_tokenizer
@@ -97,6 +98,21 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     torch.set_num_threads(2)
     out = tmp_path_factory.mktemp("models") / "tiny-mae"
     train(tiny_train_config(), out)
+    return out
+
+
+# 5 test and 5 validation images per class (not 100 and 50): for a model whose held-out images a test scores
+# all of (evaluate, audit, a benchmark), when what it checks does not depend on how many there are
+FEW_HELD_OUT = {"test_per_class": 5, "val_per_class": 5}
+
+
+@pytest.fixture(scope="session")
+def few_held_out_model_dir(tmp_path_factory) -> Path:
+    """tiny_model_dir's recipe on a split holding out FEW_HELD_OUT images. Tests must not modify it."""
+    recipe = tiny_train_config()
+    recipe.data = DataConfig(**FEW_HELD_OUT)
+    out = tmp_path_factory.mktemp("models") / "tiny-mae-few-held-out"
+    train(recipe, out)
     return out
 
 

@@ -213,8 +213,8 @@ def check_make(args: list[str]) -> None:
 # --- the temporary repository ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory, tiny_evaluator_dir) -> Path:
-    from conftest import tiny_train_config
+def tree(tmp_path_factory, few_held_out_model_dir, tiny_evaluator_dir) -> Path:
+    from conftest import FEW_HELD_OUT
     from builders import make_mae, make_unet
 
     from i2i_unlearn.config import DataConfig
@@ -222,15 +222,12 @@ def tree(tmp_path_factory, tiny_evaluator_dir) -> Path:
     root = tmp_path_factory.mktemp("readme")
     # The tiny MAE holds out 5 test and 5 validation images per class (not 100 and 50): what
     # `evaluate` scores, and so its run time, is the model's held-out split.
-    recipe = tiny_train_config()
-    recipe.data = DataConfig(test_per_class=5, val_per_class=5)
-    i2i_unlearn.train.train(recipe, root / "tiny-mae")
     (root / "pretrained").mkdir()
-    (root / "pretrained" / "mae-animal-mnist").symlink_to(root / "tiny-mae")
-    (root / "pretrained" / "mae-animal-mnist-without-cat").symlink_to(root / "tiny-mae")
+    (root / "pretrained" / "mae-animal-mnist").symlink_to(few_held_out_model_dir)
+    (root / "pretrained" / "mae-animal-mnist-without-cat").symlink_to(few_held_out_model_dir)
     (root / "pretrained" / "evaluator-animal-mnist").symlink_to(tiny_evaluator_dir)
     (root / "configs").symlink_to(ROOT / "configs")
-    (root / "forget.txt").write_text("".join(f"{i}\n" for i in load_split(recipe.data).train.ids[:20]))
+    (root / "forget.txt").write_text("".join(f"{i}\n" for i in load_split(DataConfig(**FEW_HELD_OUT)).train.ids[:20]))
     # the README's example id is one a forget list of the shipped models may name (a training image)
     assert "animal-mnist/00042" in load_split(DataConfig()).train.ids
     rng = np.random.default_rng(0)

@@ -8,20 +8,17 @@ import yaml
 import i2i_unlearn.bench.audit_benchmark as audit_benchmark
 from i2i_unlearn.config import DataConfig
 from i2i_unlearn.data import load_split
-from conftest import tiny_train_config, tiny_unlearn_config
+from conftest import FEW_HELD_OUT, tiny_train_config, tiny_unlearn_config
 
 pytestmark = pytest.mark.slow   # real processes or a whole benchmark: more than about 20 s on 2 cores
 
 
 
-def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_evaluator_dir, tmp_path):
-    from i2i_unlearn.train import train
+def test_the_audit_benchmark_audits_classes_and_files_against_retraining(few_held_out_model_dir, tiny_evaluator_dir,
+                                                                         tmp_path):
     # a tiny MAE holding out 5 test and 5 validation images per class: the file request's retain quality
     # is scored on every never-seen image, and 1,500 of them would make this test minutes long
-    recipe = tiny_train_config()
-    recipe.data = DataConfig(test_per_class=5, val_per_class=5)
-    tiny_model_dir = tmp_path / "tiny-mae"
-    train(recipe, tiny_model_dir)
+    tiny_model_dir = few_held_out_model_dir
     knobs = tmp_path / "knobs.yaml"
     config = tiny_unlearn_config(steps=2)
     knobs.write_text(yaml.safe_dump({"steps": config.steps, "batch_size": config.batch_size, "alpha": 0.5,
@@ -45,7 +42,7 @@ def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_ev
     assert set(classes) == {"original", "ours", "retrained"} and classes["ours"]["relearn_steps_to_half"]
     # the file list: training images only, and the retrained reference never saw them
     ids = (tmp_path / "work" / "forget-files.txt").read_text().split()
-    split = load_split(recipe.data)
+    split = load_split(DataConfig(**FEW_HELD_OUT))
     assert len(ids) == 10 and set(ids) <= set(split.train.ids)
     retrain_run = json.loads((tmp_path / "work" / "files-retrain" / "run.json").read_text())
     assert retrain_run["inputs"]["train_count"] == len(split.train) - 10
