@@ -24,6 +24,11 @@ import i2i_unlearn.host
 # Every run records the host's matmul throughput, measured for 0.3 s: a few hundred runs in process would spend
 # over a minute of the suite on it. A hundredth of a second still measures it (a few 512x512 products).
 i2i_unlearn.host.MEASURE_SECONDS = 0.01
+import i2i_unlearn.evaluation.audit.probe
+# An audit's tell refits its probe 100 times per model on shuffled labels (the permutation test: 500 scikit-learn
+# fits); the audits the tests make by AuditOptions() or `i2i-unlearn audit` draw 10 (p-values to 1/11).
+# tests/evaluation/audit/test_audit.py checks the permutation test itself, with its own counts.
+i2i_unlearn.evaluation.audit.probe.PERMUTATIONS = 10
 
 
 def _read_once(read):
