@@ -50,7 +50,8 @@ The temporary folder (the README's paths -> what this test puts there):
 STEP_CAP: the recipes in configs/ are the real ones (loaded, checked, used), but every
 `unlearn`, `train` and `train-evaluator` run, from the CLI or the Python API, stops after
 STEP_CAP steps with batches of at most BATCH_CAP images: the README's step counts are read and
-validated, not spent.
+validated, not spent. A `train-evaluator` run scores its accuracy and instrument check on TEST_CAP test images
+per class (its recipe holds out 100).
 """
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ README = ROOT / "README.md"
 CLI = get_command(app)
 runner = CliRunner()
 
-STEP_CAP, BATCH_CAP = 2, 8
+STEP_CAP, BATCH_CAP, TEST_CAP = 2, 8, 5
 
 # Commands parsed, not run (matched by a substring of the command), and where they are run instead.
 PARSED_ONLY = {
@@ -272,8 +273,10 @@ def in_tree(tree, monkeypatch) -> Path:
     def train(config, *args, **kwargs):
         return real_train(cap(config, "batch_size"), *args, **kwargs)
 
-    def train_evaluator(config, *args, **kwargs):
-        return real_train_evaluator(cap(config, "batch_size"), *args, **kwargs)
+    def train_evaluator(config, *args, **kwargs):   # scored on TEST_CAP test images per class
+        config = cap(config, "batch_size")
+        config.data.test_per_class = min(config.data.test_per_class, TEST_CAP)
+        return real_train_evaluator(config, *args, **kwargs)
 
     monkeypatch.setattr(i2i_unlearn.unlearn, "unlearn", unlearn)
     monkeypatch.setattr(i2i_unlearn.train, "train", train)
