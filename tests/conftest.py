@@ -20,8 +20,43 @@ import i2i_unlearn.unlearn
 # The retain check after each unlearning scores 128 validation images per side; with tiny models 16
 # show the same thing, and the suite runs dozens of unlearnings in process.
 i2i_unlearn.unlearn.CHECK_IMAGES = 16
+import i2i_unlearn.host
+# Every run records the host's matmul throughput, measured for 0.3 s: a few hundred runs in process would spend
+# over a minute of the suite on it. A hundredth of a second still measures it (a few 512x512 products).
+i2i_unlearn.host.MEASURE_SECONDS = 0.01
+import i2i_unlearn.evaluation.audit.probe
+# An audit's tell refits its probe 100 times per model on shuffled labels (the permutation test: 500 scikit-learn
+# fits); the audits the tests make by AuditOptions() or `i2i-unlearn audit` draw 10 (p-values to 1/11).
+# tests/evaluation/audit/test_audit.py checks the permutation test itself, with its own counts.
+i2i_unlearn.evaluation.audit.probe.PERMUTATIONS = 10
 
-from i2i_unlearn.config import EvaluatorConfig, OptimConfig, TaskConfig, TokenizerTrainConfig, TrainConfig, UnlearnConfig
+
+def _read_once(read):
+    """`read` (a dataset loader) run once per data config in the session; each call gets its own copy of the images,
+    so no test sees what another did to them. Every split, training, unlearning and evaluation reads Animal-MNIST
+    again (gunzip, pad, deduplicate: about 0.15 s), a few hundred times in the suite; the copy takes a fifth of that."""
+    import functools
+    import json
+    from i2i_unlearn.config import to_dict
+    from i2i_unlearn.data.source import ImageSet
+    memo = {}
+
+    @functools.wraps(read)
+    def read_once(config):
+        key = json.dumps(to_dict(config), sort_keys=True)
+        if key not in memo:
+            memo[key] = read(config)
+        images = memo[key]
+        return ImageSet(images.images.clone(), images.labels.clone(), list(images.class_names), list(images.ids),
+                        images.name)
+    return read_once
+
+
+import i2i_unlearn.data.datasets
+i2i_unlearn.data.datasets.DATASETS["animal-mnist"] = _read_once(i2i_unlearn.data.datasets.DATASETS["animal-mnist"])
+
+from i2i_unlearn.config import (DataConfig, EvaluatorConfig, OptimConfig, TaskConfig, TokenizerTrainConfig, TrainConfig,
+                                UnlearnConfig)
 from i2i_unlearn.evaluation.evaluator import train_evaluator
 from i2i_unlearn.train import train
 from i2i_unlearn.train_tokenizer import train_tokenizer
@@ -68,6 +103,21 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     torch.set_num_threads(2)
     out = tmp_path_factory.mktemp("models") / "tiny-mae"
     train(tiny_train_config(), out)
+    return out
+
+
+# 5 test and 5 validation images per class (not 100 and 50): for a model whose held-out images a test scores
+# all of (evaluate, audit, a benchmark), when what it checks does not depend on how many there are
+FEW_HELD_OUT = {"test_per_class": 5, "val_per_class": 5}
+
+
+@pytest.fixture(scope="session")
+def few_held_out_model_dir(tmp_path_factory) -> Path:
+    """tiny_model_dir's recipe on a split holding out FEW_HELD_OUT images. Tests must not modify it."""
+    recipe = tiny_train_config()
+    recipe.data = DataConfig(**FEW_HELD_OUT)
+    out = tmp_path_factory.mktemp("models") / "tiny-mae-few-held-out"
+    train(recipe, out)
     return out
 
 

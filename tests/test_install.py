@@ -19,8 +19,28 @@ def _run(args, cwd, env):
     return result.stdout
 
 
+# `python -m i2i_unlearn COMMAND...` for each command in turn, in one interpreter (runpy runs the package's __main__
+# as -m does): the start of a process that imports the package (torch, transformers, diffusers: seconds) is paid
+# once. Prints where the package came from, then each command's output after a line naming it; a command that
+# exits with an error code stops it with that code.
+COMMANDS = """
+import json, runpy, sys
+import i2i_unlearn
+print(i2i_unlearn.__file__)
+for command in json.loads(sys.argv[1]):
+    print("--- " + " ".join(command), flush=True)
+    sys.argv = ["i2i-unlearn", *command]
+    try:
+        runpy.run_module("i2i_unlearn", run_name="__main__", alter_sys=True)
+    except SystemExit as exit:
+        if exit.code not in (None, 0):
+            raise
+"""
+
+
 @pytest.mark.slow
-def test_the_installed_package_runs_from_another_folder(tiny_model_dir, tiny_evaluator_dir, tmp_path):
+def test_the_installed_package_runs_from_another_folder(few_held_out_model_dir, tiny_evaluator_dir, tmp_path):
+    model = few_held_out_model_dir   # 50 held-out images: what evaluate scores and the retain check reads
     wheels, site, source = tmp_path / "wheels", tmp_path / "site", tmp_path / "source"
     # built from a copy: setuptools leaves build/ and egg-info beside the sources it builds
     shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
@@ -33,16 +53,18 @@ def test_the_installed_package_runs_from_another_folder(tiny_model_dir, tiny_eva
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
-    where = _run(["-c", "import i2i_unlearn; print(i2i_unlearn.__file__)"], elsewhere, env).strip()
-    assert Path(where).is_relative_to(site), where        # the installed copy, not the checkout's src/
+    commands = [["list", "models"],
+                ["unlearn", "--model", str(model), "--forget-classes", "Cat", "--alpha", "0.1", "--steps", "2",
+                 "--out", "no-cat"],
+                ["evaluate", "--model", f"original={model}", "--model", "unlearned=no-cat",
+                 "--evaluator", str(tiny_evaluator_dir), "--out", "eval"]]
+    where, *outputs = _run(["-c", COMMANDS, json.dumps(commands)], elsewhere, env).split("\n--- ")
+    assert Path(where.strip()).is_relative_to(site), where   # the installed copy, not the checkout's src/
+    assert [output.splitlines()[0] for output in outputs] == [" ".join(command) for command in commands]
 
-    listed = _run(["-m", "i2i_unlearn", "list", "models"], elsewhere, env).splitlines()
+    listed = outputs[0].splitlines()[1:]
     assert [line.split()[0] for line in listed] == ["diffusion", "mae", "vqgan"]
-    _run(["-m", "i2i_unlearn", "unlearn", "--model", str(tiny_model_dir), "--forget-classes", "Cat", "--alpha", "0.1",
-          "--steps", "2", "--out", "no-cat"], elsewhere, env)
     assert (elsewhere / "no-cat" / "model.safetensors").is_file()
-    _run(["-m", "i2i_unlearn", "evaluate", "--model", f"original={tiny_model_dir}", "--model", "unlearned=no-cat",
-          "--evaluator", str(tiny_evaluator_dir), "--out", "eval"], elsewhere, env)
     results = json.loads((elsewhere / "eval" / "results.json").read_text())
     assert set(results["metrics"]) >= {"original", "unlearned"}
     assert results["metrics"]["unlearned"]["retain"]["fid"] is not None

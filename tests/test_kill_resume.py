@@ -193,12 +193,12 @@ main()
 """
 
 
-def test_a_killed_evaluation_leaves_no_results_file(tiny_model_dir, tiny_evaluator_dir, tmp_path):
+def test_a_killed_evaluation_leaves_no_results_file(few_held_out_model_dir, tiny_evaluator_dir, tmp_path):
     """results.json is the last file evaluate writes, and atomically: killed at the last moment (every
     grid and plot written, results.json written in full under a temporary name), the folder holds no
     results.json, and `report` and a new `evaluate` say so instead of reading it as complete."""
-    out = tmp_path / "evaluation"
-    args = ["evaluate", "--model", f"original={tiny_model_dir}", "--evaluator", str(tiny_evaluator_dir),
+    out = tmp_path / "evaluation"   # (the model's 50 validation images are scored, not 500)
+    args = ["evaluate", "--model", f"original={few_held_out_model_dir}", "--evaluator", str(tiny_evaluator_dir),
             "--forget-classes", "Cat", "--split", "val", "--out", str(out)]
     marker = tmp_path / "paused"   # outside the output folder
     _start_and_kill(PAUSED_EVALUATE, args, marker, {"PAUSED_MARKER": str(marker)})

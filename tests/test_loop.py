@@ -80,10 +80,12 @@ def _killed_at(step_to_kill, monkeypatch):
 
 
 def test_diffusion_training_with_ema_resumed_ends_bit_identical(tmp_path, monkeypatch):
-    from conftest import TINY_DIFFUSION, tiny_train_config
+    from conftest import FEW_HELD_OUT, TINY_DIFFUSION, tiny_train_config
+    from i2i_unlearn.config import DataConfig
     from i2i_unlearn.train import train
     config = tiny_train_config(steps=5, model=TINY_DIFFUSION)
     config.ema_decay = 0.99
+    config.data = DataConfig(**FEW_HELD_OUT)   # each finished run's validation check scores 50 images, not 500
     train(config, tmp_path / "straight")
     real_generator = _killed_at(3, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
@@ -99,7 +101,8 @@ def test_diffusion_training_with_ema_resumed_ends_bit_identical(tmp_path, monkey
 
 def test_the_ema_weights_are_saved_and_generate(tmp_path, monkeypatch):
     """With ema_decay the saved weights are the loop's average, not its last step; without, the last step."""
-    from conftest import TINY_DIFFUSION, tiny_train_config
+    from conftest import FEW_HELD_OUT, TINY_DIFFUSION, tiny_train_config
+    from i2i_unlearn.config import DataConfig
     from i2i_unlearn.train import train
     seen = {}
     real_copy_to = None
@@ -115,6 +118,7 @@ def test_the_ema_weights_are_saved_and_generate(tmp_path, monkeypatch):
     monkeypatch.setattr(training_utils.EMAModel, "copy_to", spy_copy_to)
     config = tiny_train_config(steps=4, model=TINY_DIFFUSION)
     config.ema_decay = 0.99
+    config.data = DataConfig(**FEW_HELD_OUT)   # the validation check after training scores 50 images, not 500
     train(config, tmp_path / "ema")
     saved = [p for p in load_model(tmp_path / "ema").parameters()]
     assert len(saved) == len(seen["average"])

@@ -124,7 +124,8 @@ def test_two_requests_keep_a_chain_and_the_first_forgotten_class_stays_out_of_th
     from i2i_unlearn.config import TaskConfig
     from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
     results = evaluate_model_dirs({"original": tiny_model_dir, "no-cat-dog": tmp_path / "no-cat-dog"},
-                                  TaskConfig("center-inpaint", 0.5), tiny_evaluator_dir, tmp_path / "eval")  # a Path is fine
+                                  TaskConfig("center-inpaint", 0.5), tiny_evaluator_dir, tmp_path / "eval",  # a Path is fine
+                                  max_images=20)   # a sample of each set: the sets are what is checked
     assert results["forget_classes"] == ["Cat", "Dog"]
 
 

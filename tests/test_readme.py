@@ -50,7 +50,8 @@ The temporary folder (the README's paths -> what this test puts there):
 STEP_CAP: the recipes in configs/ are the real ones (loaded, checked, used), but every
 `unlearn`, `train` and `train-evaluator` run, from the CLI or the Python API, stops after
 STEP_CAP steps with batches of at most BATCH_CAP images: the README's step counts are read and
-validated, not spent.
+validated, not spent. A `train-evaluator` run scores its accuracy and instrument check on TEST_CAP test images
+per class (its recipe holds out 100).
 """
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ README = ROOT / "README.md"
 CLI = get_command(app)
 runner = CliRunner()
 
-STEP_CAP, BATCH_CAP = 2, 8
+STEP_CAP, BATCH_CAP, TEST_CAP = 2, 8, 5
 
 # Commands parsed, not run (matched by a substring of the command), and where they are run instead.
 PARSED_ONLY = {
@@ -213,8 +214,8 @@ def check_make(args: list[str]) -> None:
 # --- the temporary repository ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory, tiny_evaluator_dir) -> Path:
-    from conftest import tiny_train_config
+def tree(tmp_path_factory, few_held_out_model_dir, tiny_evaluator_dir) -> Path:
+    from conftest import FEW_HELD_OUT
     from builders import make_mae, make_unet
 
     from i2i_unlearn.config import DataConfig
@@ -222,15 +223,12 @@ def tree(tmp_path_factory, tiny_evaluator_dir) -> Path:
     root = tmp_path_factory.mktemp("readme")
     # The tiny MAE holds out 5 test and 5 validation images per class (not 100 and 50): what
     # `evaluate` scores, and so its run time, is the model's held-out split.
-    recipe = tiny_train_config()
-    recipe.data = DataConfig(test_per_class=5, val_per_class=5)
-    i2i_unlearn.train.train(recipe, root / "tiny-mae")
     (root / "pretrained").mkdir()
-    (root / "pretrained" / "mae-animal-mnist").symlink_to(root / "tiny-mae")
-    (root / "pretrained" / "mae-animal-mnist-without-cat").symlink_to(root / "tiny-mae")
+    (root / "pretrained" / "mae-animal-mnist").symlink_to(few_held_out_model_dir)
+    (root / "pretrained" / "mae-animal-mnist-without-cat").symlink_to(few_held_out_model_dir)
     (root / "pretrained" / "evaluator-animal-mnist").symlink_to(tiny_evaluator_dir)
     (root / "configs").symlink_to(ROOT / "configs")
-    (root / "forget.txt").write_text("".join(f"{i}\n" for i in load_split(recipe.data).train.ids[:20]))
+    (root / "forget.txt").write_text("".join(f"{i}\n" for i in load_split(DataConfig(**FEW_HELD_OUT)).train.ids[:20]))
     # the README's example id is one a forget list of the shipped models may name (a training image)
     assert "animal-mnist/00042" in load_split(DataConfig()).train.ids
     rng = np.random.default_rng(0)
@@ -275,8 +273,10 @@ def in_tree(tree, monkeypatch) -> Path:
     def train(config, *args, **kwargs):
         return real_train(cap(config, "batch_size"), *args, **kwargs)
 
-    def train_evaluator(config, *args, **kwargs):
-        return real_train_evaluator(cap(config, "batch_size"), *args, **kwargs)
+    def train_evaluator(config, *args, **kwargs):   # scored on TEST_CAP test images per class
+        config = cap(config, "batch_size")
+        config.data.test_per_class = min(config.data.test_per_class, TEST_CAP)
+        return real_train_evaluator(config, *args, **kwargs)
 
     monkeypatch.setattr(i2i_unlearn.unlearn, "unlearn", unlearn)
     monkeypatch.setattr(i2i_unlearn.train, "train", train)

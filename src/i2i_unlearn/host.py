@@ -7,18 +7,20 @@ import os
 import time
 from pathlib import Path
 
+MEASURE_SECONDS = 0.3   # how long the matmul throughput is measured, at every run (the tests measure briefly)
+
 
 def host_speed() -> dict:
     """This machine at this moment: its CPU, the vector instructions torch's kernels use on it and the float32
-    matmul throughput torch gets from it (about 0.3 s). Wall times of cells run on different machines, or
-    beside another job, differ by this factor (1500 steps of the MAE's ours: 182-192 s on one session's
+    matmul throughput torch gets from it (measured for MEASURE_SECONDS). Wall times of cells run on different
+    machines, or beside another job, differ by this factor (1500 steps of the MAE's ours: 182-192 s on one session's
     machine, 306 s on another's); and the same seed gives the same weights only on the same kind of CPU (kernels
     round differently with other vector instructions)."""
     import torch
     a = torch.randn(512, 512, generator=torch.Generator().manual_seed(0))
     torch.mm(a, a)   # warm-up: the first call allocates
     repeats, started = 0, time.perf_counter()
-    while time.perf_counter() - started < 0.3:
+    while time.perf_counter() - started < MEASURE_SECONDS:
         torch.mm(a, a)
         repeats += 1
     seconds = time.perf_counter() - started

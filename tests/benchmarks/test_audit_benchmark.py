@@ -8,20 +8,17 @@ import yaml
 import i2i_unlearn.bench.audit_benchmark as audit_benchmark
 from i2i_unlearn.config import DataConfig
 from i2i_unlearn.data import load_split
-from conftest import tiny_train_config, tiny_unlearn_config
+from conftest import FEW_HELD_OUT, tiny_train_config, tiny_unlearn_config
 
 pytestmark = pytest.mark.slow   # real processes or a whole benchmark: more than about 20 s on 2 cores
 
 
 
-def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_evaluator_dir, tmp_path):
-    from i2i_unlearn.train import train
+def test_the_audit_benchmark_audits_classes_and_files_against_retraining(few_held_out_model_dir, tiny_evaluator_dir,
+                                                                         tmp_path):
     # a tiny MAE holding out 5 test and 5 validation images per class: the file request's retain quality
     # is scored on every never-seen image, and 1,500 of them would make this test minutes long
-    recipe = tiny_train_config()
-    recipe.data = DataConfig(test_per_class=5, val_per_class=5)
-    tiny_model_dir = tmp_path / "tiny-mae"
-    train(recipe, tiny_model_dir)
+    tiny_model_dir = few_held_out_model_dir
     knobs = tmp_path / "knobs.yaml"
     config = tiny_unlearn_config(steps=2)
     knobs.write_text(yaml.safe_dump({"steps": config.steps, "batch_size": config.batch_size, "alpha": 0.5,
@@ -32,7 +29,8 @@ def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_ev
         "knobs": str(knobs), "forget_classes": ["Cat"], "methods": ["ours"],
         "relearn": {"steps": 2, "images": 4, "batch_size": 4, "lr": 1e-3, "eval_steps": [0, 2]},
         "files": {"count": 10, "seed": 0, "stop_at_auc": 0.6}, "max_images": 6, "seed": 0,
-        "bootstrap": 0}))   # the retain quality of every never-seen image, without its intervals
+        "bootstrap": 0,   # the retain quality of every never-seen image, without its intervals
+        "permutations": 4, "probe_folds": 2}))   # the tell's permutation test: 4 x 2 probe fits, not 100 x 5
 
     def run_benchmark():   # what `python benchmarks/audit.py --config ... --work ... --results ...` does
         return audit_benchmark.audit_benchmark(spec, tmp_path / "work", tmp_path, root=tmp_path,
@@ -44,7 +42,7 @@ def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_ev
     assert set(classes) == {"original", "ours", "retrained"} and classes["ours"]["relearn_steps_to_half"]
     # the file list: training images only, and the retrained reference never saw them
     ids = (tmp_path / "work" / "forget-files.txt").read_text().split()
-    split = load_split(recipe.data)
+    split = load_split(DataConfig(**FEW_HELD_OUT))
     assert len(ids) == 10 and set(ids) <= set(split.train.ids)
     retrain_run = json.loads((tmp_path / "work" / "files-retrain" / "run.json").read_text())
     assert retrain_run["inputs"]["train_count"] == len(split.train) - 10
@@ -69,6 +67,8 @@ def test_the_audit_benchmark_audits_classes_and_files_against_retraining(tiny_ev
         audit = json.loads((published / "audit.json").read_text())
         assert audit["kind"] == "audit" and record["settings"][setting]["figures"] == list(audit["images"].values())
         assert {name: entry["dir"] for name, entry in audit["models"].items()} == record["settings"][setting]["models"]
+        probes = [entry["probe_vs_reference"] for entry in audit["tell"]["models"].values()]
+        assert all(p["folds"] == 2 and p["permutation"]["permutations"] == 4 for p in probes if p) and any(probes)
         for figure in audit["images"].values():
             assert (published / figure).read_bytes()[:4] == b"\x89PNG" and f"](audit-tiny/{setting}/{figure})" in page
     assert all(set(row["relearn_steps_to_original"]) == {"whole", "decoder-frozen", "retain-finetune", "quantize-8",

@@ -1,5 +1,9 @@
 """bench/tune.py (run by benchmarks/tune.py): the same budget per method, choices by the declared rule,
-validation images only."""
+validation images only.
+
+Every trial is scored on the model's validation images (and the chosen one on its test images): the runs that check
+how trials are run, continued, pruned and chosen tune few_held_out_model_dir (50 of each, not 500 and 1,000);
+test_tuning_scores_only_validation_images tunes tiny_model_dir and checks which images its default split scores."""
 import json
 from pathlib import Path
 
@@ -114,26 +118,25 @@ def test_the_shipped_tuning_configs_give_every_method_and_family_the_same_grid()
         assert {"ours", "max-loss", "noisy-label", "retain-label", "random-encoder"} <= set(spec["methods"]), name
 
 
-def test_a_longer_trial_continues_the_shorter_one(tiny_model_dir, tiny_evaluator_dir, tmp_path):
+def test_a_longer_trial_continues_the_shorter_one(few_held_out_model_dir, tiny_evaluator_dir, tmp_path):
     from safetensors.torch import load_file
-    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"steps": [2, 4]})
+    spec = _spec(tmp_path, few_held_out_model_dir, tiny_evaluator_dir, {"steps": [2, 4]})
     spec["base"]["optim"]["schedule"] = "constant"
     record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
     short, long = sorted(record["trials"], key=lambda t: t["config"]["steps"])
     assert long["continued_from"] == short["key"]
     # continuing from step 2 ends exactly where an uninterrupted 4-step run ends
     straight = tmp_path / "straight"
-    tune.unlearn(tiny_model_dir, tune.trial_config(spec["base"], "ours", {"steps": 4}, ["Cat"]), straight)
+    tune.unlearn(few_held_out_model_dir, tune.trial_config(spec["base"], "ours", {"steps": 4}, ["Cat"]), straight)
     continued = load_file(tmp_path / long["dir"] / "model.safetensors")
     for name, tensor in load_file(straight / "model.safetensors").items():
         assert torch.equal(tensor, continued[name]), name
 
 
-
-def test_a_trial_killed_after_its_own_checkpoint_goes_on_from_it(tiny_model_dir, tiny_evaluator_dir, tmp_path,
-                                                                 monkeypatch):
+def test_a_trial_killed_after_its_own_checkpoint_goes_on_from_it(few_held_out_model_dir, tiny_evaluator_dir,
+                                                                 tmp_path, monkeypatch):
     """A continued trial killed midway resumes from its own latest checkpoint, not from its shorter trial's."""
-    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"steps": [2, 4]})
+    spec = _spec(tmp_path, few_held_out_model_dir, tiny_evaluator_dir, {"steps": [2, 4]})
     spec["base"]["optim"]["schedule"] = "constant"
     record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
     long = max(record["trials"], key=lambda t: t["config"]["steps"])
@@ -151,14 +154,15 @@ def test_a_trial_killed_after_its_own_checkpoint_goes_on_from_it(tiny_model_dir,
     assert (folder / "kill-marker").is_file() and (folder / "model.safetensors").is_file()
     assert next(t for t in again["trials"] if t["key"] == long["key"])["continued_from"] != long["key"]
 
-def test_a_cosine_schedule_runs_every_trial_from_the_start(tiny_model_dir, tiny_evaluator_dir, tmp_path):
-    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"steps": [2, 4]})
+
+def test_a_cosine_schedule_runs_every_trial_from_the_start(few_held_out_model_dir, tiny_evaluator_dir, tmp_path):
+    spec = _spec(tmp_path, few_held_out_model_dir, tiny_evaluator_dir, {"steps": [2, 4]})
     record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
     assert all("scores" in t and "continued_from" not in t for t in record["trials"])
 
 
-def test_tuning_one_method_first_leaves_the_others_for_later(tiny_model_dir, tiny_evaluator_dir, tmp_path):
-    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"alpha": [0.1, 1.0]}, ("ours", "max-loss"))
+def test_tuning_one_method_first_leaves_the_others_for_later(few_held_out_model_dir, tiny_evaluator_dir, tmp_path):
+    spec = _spec(tmp_path, few_held_out_model_dir, tiny_evaluator_dir, {"alpha": [0.1, 1.0]}, ("ours", "max-loss"))
     record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path, methods=["ours"])
     assert {t["method"] for t in record["trials"]} == {"ours"} and set(record["chosen"]) == {"ours"}
     assert not Path(spec["write"]["max-loss"]).exists()
@@ -168,8 +172,9 @@ def test_tuning_one_method_first_leaves_the_others_for_later(tiny_model_dir, tin
         tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path, methods=["retrain"])
 
 
-def test_scoring_on_test_checks_the_demo_targets_once(tiny_model_dir, tiny_evaluator_dir, tmp_path, monkeypatch):
-    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"alpha": [0.1, 1.0]})
+def test_scoring_on_test_checks_the_demo_targets_once(few_held_out_model_dir, tiny_evaluator_dir, tmp_path,
+                                                      monkeypatch):
+    spec = _spec(tmp_path, few_held_out_model_dir, tiny_evaluator_dir, {"alpha": [0.1, 1.0]})
     tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
     record = tune.score_test(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path, command="test")
     test = record["test"]["ours"]
@@ -212,9 +217,9 @@ def test_successive_halving_continues_the_best_chains_by_the_rule():
     assert planned_steps(grid) == 5 * 40
 
 
-def test_halving_in_a_tuning_run_prunes_and_chooses_among_the_trials_run(tiny_model_dir, tiny_evaluator_dir,
+def test_halving_in_a_tuning_run_prunes_and_chooses_among_the_trials_run(few_held_out_model_dir, tiny_evaluator_dir,
                                                                          tmp_path, monkeypatch):
-    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"alpha": [0.05, 0.5, 5.0], "steps": [2, 4]})
+    spec = _spec(tmp_path, few_held_out_model_dir, tiny_evaluator_dir, {"alpha": [0.05, 0.5, 5.0], "steps": [2, 4]})
     spec["base"]["optim"]["schedule"] = "constant"
     spec["halving"] = {"keep": 0.5}
     record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
@@ -242,11 +247,11 @@ def test_a_halving_share_outside_0_1_is_refused(tmp_path):
         tune.load_tune_config(path)
 
 
-def test_a_method_that_starts_from_another_is_tuned_from_its_chosen_model(tiny_model_dir, tiny_evaluator_dir,
-                                                                         tmp_path):
+def test_a_method_that_starts_from_another_is_tuned_from_its_chosen_model(few_held_out_model_dir,
+                                                                         tiny_evaluator_dir, tmp_path):
     """undo distills an unlearned model: its trials start from the chosen trial of the method it names, over the
     same grid, and a changed start choice makes new trials (the key names the start)."""
-    spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"alpha": [0.1, 1.0]}, ("ours", "undo"))
+    spec = _spec(tmp_path, few_held_out_model_dir, tiny_evaluator_dir, {"alpha": [0.1, 1.0]}, ("ours", "undo"))
     spec["starts_from"] = {"undo": "ours"}
     with pytest.raises(UserError, match="tune ours first"):
         tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path, methods=["undo"])

@@ -20,14 +20,13 @@ from i2i_unlearn.data.proxy import (SEED_OFFSETS, _noise_inputs, apply_transform
                                     teacher_outputs)
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.models import load_model
-from i2i_unlearn.train import train
 from i2i_unlearn.unlearn import check_config, unlearn
-from conftest import tiny_train_config, tiny_unlearn_config
+from conftest import FEW_HELD_OUT, tiny_unlearn_config
 
 pytestmark = pytest.mark.usefixtures("one_thread", "datasets_read_once")
 
 # a model held out 5 test and 5 validation images per class: evaluating it (the benchmark) takes seconds
-DATA = DataConfig(test_per_class=5, val_per_class=5)
+DATA = DataConfig(**FEW_HELD_OUT)
 runner = CliRunner()
 
 
@@ -67,12 +66,8 @@ def datasets_read_once():
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    recipe = tiny_train_config()
-    recipe.data = DATA
-    out = tmp_path_factory.mktemp("proxy") / "tiny-mae"
-    train(recipe, out)
-    return out
+def model_dir(few_held_out_model_dir) -> Path:
+    return few_held_out_model_dir   # a tiny MAE trained on DATA's split
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml, to_dict
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.audit import AuditOptions, run_audit
+from i2i_unlearn.evaluation.audit.probe import PERMUTATIONS
 from i2i_unlearn.evaluation.audit.relearn import RelearnConfig, relearning_paces
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.scoring import BOOTSTRAP_RESAMPLES
@@ -39,7 +40,7 @@ from i2i_unlearn.unlearn import unlearn
 RETRAINED = "retrained"
 CACHE_KEY = "benchmark-key.txt"   # beside each audit.json and results.json: what it was computed from
 KEYS = {"original", "retrained", "evaluator", "knobs", "forget_classes", "methods", "relearn", "files",
-        "max_images", "seed", "bootstrap"}
+        "max_images", "seed", "bootstrap", "permutations", "probe_folds"}
 
 
 def load_spec(path: Path) -> dict:
@@ -74,7 +75,9 @@ def forget_list(original: Path, count: int, seed: int, path: Path) -> Path:
 
 
 def _audit_settings(spec: dict, request: dict) -> tuple[AuditOptions, RelearnConfig | None]:
-    options = AuditOptions(max_images=spec.get("max_images", 200), seed=spec.get("seed", 0))
+    options = AuditOptions(max_images=spec.get("max_images", 200), seed=spec.get("seed", 0),
+                           permutations=spec.get("permutations", PERMUTATIONS),   # the tell's permutation test
+                           probe_folds=spec.get("probe_folds", 5))
     relearn = RelearnConfig(**{**spec["relearn"], "eval_steps": tuple(spec["relearn"]["eval_steps"])}) \
         if request.get("forget_classes") and spec.get("relearn") else None
     return options, relearn

@@ -25,7 +25,8 @@ from i2i_unlearn.evaluation.audit.membership import (
     restoration_errors,
 )
 from i2i_unlearn.evaluation.audit.plots import lira_roc_plot, relearn_plot, roc_plot
-from i2i_unlearn.evaluation.audit.probe import LOW_CONFIDENCE, PERMUTATIONS, tell_audit
+from i2i_unlearn.evaluation.audit import probe
+from i2i_unlearn.evaluation.audit.probe import LOW_CONFIDENCE, tell_audit
 from i2i_unlearn.evaluation.audit.relearn import relearning_attack
 from i2i_unlearn.evaluation.audit.sets import audit_sets, model_forget_request
 from i2i_unlearn.evaluation.collect import collect_set
@@ -46,7 +47,8 @@ class AuditOptions:
     masks: list[TaskConfig] = field(default_factory=lambda: list(DEFAULT_MASKS))
     timesteps: tuple[int, ...] = DEFAULT_TIMESTEPS
     probe_folds: int = 5
-    permutations: int = PERMUTATIONS      # the tell's permutation test (0: none)
+    # the tell's permutation test (0: none); probe.PERMUTATIONS when the options are made (the tests lower it)
+    permutations: int = field(default_factory=lambda: probe.PERMUTATIONS)
     seed: int = 0
     # per-example membership inference (lira.py): model folders trained WITH the forget images (the original
     # recipe, other seeds) and WITHOUT them (retrained); none of them may be audited
