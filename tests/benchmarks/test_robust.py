@@ -15,6 +15,16 @@ from i2i_unlearn.errors import UserError
 from conftest import FEW_HELD_OUT, tiny_train_config, tiny_unlearn_config
 
 
+def _train_shadow(folder: Path, seed: int) -> Path:
+    """The tiny MAE's recipe with another seed, on the split holding out few images (every never-seen image is
+    scored: keep them few), trained into folder/in-<seed>."""
+    from i2i_unlearn.train import train
+    recipe = tiny_train_config()
+    recipe.data, recipe.seed = DataConfig(**FEW_HELD_OUT), seed
+    train(recipe, folder / f"in-{seed}")
+    return folder / f"in-{seed}"
+
+
 def test_the_targets_follow_the_numbers():
     """Hand-made rows: each target met or missed exactly at its limit."""
     held_out = {"lira": {"tpr_at_0.01_fpr": 0.02, "auc": 0.5,
@@ -128,19 +138,14 @@ def test_a_file_request_is_audited_against_retrained_seeds_the_benchmark_trains(
     """The retrained seeds are trained here without exactly the listed files; LiRA's IN shadows are `shadows_in`, its
     OUT shadows the retrained seeds after the first (held out: the ideal row); recognition and relearning are not
     judged (the files are of every class)."""
-    from i2i_unlearn.train import train
-    data = DataConfig(test_per_class=5, val_per_class=5)   # every never-seen image is scored: keep them few
+    data = DataConfig(**FEW_HELD_OUT)
     # eight models are trained and seven evaluated: their run records' host speed probe (0.3 s each) and
     # evaluate's T-SNE map (seconds), which nothing here reads, are left out to keep the suite's time
     monkeypatch.setattr("i2i_unlearn.runs.host_speed", lambda: {})
     monkeypatch.setattr("i2i_unlearn.evaluation.evaluate.tsne_plot", lambda *a, **k: None)
 
-    def trained(seed):
-        recipe = tiny_train_config()
-        recipe.data, recipe.seed = data, seed
-        train(recipe, tmp_path / f"in-{seed}")
-        return tmp_path / f"in-{seed}"
-    original, shadows_in = trained(0), [trained(1), trained(2)]
+    original = _train_shadow(tmp_path, seed=0)
+    shadows_in = [_train_shadow(tmp_path, seed) for seed in (1, 2)]
     knobs = tmp_path / "knobs.yaml"
     knobs.write_text(yaml.safe_dump({"forget_classes": ["Cat"],   # a class's knobs: the request empties the class
                                      "steps": 2, "batch_size": 8, "alpha": 0.5, "checkpoint_every": 1,
@@ -209,16 +214,10 @@ def test_a_file_request_is_audited_against_retrained_seeds_the_benchmark_trains(
 def test_the_robust_benchmark_audits_every_method_against_shadows_and_the_band(few_held_out_model_dir,
                                                                                tiny_evaluator_dir, tmp_path,
                                                                                monkeypatch, one_thread):
-    from i2i_unlearn.train import train
     from i2i_unlearn.unlearn import unlearn
-    data = DataConfig(**FEW_HELD_OUT)   # every never-seen image is scored: keep them few
 
-    def trained(seed):
-        recipe = tiny_train_config()
-        recipe.data, recipe.seed = data, seed
-        train(recipe, tmp_path / f"in-{seed}")
-        return tmp_path / f"in-{seed}"
-    original, shadows_in = few_held_out_model_dir, [trained(1), trained(2)]   # the original: trained(0)
+    original = few_held_out_model_dir   # what _train_shadow(tmp_path, seed=0) would train
+    shadows_in = [_train_shadow(tmp_path, seed) for seed in (1, 2)]
     retrained = []
     for seed in range(4):
         unlearn(original, tiny_unlearn_config(method="retrain", steps=2, seed=seed), tmp_path / f"out-{seed}")
