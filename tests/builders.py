@@ -1,8 +1,9 @@
 """Builders the tests share (not tests themselves): a hand-made results dict and its file, and tiny Hugging Face
-checkpoints saved with save_pretrained. Importable from every test folder (pytest puts tests/ on the path)."""
+checkpoints saved with save_pretrained, a folder of RGB 'photos'. Importable from every test folder (pytest puts tests/ on the path)."""
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -90,3 +91,19 @@ def make_unet(directory: Path, scheduler_dir: Path | None = None, **overrides):
     if scheduler_dir is not None:
         DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear").save_pretrained(scheduler_dir)
     return net
+
+
+PHOTO_COLOURS = {"cat": (200, 60, 40), "dog": (60, 180, 60), "owl": (50, 70, 200)}
+
+
+def write_photos(root: Path, per_class: int = 14, size: int = 32) -> Path:
+    """RGB 'photos': a coloured square per class on noise, at random places."""
+    rng = np.random.default_rng(0)
+    for name, colour in PHOTO_COLOURS.items():
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 120, (size, size, 3), dtype=np.uint8)
+            top, left = rng.integers(0, size // 2, 2)
+            pixels[top:top + size // 2, left:left + size // 2] = colour
+            Image.fromarray(pixels).save(root / name / f"{i:03d}.jpg")
+    return root

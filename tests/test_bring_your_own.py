@@ -6,36 +6,20 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
-from builders import make_mae
-from PIL import Image
+from builders import make_mae, write_photos
 from typer.testing import CliRunner
 
 from i2i_unlearn.cli import app
 
 pytestmark = pytest.mark.usefixtures("one_thread")   # conftest.py
 runner = CliRunner()
-COLOURS = {"cat": (200, 60, 40), "dog": (60, 180, 60), "owl": (50, 70, 200)}
 
 
 def _run(*args) -> str:
     result = runner.invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
     return result.output
-
-
-def write_photos(root: Path, per_class: int = 14, size: int = 32) -> Path:
-    """RGB 'photos': a coloured square per class on noise, at random places."""
-    rng = np.random.default_rng(0)
-    for name, colour in COLOURS.items():
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 120, (size, size, 3), dtype=np.uint8)
-            top, left = rng.integers(0, size // 2, 2)
-            pixels[top:top + size // 2, left:left + size // 2] = colour
-            Image.fromarray(pixels).save(root / name / f"{i:03d}.jpg")
-    return root
 
 
 def save_backbones(root: Path) -> dict[str, str]:

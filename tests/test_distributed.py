@@ -24,6 +24,7 @@ from i2i_unlearn.distributed import _RANK_VARIABLES, Shard, _check_launch
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.loop import check_global_batch
 from i2i_unlearn.methods import METHODS
+from builders import make_mae, write_photos
 from conftest import TINY_MODELS, TINY_TOKENIZER
 
 pytestmark = pytest.mark.slow   # real processes or a whole benchmark: more than about 20 s on 2 cores
@@ -55,14 +56,15 @@ def _unlearn_yaml(tmp_path: Path) -> Path:
     return path
 
 
-def _audited_unlearn(tiny_model_dir, tmp_path, out: Path, **env) -> tuple[subprocess.CompletedProcess, dict, dict]:
+def _audited_unlearn(tiny_model_dir, tmp_path, out: Path, forget: str = "Cat", options: tuple = (),
+                     **env) -> tuple[subprocess.CompletedProcess, dict, dict]:
     """Two processes of `i2i-unlearn unlearn`; returns the result, what each process changed in `out`, and
     how each ended (the error that stopped its loop, its exit code; nothing if the launcher stopped it)."""
     audit = tmp_path / f"audit-{out.name}"
     audit.mkdir()
     result = _launch([*LAUNCH, str(SCRIPTS / "audited_cli.py"), "unlearn", "--model", str(tiny_model_dir),
-                      "--out", str(out), "--forget-classes", "Cat", "--config", str(_unlearn_yaml(tmp_path))],
-                     tmp_path, WATCHED_DIR=str(out), AUDIT_DIR=str(audit), **env)
+                      "--out", str(out), "--forget-classes", forget, "--config", str(_unlearn_yaml(tmp_path)),
+                      *options], tmp_path, WATCHED_DIR=str(out), AUDIT_DIR=str(audit), **env)
     changes, ends = {}, {}
     for path in audit.glob("rank-*.log"):
         lines = path.read_text().splitlines()
@@ -80,23 +82,17 @@ def _check_two_processes_ran(result, changes) -> None:
     assert changes["rank-1"] == [], f"process 1 changed the output folder: {changes['rank-1'][:5]}"
 
 
-def test_two_cpu_processes_end_where_one_process_ends(tiny_model_dir, tmp_path):
-    one, two = tmp_path / "one", tmp_path / "two"
+def _unlearn_in_one_process(model_dir: Path, out: Path, forget: str, tmp_path: Path, options: tuple = ()) -> None:
     started = time.monotonic()
-    invoked = CliRunner().invoke(app, ["unlearn", "--model", str(tiny_model_dir), "--out", str(one),
-                                       "--forget-classes", "Cat", "--config", str(_unlearn_yaml(tmp_path))])
+    invoked = CliRunner().invoke(app, ["unlearn", "--model", str(model_dir), "--out", str(out), "--forget-classes",
+                                       forget, "--config", str(_unlearn_yaml(tmp_path)), *options])
     assert invoked.exit_code == 0, f"{invoked.output}\n{invoked.exception!r}"
     print(f"one process: {time.monotonic() - started:.1f} s")
-    result, changes, ends = _audited_unlearn(tiny_model_dir, tmp_path, two)
-    assert result.returncode == 0, result.stderr[-3000:]
-    _check_two_processes_ran(result, changes)
-    assert ends == {"rank-0": ["exit 0"], "rank-1": ["exit 0"]}, ends
-    assert any(line.endswith("two/model.safetensors") for line in changes["rank-0"])
-    assert json.loads((two / "run.json").read_text())["world_size"] == 2
-    assert result.stdout.count("saved ") == 1, result.stdout   # said once, by the process that saved
-    assert json.loads((one / "run.json").read_text())["world_size"] == 1
 
-    a, b, original = (load_file(d / "model.safetensors") for d in (one, two, tiny_model_dir))
+
+def _check_equal_runs(one: Path, two: Path, original_dir: Path) -> None:
+    """Two processes ended where one ended: the weights (the encoder moved, the decoder untouched) and the log."""
+    a, b, original = (load_file(d / "model.safetensors") for d in (one, two, original_dir))
     assert a.keys() == b.keys()
     diff = max(float((a[k] - b[k]).abs().max()) for k in a)
     moved = max(float((a[k] - original[k]).abs().max()) for k in a)
@@ -108,6 +104,43 @@ def test_two_cpu_processes_end_where_one_process_ends(tiny_model_dir, tmp_path):
     assert [e["step"] for e in logs[1]] == [1, 2, 3, 4, 5, 6]
     for x, y in zip(*logs):
         assert x.keys() == y.keys() and all(x[k] == pytest.approx(y[k], abs=1e-5) for k in x)
+    assert json.loads((two / "run.json").read_text())["world_size"] == 2
+    assert json.loads((one / "run.json").read_text())["world_size"] == 1
+
+
+def test_two_cpu_processes_end_where_one_process_ends(tiny_model_dir, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    _unlearn_in_one_process(tiny_model_dir, one, "Cat", tmp_path)
+    result, changes, ends = _audited_unlearn(tiny_model_dir, tmp_path, two)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _check_two_processes_ran(result, changes)
+    assert ends == {"rank-0": ["exit 0"], "rank-1": ["exit 0"]}, ends
+    assert any(line.endswith("two/model.safetensors") for line in changes["rank-0"])
+    assert result.stdout.count("saved ") == 1, result.stdout   # said once, by the process that saved
+    _check_equal_runs(one, two, tiny_model_dir)
+
+
+def test_two_processes_on_a_streamed_image_folder_with_data_workers_end_where_one_process_ends(tmp_path):
+    """Issue 34: a save_pretrained ViTMAE imported over a folder of RGB photos (a hashed split, read from disk batch
+    by batch); each of the two processes reads its steps' images through a data worker."""
+    photos = write_photos(tmp_path / "photos", per_class=16)
+    make_mae(tmp_path / "hf-mae", num_channels=3)
+    model = tmp_path / "my-mae"
+    (tmp_path / "data.yaml").write_text("split: hashed\ntest_fraction: 0.2\nval_fraction: 0.2\n")
+    invoked = CliRunner().invoke(app, ["import", "--family", "mae", "--from-pretrained", str(tmp_path / "hf-mae"),
+                                       "--out", str(model), "--dataset", "image-folder", "--data-root", str(photos),
+                                       "--data-config", str(tmp_path / "data.yaml")])
+    assert invoked.exit_code == 0, f"{invoked.output}\n{invoked.exception!r}"
+    assert json.loads((model / "run.json").read_text())["inputs"]["train_images_hash"] == "files"   # streamed
+    one, two = tmp_path / "one", tmp_path / "two"
+    _unlearn_in_one_process(model, one, "cat", tmp_path)
+    result, changes, ends = _audited_unlearn(model, tmp_path, two, forget="cat", options=("--data-workers", "1"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    _check_two_processes_ran(result, changes)
+    assert ends == {"rank-0": ["exit 0"], "rank-1": ["exit 0"]}, ends
+    record = json.loads((two / "run.json").read_text())
+    assert record["config"]["data_workers"] == 1 and record["inputs"]["forget_classes"] == ["cat"]
+    _check_equal_runs(one, two, model)
 
 
 def test_a_nan_on_one_process_stops_both_and_only_the_main_process_writes(tiny_model_dir, tmp_path):

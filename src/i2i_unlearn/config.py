@@ -99,9 +99,10 @@ class TrainConfig:
     ema_decay: float = 0.0            # > 0: keep an EMA of the weights (diffusers EMAModel) and save it instead
     checkpoint_every: int = 500
     log_every: int = 50
-    # the two memory and speed options of UnlearnConfig (their help there); recorded only when set
+    # the memory and speed options of UnlearnConfig (their help there); recorded only when set
     mixed_precision: str | None = field(default=None, metadata=WHEN_SET_KEY)
     gradient_checkpointing: bool | None = field(default=None, metadata=WHEN_SET_KEY)
+    data_workers: int | None = field(default=None, metadata=WHEN_SET_KEY)
 
 
 @dataclass
@@ -189,6 +190,10 @@ class UnlearnConfig:
     gradient_checkpointing: bool | None = knob(
         None, "recompute the network's block activations in the backward pass instead of keeping them: less memory "
               "for the trained encoder, more time per step, the same gradients (every family)", **WHEN_SET_KEY)
+    data_workers: int | None = knob(
+        None, "DataLoader worker processes that read and decode the coming steps' images while a step computes "
+              "(an image folder at full size: a few per GPU); the same batches with any number; unset or 0: read "
+              "in the run's own process", **WHEN_SET_KEY)
     # A budgeted run (docs/budget.md): alpha is where the controller starts; at every checkpoint it measures a
     # validation sample and turns alpha so the retain score stays within the budget.
     retain_budget: float | None = knob(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import sys
@@ -23,6 +24,7 @@ from typing import Callable
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs
 from safetensors import safe_open
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from i2i_unlearn.checkpoints import (
@@ -71,6 +73,54 @@ def autocast(device: torch.device, mixed_precision: str | None):
 def step_generator(seed: int, step: int, process: int = 0) -> torch.Generator:
     """The step's randomness. Every process draws the same (process 0's): they share one global batch."""
     return torch.Generator().manual_seed((seed * 1_000_003 + step) * 1_009 + process)
+
+
+class _StepBatches(Dataset):
+    """Item i is step start+i's batch, drawn by make_batch with the step's own generator: what a DataLoader worker
+    computes ahead of the step. The generator goes back as its state (the objective draws on from it)."""
+
+    def __init__(self, make_batch: Callable[[int, torch.Generator], dict], seed: int, start: int, steps: int):
+        self.make_batch, self.seed, self.start, self.steps = make_batch, seed, start, steps
+
+    def __len__(self) -> int:
+        return self.steps - self.start
+
+    def __getitem__(self, i: int) -> dict:
+        generator = step_generator(self.seed, self.start + i)
+        try:
+            batch = self.make_batch(self.start + i, generator)
+        except UserError as exc:   # a DataLoader would wrap it in a worker traceback
+            return {"error": str(exc)}
+        if "generator" in batch:
+            batch = {**batch, "generator": generator.get_state()}
+        return batch
+
+
+def step_batches(make_batch: Callable[[int, torch.Generator], dict], seed: int, start: int, steps: int,
+                 workers: int = 0):
+    """The batches of steps start..steps-1, in order. With `workers` > 0, that many DataLoader worker processes
+    draw and read the coming steps' batches (two each ahead) while this process computes: every batch is a pure
+    function of (seed, step), so the batches are bit-identical with any number of workers. Workers are forked
+    (they share the loaded sets without copying; make_batch is a closure, which a spawned worker cannot take)."""
+    if workers < 0:
+        raise UserError(f"data_workers must be >= 0, got {workers}")
+    if workers == 0:
+        for step in range(start, steps):
+            yield make_batch(step, step_generator(seed, step))
+        return
+    if "fork" not in multiprocessing.get_all_start_methods():
+        raise UserError("data_workers > 0 needs forked worker processes, which this platform does not offer: "
+                        "set data_workers to 0")
+    loader = DataLoader(_StepBatches(make_batch, seed, start, steps), batch_size=None, num_workers=workers,
+                        multiprocessing_context="fork")
+    for batch in loader:
+        if "error" in batch:
+            raise UserError(batch["error"])
+        if "generator" in batch:
+            generator = torch.Generator()
+            generator.set_state(batch["generator"])
+            batch["generator"] = generator
+        yield batch
 
 
 def check_global_batch(accelerator: Accelerator, **sizes: int | None) -> None:
@@ -164,12 +214,15 @@ def _flatten(values, prefix: str = "") -> dict:
     return {prefix.rstrip("."): values}
 
 
+RESUMABLE_CHANGES = {"steps", "data_workers"}   # the length, and how batches are read (they are the same either way)
+
+
 def check_resume_config(recorded: dict | None, config: dict | None, folder: Path) -> None:
-    """A resumed run must be the run that was started: only its length may change."""
+    """A resumed run must be the run that was started: only its length (and its data workers) may change."""
     if recorded is None or config is None:   # checkpoints from before configs were recorded
         return
     old, new = _flatten(recorded), _flatten(config)
-    changed = sorted(k for k in old.keys() | new.keys() if k != "steps" and old.get(k) != new.get(k))
+    changed = sorted(k for k in old.keys() | new.keys() if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
     if changed:
         details = ", ".join(f"{k} ({old.get(k)!r} -> {new.get(k)!r})" for k in changed)
         raise UserError(f"--resume: the config differs from the one {folder} was started with: {details}. "
@@ -227,7 +280,7 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
              log_every: int, resume: bool, description: str,
              accelerator: Accelerator | None = None, ema_decay: float = 0.0,
              config: dict | None = None, started: float | None = None, monitor=None,
-             mixed_precision: str | None = None) -> list[dict]:
+             mixed_precision: str | None = None, data_workers: int = 0) -> list[dict]:
     """Optimise the trainable parameters of `module` (the part of `objective` that is saved).
 
     With `ema_decay` > 0 an exponential moving average of those parameters is kept (and
@@ -239,6 +292,7 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
     for the next steps and returns True to stop the run there; its `state_dict()` goes into the checkpoint and
     `load_state_dict` restores it on resume; `monitor.stopped` says a resumed run had already stopped.
     `mixed_precision` "bf16": each step's forward in bfloat16 autocast (`autocast`).
+    `data_workers`: DataLoader worker processes reading the coming steps' batches (`step_batches`; 0: read here).
     Returns the log (one dict of mean loss terms per `log_every` steps).
     """
     accelerator = accelerator or make_accelerator(mixed_precision)
@@ -270,54 +324,57 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
     if shard.count > 1:   # one line per process: the launch really started them (docs/distributed.md)
         print(f"{description}: process {shard.index} of {shard.count} ({accelerator.distributed_type.value}, "
               f"{accelerator.device})", file=sys.stderr, flush=True)
-    for step in progress:
-        if monitor is not None and monitor.stopped:   # resumed after the run had stopped early
-            break
-        batch = make_batch(step, step_generator(seed, step))
-        with autocast(accelerator.device, mixed_precision):
-            terms = objective({**batch, "shard": shard})
-        loss = terms["loss"]
-        values = _mean_over_processes(accelerator, terms)
-        # every process sees the mean, so a NaN on any one stops them all at the same step (none waits)
-        if not math.isfinite(values["loss"]):
-            where = (f"the last good checkpoint (step {last_good}) is kept in {run_dir / CHECKPOINTS}"
-                     if last_good else "no checkpoint was written yet")
-            raise UserError(f"the loss became {values['loss']} at step {step}: stopped; {where}. "
-                            "Lower the learning rate or alpha.")
-        optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        if optim.grad_clip > 0:
-            accelerator.clip_grad_norm_(trainable, optim.grad_clip)
-        # the learning rate is a pure function of the step, so a resumed run needs no scheduler state
-        for group in optimizer.param_groups:
-            group["lr"] = optim.lr * lr_factor(step, steps, optim)
-        optimizer.step()
-        if ema is not None:
-            ema.step(trainable)
-        for name, value in values.items():
-            sums[name] = sums.get(name, 0.0) + value
-        summed += 1
-        done = step + 1
-        checkpoint = done % checkpoint_every == 0 or done == steps
-        stop = False
-        if checkpoint and monitor is not None:
-            stop = monitor.measure(done, module)
-            objective.train()   # measuring generates in eval mode
-        if done % log_every == 0 or done == steps or stop:
-            entry = {"step": done, "lr": optimizer.param_groups[0]["lr"],
-                     **{k: round(v / summed, 6) for k, v in sums.items()}}
-            log.append(entry)
-            sums, summed = {}, 0
-            progress.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k not in ("step", "lr")})
-        if checkpoint:
-            inner = optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
-            monitor_state = monitor.state_dict() if monitor is not None else None
-            on_main_process(lambda: _save_checkpoint(run_dir, done, module, inner, log, ema, config,
-                                                     {"steps": summed, "sums": sums},
-                                                     earlier_wall_time + time.time() - started, monitor_state))
-            last_good = done
-        if stop:
-            break
+    batches = step_batches(make_batch, seed, start, steps, data_workers)
+    try:
+        for step, batch in zip(progress, batches):
+            if monitor is not None and monitor.stopped:   # resumed after the run had stopped early
+                break
+            with autocast(accelerator.device, mixed_precision):
+                terms = objective({**batch, "shard": shard})
+            loss = terms["loss"]
+            values = _mean_over_processes(accelerator, terms)
+            # every process sees the mean, so a NaN on any one stops them all at the same step (none waits)
+            if not math.isfinite(values["loss"]):
+                where = (f"the last good checkpoint (step {last_good}) is kept in {run_dir / CHECKPOINTS}"
+                         if last_good else "no checkpoint was written yet")
+                raise UserError(f"the loss became {values['loss']} at step {step}: stopped; {where}. "
+                                "Lower the learning rate or alpha.")
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            if optim.grad_clip > 0:
+                accelerator.clip_grad_norm_(trainable, optim.grad_clip)
+            # the learning rate is a pure function of the step, so a resumed run needs no scheduler state
+            for group in optimizer.param_groups:
+                group["lr"] = optim.lr * lr_factor(step, steps, optim)
+            optimizer.step()
+            if ema is not None:
+                ema.step(trainable)
+            for name, value in values.items():
+                sums[name] = sums.get(name, 0.0) + value
+            summed += 1
+            done = step + 1
+            checkpoint = done % checkpoint_every == 0 or done == steps
+            stop = False
+            if checkpoint and monitor is not None:
+                stop = monitor.measure(done, module)
+                objective.train()   # measuring generates in eval mode
+            if done % log_every == 0 or done == steps or stop:
+                entry = {"step": done, "lr": optimizer.param_groups[0]["lr"],
+                         **{k: round(v / summed, 6) for k, v in sums.items()}}
+                log.append(entry)
+                sums, summed = {}, 0
+                progress.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k not in ("step", "lr")})
+            if checkpoint:
+                inner = optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
+                monitor_state = monitor.state_dict() if monitor is not None else None
+                on_main_process(lambda: _save_checkpoint(run_dir, done, module, inner, log, ema, config,
+                                                         {"steps": summed, "sums": sums},
+                                                         earlier_wall_time + time.time() - started, monitor_state))
+                last_good = done
+            if stop:
+                break
+    finally:
+        batches.close()   # stops the workers of a run that ended early
     progress.close()
     if ema is not None:
         ema.copy_to(trainable)

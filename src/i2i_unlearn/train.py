@@ -86,7 +86,8 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, ove
                    seed=config.seed, make_batch=image_batches(train_images, config, model), run_dir=out_dir,
                    checkpoint_every=config.checkpoint_every, log_every=config.log_every, resume=resume,
                    description=f"train {model.family}", accelerator=accelerator, ema_decay=config.ema_decay,
-                   config=to_dict(config), started=started, mixed_precision=config.mixed_precision)
+                   config=to_dict(config), started=started, mixed_precision=config.mixed_precision,
+                   data_workers=config.data_workers or 0)
     on_main_process(lambda: save_trained(model, out_dir, kind, config, train_images, log, started, extra_inputs,
                                          validation_check(model.eval(), val_images, train_images),
                                          world_size=accelerator.num_processes, earlier_wall_time_s=earlier_wall_time))

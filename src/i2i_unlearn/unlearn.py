@@ -158,6 +158,7 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
         recipe.data = data
         recipe.seed = config.seed
         recipe.mixed_precision, recipe.gradient_checkpointing = config.mixed_precision, config.gradient_checkpointing
+        recipe.data_workers = config.data_workers
         model = train(recipe, out_dir, resume=resume, overwrite=True, train_images=split.retain_train,
                       kind="retrain", extra_inputs=inputs)
         def finish_retrain() -> None:
@@ -197,7 +198,7 @@ def unlearn(model_dir: str | Path, config: UnlearnConfig, out_dir: str | Path, *
                    run_dir=out_dir, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
                    resume=resume, description=f"unlearn {method.name}", accelerator=accelerator,
                    config=to_dict(config), started=started, monitor=controller,
-                   mixed_precision=config.mixed_precision)
+                   mixed_precision=config.mixed_precision, data_workers=config.data_workers or 0)
     record = {}
     if isinstance(controller, BudgetController):
         controller.roll_back(student)   # every process: each returns the kept model

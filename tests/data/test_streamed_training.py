@@ -115,3 +115,58 @@ def test_unlearning_evaluating_and_auditing_a_folder_never_read_a_whole_set(grey
                       options=AuditOptions(max_images=None, split="val", probe_folds=2, permutations=0),
                       progress=None)
     assert audit["forget"]["members"]["count"] == 15 and audit["forget"]["non_members"]["count"] == 70
+
+
+def test_data_workers_read_the_steps_images_and_the_run_ends_bit_identical(grey_folder, tmp_path, monkeypatch):
+    """`data_workers`: worker processes read the coming steps' images from the folder; the batches, and so the
+    trained and the unlearned weights, are those of a run that reads them itself."""
+    import os
+
+    from safetensors.torch import load_file
+
+    from i2i_unlearn.data import FolderImages
+    from i2i_unlearn.unlearn import unlearn
+    readers = tmp_path / "readers.txt"
+    read = FolderImages.read
+
+    def logged(images, positions):
+        with readers.open("a") as log:
+            log.write(f"{os.getpid()}\n")
+        return read(images, positions)
+    monkeypatch.setattr(FolderImages, "read", logged)
+    weights = {}
+    for workers in (0, 2):
+        readers.write_text("")
+        config = tiny_train_config(steps=3)
+        config.data, config.data_workers = grey_folder, workers or None
+        train(config, tmp_path / f"model-{workers}")
+        unlearn(tmp_path / f"model-{workers}", tiny_unlearn_config(forget_classes=["cats"], steps=3,
+                                                                   data_workers=workers or None),
+                tmp_path / f"unlearned-{workers}")
+        pids = set(readers.read_text().split())
+        assert (pids == {str(os.getpid())}) if workers == 0 else (len(pids - {str(os.getpid())}) >= 2), pids
+        weights[workers] = [load_file(tmp_path / f"{kind}-{workers}" / "model.safetensors")
+                            for kind in ("model", "unlearned")]
+    recorded = json.loads((tmp_path / "unlearned-2" / "run.json").read_text())["config"]
+    assert recorded["data_workers"] == 2
+    assert "data_workers" not in json.loads((tmp_path / "unlearned-0" / "run.json").read_text())["config"]
+    for serial, parallel in zip(weights[0], weights[2]):
+        assert serial.keys() == parallel.keys() and all(torch.equal(serial[k], parallel[k]) for k in serial)
+
+
+def test_a_read_error_in_a_data_worker_is_the_runs_own_error():
+    from i2i_unlearn.errors import UserError
+    from i2i_unlearn.loop import step_batches
+
+    def make_batch(step, generator):
+        if step == 2:
+            raise UserError("photos/cats/002.jpg: cannot read this image (truncated)")
+        return {"x": torch.rand(2, generator=generator), "generator": generator}
+    batches = step_batches(make_batch, seed=0, start=0, steps=4, workers=1)
+    first = next(batches)
+    serial = next(step_batches(make_batch, seed=0, start=0, steps=4))
+    assert torch.equal(first["x"], serial["x"])
+    assert torch.equal(first["generator"].get_state(), serial["generator"].get_state())   # the objective draws on
+    next(batches)
+    with pytest.raises(UserError, match="002.jpg: cannot read this image"):
+        next(batches)

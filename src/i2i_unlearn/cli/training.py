@@ -23,6 +23,7 @@ def train(config: Path = typer.Option(..., help="training YAML (see configs/)"),
           mixed_precision: Optional[str] = typer.Option(None, help=field_help(UnlearnConfig, "mixed_precision")),
           gradient_checkpointing: Optional[bool] = typer.Option(
               None, help=field_help(UnlearnConfig, "gradient_checkpointing")),
+          data_workers: Optional[int] = typer.Option(None, help=field_help(UnlearnConfig, "data_workers")),
           resume: bool = typer.Option(False, help="continue from the last checkpoint in --out"),
           overwrite: bool = typer.Option(False, help="replace --out if it exists")):
     """Train a model family from scratch on a dataset."""
@@ -34,6 +35,8 @@ def train(config: Path = typer.Option(..., help="training YAML (see configs/)"),
         train_config.mixed_precision = mixed_precision
     if gradient_checkpointing is not None:
         train_config.gradient_checkpointing = gradient_checkpointing
+    if data_workers is not None:
+        train_config.data_workers = data_workers
     run_train(train_config, out, resume=resume, overwrite=overwrite)
     _saved(out)
 

@@ -55,6 +55,7 @@ FIELD_FLAGS = {
     "stop_at_auc": "default without --alpha or --config: 0.52; docs/cli.md",
     "mixed_precision": "",
     "gradient_checkpointing": "",
+    "data_workers": "",
 }
 
 
