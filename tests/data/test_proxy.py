@@ -15,7 +15,7 @@ import i2i_unlearn.controllers.validation as validation_module
 from i2i_unlearn.cli import app
 from i2i_unlearn.config import DataConfig, ProxyTeacherConfig, TaskConfig, UnlearnConfig, from_dict, to_dict
 from i2i_unlearn.data import load_split, make_unlearn_split
-from i2i_unlearn.data.datasets import FASHION_MNIST_DEFAULT_ROOT, _read_idx
+from i2i_unlearn.data.datasets import FASHION_MNIST_DEFAULT_ROOT, ImageSet, _read_idx
 from i2i_unlearn.data.proxy import (SEED_OFFSETS, _noise_inputs, apply_transforms, augment, binarize, pixel_keys,
                                     teacher_outputs)
 from i2i_unlearn.errors import UserError
@@ -132,16 +132,37 @@ def test_augment_flips_rotates_scales_and_shifts_real_images():
     assert done.ids == images.ids
 
 
+def test_a_proxy_on_disk_is_transformed_as_it_is_read_each_image_by_its_own_draw(folder):
+    """An image folder proxy is never read whole: its transforms apply to each batch read, binarize as on a set in
+    memory, augment with a draw that depends on the run's seed and the image's id, not on the batch."""
+    from i2i_unlearn.data import open_split
+    on_disk = open_split(folder).train
+    done = apply_transforms(on_disk, ["binarize", "augment"], seed=3)
+    assert not isinstance(done, ImageSet) and done.ids == on_disk.ids
+    whole = done.load(range(len(done)))
+    assert torch.equal(torch.cat([done.load([i]) for i in reversed(range(len(done)))]), whole.flip(0))
+    assert torch.equal(done.subset([4, 1]).load([0, 1]), whole[[4, 1]])
+    assert torch.equal(apply_transforms(on_disk, ["binarize", "augment"], seed=3).load(range(len(done))), whole)
+    assert not torch.equal(apply_transforms(on_disk, ["binarize", "augment"], seed=4).load(range(len(done))), whole)
+    silhouettes = binarize(on_disk.load(range(len(on_disk))))
+    assert torch.equal(apply_transforms(on_disk, ["binarize"], seed=3).load(range(len(done))), silhouettes)
+    moved = (whole - silhouettes).abs().flatten(1).amax(1) > 0.1
+    assert moved.all()                                                   # every image augmented
+    assert done.content_hash() != apply_transforms(on_disk, ["binarize"], seed=3).content_hash()
+
+
 def test_a_transformed_proxy_never_holds_a_forget_image(folder):
     config = UnlearnConfig(forget_classes=["Cat"], proxy=folder, proxy_transform=["binarize"])
     split = make_unlearn_split(DATA, config)
     expected = _folder_part(folder, "train")
     assert split.retain_train.ids == expected.ids                          # Bags and Sandals only
-    assert torch.equal(split.retain_train.images, binarize(expected.images))
+    assert not isinstance(split.retain_train, ImageSet)   # a folder proxy stays on disk, binarized as it is read
+    retain_pixels = split.retain_train.materialize().images
+    assert torch.equal(retain_pixels, binarize(expected.images))
     assert split.proxy["excluded_own_images"] == 6                          # the 6 copies of Cat training images
     assert split.proxy["kind"] == "images" and split.proxy["transform"] == ["binarize"]
     assert split.proxy["source"] == "train of the proxy image-folder, binarize"
-    assert not set(pixel_keys(split.retain_train.images)) & set(pixel_keys(split.forget_train.images))
+    assert not set(pixel_keys(retain_pixels)) & set(pixel_keys(split.forget_train.images))
     # the real retain images are still what the retain check scores
     assert 2 not in split.retain_eval.labels.tolist() and len(split.retain_eval) == 45
     # the model's own dataset named as the proxy: only what the real retain set may hold (here neither Cat, forgotten

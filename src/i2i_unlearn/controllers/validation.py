@@ -10,7 +10,7 @@ import torch
 
 from i2i_unlearn.checkpoints import sha256_text
 from i2i_unlearn.config import DataConfig, TaskConfig, UnlearnConfig
-from i2i_unlearn.data import ImageSource, UnlearnSplit, load_split
+from i2i_unlearn.data import ImageSource, UnlearnSplit, open_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.evaluation.embedders import load_embedder
@@ -49,7 +49,7 @@ def retain_validation(split: UnlearnSplit, config: UnlearnConfig) -> tuple[Image
     a proxy retain set the proxy's own validation images (of its chosen classes)."""
     if config.proxy is None:
         return split.retain_eval, "val"
-    proxy_val = load_split(config.proxy).val
+    proxy_val = open_split(config.proxy).val
     if config.proxy_classes:
         keep = torch.isin(proxy_val.labels, torch.tensor(proxy_val.class_indices(config.proxy_classes)))
         proxy_val = proxy_val.subset(torch.nonzero(keep).flatten())

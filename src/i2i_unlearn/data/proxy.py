@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from i2i_unlearn.config import UnlearnConfig, to_dict
 from i2i_unlearn.data.datasets import ImageSet
 from i2i_unlearn.data.source import ImageSource
-from i2i_unlearn.data.splits import Split, load_split, sample_subset
+from i2i_unlearn.data.splits import Split, hashed_position, open_split, sample_subset
 from i2i_unlearn.distributed import process_state
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.models.generation import generate_outputs
@@ -53,7 +53,7 @@ PART_OFFSET = {"train": 0, "val": 500_009}
 
 @dataclass
 class Proxy:
-    images: ImageSet          # what stands in for the retain images
+    images: ImageSource       # what stands in for the retain images (in memory, or read from disk as needed)
     info: dict                # what run.json records of it (inputs.proxy)
 
 
@@ -66,13 +66,17 @@ def _choices(table) -> str:
     return ", ".join(table)
 
 
-def check_proxy(config: UnlearnConfig) -> None:
-    """Refuse proxy options that cannot be run, before anything is loaded or written."""
-    teacher = config.proxy_teacher
-    for name in config.proxy_transform or []:
+def check_transforms(names: list[str] | None) -> None:
+    for name in names or []:
         if name not in PROXY_TRANSFORMS:
             raise UserError(f"unknown proxy transform {name!r}; available: "
                             + "; ".join(f"{key} ({doc})" for key, doc in PROXY_TRANSFORMS.items()))
+
+
+def check_proxy(config: UnlearnConfig) -> None:
+    """Refuse proxy options that cannot be run, before anything is loaded or written."""
+    teacher = config.proxy_teacher
+    check_transforms(config.proxy_transform)
     if config.proxy_transform is not None and len(set(config.proxy_transform)) != len(config.proxy_transform):
         raise UserError(f"proxy_transform names a transform twice: {config.proxy_transform}")
     if not uses_proxy(config):
@@ -170,17 +174,58 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False).clamp(0, 1)
 
 
-def apply_transforms(images: ImageSet, names: list[str] | None, seed: int) -> ImageSet:
-    """`images` with each named transform applied, in order."""
+def apply_transforms(images: ImageSource, names: list[str] | None, seed: int) -> ImageSource:
+    """`images` with each named transform applied, in order: at once for a set in memory, as each batch is read for
+    a set on disk (TransformedImages)."""
+    check_transforms(names)
+    if not names:
+        return images
+    if not isinstance(images, ImageSet):
+        return TransformedImages(images, names, seed)
     pixels = images.images
-    for name in names or []:
+    for name in names:
         if name == "binarize":
             pixels = binarize(pixels)
         elif name == "augment":
             pixels = augment(pixels, torch.Generator().manual_seed(seed + SEED_OFFSETS["augment"]))
-        else:
-            raise UserError(f"unknown proxy transform {name!r}; available: {_choices(PROXY_TRANSFORMS)}")
     return ImageSet(pixels, images.labels, images.class_names, images.ids, images.name)
+
+
+class TransformedImages(ImageSource):
+    """A proxy set on disk with its transforms applied as its images are read, so it is never held whole. binarize
+    is per image, as on a set in memory; augment draws each image's flip, rotation, scaling and shift from a
+    generator of its own, seeded by the run's seed and the image's id, so the draw does not depend on the batch
+    that reads it (a set in memory draws them all from one generator instead)."""
+
+    def __init__(self, source: ImageSource, names: list[str], seed: int):
+        self.source, self.names, self.seed = source, list(names), seed
+        self.labels, self.class_names, self.ids, self.name = source.labels, source.class_names, source.ids, source.name
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.source.image_shape
+
+    def subset(self, index) -> "TransformedImages":
+        return TransformedImages(self.source.subset(index), self.names, self.seed)
+
+    def load(self, index) -> torch.Tensor:
+        index = torch.as_tensor(index, dtype=torch.long).reshape(-1)
+        pixels = self.source.load(index)
+        for name in self.names:
+            if name == "binarize":
+                pixels = binarize(pixels)
+            elif name == "augment" and len(pixels):
+                pixels = torch.cat([augment(image[None], self._generator(self.ids[i]))
+                                    for image, i in zip(pixels, index.tolist())])
+        return pixels
+
+    def _generator(self, image_id: str) -> torch.Generator:
+        return torch.Generator().manual_seed(int(hashed_position(self.seed + SEED_OFFSETS["augment"], image_id)
+                                                 * 2 ** 62))
+
+    def content_hash(self) -> str:
+        """The source's hash (its files), the transforms and the seed: what the pixels are a pure function of."""
+        return hashlib.sha256(f"{self.source.content_hash()}\n{'+'.join(self.names)}\n{self.seed}".encode()).hexdigest()
 
 
 # --- keeping the model's own data out -------------------------------------------------------------------------
@@ -191,13 +236,14 @@ def pixel_keys(images: torch.Tensor) -> list[bytes]:
     return [hashlib.sha1(row.tobytes()).digest() for row in raw]
 
 
-def drop_images(images: ImageSet, banned: ImageSource) -> tuple[ImageSet, int]:
-    """`images` without any whose pixels equal a banned image's, and how many were dropped. The banned images are
-    read in batches (the model's own data: any size)."""
+def drop_images(images: ImageSource, banned: ImageSource) -> tuple[ImageSource, int]:
+    """`images` without any whose pixels equal a banned image's, and how many were dropped. Both are read in
+    batches (either may be of any size)."""
     if len(banned) == 0 or len(images) == 0 or tuple(banned.image_shape) != tuple(images.image_shape):
         return images, 0
     refused = {key for batch in banned.batches(256) for key in pixel_keys(batch.images)}
-    keep = [i for i, key in enumerate(pixel_keys(images.images)) if key not in refused]
+    keep = [i for i, key in enumerate(key for batch in images.batches(256) for key in pixel_keys(batch.images))
+            if key not in refused]
     if len(keep) == len(images):
         return images, 0
     return images.subset(keep), len(images) - len(keep)
@@ -269,12 +315,12 @@ def build_proxy(config: UnlearnConfig, part: str, shape: tuple, banned: ImageSou
         inputs = _noise_inputs(config, min(n for n in (teacher_config.images, size, count) if n is not None),
                                shape, part)
     else:
-        inputs = (proxy_split or load_split(config.proxy)).part(part)
+        inputs = (proxy_split or open_split(config.proxy)).part(part)   # an image folder stays on disk
         if config.proxy_classes:
             keep = torch.isin(inputs.labels, torch.tensor(inputs.class_indices(config.proxy_classes)))
             inputs = inputs.subset(torch.nonzero(keep).flatten())
-        if inputs.images.shape[1:] != shape:
-            raise UserError(f"the proxy set's images are {tuple(inputs.images.shape[1:])}, the model's {shape}: "
+        if tuple(inputs.image_shape) != shape:
+            raise UserError(f"the proxy set's images are {tuple(inputs.image_shape)}, the model's {shape}: "
                             "set proxy.image_size and proxy.channels to match")
         inputs, excluded = drop_images(inputs, banned)
         inputs = sample_subset(inputs, size, config.seed)
@@ -297,6 +343,7 @@ def build_proxy(config: UnlearnConfig, part: str, shape: tuple, banned: ImageSou
                             "unlearn()")
         seed = config.seed + SEED_OFFSETS["teacher"] + PART_OFFSET[part]
         teacher_started = time.perf_counter()
+        images = images.materialize()   # at most teacher_config.images inputs
         outputs, _ = teacher_outputs(teacher, images.images, teacher_config.task, seed,
                                      description=f"proxy ({part}): the original's outputs")
         images = ImageSet(outputs, images.labels, images.class_names, [f"teacher:{i}" for i in images.ids],

@@ -10,10 +10,9 @@ import torch
 
 from i2i_unlearn.checkpoints import sha256_text
 from i2i_unlearn.config import DataConfig, UnlearnConfig
-from i2i_unlearn.data.datasets import ImageSet
 from i2i_unlearn.data.proxy import build_proxy, describe_source, uses_proxy
 from i2i_unlearn.data.source import ImageSource, concatenated
-from i2i_unlearn.data.splits import load_split, open_split, sample_subset
+from i2i_unlearn.data.splits import open_split, sample_subset
 from i2i_unlearn.errors import UserError
 
 
@@ -32,7 +31,7 @@ class UnlearnSplit:
     # has no never-seen twin, so (in `evaluate`) forget_eval holds the forgotten images themselves
     forget_kind: str = "classes"
     proxy: dict | None = None          # with a proxy retain set: what it is (proxy.py's Proxy.info, in run.json)
-    proxy_val: ImageSet | None = None  # the proxy's own validation images, built the same way (asked for by a budget)
+    proxy_val: ImageSource | None = None  # the proxy's own validation images, built the same way (asked for by a budget)
     proxy_val_source: str | None = None
 
 def _select(images: ImageSource, keep: torch.Tensor) -> ImageSource:
@@ -113,7 +112,7 @@ def make_unlearn_split(data: DataConfig, config: UnlearnConfig, eval_split: str 
         # leaves out (the forget set, images and classes forgotten earlier) and its held-out ones; never in the
         # proxy's validation images: those, and the held-out images of the forgotten classes
         shape = train.image_shape
-        proxy_split = load_split(config.proxy) if config.proxy is not None else None   # loaded once
+        proxy_split = open_split(config.proxy) if config.proxy is not None else None   # opened once
         gone = [] if config.forget_files else list(forget_labels)
         if forgotten_classes:
             lookup = {name.lower(): i for i, name in enumerate(train.class_names)}
