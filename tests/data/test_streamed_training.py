@@ -170,3 +170,30 @@ def test_a_read_error_in_a_data_worker_is_the_runs_own_error():
     next(batches)
     with pytest.raises(UserError, match="002.jpg: cannot read this image"):
         next(batches)
+
+
+def test_train_evaluator_reads_a_folder_batch_by_batch_and_trains_what_the_tensor_trains(grey_folder, tmp_path,
+                                                                                        monkeypatch):
+    from safetensors.torch import load_file
+
+    import i2i_unlearn.evaluation.evaluator as evaluator_module
+    from i2i_unlearn.config import EvaluatorConfig
+    from i2i_unlearn.data import ImageSet, ImageSource
+    config = EvaluatorConfig(data=grey_folder, steps=3, batch_size=16, width=4, feature_dim=8, log_every=1)
+    # the mean image (the no-object fill) of a folder is summed batch by batch in float64, the tensor's at once in
+    # float32: equal to 1e-7, which Adam's first steps can turn into a whole step; both runs take the tensor's
+    mean = load_split(grey_folder).train.mean_image()
+    assert torch.allclose(open_split(grey_folder).train.mean_image(), mean, atol=1e-6)
+    monkeypatch.setattr(ImageSource, "mean_image", lambda images, batch_size=256: mean)
+    monkeypatch.setattr(ImageSet, "mean_image", lambda images, batch_size=256: mean)
+    in_memory = tmp_path / "in-memory"
+    with monkeypatch.context() as patch:
+        patch.setattr(evaluator_module, "open_split", load_split)
+        evaluator_module.train_evaluator(config, in_memory)
+    import i2i_unlearn.data.splits as splits
+    monkeypatch.setattr(splits, "load_dataset", lambda config: pytest.fail("the folder was read whole"))
+    streamed = evaluator_module.train_evaluator(config, tmp_path / "streamed")
+    a, b = (load_file(folder / "model.safetensors") for folder in (in_memory, tmp_path / "streamed"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    recorded = json.loads((in_memory / "config.json").read_text())
+    assert streamed.info["test_accuracy_by_class"] == recorded["test_accuracy_by_class"]

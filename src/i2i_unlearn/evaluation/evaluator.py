@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from i2i_unlearn.checkpoints import read_config_dir, read_weights_dir, save_weights_dir, write_text_atomic
 from i2i_unlearn.config import EvaluatorConfig, TaskConfig, to_dict
-from i2i_unlearn.data import ImageSet, ImageSource, load_split
+from i2i_unlearn.data import ImageSource, open_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.runs import prepare_output_dir, run_record, write_run_record
 from i2i_unlearn.tasks import degrade, make_mask, noise_image, pick
@@ -156,8 +156,10 @@ def _shift(images, generator, pixels=2):
     return padded[..., dy:dy + images.shape[-2], dx:dx + images.shape[-1]]
 
 
-def accuracy_by_class(evaluator: Evaluator, images: ImageSet) -> tuple[float, dict[str, float]]:
-    predicted = evaluator.predict(images.images)
+def accuracy_by_class(evaluator: Evaluator, images: ImageSource) -> tuple[float, dict[str, float]]:
+    """Read 256 images at a time: the batches `predict` takes, so a set on disk gets the numbers one in memory gets."""
+    predicted = torch.cat([evaluator.predict(batch.images) for batch in images.batches(256)]
+                          or [torch.zeros(0, dtype=torch.long)])
     per_class = {name: float((predicted[images.labels == i] == i).float().mean())
                  for i, name in enumerate(images.class_names) if (images.labels == i).any()}
     return float((predicted == images.labels).float().mean()), per_class
@@ -197,7 +199,7 @@ def instrument_check(evaluator: Evaluator, images: ImageSource, task: TaskConfig
 def train_evaluator(config: EvaluatorConfig, out_dir: str | Path, overwrite: bool = False) -> Evaluator:
     started = time.time()
     out_dir = prepare_output_dir(out_dir, overwrite=overwrite, resume=False)
-    split = load_split(config.data)
+    split = open_split(config.data)   # an image folder stays on disk: each step reads its batch
     train, test = split.train, split.test
     class_names = train.class_names + [NO_OBJECT]
     no_object = len(train.class_names)
@@ -205,14 +207,14 @@ def train_evaluator(config: EvaluatorConfig, out_dir: str | Path, overwrite: boo
     net = EvaluatorNet(config.data.channels, len(class_names), config.feature_dim, config.width)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.steps, pct_start=0.1)
-    mean_image = train.images.mean(dim=0, keepdim=True)
+    mean_image = train.mean_image()
     n_fill = int(config.batch_size * config.no_object_fraction)
     log, running = [], 0.0
     net.train()
     for step in tqdm(range(config.steps), desc="train evaluator", dynamic_ncols=True):
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
         index = torch.randperm(len(train), generator=generator)[:config.batch_size]
-        images, labels = train.images[index].clone(), train.labels[index].clone()
+        images, labels = train.load(index).clone(), train.labels[index].clone()
         images[:n_fill] = _no_object_batch(images[:n_fill], mean_image, generator)
         labels[:n_fill] = no_object
         n_blur = int((config.batch_size - n_fill) * config.blur_fill_fraction)
