@@ -368,3 +368,17 @@ def test_every_config_field_is_reachable_from_the_command_line_and_help_lists_th
                                  "--retain-budget", "1.2", *args])
     assert result.exit_code == 0, result.output
     assert {name: getattr(seen["config"], name) for name in FIELD_FLAGS} == expected
+
+
+def test_help_answers_without_loading_torch():
+    """`i2i-unlearn --help` and a command's --help load no torch (seconds of start-up on a laptop)."""
+    import subprocess
+    import sys
+    script = ("import sys; from typer.testing import CliRunner; from i2i_unlearn.cli import app\n"
+              "for args in (['--help'], ['unlearn', '--help'], ['evaluate', '--help']):\n"
+              "    result = CliRunner().invoke(app, args); assert result.exit_code == 0, result.output\n"
+              "    assert '--model' in result.output or 'unlearn' in result.output\n"
+              "print(sorted(m for m in ('torch', 'transformers', 'diffusers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
