@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from i2i_unlearn.checkpoints import versions, write_json_atomic
+
 from _shared import ROOT, command_line, relative
 
 CLASSES = ("c0", "c1", "c2", "c3")
@@ -97,30 +99,39 @@ def measured(arguments: list[str], log: Path) -> dict:
     return {"peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "seconds": round(time.perf_counter() - started, 1)}
 
 
-def run_size(count: int, args, mae: Path, clip: Path) -> dict:
+def run_size(count: int, args, mae: Path, clip: Path, done: dict, save) -> dict:
+    """The four commands on the folder of `count` images. `done`: what an earlier, killed run of the same settings
+    measured for this size (its commands' outputs are still in the work folder): those commands are not run again.
+    `save()` keeps what is measured after every command."""
     folder = image_folder(args.cache, count, args.pixels)
     work = args.cache / f"runs-{count}-{args.pixels}px-{args.model}"
     work.mkdir(parents=True, exist_ok=True)
     (work / "data.yaml").write_text(f"split: hashed\ntest_fraction: {args.test_fraction}\n"
                                     f"val_fraction: {args.val_fraction}\n")
-    result = {"import": measured(["import", "--family", "mae", "--from-pretrained", str(mae), "--out",
-                                  str(work / "model"), "--dataset", "image-folder", "--data-root", str(folder),
-                                  "--data-config", str(work / "data.yaml"), "--overwrite"], work / "import.log")}
-    result["unlearn"] = measured(["unlearn", "--model", str(work / "model"), "--out", str(work / "unlearned"),
-                                  "--forget-classes", CLASSES[0], "--alpha", "0.1", "--steps", str(args.steps),
-                                  "--batch-size", str(args.batch_size), "--overwrite"], work / "unlearn.log")
     evaluate = ["evaluate", "--model", f"original={work / 'model'}", "--model", f"unlearned={work / 'unlearned'}",
                 "--forget-classes", CLASSES[0], "--evaluator", f"clip:{clip}", "--overwrite",
                 *(["--interval-images", str(args.interval_images)] if args.interval_images else [])]
-    result["evaluate"] = measured([*evaluate, "--out", str(work / "evaluate")], work / "evaluate.log")
-    result["evaluate_sample"] = measured([*evaluate, "--out", str(work / "evaluate-sample"), "--max-eval-images",
-                                          str(args.max_eval_images)], work / "evaluate-sample.log")
-    for name in ("evaluate", "evaluate_sample"):
-        sets = json.loads((work / name.replace("_", "-") / "results.json").read_text())["sets"]
-        result[name]["images_scored"] = {set_name: info["count"] for set_name, info in sets.items()}
-        # the images whose per-image features were kept (KID, per-class FID, intervals): a sample above the cap
-        result[name]["interval_images"] = {set_name: info.get("interval_images") for set_name, info in sets.items()}
-    return result
+    commands = {
+        "import": ["import", "--family", "mae", "--from-pretrained", str(mae), "--out", str(work / "model"),
+                   "--dataset", "image-folder", "--data-root", str(folder), "--data-config", str(work / "data.yaml"),
+                   "--overwrite"],
+        "unlearn": ["unlearn", "--model", str(work / "model"), "--out", str(work / "unlearned"), "--forget-classes",
+                    CLASSES[0], "--alpha", "0.1", "--steps", str(args.steps), "--batch-size", str(args.batch_size),
+                    "--overwrite"],
+        "evaluate": [*evaluate, "--out", str(work / "evaluate")],
+        "evaluate_sample": [*evaluate, "--out", str(work / "evaluate-sample"), "--max-eval-images",
+                            str(args.max_eval_images)]}
+    for name, arguments in commands.items():
+        if name not in done:
+            done[name] = measured(arguments, work / f"{name.replace('_', '-')}.log")
+            if name.startswith("evaluate"):
+                sets = json.loads((work / name.replace("_", "-") / "results.json").read_text())["sets"]
+                done[name]["images_scored"] = {set_name: info["count"] for set_name, info in sets.items()}
+                # the images whose per-image features were kept (KID, per-class FID, intervals): a sample above the cap
+                done[name]["interval_images"] = {set_name: info.get("interval_images")
+                                                 for set_name, info in sets.items()}
+            save()
+    return done
 
 
 def main():
@@ -146,28 +157,36 @@ def main():
         raise SystemExit(f"--pixels must be a multiple of the ViTMAE's patch (16), got {args.pixels}")
     args.cache.mkdir(parents=True, exist_ok=True)
     mae, clip = checkpoints(args.cache, args.pixels, args.model)
-    results = {}
+    settings = {"pixels": args.pixels, "model": args.model, "vit_mae": MODELS[args.model], "classes": len(CLASSES),
+                "steps": args.steps, "batch_size": args.batch_size,
+                "split": {"rule": "hashed", "test_fraction": args.test_fraction, "val_fraction": args.val_fraction},
+                "evaluator": "a random tiny CLIP vision model (clip:), 64 px input",
+                "max_eval_images": args.max_eval_images, "interval_images": args.interval_images,
+                "cache": relative(args.cache, ROOT)}
+    partial = args.out.with_suffix(".partial.json")   # what a killed run measured: it goes on from there
+    progress = json.loads(partial.read_text()) if partial.is_file() else {}
+    if progress.get("settings") != settings:
+        progress = {"settings": settings, "sizes": {}}
+
+    def save():
+        write_json_atomic(partial, progress)
+    results = progress["sizes"]
     for count in sizes:
         print(f"{count} images at {args.pixels} px ...", flush=True)
-        results[str(count)] = run_size(count, args, mae, clip)
+        results[str(count)] = run_size(count, args, mae, clip, results.setdefault(str(count), {}), save)
         print(json.dumps(results[str(count)]), flush=True)
     smallest, largest = results[str(sizes[0])], results[str(sizes[-1])]
     record = {"command": command_line(__file__),
               "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "host": {"machine": platform.machine(), "cpus": os.cpu_count(),
                        "threads": os.environ.get("OMP_NUM_THREADS")},
-              "settings": {"pixels": args.pixels, "model": args.model, "vit_mae": MODELS[args.model],
-                           "classes": len(CLASSES), "steps": args.steps, "batch_size": args.batch_size,
-                           "split": {"rule": "hashed", "test_fraction": args.test_fraction,
-                                     "val_fraction": args.val_fraction},
-                           "evaluator": "a random tiny CLIP vision model (clip:), 64 px input",
-                           "max_eval_images": args.max_eval_images, "interval_images": args.interval_images,
-                           "cache": relative(args.cache, ROOT)},
-              "sizes": results,
+              "versions": versions(), "settings": settings,
+              "sizes": {str(count): results[str(count)] for count in sizes},
               "peak_ratio_largest_to_smallest": {
                   name: round(largest[name]["peak_rss_mb"] / smallest[name]["peak_rss_mb"], 3) for name in smallest}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_json_atomic(args.out, record)
+    partial.unlink()
     print(json.dumps(record["peak_ratio_largest_to_smallest"]))
     print(f"wrote {args.out}")
 

@@ -84,15 +84,17 @@ class ImageSource:
             total += batch.images.sum(dim=0, keepdim=True, dtype=torch.float64)
         return (total / max(len(self), 1)).float()
 
-    def channel_moments(self, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    def channel_moments(self, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel mean and standard deviation of every pixel of the set, each (1, C, 1, 1), summed batch by
-        batch in float64: the statistics tasks.noise_image takes from a whole set held at once."""
+        batch in float64, one channel at a time (a few batch-sized copies at most, whatever the set's size): the
+        statistics tasks.noise_image takes from a whole set held at once."""
         total = torch.zeros(self.image_shape[0], dtype=torch.float64)
         squares = torch.zeros_like(total)
         for batch in self.batches(batch_size):
-            pixels = batch.images.double().transpose(0, 1).flatten(1)   # (C, B*H*W)
-            total += pixels.sum(dim=1)
-            squares += pixels.square().sum(dim=1)
+            for channel in range(len(total)):
+                pixels = batch.images[:, channel].double()
+                total[channel] += pixels.sum()
+                squares[channel] += pixels.square().sum()
         count = max(len(self), 1) * self.image_shape[1] * self.image_shape[2]
         mean = total / count
         variance = (squares - count * mean.square()).clamp(min=0) / max(count - 1, 1)
