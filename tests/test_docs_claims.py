@@ -872,6 +872,7 @@ NOT_MEASURED = {
     "docs/your-own-data.md": {"1": "section numbers", "2": "the same", "3": "the same", "4": "the same",
                               "5": "the same", "28": "the built-in datasets' image files (28 x 28)",
                               "224": "the vit-mae-base shape's resolution", "256": "the U-Net's resolution"},
+    "docs/robustness.md": {"2502.05374": "the SAM unlearning paper's arXiv id"},
 }
 
 

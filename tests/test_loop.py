@@ -150,3 +150,56 @@ def test_a_resume_with_another_config_is_refused_and_names_the_keys(tiny_model_d
     longer = tiny_unlearn_config(steps=8, checkpoint_every=2, data_workers=1)
     unlearn(tiny_model_dir, longer, tmp_path / "run", resume=True)
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+class _NoisyQuadratic(torch.nn.Module):
+    """loss = sum(c * (w - noise)^2), the noise drawn from the batch's generator: the gradient at w is
+    2 c (w - noise), by hand."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
+        self.c = torch.tensor([1.0, 3.0, 0.5])
+
+    def noise(self, generator):
+        return torch.randn(3, generator=generator)
+
+    def forward(self, batch):
+        return {"loss": (self.c * (self.w - self.noise(batch["generator"])) ** 2).sum()}
+
+
+def test_sam_takes_the_gradient_at_the_moved_weights_with_the_steps_own_draws():
+    """SAM: the step's gradient becomes the gradient at w + rho g/||g|| (g: the gradient at w), computed with the
+    same random draws as the first pass; the weights are back to w, bit for bit."""
+    objective = _NoisyQuadratic()
+    accelerator = loop.make_accelerator()
+    generator = torch.Generator().manual_seed(7)
+    started = generator.get_state()
+    noise = objective.noise(torch.Generator().manual_seed(7))
+    w = objective.w.detach().clone()
+    objective({"generator": generator})["loss"].backward()
+    g = 2 * objective.c * (w - noise)
+    assert torch.allclose(objective.w.grad, g)
+    optimizer = torch.optim.SGD([objective.w], lr=0.1)
+    loop._sharpness_aware_gradient(objective, {"generator": generator}, [objective.w], 0.05, optimizer, accelerator,
+                                   None, started)
+    moved = w + 0.05 * g / g.norm()
+    assert torch.allclose(objective.w.grad, 2 * objective.c * (moved - noise), atol=1e-6)
+    assert not torch.allclose(objective.w.grad, g, atol=1e-3)
+    assert torch.equal(objective.w.detach(), w)
+
+
+def test_sam_unlearning_is_recorded_and_moves_the_weights_elsewhere(tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file
+    plain = tiny_unlearn_config(steps=3)
+    sharp = tiny_unlearn_config(steps=3)
+    sharp.optim.sam_rho = 0.05
+    unlearn(tiny_model_dir, plain, tmp_path / "plain")
+    unlearn(tiny_model_dir, sharp, tmp_path / "sam")
+    recorded = [json.loads((tmp_path / name / "run.json").read_text())["config"]["optim"] for name in ("plain", "sam")]
+    assert "sam_rho" not in recorded[0] and recorded[1]["sam_rho"] == 0.05
+    a, b = (load_file(tmp_path / name / "model.safetensors") for name in ("plain", "sam"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    from i2i_unlearn.config import OptimConfig
+    with pytest.raises(UserError, match="sam_rho must be >= 0"):
+        OptimConfig(sam_rho=-0.1)

@@ -71,10 +71,16 @@ class OptimConfig:
     warmup_steps: int = 0
     schedule: str = "cosine"          # cosine | constant (after warm-up)
     grad_clip: float = 3.0            # 0 disables clipping
+    # sharpness-aware minimisation (SAM, Foret et al. 2021; for unlearning, Fan et al. arXiv 2502.05374): each step
+    # takes the gradient at the weights moved sam_rho along the normalised gradient, the worst nearby point, so the
+    # run settles where the loss is flat (harder to undo by fine-tuning); two forward-backward passes per step
+    sam_rho: float | None = field(default=None, metadata=WHEN_SET_KEY)
 
     def __post_init__(self):
         if not self.lr > 0:
             raise UserError(f"optim.lr must be > 0, got {self.lr}")
+        if self.sam_rho is not None and not self.sam_rho >= 0:
+            raise UserError(f"optim.sam_rho must be >= 0, got {self.sam_rho}")
         if self.warmup_steps < 0 or self.grad_clip < 0 or self.weight_decay < 0:
             raise UserError("optim.warmup_steps, optim.grad_clip and optim.weight_decay must be >= 0")
         if not all(0 <= b < 1 for b in self.betas):

@@ -275,6 +275,34 @@ class Monitor:
         raise NotImplementedError
 
 
+def _sharpness_aware_gradient(objective, batch: dict, trainable: list, rho: float, optimizer, accelerator,
+                              mixed_precision: str | None, drawn_from: torch.Tensor | None) -> None:
+    """SAM: replace the step's gradient g (of the global batch: DDP has averaged it) by the gradient at the weights
+    moved rho * g / ||g||, the same batch and the same random draws (the generator goes back to where the step's
+    objective started), then put the weights back. The optimiser then steps from the original weights."""
+    grads = [p.grad for p in trainable if p.grad is not None]
+    if not grads:
+        return
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    if not torch.isfinite(norm) or norm == 0:
+        return
+    kept = []   # the weights as they were, restored exactly (not by subtracting the move again)
+    with torch.no_grad():
+        for p in trainable:
+            if p.grad is not None:
+                kept.append((p, p.detach().clone()))
+                p.add_(p.grad, alpha=float(rho / norm))
+    if drawn_from is not None:
+        batch["generator"].set_state(drawn_from)
+    optimizer.zero_grad(set_to_none=True)
+    with autocast(accelerator.device, mixed_precision):
+        loss = objective(batch)["loss"]
+    accelerator.backward(loss)
+    with torch.no_grad():
+        for p, weights in kept:
+            p.copy_(weights)
+
+
 def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: OptimConfig, steps: int, seed: int,
              make_batch: Callable[[int, torch.Generator], dict], run_dir: Path, checkpoint_every: int,
              log_every: int, resume: bool, description: str,
@@ -329,6 +357,8 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
         for step, batch in zip(progress, batches):
             if monitor is not None and monitor.stopped:   # resumed after the run had stopped early
                 break
+            generator = batch.get("generator")
+            drawn_from = generator.get_state() if generator is not None and optim.sam_rho else None
             with autocast(accelerator.device, mixed_precision):
                 terms = objective({**batch, "shard": shard})
             loss = terms["loss"]
@@ -341,6 +371,9 @@ def run_loop(*, objective: torch.nn.Module, module: torch.nn.Module, optim: Opti
                                 "Lower the learning rate or alpha.")
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
+            if optim.sam_rho:
+                _sharpness_aware_gradient(objective, {**batch, "shard": shard}, trainable, optim.sam_rho, optimizer,
+                                          accelerator, mixed_precision, drawn_from)
             if optim.grad_clip > 0:
                 accelerator.clip_grad_norm_(trainable, optim.grad_clip)
             # the learning rate is a pure function of the step, so a resumed run needs no scheduler state
