@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     step_costs = [p for p in sorted(results.glob("step_cost_*.json")) if "unlearning_step_s" in read_json(p)]
     try:
         out = build(paths, args.out, step_costs, root=ROOT, robust_paths=sorted(results.glob("robust-*.json")),
-                    scale_paths={"memory": results / "scale_memory.json", "steps": results / "scale_step.json"})
+                    scale_paths={"memory": results / "scale_memory.json", "steps": results / "scale_step.json",
+                                 "chain": results / "scale_memory_base.json"})
         targets = write_targets(results, args.out.parent / "targets.json", ROOT)
         write_summary(args.readme, read_json(targets))   # the README's summary is made from targets.json
     except UserError as exc:

@@ -5,11 +5,14 @@ the smallest folder to the largest (the issue's target: within 1.1x from 1,000 t
     python benchmarks/scale_memory.py                                   # 1,000 / 10,000 / 100,000 images, 256 px
     python benchmarks/scale_memory.py --sizes 50,400 --pixels 64 \
         --out runs/scale-memory/tiny.json   # a quick try (32 px is one 2 x 2 patch grid: a centre hole hides it all)
+    python benchmarks/scale_memory.py --model base --pixels 224 --sizes 1000 --chain \
+        --out benchmarks/results/scale_memory_base.json   # a vit-mae-base-shaped checkpoint through the whole chain
 
 The folders (4 classes of generated patterns, JPEG), a randomly initialised Hugging Face ViTMAE and a tiny random
 CLIP vision model (the evaluator: natural images have no domain classifier) are written once under --cache and
 reused. Per folder: `import` of the ViTMAE (a hashed split), `unlearn` of class c0 (--steps steps, fixed alpha),
-`evaluate` of the original and the unlearned model on the test split, and again with --max-eval-images. Writes
+`evaluate` of the original and the unlearned model on the test split, and again with --max-eval-images (with
+--chain also `audit` and `report`). Writes
 JSON with the command that made it: per size and command the peak resident memory (the child's ru_maxrss, from
 wait4) and the wall time, and the peak's ratio of the largest size to the smallest.
 """
@@ -121,6 +124,12 @@ def run_size(count: int, args, mae: Path, clip: Path, done: dict, save) -> dict:
         "evaluate": [*evaluate, "--out", str(work / "evaluate")],
         "evaluate_sample": [*evaluate, "--out", str(work / "evaluate-sample"), "--max-eval-images",
                             str(args.max_eval_images)]}
+    if args.chain:   # the rest of a user's chain: the audit (membership, the tell) and the report
+        commands["audit"] = ["audit", "--model", f"original={work / 'model'}", "--model",
+                             f"unlearned={work / 'unlearned'}", "--reference-model", "original", "--forget-classes",
+                             CLASSES[0], "--evaluator", f"clip:{clip}", "--out", str(work / "audit"), "--overwrite"]
+        commands["report"] = ["report", "--results", str(work / "evaluate" / "results.json"), "--audit",
+                              str(work / "audit" / "audit.json")]
     for name, arguments in commands.items():
         if name not in done:
             done[name] = measured(arguments, work / f"{name.replace('_', '-')}.log")
@@ -148,6 +157,8 @@ def main():
     parser.add_argument("--max-eval-images", type=int, default=200, help="evaluate's sample, the second time")
     parser.add_argument("--interval-images", type=int, default=None,
                         help="evaluate's cap on per-image feature rows per set (default: evaluate's)")
+    parser.add_argument("--chain", action="store_true",
+                        help="also `audit` (original vs unlearned) and `report`: a user's whole chain")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "scale-memory",
                         help="where folders, checkpoints and runs are written (once)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale_memory.json")
@@ -162,7 +173,7 @@ def main():
                 "split": {"rule": "hashed", "test_fraction": args.test_fraction, "val_fraction": args.val_fraction},
                 "evaluator": "a random tiny CLIP vision model (clip:), 64 px input",
                 "max_eval_images": args.max_eval_images, "interval_images": args.interval_images,
-                "cache": relative(args.cache, ROOT)}
+                "chain": args.chain, "cache": relative(args.cache, ROOT)}
     partial = args.out.with_suffix(".partial.json")   # what a killed run measured: it goes on from there
     progress = json.loads(partial.read_text()) if partial.is_file() else {}
     if progress.get("settings") != settings:

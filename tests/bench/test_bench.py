@@ -704,6 +704,15 @@ def test_the_scale_records_make_a_page_section_and_issue_34s_targets(tmp_path):
     assert "| 1,000 | 1,000 MB, 10 s |" in text and text.index("| 1,000 |") < text.index("| 100,000 |")
     assert "| mae-base | unlearn | float32 | no | 10.20 | 3,477 | 0.79x |" in text
     assert scale_section(None, None) == []
+    chain = {"command": "python benchmarks/scale_memory.py --model base --chain", "settings": {
+                 **memory["settings"], "model": "base", "pixels": 224},
+             "sizes": {"1000": {c: usage(mb) for c, mb in (("import", 2100), ("unlearn", 3300), ("evaluate", 2500),
+                                                           ("evaluate_sample", 2400), ("audit", 2600),
+                                                           ("report", 300))}}}
+    text = "\n".join(scale_section(None, None, (chain, "b.json")))
+    assert "### A full-size checkpoint through the whole chain" in text and "base shape at 224 px" in text
+    assert "| 1,000 | `unlearn` | 3,300 | 10 |" in text and "| 1,000 | `evaluate` --max-eval-images 200 | 2,400 |" in text
+    assert text.index("`import`") < text.index("`audit`") < text.index("`report`")
     results = tmp_path / "results"
     results.mkdir()
     (results / "scale_memory.json").write_text(json.dumps(memory))

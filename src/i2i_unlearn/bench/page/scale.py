@@ -1,5 +1,6 @@
 """Issue 34's records on the results page and in docs/targets.json: memory against the size of an image folder
-(benchmarks/scale_memory.py) and seconds per step at the paper's resolution (benchmarks/scale_step.py)."""
+(benchmarks/scale_memory.py), seconds per step at the paper's resolution (benchmarks/scale_step.py), and a full-size
+checkpoint through import, unlearn, evaluate, audit and report (scale_memory.py --chain)."""
 from __future__ import annotations
 
 from i2i_unlearn.bench.page.tables import MISSING, _table
@@ -39,6 +40,22 @@ def memory_lines(record: dict, json_path: str) -> list[str]:
             *_table(["images", "import", "unlearn", "evaluate", "evaluate (sample)"], body)]
 
 
+def chain_lines(record: dict, json_path: str) -> list[str]:
+    """One folder through a user's whole chain (scale_memory.py --chain): each command's peak memory and time."""
+    settings = record["settings"]
+    body = []
+    for size in sorted(record["sizes"], key=int):
+        row = record["sizes"][size]
+        body += [[f"{int(size):,}", f"`{command.replace('_sample', '')}`"
+                  + (f" --max-eval-images {settings['max_eval_images']}" if command == "evaluate_sample" else ""),
+                  f"{row[command]['peak_rss_mb']:,.0f}", f"{row[command]['seconds']:,.0f}"]
+                 for command in row]
+    return [f"A randomly initialised Hugging Face ViTMAE of the {md(settings['model'])} shape at {settings['pixels']} "
+            f"px, saved with `save_pretrained`, through a user's whole chain on a synthetic image folder, each command "
+            f"in its own process, with {md(settings['evaluator'])}. Made by `{record['command']}` ({json_path}).",
+            "", *_table(["images", "command", "peak RSS MB", "seconds"], body)]
+
+
 def step_lines(record: dict, json_path: str) -> list[str]:
     body = []
     for name, model in record["models"].items():
@@ -57,14 +74,17 @@ def step_lines(record: dict, json_path: str) -> list[str]:
                      "to training"], body)]
 
 
-def scale_section(memory: tuple[dict, str] | None, steps: tuple[dict, str] | None) -> list[str]:
-    if memory is None and steps is None:
+def scale_section(memory: tuple[dict, str] | None, steps: tuple[dict, str] | None,
+                  chain: tuple[dict, str] | None = None) -> list[str]:
+    if memory is None and steps is None and chain is None:
         return []
     lines = ["## Scale", ""]
     if memory is not None:
         lines += ["### Memory against the folder's size", "", *memory_lines(*memory), ""]
     if steps is not None:
         lines += ["### A step at the paper's resolution", "", *step_lines(*steps), ""]
+    if chain is not None:
+        lines += ["### A full-size checkpoint through the whole chain", "", *chain_lines(*chain), ""]
     return lines
 
 

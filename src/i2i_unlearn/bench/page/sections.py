@@ -236,7 +236,7 @@ def render(benches: list[tuple[dict, str]], out: Path, step_costs: list[tuple[di
                       *(f"- {md(key)}: {md(text)}" for key, text in bench["docs"].items()), ""]
     lines += step_cost_section(list(step_costs))
     lines += robust_section(list(robust))
-    lines += scale_section((scale or {}).get("memory"), (scale or {}).get("steps"))
+    lines += scale_section((scale or {}).get("memory"), (scale or {}).get("steps"), (scale or {}).get("chain"))
     return "\n".join(lines)
 
 
@@ -274,6 +274,6 @@ def build(bench_paths: list[Path], out: Path, step_cost_paths: list[Path] = (), 
         benches.append((bench, relative(path, root)))
     robust = [(read_json(path), relative(path, root)) for path in robust_paths]
     scale = {name: (read_json(path), relative(path, root)) for name, path in (scale_paths or {}).items()
-             if path is not None and Path(path).is_file()}   # {"memory": scale_memory.json, "steps": scale_step.json}
+             if path is not None and Path(path).is_file()}   # {"memory": scale_memory.json, "steps": scale_step.json, "chain": ...}
     write_text_atomic(out, render(benches, out, step_costs, robust, scale))
     return out
