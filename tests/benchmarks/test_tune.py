@@ -32,13 +32,14 @@ def _row_keys(images: torch.Tensor) -> set[bytes]:
 
 
 def test_tuning_scores_only_validation_images(tiny_model_dir, tiny_evaluator_dir, tmp_path, monkeypatch):
+    import i2i_unlearn.evaluation.collect as collect
     seen = []
-    real_generate = tune.generate_outputs
+    real_generate = collect.generate_batch
 
-    def spy(model, images, task, seed=0, batch_size=128):
+    def spy(model, images, *args, **kwargs):
         seen.append(images.clone())
-        return real_generate(model, images, task, seed, batch_size)
-    monkeypatch.setattr(tune, "generate_outputs", spy)
+        return real_generate(model, images, *args, **kwargs)
+    monkeypatch.setattr(collect, "generate_batch", spy)
     spec = _spec(tmp_path, tiny_model_dir, tiny_evaluator_dir, {"optim.lr": [1e-4, 1e-3]}, ("ours", "max-loss"))
     record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
 

@@ -197,3 +197,25 @@ def test_train_evaluator_reads_a_folder_batch_by_batch_and_trains_what_the_tenso
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     recorded = json.loads((in_memory / "config.json").read_text())
     assert streamed.info["test_accuracy_by_class"] == recorded["test_accuracy_by_class"]
+
+
+def test_tuning_scores_a_folders_validation_images_batch_by_batch(grey_folder, tmp_path, monkeypatch,
+                                                                   tiny_evaluator_dir):
+    """bench tune on a folder model: its validation sets are read in batches, and score what the tensors score."""
+    import i2i_unlearn.data.requests as requests
+    from i2i_unlearn.bench.tune import score
+    from i2i_unlearn.config import UnlearnConfig
+    from i2i_unlearn.evaluation.evaluator import load_evaluator
+    config = tiny_train_config(steps=2)
+    config.data = grey_folder
+    model = train(config, tmp_path / "model").eval()
+    evaluator = load_evaluator(tiny_evaluator_dir)
+    request = UnlearnConfig(forget_classes=["cats"])
+    streamed = make_unlearn_split(grey_folder, request, eval_split="val")
+    from i2i_unlearn.data import ImageSet
+    assert not isinstance(streamed.retain_eval, ImageSet)   # on disk
+    task = TaskConfig("center-inpaint", 0.5)
+    on_disk = score(model, streamed, evaluator, task, [], seed=0)
+    monkeypatch.setattr(requests, "open_split", load_split)
+    in_memory = score(model, make_unlearn_split(grey_folder, request, eval_split="val"), evaluator, task, [], seed=0)
+    assert on_disk == in_memory and on_disk["retain"]["count"] == 70 and on_disk["retain"]["fid_hw"] > 0

@@ -44,12 +44,12 @@ from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, to_dict
 from i2i_unlearn.data import make_unlearn_split
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
+from i2i_unlearn.evaluation.collect import collect_set
 from i2i_unlearn.evaluation.evaluator import load_evaluator
 from i2i_unlearn.evaluation.targets import RETRAINED, check_targets
 from i2i_unlearn.lineage import default_retain_classes, training_data_config
 from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.models import load_model
-from i2i_unlearn.models.generation import generate_outputs, hidden_mse
 from i2i_unlearn.paths import absolute, relative
 from i2i_unlearn.text import format_fixed as fmt
 from i2i_unlearn.unlearn import unlearn
@@ -61,18 +61,23 @@ RESAMPLES = 200   # bootstrap resamples of the validation images for the retain 
 
 def score(model, split, evaluator, task: TaskConfig, forget_indices: list[int], seed: int) -> dict:
     """The tuning scores of one model on the held-out sets of `split` (validation, when tuning); FID with the
-    half-width of its 95 % bootstrap interval over the images."""
+    half-width of its 95 % bootstrap interval over the images. The sets are read batch by batch (collect.py): an image
+    folder's validation images are never held, only their features and a few numbers each."""
     out = {}
     for set_name, images in (("forget", split.forget_eval), ("retain", split.retain_eval)):
-        outputs, masks = generate_outputs(model, images.images, task, seed)
-        generated, real = evaluator.features(outputs).double(), evaluator.features(images.images).double()
+        collected = collect_set({"model": model}, images, task, seed, evaluator, noise=False, interval_images=None,
+                                description=f"tuning: {set_name} images")
+        rows, truth = collected.rows["model"], collected.truths["model"]
+        generated, real = rows.whole.features.double(), truth.whole.features.double()
         replicates = metrics.bootstrap_statistic(lambda idx: metrics.fid_from_features(generated[idx], real[idx]),
                                                  metrics.bootstrap_indices(len(images), RESAMPLES, seed))
-        out[set_name] = {"fid": round(metrics.fid(evaluator, outputs, images.images), 4),
+        out[set_name] = {"fid": round(metrics.fid_of_features(rows.whole.features, truth.whole.features), 4),
                          "fid_hw": round(metrics.Z_95 * float(replicates.std()), 4),
-                         "similarity": round(metrics.similarity(evaluator, outputs, images.images), 5),
-                         "recognition": metrics.recognition_rate(evaluator, outputs, forget_indices),
-                         "hidden_mse": round(hidden_mse(outputs, images.images, masks), 5),
+                         "similarity": round(metrics.similarity_of_features(rows.whole.features,
+                                                                            truth.whole.features), 5),
+                         "recognition": (metrics.predicted_share(rows.whole.predicted, forget_indices)
+                                         if evaluator.has_classes else None),
+                         "hidden_mse": round(rows.hidden_mse(), 5),
                          "count": len(images)}
     return out
 
