@@ -107,8 +107,13 @@ def prefix_trial(trials, method: str, config: UnlearnConfig, weights_sha256: str
     return max(shorter, key=lambda t: t["config"]["steps"], default=None)
 
 
+def _named_start(start: dict | None) -> dict:
+    """The `starts_from` field a trial, its key and its choice carry when the method starts from another's model."""
+    return {"starts_from": start} if start else {}
+
+
 def _key(method: str, config: UnlearnConfig, start: dict | None = None) -> str:
-    named = {"method": method, **to_dict(config), **({"starts_from": start} if start else {})}
+    named = {"method": method, **to_dict(config), **_named_start(start)}
     return hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -191,7 +196,7 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
                 trials[key].pop("pruned", None)   # scored before, on the path again
                 return trials[key]
             trial = {"key": key, "method": method, "overrides": overrides, "config": to_dict(config),
-                     "model_weights_sha256": record["model_weights_sha256"], **({"starts_from": start} if start else {})}
+                     "model_weights_sha256": record["model_weights_sha256"], **_named_start(start)}
             prefix = prefix_trial(trials.values(), method, config, record["model_weights_sha256"], root, start)
             out = work / f"{method}-{key}"
             started = time.time()
@@ -219,7 +224,7 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
                 "model_weights_sha256"] else None   # scored before halving: kept, but off the path
             trial = trial or {"key": key, "method": method, "overrides": overrides, "config": to_dict(config),
                               "model_weights_sha256": record["model_weights_sha256"],
-                              **({"starts_from": start} if start else {})}
+                              **_named_start(start)}
             trial["pruned"] = {"after_steps": after_steps, "rank": rank, "of": of}
             return record_trial(trial)
 
@@ -236,7 +241,7 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
         chosen, keeps = choose(done, spec["rule"])
         record["chosen"][method] = {"key": chosen["key"], "overrides": chosen["overrides"],
                                     "keeps_retain_by_rule": keeps, "ratios": chosen["ratios"],
-                                    "config_file": spec["write"][method], **({"starts_from": start} if start else {})}
+                                    "config_file": spec["write"][method], **_named_start(start)}
         write_chosen_config(root / spec["write"][method], chosen, method, results_path, root,
                             spec["write"].get(start["method"]) if start else None)
         record["trials"] = list(trials.values())
