@@ -16,7 +16,6 @@ import inspect
 from dataclasses import dataclass, field
 
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from torch import nn
 
 from i2i_unlearn.errors import UserError
@@ -74,6 +73,7 @@ class DiffusionModel(I2IModel):
 
     def __init__(self, config: DiffusionConfig):
         super().__init__(config)
+        from diffusers import DDPMScheduler, UNet2DModel   # here, not at the top: importing diffusers takes ~5 s
         if config.image_size % config.mask_grid:
             raise UserError(f"image_size {config.image_size} is not a multiple of mask_grid {config.mask_grid}")
         known = set(inspect.signature(UNet2DModel.__init__).parameters) - {"self", *FAMILY_UNET_KEYS}
@@ -204,6 +204,7 @@ class DiffusionModel(I2IModel):
     def generate(self, x, mask, generator=None):
         """DDIM sampling (eta 0) with `sampler_steps` steps; the known pixels are put back at every
         step, and the output keeps them exactly. Deterministic for a generator state."""
+        from diffusers import DDIMScheduler
         scheduler = DDIMScheduler.from_config(self.train_scheduler.config)
         scheduler.set_timesteps(self.config.sampler_steps)
         known = x * 2 - 1

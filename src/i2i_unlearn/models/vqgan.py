@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint
-from diffusers import VQModel
 from torch import nn
 
 from i2i_unlearn.checkpoints import read_config_dir, read_weights_dir, save_weights_dir
@@ -60,6 +59,7 @@ class VQTokenizer(nn.Module):
     def __init__(self, config: VQTokenizerConfig):
         super().__init__()
         self.config = config
+        from diffusers import VQModel   # here, not at the top: importing diffusers takes ~5 s
         n = len(config.block_out_channels)
         self.vq = VQModel(in_channels=config.channels, out_channels=config.channels,
                           down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
