@@ -47,24 +47,24 @@ def _launch(command: list[str], tmp_path: Path, **env: str) -> subprocess.Comple
     return result
 
 
-def _unlearn_yaml(tmp_path: Path) -> Path:
+def _unlearn_yaml(tmp_path: Path, **optim) -> Path:
     path = tmp_path / "unlearn.yaml"
     path.write_text(yaml.safe_dump({
         "steps": 6, "batch_size": 8, "log_every": 1, "checkpoint_every": 2, "alpha": 1.0,
         "tasks": [{"name": "center-inpaint", "ratio": 0.5}, {"name": "random-patches", "ratio": 0.5}],
-        "optim": {"lr": 1e-3, "warmup_steps": 0}}))
+        "optim": {"lr": 1e-3, "warmup_steps": 0, **optim}}))
     return path
 
 
 def _audited_unlearn(tiny_model_dir, tmp_path, out: Path, forget: str = "Cat", options: tuple = (),
-                     **env) -> tuple[subprocess.CompletedProcess, dict, dict]:
+                     optim: dict | None = None, **env) -> tuple[subprocess.CompletedProcess, dict, dict]:
     """Two processes of `i2i-unlearn unlearn`; returns the result, what each process changed in `out`, and
     how each ended (the error that stopped its loop, its exit code; nothing if the launcher stopped it)."""
     audit = tmp_path / f"audit-{out.name}"
     audit.mkdir()
     result = _launch([*LAUNCH, str(SCRIPTS / "audited_cli.py"), "unlearn", "--model", str(tiny_model_dir),
-                      "--out", str(out), "--forget-classes", forget, "--config", str(_unlearn_yaml(tmp_path)),
-                      *options], tmp_path, WATCHED_DIR=str(out), AUDIT_DIR=str(audit), **env)
+                      "--out", str(out), "--forget-classes", forget, "--config",
+                      str(_unlearn_yaml(tmp_path, **(optim or {}))), *options], tmp_path, WATCHED_DIR=str(out), AUDIT_DIR=str(audit), **env)
     changes, ends = {}, {}
     for path in audit.glob("rank-*.log"):
         lines = path.read_text().splitlines()
@@ -82,10 +82,11 @@ def _check_two_processes_ran(result, changes) -> None:
     assert changes["rank-1"] == [], f"process 1 changed the output folder: {changes['rank-1'][:5]}"
 
 
-def _unlearn_in_one_process(model_dir: Path, out: Path, forget: str, tmp_path: Path, options: tuple = ()) -> None:
+def _unlearn_in_one_process(model_dir: Path, out: Path, forget: str, tmp_path: Path, options: tuple = (),
+                            optim: dict | None = None) -> None:
     started = time.monotonic()
     invoked = CliRunner().invoke(app, ["unlearn", "--model", str(model_dir), "--out", str(out), "--forget-classes",
-                                       forget, "--config", str(_unlearn_yaml(tmp_path)), *options])
+                                       forget, "--config", str(_unlearn_yaml(tmp_path, **(optim or {}))), *options])
     assert invoked.exit_code == 0, f"{invoked.output}\n{invoked.exception!r}"
     print(f"one process: {time.monotonic() - started:.1f} s")
 
@@ -118,6 +119,25 @@ def test_two_cpu_processes_end_where_one_process_ends(tiny_model_dir, tmp_path):
     assert any(line.endswith("two/model.safetensors") for line in changes["rank-0"])
     assert result.stdout.count("saved ") == 1, result.stdout   # said once, by the process that saved
     _check_equal_runs(one, two, tiny_model_dir)
+
+
+def test_two_processes_with_sharpness_aware_steps_end_where_one_process_ends(tiny_model_dir, tmp_path):
+    """Issue 33's SAM option under DDP: each step's second forward and backward (at the moved weights) is averaged
+    over the processes as the first is, so two processes still end where one ends."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    sam = {"sam_rho": 0.05}
+    _unlearn_in_one_process(tiny_model_dir, one, "Cat", tmp_path, optim=sam)
+    result, changes, ends = _audited_unlearn(tiny_model_dir, tmp_path, two, optim=sam)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _check_two_processes_ran(result, changes)
+    assert ends == {"rank-0": ["exit 0"], "rank-1": ["exit 0"]}, ends
+    for run in (one, two):
+        assert json.loads((run / "run.json").read_text())["config"]["optim"]["sam_rho"] == 0.05
+    _check_equal_runs(one, two, tiny_model_dir)
+    plain = tmp_path / "plain"   # the same run without SAM ends elsewhere: the option acted in both runs
+    _unlearn_in_one_process(tiny_model_dir, plain, "Cat", tmp_path)
+    a, b = (load_file(d / "model.safetensors") for d in (plain, two))
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) > 1e-4
 
 
 def test_two_processes_on_a_streamed_image_folder_with_data_workers_end_where_one_process_ends(tmp_path):
