@@ -161,6 +161,25 @@ def test_a_config_files_method_is_kept_unless_the_flag_is_given(tiny_model_dir, 
     assert seen == ["noisy-label", "max-loss", "ours"]
 
 
+def test_a_flag_that_disagrees_with_the_config_wins_and_says_so(tiny_model_dir, tmp_path, monkeypatch):
+    import i2i_unlearn.unlearn as unlearn_module
+    seen = []
+    monkeypatch.setattr(unlearn_module, "unlearn", lambda model, config, out, **kw: seen.append(config))
+    config = tmp_path / "unlearn.yaml"
+    config.write_text("method: ours\nsteps: 20\nalpha: 0.1\noptim: {lr: 0.001}\n")
+    base = ["unlearn", "--model", str(tiny_model_dir), "--out", str(tmp_path / "out"), "--forget-classes", "Cat",
+            "--config", str(config)]
+    result = runner.invoke(app, [*base, "--steps", "3", "--alpha", "0.1", "--method", "max-loss", "--lr", "2e-4",
+                                 "--set", "batch_size=4", "--batch-size", "8"])
+    assert result.exit_code == 0, result.output
+    assert ("flags over --config and --set: --method max-loss (not ours); --steps 3 (not 20); --batch-size 8 "
+            "(not 4); --lr 0.0002 (not 0.001)") in result.output   # --alpha agreed: not named
+    assert (seen[0].method, seen[0].steps, seen[0].alpha, seen[0].batch_size, seen[0].optim.lr) == (
+        "max-loss", 3, 0.1, 8, 2e-4)
+    # a flag for a key the file leaves at its default is no disagreement
+    assert "flags over" not in runner.invoke(app, [*base, "--batch-size", "8"]).output
+
+
 @pytest.mark.parametrize("text, message", [
     ("steps: two\n", r"steps: expected a whole number, got 'two'"),
     ("forget_classes: Cat\n", r"forget_classes: expected a list, e.g. \[Cat\]"),

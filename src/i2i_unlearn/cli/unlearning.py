@@ -24,6 +24,7 @@ from i2i_unlearn.config import (
     UnlearnConfig,
     field_help,
     load_yaml,
+    read_yaml,
     with_overrides,
 )
 from i2i_unlearn.errors import UserError
@@ -126,9 +127,14 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
     from i2i_unlearn.front import parse_budgets, unlearn_front
     from i2i_unlearn.unlearn import unlearn as run_unlearn
     unlearn_config = with_overrides(load_yaml(UnlearnConfig, config) if config else UnlearnConfig(), set_ or [])
+    chosen, replaced = _chosen_keys(config, set_ or []), []
     for key, value in (fields or {}).items():
         if value is not None:
-            setattr(unlearn_config, key, _names(value) if isinstance(value, list) else value)
+            value = _names(value) if isinstance(value, list) else value
+            before = getattr(unlearn_config, key)
+            if key in chosen and before != value:
+                replaced.append(f"--{key.replace('_', '-')} {_shown(value)} (not {_shown(before)})")
+            setattr(unlearn_config, key, value)
     if retain_budget is not None:
         unlearn_config.retain_budget = _number(retain_budget, "--retain-budget", "1.10")
     if forget_goal is not None:   # "max" clears a goal a config file set
@@ -136,7 +142,12 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
     if evaluator is not None:
         unlearn_config.budget_evaluator = evaluator
     if lr is not None:   # replace() re-checks the value
+        if "optim.lr" in chosen and unlearn_config.optim.lr != lr:
+            replaced.append(f"--lr {lr:g} (not {unlearn_config.optim.lr:g})")
         unlearn_config.optim = dataclasses.replace(unlearn_config.optim, lr=lr)
+    if replaced:   # a flag and the config disagree: the flag wins, and the user hears which value was used
+        given = " and ".join(name for name, value in (("--config", config), ("--set", set_)) if value)
+        _once(f"flags over {given}: {'; '.join(replaced)}")
     _apply_proxy_flags(unlearn_config, proxy_dataset, proxy_root, proxy_teacher, {
         "--proxy-teacher-images": proxy_teacher_images, "--proxy-teacher-noise": proxy_teacher_noise,
         "--proxy-teacher-task": proxy_teacher_task, "--proxy-teacher-ratio": proxy_teacher_ratio})
@@ -161,6 +172,19 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
     else:
         run_unlearn(model, unlearn_config, out, resume=resume, overwrite=overwrite, data_root=root)
     _saved(out)
+
+
+def _chosen_keys(config: Path | None, overrides: list[str]) -> set[str]:
+    """The keys --config and --set gave a value (dotted below optim): a flag that disagrees with one is reported."""
+    keys = {text.partition("=")[0].strip() for text in overrides}
+    if config is not None:
+        values = read_yaml(config) or {}
+        keys |= set(values) | {f"optim.{key}" for key in values.get("optim") or {}}
+    return keys
+
+
+def _shown(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _apply_proxy_flags(config: UnlearnConfig, dataset: str | None, root: Path | None, teacher: str | None,
