@@ -47,13 +47,22 @@ def chain_lines(record: dict, json_path: str) -> list[str]:
     for size in sorted(record["sizes"], key=int):
         row = record["sizes"][size]
         body += [[f"{int(size):,}", f"`{command.replace('_sample', '')}`"
-                  + (f" --max-eval-images {settings['max_eval_images']}" if command == "evaluate_sample" else ""),
-                  f"{row[command]['peak_rss_mb']:,.0f}", f"{row[command]['seconds']:,.0f}"]
+                  + (f" --max-eval-images {settings['max_eval_images']}" if command == "evaluate_sample" else "")
+                  + _scored(row[command]), f"{row[command]['peak_rss_mb']:,.0f}", f"{row[command]['seconds']:,.0f}"]
                  for command in row]
+    split = settings["split"]
     return [f"A randomly initialised Hugging Face ViTMAE of the {md(settings['model'])} shape at {settings['pixels']} "
-            f"px, saved with `save_pretrained`, through a user's whole chain on a synthetic image folder, each command "
-            f"in its own process, with {md(settings['evaluator'])}. Made by `{record['command']}` ({json_path}).",
+            f"px, saved with `save_pretrained`, through a user's whole chain on a synthetic image folder of "
+            f"{settings['classes']} classes ({split['rule']} split: {split['test_fraction']:.0%} test, "
+            f"{split['val_fraction']:.0%} validation), each command in its own process: `unlearn` runs "
+            f"{settings['steps']} steps of {settings['batch_size']} forget + {settings['batch_size']} retain images, "
+            f"the scores use {md(settings['evaluator'])}. Made by `{record['command']}` ({json_path}).",
             "", *_table(["images", "command", "peak RSS MB", "seconds"], body)]
+
+
+def _scored(row: dict) -> str:
+    scored = row.get("images_scored")
+    return f" ({scored['forget']} forget + {scored['retain']} retain images)" if scored else ""
 
 
 def step_lines(record: dict, json_path: str) -> list[str]:
