@@ -705,13 +705,17 @@ def test_the_scale_records_make_a_page_section_and_issue_34s_targets(tmp_path):
     assert "| mae-base | unlearn | float32 | no | 10.20 | 3,477 | 0.79x |" in text
     assert scale_section(None, None) == []
     chain = {"command": "python benchmarks/scale_memory.py --model base --chain", "settings": {
-                 **memory["settings"], "model": "base", "pixels": 224},
+                 **memory["settings"], "model": "base", "pixels": 224, "steps": 3, "batch_size": 4,
+                 "split": {"rule": "hashed", "test_fraction": 0.3, "val_fraction": 0.3}},
              "sizes": {"1000": {c: usage(mb) for c, mb in (("import", 2100), ("unlearn", 3300), ("evaluate", 2500),
                                                            ("evaluate_sample", 2400), ("audit", 2600),
                                                            ("report", 300))}}}
+    chain["sizes"]["1000"]["evaluate"]["images_scored"] = {"forget": 85, "retain": 210}
     text = "\n".join(scale_section(None, None, (chain, "b.json")))
     assert "### A full-size checkpoint through the whole chain" in text and "base shape at 224 px" in text
+    assert "(hashed split: 30% test, 30% validation)" in text and "3 steps of 4 forget + 4 retain images" in text
     assert "| 1,000 | `unlearn` | 3,300 | 10 |" in text and "| 1,000 | `evaluate` --max-eval-images 200 | 2,400 |" in text
+    assert "| 1,000 | `evaluate` (85 forget + 210 retain images) | 2,500 |" in text
     assert text.index("`import`") < text.index("`audit`") < text.index("`report`")
     results = tmp_path / "results"
     results.mkdir()
