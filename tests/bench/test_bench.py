@@ -721,3 +721,27 @@ def test_the_scale_records_make_a_page_section_and_issue_34s_targets(tmp_path):
     results.mkdir()
     (results / "scale_memory.json").write_text(json.dumps(memory))
     assert [e["issue"] for e in collect(results, tmp_path)["targets"]] == [34, 34]
+
+
+def test_the_versus_table_says_which_rule_judged_its_verdicts():
+    """Rows that kept replicates of the same resamples are judged by the paired difference, and the page says so;
+    rows from before replicates were kept, by the combined interval, and the page says that instead."""
+    from i2i_unlearn.bench.page.tables import VERSUS_COLUMNS, versus_table
+
+    def row(name, mean, shift, replicates):
+        scores = {}
+        for set_name, view, key, *_ in VERSUS_COLUMNS:
+            stat = {"mean": mean, "hw": 1.0, "values": [mean - 0.01, mean, mean + 0.01]}
+            if replicates:
+                stat["replicates"] = [mean + shift + 0.1 * (i % 7) for i in range(50)]
+            scores.setdefault(set_name, {}).setdefault(view, {})[key] = stat
+        reference = name == "retrained"
+        return {"name": name, "scores": scores, "group": "reference" if reference else "main",
+                "label": None if reference else name}
+    for replicates, rule in ((True, "paired"), (False, "unpaired")):
+        lines, judged_by = versus_table([row("retrained", 10.0, 0.0, replicates), row("ours", 10.5, 0.0, replicates)],
+                                        "retrained")
+        assert judged_by == rule and any(line.startswith("| ours |") for line in lines)
+        verdicts = next(line for line in lines if line.startswith("| ours |"))
+        assert ("tie" not in verdicts) if replicates else ("better" not in verdicts and "worse" not in verdicts)
+    assert "paired difference" in page.tables.VERSUS_RULES["paired"]

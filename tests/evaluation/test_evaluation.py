@@ -148,6 +148,9 @@ def test_score_set_adds_the_hole_each_class_and_bootstrap_intervals(tiny_evaluat
     assert sum(entry["count"] for entry in scored["per_class"].values()) == len(images)
     assert set(scored["per_class"]) == set(test_images.class_names)
     assert all(entry["intervals"]["hole"]["fid"]["se"] > 0 for entry in scored["per_class"].values())
+    for entry in scored["per_class"].values():   # each class's whole-image replicates: the collateral's paired rule
+        kept = entry["replicates"]["whole"]
+        assert {"fid", "similarity"} <= set(kept) and len(kept["fid"]) == 30
     truth = score_set(real, real, labels, test_images.class_names, [2], evaluator.class_names, bootstrap=0,
                       per_class=False)
     assert truth["hole"]["similarity"] == pytest.approx(1.0, abs=1e-5) and abs(truth["hole"]["fid"]) < 1e-3
@@ -186,6 +189,28 @@ def test_the_report_shows_intervals_the_hole_and_the_worst_retain_class(tmp_path
     assert "**FID: ratio to the original**" in text and "| retain class | unlearned |" in text   # a column per model
     assert page.count("<caption>", page.index('<div class="side-by-side">')) >= 3   # one narrow table per score
     assert "unlearned: Bear 1.30x" in summary_table(results)
+
+
+def test_a_retain_class_is_judged_by_the_paired_difference_when_both_rows_kept_its_replicates():
+    """Dog's FID 10.5 against the original's 10.0, each ± about 1 from the images both resample: the unpaired rule
+    calls it a tie; the paired difference (every resample 0.4-0.6 apart) calls it worse. Without replicates (results
+    written before they were kept) the unpaired rule still judges."""
+    from i2i_unlearn.evaluation.results import collateral
+    generator = torch.Generator().manual_seed(1)
+    shared = torch.randn(200, generator=generator, dtype=torch.float64) * 0.5
+
+    def entry(fid, replicates):
+        row = {"set": "retain", "count": 50, "whole": {"fid": fid, "similarity": 0.9, "recognition": 0.8}}
+        return {**row, "replicates": {"whole": {"fid": replicates.tolist()}}} if replicates is not None else row
+    noise = lambda: torch.randn(200, generator=generator, dtype=torch.float64) * 0.05   # noqa: E731
+    original, unlearned = 10.0 + shared + noise(), 10.5 + shared + noise()
+    half_width = {"original": 1.96 * float(original.std()), "unlearned": 1.96 * float(unlearned.std())}
+    paired = collateral({"original": {"Dog": entry(10.0, original)}, "unlearned": {"Dog": entry(10.5, unlearned)}},
+                        half_widths=lambda row, name, key: half_width[row] if key == "fid" else None)
+    unpaired = collateral({"original": {"Dog": entry(10.0, None)}, "unlearned": {"Dog": entry(10.5, None)}},
+                          half_widths=lambda row, name, key: half_width[row] if key == "fid" else None)
+    assert paired["unlearned"]["classes"][0]["fid"]["verdict"] == "worse"
+    assert unpaired["unlearned"]["classes"][0]["fid"]["verdict"] == "tie"
 
 
 def test_a_recognition_rate_equal_to_the_retrained_bar_meets_it():

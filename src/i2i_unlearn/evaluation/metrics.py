@@ -363,6 +363,12 @@ def paired_verdict(difference: dict, good: str) -> str:
     return "better" if (difference["difference"] > 0) == (good == "higher") else "worse"
 
 
+def can_pair(a: dict | None, b: dict | None) -> bool:
+    """Both row statistics carry bootstrap replicates of the same resamples: compare_rows judges them paired."""
+    a_reps, b_reps = (a or {}).get("replicates"), (b or {}).get("replicates")
+    return bool(a_reps and b_reps and len(a_reps) == len(b_reps))
+
+
 def compare_rows(a: dict | None, b: dict | None, good: str | None) -> str | None:
     """'better', 'worse' or 'tie' for row a against row b on one score, each given as the bench's row statistic
     ({"mean", "hw", "values": per seed, "replicates": the seed mean's bootstrap replicates}). Paired
@@ -371,7 +377,7 @@ def compare_rows(a: dict | None, b: dict | None, good: str | None) -> str | None
     if not a or not b or a.get("mean") is None or b.get("mean") is None or good is None:
         return None
     a_reps, b_reps = a.get("replicates"), b.get("replicates")
-    if a_reps and b_reps and len(a_reps) == len(b_reps):
+    if can_pair(a, b):
         a_values = [v for v in a.get("values") or [a["mean"]] if v is not None]
         b_values = [v for v in b.get("values") or [b["mean"]] if v is not None]
         difference = paired_difference(a_values, b_values, torch.tensor([a_reps]), torch.tensor([b_reps]))

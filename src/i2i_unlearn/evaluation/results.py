@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
+import torch
 from jsonschema.exceptions import best_match
 
 from i2i_unlearn.checkpoints import read_json
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.evaluation.metrics import compare
+from i2i_unlearn.evaluation.metrics import compare_rows, paired_difference, paired_verdict
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 SETS = ("forget", "retain")
@@ -151,15 +152,24 @@ def collateral(per_class: dict, original: str = ORIGINAL, half_widths=None) -> d
             change = {"class": name}
             for key, (_, good, _) in CLASS_METRICS.items():
                 a, b = after.get(key), before.get(key)
+                # paired (the interval of the difference over the class's shared resamples) when both rows kept
+                # their replicates; results from before they were kept: the unpaired rule
+                verdict = compare_rows({"mean": a, "hw": half_widths(row, name, key), "replicates": _class_replicates(
+                                           entry, key)},
+                                       {"mean": b, "hw": half_widths(original, name, key),
+                                        "replicates": _class_replicates(base[name], key)}, good)
                 change[key] = {"original": b, "value": a,
                                "change": None if a is None or b is None else (a / b if key == "fid" and b else a - b),
-                               "verdict": compare(a, half_widths(row, name, key), b, half_widths(original, name, key),
-                                                  good)}
+                               "verdict": verdict}
             entries.append(change)
         ratios = [e for e in entries if e["fid"]["change"] is not None]
         worst = max(ratios, key=lambda e: e["fid"]["change"])["class"] if ratios else None
         out[row] = {"classes": entries, "worst": worst}
     return out
+
+
+def _class_replicates(entry: dict, key: str) -> list[float] | None:
+    return ((entry.get("replicates") or {}).get("whole") or {}).get(key)
 
 
 def format_change(key: str, change: dict) -> str:
@@ -184,6 +194,42 @@ def results_collateral(results: dict) -> dict:
 def format_plain(value: float | None) -> str:
     """A number without a known scale (targets)."""
     return MISSING if value is None else f"{value:.4g}"
+
+
+# The scores whose bootstrap replicates results.json keeps (scoring.KEPT_REPLICATES): what two rows are compared on.
+PAIRED_SCORES = [("whole", METRICS[0]), ("whole", METRICS[3]), ("whole", METRICS[4]), ("hole", HOLE_METRICS[0])]
+
+
+def paired_differences(results: dict) -> tuple[str, dict] | None:
+    """Each model against the original (the first model if none is called so): per set and score of PAIRED_SCORES,
+    the difference, the 95 % half-width of the paired difference (every row resamples the same test images, so
+    the noise they share cancels) and its verdict (better, worse, tie; None where the score has no better side).
+    None without two models or without replicates (results from before they were kept)."""
+    replicates = results.get("replicates") or {}
+    models = [name for name in results["models"] if replicates.get(name)]
+    if len(models) < 2:
+        return None
+    base = ORIGINAL if ORIGINAL in models else models[0]
+    out = {}
+    for name in models:
+        if name == base:
+            continue
+        out[name] = {}
+        for set_name in SETS:
+            for view, metric in PAIRED_SCORES:
+                a_reps = ((replicates[name].get(set_name) or {}).get(view) or {}).get(metric.key)
+                b_reps = ((replicates[base].get(set_name) or {}).get(view) or {}).get(metric.key)
+                scores = results["metrics"] if view == "whole" else results.get("hole_metrics") or {}
+                a = ((scores.get(name) or {}).get(set_name) or {}).get(metric.key)
+                b = ((scores.get(base) or {}).get(set_name) or {}).get(metric.key)
+                if a is None or b is None or not a_reps or not b_reps:
+                    continue
+                difference = paired_difference([a], [b], torch.tensor([a_reps]), torch.tensor([b_reps]))
+                good = metric.good[set_name]
+                out[name][(set_name, view, metric.key)] = {
+                    "difference": difference["difference"], "hw": difference["hw"],
+                    "verdict": paired_verdict(difference, good) if good else None}
+    return base, out
 
 
 def row_names(results: dict) -> list[str]:
@@ -233,7 +279,8 @@ def summary_table(results: dict) -> str:
         lines += ["", f"{set_name} set, hidden region only"]
         lines += _aligned(columns)
     if results.get("intervals"):
-        lines += ["", "± : 95 % bootstrap interval over the test images; a difference inside it is a tie"]
+        lines += ["", "± : 95 % bootstrap interval over the test images, of each model alone (the report compares "
+                  "two models by the interval of their paired difference)"]
     damage = results_collateral(results)
     if damage:
         lines += ["", "worst retain class (FID ratio to the original):"]

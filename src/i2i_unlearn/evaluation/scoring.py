@@ -28,6 +28,7 @@ WHOLE_BOOTSTRAPPED = ("fid", "is", "similarity", "recognition", "noise_kl", "hid
 
 # the bootstrap replicates kept beside the intervals: what paired comparisons of two rows need (the same resamples)
 KEPT_REPLICATES = {"whole": ("fid", "similarity", "recognition"), "hole": ("fid", "recognition")}
+CLASS_REPLICATES = ("fid", "similarity", "recognition")   # per class, whole images: the collateral verdicts
 REPLICATE_DIGITS = 6   # significant digits kept: far below the spread of any replicate
 
 HOLE_VIEW_DOC = ("each image cropped to the bounding box of its hidden pixels (visible pixels inside the box set to "
@@ -381,7 +382,7 @@ def _per_class(evaluator_classes: list[str], seen: dict, labels: torch.Tensor, c
         if every:
             all_members = torch.nonzero(every[0] == label).flatten()
             entry = {"count": len(all_members), "interval_images": len(members)}
-        intervals = {}
+        intervals, kept = {}, {}
         for view, (generated, real) in seen.items():
             features_g, features_r = generated.features[members].double(), real.features[members].double()
             similarity = (generated.embeddings[members] * real.embeddings[members]).sum(dim=1)
@@ -402,6 +403,10 @@ def _per_class(evaluator_classes: list[str], seen: dict, labels: torch.Tensor, c
                                                       generated_features=features_g, real_features=features_r,
                                                       per_image={"similarity": similarity, "recognition": recognised})
                 intervals[view] = _intervals(scores, replicates)
+                if view == "whole":   # the collateral table's paired verdicts (every row resamples the class alike)
+                    kept[view] = {key: _rounded(replicates[key]) for key in CLASS_REPLICATES if key in replicates}
         entry["intervals"] = intervals or None
+        if kept:
+            entry["replicates"] = kept
         out[name] = entry
     return out

@@ -5,9 +5,11 @@ import re
 
 import jsonschema
 import pytest
+import torch
 from builders import REFERENCE, make_results, write_results
 
 from i2i_unlearn.errors import UserError
+from i2i_unlearn.evaluation.metrics import compare
 from i2i_unlearn.evaluation.report import write_report
 from i2i_unlearn.evaluation.results import (
     METRICS,
@@ -191,3 +193,34 @@ def test_summary_table_shows_rows_arrows_and_missed_targets(tmp_path):
     assert "forget FID >= 3 x original: 30 vs limit ≥ 37.04 — MISSED" in text
     assert "retain FID <= 1.15 x original: 11 vs limit ≤ 12.07 — met" in text
     assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_two_models_are_compared_by_their_paired_difference_where_overlapping_intervals_would_call_a_tie(tmp_path):
+    """Issue 32 in the user's report: the retain FID of `unlearned` (11.0) against the original's (10.5), each
+    ± about 1.0 from the hard images both share, overlap (an unpaired tie), but every resample puts `unlearned`
+    0.4-0.6 above the original: the paired interval of the difference leaves out 0 and the report says worse. On
+    the forget set, a true difference of zero reads as a tie."""
+    results = make_results(tmp_path)
+    generator = torch.Generator().manual_seed(0)
+    shared = torch.randn(200, generator=generator, dtype=torch.float64) * 0.5   # the images both rows resample
+    own = lambda: torch.randn(200, generator=generator, dtype=torch.float64) * 0.05   # noqa: E731
+    replicates = {"original": {"retain": 10.5 + shared + own(), "forget": 12.3456 + shared + own()},
+                  "unlearned": {"retain": 11.0 + shared + own(), "forget": 12.3456 + shared + own()}}
+    results["metrics"]["unlearned"]["forget"]["fid"] = 12.3456   # the same forget FID as the original
+    results["replicates"] = {name: {set_name: {"whole": {"fid": values.tolist()}} for set_name, values in sets.items()}
+                             for name, sets in replicates.items()}
+    _, markdown_path = write_report(write_results(tmp_path, results))
+    text = markdown_path.read_text()
+    section = text[text.index("## Differences from original"):text.index("## Targets")]
+    retain = re.search(r"\| unlearned \| \*\*\+0\.50 ± (\d\.\d\d) \(worse\)\*\* \|", section)
+    assert retain and 0.05 < float(retain.group(1)) < 0.3, section   # the shared noise cancelled: not ± 1.4
+    assert re.search(r"\| unlearned \| [+-]0\.00 ± 0\.\d\d \(tie\) \|", section), section
+    # the unpaired rule on the same rows: ± intervals of about 1.0 each, so 0.5 apart is inside the combined margin
+    assert compare(11.0, 1.96 * float(replicates["unlearned"]["retain"].std()), 10.5,
+                   1.96 * float(replicates["original"]["retain"].std()), "lower") == "tie"
+    assert "over the same bootstrap resamples" in section
+
+
+def test_a_report_of_results_without_replicates_has_no_differences_section(tmp_path):
+    _, markdown_path = write_report(write_results(tmp_path, make_results(tmp_path)))
+    assert "## Differences from" not in markdown_path.read_text()

@@ -9,6 +9,7 @@ from i2i_unlearn.bench.page.scale import scale_section
 from i2i_unlearn.bench.page.tables import (
     LEGEND,
     MISSING,
+    VERSUS_RULES,
     _main_table,
     _number,
     _table,
@@ -133,10 +134,9 @@ def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str
         targets = targets_table(bench, table) if main else []
         if targets:
             lines += ["Targets (issue 10), judged from the rows above:", "", *targets]
-        versus = versus_table(table["rows"], "retrained")
+        versus, rule = versus_table(table["rows"], "retrained")
         if versus:
-            lines += ["Against the retrained model (better / worse / tie, inside the combined interval):", "",
-                      *versus]
+            lines += [f"Against the retrained model (better / worse / tie, {VERSUS_RULES[rule]}):", "", *versus]
         plot = figures / f"{figure_prefix}-{table['family']}-{task.replace(' ', '-')}-tradeoff.png"
         if any(r.get("vary") for r in table["rows"]) and tradeoff_plot(table, plot):
             lines += [f"![trade-off {md(table['family'])} {md(task)}]({plot.name})", ""]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from i2i_unlearn.evaluation.bench_cost import NOT_RECORDED, REFERENCE_GFLOPS, row_unlearning_at_reference
 from i2i_unlearn.evaluation.bench_targets import MISSING, _change, _stat
-from i2i_unlearn.evaluation.metrics import compare_rows
+from i2i_unlearn.evaluation.metrics import can_pair, compare_rows
 from i2i_unlearn.text import escape_markdown as md
 
 # (set, view, score, header, good direction, decimals): the main table's columns
@@ -95,20 +95,30 @@ def main_table(rows: list[dict]) -> list[str]:
         body.append(cells)
     return _table(["row", "seeds", *(c[3] for c in MAIN_COLUMNS)], body)
 
-def versus_table(rows: list[dict], reference: str) -> list[str]:
-    """Each method against one reference row: better, worse, or tie (inside the combined interval)."""
+VERSUS_RULES = {"paired": "by the interval of the paired difference: the same test images and resamples, and the "
+                          "seeds' spread of the difference",
+                "unpaired": "inside the combined interval: these cells kept no bootstrap replicates to pair",
+                "mixed": "paired where both rows kept bootstrap replicates, else inside the combined interval"}
+
+
+def versus_table(rows: list[dict], reference: str) -> tuple[list[str], str | None]:
+    """Each method against one reference row: better, worse or tie by compare_rows; and which rule judged them
+    (a key of VERSUS_RULES)."""
     ref = next((r for r in rows if r["name"] == reference and r.get("scores")), None)
     if ref is None:
-        return []
-    body = []
+        return [], None
+    body, rules = [], set()
     for row in [r for r in rows if _is_method(r) and r.get("scores")]:
         cells = [md(row["name"])]
         for set_name, view, key, _, good, _ in VERSUS_COLUMNS:
             a, b = _stat(row, set_name, view, key), _stat(ref, set_name, view, key)
             verdict = compare_rows(a, b, good)
+            if verdict:
+                rules.add("paired" if can_pair(a, b) else "unpaired")
             cells.append(verdict or MISSING)
         body.append(cells)
-    return _table(["method", *(c[3] for c in VERSUS_COLUMNS)], body) if body else []
+    rule = None if not rules else rules.pop() if len(rules) == 1 else "mixed"
+    return (_table(["method", *(c[3] for c in VERSUS_COLUMNS)], body) if body else []), rule
 
 def collateral_tables(table: dict) -> list[str]:
     collateral = table.get("collateral") or {}

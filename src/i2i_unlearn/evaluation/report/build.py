@@ -12,9 +12,10 @@ def build_document(results: dict, images: dict[str, Path], front: tuple[dict, Pa
                    audits: list[tuple[dict, dict[str, Path], dict[str, str]]] = ()) -> Document:
     """The report of a results.json and its figures (key -> checked PNG path), with the section of a front
     (front.json, its plot) and the Audit section of `audits`: (audit.json, figure key -> PNG path, figure key ->
-    file name beside report.md) each. Sections in order: results, hidden region, collateral damage, targets, the
-    trade-off front, audits, the figures, the instrument check, settings and provenance; empty ones left out."""
-    sections = [_results(results), _hole(results), _collateral(results), _targets(results),
+    file name beside report.md) each. Sections in order: results, the paired differences, hidden region,
+    collateral damage, targets, the trade-off front, audits, the figures, the instrument check, settings and
+    provenance; empty ones left out."""
+    sections = [_results(results), _paired(results), _hole(results), _collateral(results), _targets(results),
                 _front(front) if front else None, _audits(list(audits)) if audits else None,
                 *_figures(results, images), _instrument(results), _settings(results)]
     return Document(f"Unlearning results: {results['dataset']}", _subtitle(results),
@@ -31,6 +32,15 @@ def _results(results: dict) -> Section:
     notes = [prose.LEGEND] + ([prose.INTERVAL_NOTE] if results.get("intervals") else [])
     return Section("Results", [*map(Paragraph, notes),
                                Tables([tables.results_table(results, set_name) for set_name in SETS], "aligned")])
+
+
+def _paired(results: dict) -> Section | None:
+    paired = tables.paired_tables(results)
+    if paired is None:
+        return None
+    base, paired_tables = paired
+    return Section(f"Differences from {base}", [Paragraph(prose.PAIRED_NOTE.format(base=base)),
+                                                 Tables(paired_tables, "aligned")])
 
 
 def _hole(results: dict) -> Section | None:

@@ -16,14 +16,20 @@ INSTRUMENT_NOTE = ("A classifier evaluator can be biased by the very outputs unl
                    "image: a trustworthy instrument gives the forget classes no large share.")
 INSTRUMENT_KEY_HTML = "Forget classes are shaded; each fill's largest share is bold."
 INSTRUMENT_KEY_MD = "Each fill's largest share is bold."
-INTERVAL_NOTE = ("± is a 95 % bootstrap interval over the test images (settings: bootstrap): a difference between "
-                 "two models inside their combined interval is a tie, not a win.")
+INTERVAL_NOTE = ("± is a 95 % bootstrap interval over the test images (settings: bootstrap), of each model alone. "
+                 "Two models are compared by the interval of their difference (the next section), not by whether "
+                 "their intervals overlap.")
+PAIRED_NOTE = ("Each model's score minus {base}'s on the same test images, ± the 95 % interval of that difference "
+               "over the same bootstrap resamples (the hard images both rows share cancel, so this interval is "
+               "narrower than two overlapping ± intervals suggest). (better) or (worse) when it leaves out 0, "
+               "(tie) when it holds 0; scores without a better side are not judged. One evaluation: the interval "
+               "covers the test images, not the spread between unlearning runs of other seeds.")
 HOLE_NOTE = ("The same scores on the hidden region alone, since the visible frame dominates whole-image numbers: "
              "each image is cropped to the bounding box of its hidden pixels and resized to the evaluator's input "
              "size (settings: hole_view). The ground-truth row shows what real hidden regions score.")
 COLLATERAL_NOTE = ("Each retain class alone, against the original: FID as a ratio (above 1 is damage), similarity "
-                   "and the evaluator's recognition of that class as differences (below 0 is damage). (tie): inside "
-                   "the combined bootstrap interval.")
+                   "and the evaluator's recognition of that class as differences (below 0 is damage). (tie): the "
+                   "paired interval of the difference (the class's images resampled alike for both rows) holds 0.")
 FRONT_NOTE = ("What each retain budget buys (`unlearn --front`, scored on validation images while unlearning): per "
               "budget, the checkpoint the run kept, its retain and forget scores as multiples of the original's (lower "
               "is better on both).")

@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 
 from i2i_unlearn.evaluation.report.document import Cell, Table
-from i2i_unlearn.evaluation.results import (CLASS_METRICS, HOLE_METRICS, METRICS, MISSING, format_change,
-                                            format_plain, format_score, interval_of, results_collateral, row_names,
-                                            target_limit, target_verdict)
+from i2i_unlearn.evaluation.results import (CLASS_METRICS, HOLE_METRICS, METRICS, MISSING, PAIRED_SCORES, SETS,
+                                            format_change, format_number, format_plain, format_score, interval_of,
+                                            paired_differences, results_collateral, row_names, target_limit,
+                                            target_verdict)
 
 MAX_CLASSES_LISTED = 12
 
@@ -56,6 +57,39 @@ def hole_table(results: dict, set_name: str) -> Table:
     return _scores_table(results, set_name, HOLE_METRICS, [name for name in row_names(results) if name in hole],
                          lambda name: hole[name].get(set_name) or {}, "hole",
                          f"{set_name.capitalize()} set, hidden region only")
+
+
+def paired_tables(results: dict) -> tuple[str, list[Table]] | None:
+    """Per set, each model's scores minus the original's with the 95 % interval of the paired difference, a
+    verdict after each judged one (worse: marked missed)."""
+    paired = paired_differences(results)
+    if paired is None:
+        return None
+    base, rows_of = paired
+    tables = []
+    for set_name in SETS:
+        scores = [(view, metric) for view, metric in PAIRED_SCORES
+                  if any((set_name, view, metric.key) in row for row in rows_of.values())]
+        if not scores:
+            continue
+        header = ["model", *(Cell(("hole " if view == "hole" and not metric.label.startswith("hole") else "")
+                                  + metric.label, arrow=metric.arrow(set_name)) for view, metric in scores)]
+        rows = []
+        for name, row in rows_of.items():
+            cells = [name]
+            for view, metric in scores:
+                entry = row.get((set_name, view, metric.key))
+                if entry is None:
+                    cells.append(MISSING)
+                    continue
+                text = (f"{entry['difference']:+.{metric.digits}f} ± "
+                        f"{format_number(entry['hw'], metric.digits) if entry['hw'] is not None else MISSING}")
+                if entry["verdict"]:
+                    text += f" ({entry['verdict']})"
+                cells.append((text, "missed") if entry["verdict"] == "worse" else text)
+            rows.append(cells)
+        tables.append(Table(header, rows, f"{set_name.capitalize()} set: minus {base}"))
+    return base, tables
 
 
 def collateral_tables(results: dict) -> tuple[Table, list[Table]] | None:
