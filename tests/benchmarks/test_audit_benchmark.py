@@ -3,6 +3,7 @@ made once."""
 import json
 
 import pytest
+import torch
 import yaml
 
 import i2i_unlearn.bench.audit_benchmark as audit_benchmark
@@ -99,3 +100,36 @@ def test_the_file_list_is_drawn_from_the_classes_the_model_was_trained_on(tmp_pa
     split = load_split(recipe.data)
     names = dict(zip(split.train.ids, (split.train.class_names[label] for label in split.train.labels.tolist())))
     assert len(set(ids)) == 40 and {names[i] for i in ids} == {"Cat", "Dog"}
+
+
+def test_a_killed_unlearning_of_a_benchmark_resumes_and_one_of_another_config_starts_again(tiny_model_dir, tmp_path,
+                                                                                          monkeypatch):
+    """The audit and robust benchmarks train their unlearned and retrained models through _unlearned: a run killed
+    after a checkpoint goes on from it (it used to start from step 0), and a folder left by another config starts
+    again."""
+    from safetensors.torch import load_file
+
+    from i2i_unlearn.unlearn import unlearn
+    calls = []
+
+    def recorded(*args, **kwargs):
+        calls.append({k: kwargs.get(k, False) for k in ("resume", "overwrite")})
+        return unlearn(*args, **kwargs)
+    monkeypatch.setattr(audit_benchmark, "unlearn", recorded)
+    config = tiny_unlearn_config(steps=4, checkpoint_every=2)
+    out = tmp_path / "method-ours"
+    unlearn(tiny_model_dir, config, out, keep_checkpoint=True)
+    finished = load_file(out / "model.safetensors")
+    (out / "run.json").unlink()   # as a kill after the last checkpoint leaves it: checkpoints, no record
+    assert audit_benchmark._unlearned(tiny_model_dir, config, out) == out
+    assert calls == [{"resume": True, "overwrite": False}] and (out / "run.json").is_file()
+    resumed = load_file(out / "model.safetensors")
+    assert all(torch.equal(resumed[k], finished[k]) for k in finished)
+    calls.clear()
+    assert audit_benchmark._unlearned(tiny_model_dir, config, out) == out and calls == []   # finished: reused
+    unlearn(tiny_model_dir, config, out, keep_checkpoint=True, overwrite=True)
+    (out / "run.json").unlink()
+    other = tiny_unlearn_config(steps=4, checkpoint_every=2, alpha=config.alpha * 2)
+    audit_benchmark._unlearned(tiny_model_dir, other, out)
+    assert calls == [{"resume": True, "overwrite": False}, {"resume": False, "overwrite": True}]
+    assert json.loads((out / "run.json").read_text())["config"]["alpha"] == other.alpha

@@ -33,6 +33,7 @@ from i2i_unlearn.evaluation.audit.relearn import RelearnConfig, relearning_paces
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.scoring import BOOTSTRAP_RESAMPLES
 from i2i_unlearn.lineage import training_data_config
+from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.models import load_model
 from i2i_unlearn.paths import absolute, relative
 from i2i_unlearn.unlearn import unlearn
@@ -52,9 +53,17 @@ def load_spec(path: Path) -> dict:
 
 
 def _unlearned(original: Path, config: UnlearnConfig, out: Path) -> Path:
-    """The model `config` makes of `original`, trained once: a finished folder (run.json) is reused."""
-    if not (out / "run.json").is_file():
-        unlearn(original, config, out, overwrite=out.exists(), resume=False)
+    """The model `config` makes of `original`, trained once: a finished folder (run.json) is reused, and a killed
+    run resumes from its last checkpoint (one of another config, which `unlearn` refuses to resume, starts again)."""
+    if (out / "run.json").is_file():
+        return out
+    if any((out / CHECKPOINTS).glob("step-*")):
+        try:
+            unlearn(original, config, out, resume=True)
+            return out
+        except UserError as refused:
+            print(f"{out}: not resumed ({refused}); starting again", flush=True)
+    unlearn(original, config, out, overwrite=out.exists(), resume=False)
     return out
 
 
