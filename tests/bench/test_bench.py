@@ -324,6 +324,9 @@ def test_bench_json_has_intervals_collateral_and_costs(finished_bench):
     worst = table["collateral"]["ours"]["worst"]
     assert worst in rows["ours"]["per_class"] and rows["ours"]["per_class"][worst]["set"] == "retain"
     assert "Cat" not in {c["class"] for c in table["collateral"]["ours"]["classes"]}
+    # each class is resampled alike in every cell: the collateral is judged by the paired rule, with ours' seeds
+    assert len(rows["ours"]["per_class"][worst]["whole"]["fid"]["replicates"]) == bench["bootstrap"]
+    assert all(c[key]["paired"] for c in table["collateral"]["ours"]["classes"] for key in ("fid", "similarity"))
     cost = rows["ours"]["cost"]
     assert cost["steps"] == 4 and cost["steps_per_s"] > 0 and cost["unlearning_peak_rss_mb"] > 0
     assert all(c["status"] == "done" and c["cost"]["evaluation"]["wall_time_s"] > 0 for c in bench["cells"])

@@ -210,7 +210,14 @@ def test_a_retain_class_is_judged_by_the_paired_difference_when_both_rows_kept_i
     unpaired = collateral({"original": {"Dog": entry(10.0, None)}, "unlearned": {"Dog": entry(10.5, None)}},
                           half_widths=lambda row, name, key: half_width[row] if key == "fid" else None)
     assert paired["unlearned"]["classes"][0]["fid"]["verdict"] == "worse"
+    assert paired["unlearned"]["classes"][0]["fid"]["paired"] is True
     assert unpaired["unlearned"]["classes"][0]["fid"]["verdict"] == "tie"
+    # a bench row of three seeds that disagree (9.5, 10.5, 11.5) against the one fixed original: the seeds' spread
+    # joins the paired image part, and 0.5 above is a tie again
+    seeded = {**entry(10.5, unlearned), "values": {"whole": {"fid": [9.5, 10.5, 11.5]}}}
+    spread = collateral({"original": {"Dog": entry(10.0, original)}, "unlearned": {"Dog": seeded}},
+                        half_widths=lambda row, name, key: None)
+    assert spread["unlearned"]["classes"][0]["fid"]["verdict"] == "tie"
 
 
 def test_a_recognition_rate_equal_to_the_retrained_bar_meets_it():

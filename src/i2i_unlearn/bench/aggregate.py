@@ -54,7 +54,10 @@ def _interval_row(values: list[float | None], boot_hws: list[float | None]) -> d
 def _seed_mean_replicates(records: list[dict], set_name: str, view: str, key: str) -> list[float] | None:
     """The bootstrap replicates of the mean over seeds (resample r of every seed draws the same images);
     None unless every seed's cell kept its replicates."""
-    per_seed = [(((r.get("replicates") or {}).get(set_name) or {}).get(view) or {}).get(key) for r in records]
+    return _mean_replicates([(((r.get("replicates") or {}).get(set_name) or {}).get(view) or {}).get(key)
+                             for r in records])
+
+def _mean_replicates(per_seed: list[list[float] | None]) -> list[float] | None:
     if not per_seed or any(not values for values in per_seed) or len({len(v) for v in per_seed}) != 1:
         return None
     return [float(f"{sum(column) / len(column):.{REPLICATE_DIGITS}g}") for column in zip(*per_seed)]
@@ -95,6 +98,11 @@ def aggregate_row(records: list[dict]) -> dict:
                 key: _interval_row([(e or {}).get(view, {}).get(key) for e in entries],
                                    [_half(((e or {}).get("intervals") or {}).get(view, {}).get(key)) for e in entries])
                 for key in CLASS_SCORE_KEYS}
+        for key in CLASS_SCORE_KEYS:   # each class is resampled alike in every cell: the collateral pairs them
+            replicates = _mean_replicates([(((e or {}).get("replicates") or {}).get("whole") or {}).get(key)
+                                           for e in entries])
+            if classes[name]["whole"][key] and replicates:
+                classes[name]["whole"][key]["replicates"] = replicates
     costs = [record.get("cost") or {} for record in records]
     unlearning = [c["unlearning"] for c in costs if c.get("unlearning")]
     evaluation = [c["evaluation"] for c in costs if c.get("evaluation")]
@@ -111,8 +119,11 @@ def aggregate_row(records: list[dict]) -> dict:
     return {"scores": scores, "per_class": classes, "cost": cost}
 
 def _collateral(rows: list[dict]) -> dict:
-    per_class = {row["name"]: {name: {"set": entry["set"],
-                                      "whole": {k: (entry["whole"][k] or {}).get("mean") for k in CLASS_SCORE_KEYS}}
+    def field(entry, name):
+        return {k: (entry["whole"][k] or {}).get(name) for k in CLASS_SCORE_KEYS}
+    per_class = {row["name"]: {name: {"set": entry["set"], "whole": field(entry, "mean"),
+                                      "values": {"whole": field(entry, "values")},
+                                      "replicates": {"whole": field(entry, "replicates")}}
                                for name, entry in row["per_class"].items()} for row in rows if row["per_class"]}
     widths = {(row["name"], name, key): (entry["whole"][key] or {}).get("hw")
               for row in rows for name, entry in row["per_class"].items() for key in CLASS_SCORE_KEYS}

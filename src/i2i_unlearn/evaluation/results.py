@@ -14,7 +14,7 @@ from jsonschema.exceptions import best_match
 
 from i2i_unlearn.checkpoints import read_json
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.evaluation.metrics import compare_rows, paired_difference, paired_verdict
+from i2i_unlearn.evaluation.metrics import can_pair, compare_rows, paired_difference, paired_verdict
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 SETS = ("forget", "retain")
@@ -152,15 +152,16 @@ def collateral(per_class: dict, original: str = ORIGINAL, half_widths=None) -> d
             change = {"class": name}
             for key, (_, good, _) in CLASS_METRICS.items():
                 a, b = after.get(key), before.get(key)
-                # paired (the interval of the difference over the class's shared resamples) when both rows kept
-                # their replicates; results from before they were kept: the unpaired rule
-                verdict = compare_rows({"mean": a, "hw": half_widths(row, name, key), "replicates": _class_replicates(
-                                           entry, key)},
-                                       {"mean": b, "hw": half_widths(original, name, key),
-                                        "replicates": _class_replicates(base[name], key)}, good)
+                # paired (the interval of the difference over the class's shared resamples, and the seeds' spread
+                # where a bench row has seeds) when both rows kept their replicates; results from before: unpaired
+                stat_a, stat_b = _class_stat(entry, key, a, half_widths(row, name, key)), _class_stat(
+                    base[name], key, b, half_widths(original, name, key))
+                seeds = [v for v in stat_a["values"] or [] if v is not None]
+                if len(seeds) >= 2 and len([v for v in stat_b["values"] or [b] if v is not None]) == 1:
+                    stat_b["values"] = [b] * len(seeds)   # the original is one fixed model: no seed spread of its own
                 change[key] = {"original": b, "value": a,
                                "change": None if a is None or b is None else (a / b if key == "fid" and b else a - b),
-                               "verdict": verdict}
+                               "verdict": compare_rows(stat_a, stat_b, good), "paired": can_pair(stat_a, stat_b)}
             entries.append(change)
         ratios = [e for e in entries if e["fid"]["change"] is not None]
         worst = max(ratios, key=lambda e: e["fid"]["change"])["class"] if ratios else None
@@ -168,8 +169,11 @@ def collateral(per_class: dict, original: str = ORIGINAL, half_widths=None) -> d
     return out
 
 
-def _class_replicates(entry: dict, key: str) -> list[float] | None:
-    return ((entry.get("replicates") or {}).get("whole") or {}).get(key)
+def _class_stat(entry: dict, key: str, mean: float | None, hw: float | None) -> dict:
+    """compare_rows' statistic of one class's whole-image score: the mean, its half-width, the bootstrap replicates
+    (`replicates`: view -> key -> list) and the per-seed values (`values`, a bench row's) where the entry has them."""
+    return {"mean": mean, "hw": hw, "replicates": ((entry.get("replicates") or {}).get("whole") or {}).get(key),
+            "values": ((entry.get("values") or {}).get("whole") or {}).get(key)}
 
 
 def format_change(key: str, change: dict) -> str:

@@ -124,9 +124,13 @@ def collateral_tables(table: dict) -> list[str]:
     collateral = table.get("collateral") or {}
     if not collateral:
         return []
+    paired = {change[key].get("paired", False) for entry in collateral.values() for change in entry["classes"]
+              for key in ("fid", "similarity", "recognition") if change[key].get("verdict")}
+    rule = ("the paired interval of the difference (each class resampled alike in every cell, and the seeds' "
+            "spread) holds 0" if paired == {True} else "inside the combined interval" if paired <= {False}
+            else "the paired interval holds 0 where both rows kept replicates, else inside the combined interval")
     lines = ["Each retain class alone against the original: FID as a ratio (above 1: damage), similarity and the "
-             "evaluator's recognition of that class as differences (below 0: damage); (tie): inside the combined "
-             "interval.", ""]
+             f"evaluator's recognition of that class as differences (below 0: damage); (tie): {rule}.", ""]
     worst = []
     for name, entry in collateral.items():
         change = next((c for c in entry["classes"] if c["class"] == entry["worst"]), None)
