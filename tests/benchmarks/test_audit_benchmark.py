@@ -105,8 +105,8 @@ def test_the_file_list_is_drawn_from_the_classes_the_model_was_trained_on(tmp_pa
 def test_a_killed_unlearning_of_a_benchmark_resumes_and_one_of_another_config_starts_again(tiny_model_dir, tmp_path,
                                                                                           monkeypatch):
     """The audit and robust benchmarks train their unlearned and retrained models through _unlearned: a run killed
-    after a checkpoint goes on from it (it used to start from step 0), and a folder left by another config starts
-    again."""
+    after a checkpoint goes on from it (it used to start from step 0), and a folder left by another config, killed or
+    finished, starts again (a finished one used to be reused whatever its config)."""
     from safetensors.torch import load_file
 
     from i2i_unlearn.unlearn import unlearn
@@ -133,3 +133,8 @@ def test_a_killed_unlearning_of_a_benchmark_resumes_and_one_of_another_config_st
     audit_benchmark._unlearned(tiny_model_dir, other, out)
     assert calls == [{"resume": True, "overwrite": False}, {"resume": False, "overwrite": True}]
     assert json.loads((out / "run.json").read_text())["config"]["alpha"] == other.alpha
+    # a finished folder of another config (the knobs were re-tuned since) is not reused: it starts again
+    calls.clear()
+    audit_benchmark._unlearned(tiny_model_dir, config, out)
+    assert calls == [{"resume": False, "overwrite": True}]
+    assert json.loads((out / "run.json").read_text())["config"]["alpha"] == config.alpha

@@ -53,11 +53,18 @@ def load_spec(path: Path) -> dict:
 
 
 def _unlearned(original: Path, config: UnlearnConfig, out: Path) -> Path:
-    """The model `config` makes of `original`, trained once: a finished folder (run.json) is reused, and a killed
-    run resumes from its last checkpoint (one of another config, which `unlearn` refuses to resume, starts again)."""
+    """The model `config` makes of `original`, trained once: a finished folder (run.json) of the same config is
+    reused, and a killed run resumes from its last checkpoint; a folder of another config (knobs re-tuned since)
+    starts again."""
     if (out / "run.json").is_file():
-        return out
-    if any((out / CHECKPOINTS).glob("step-*")):
+        made, asked = read_json(out / "run.json").get("config") or {}, to_dict(config)
+        # every value asked for as recorded (unlearn fills in what was left None, e.g. the retain classes); a
+        # retraining records its training recipe instead: its folder (the request's hash, the seed) names it
+        changed = sorted(key for key, value in asked.items() if value is not None and made.get(key) != value)
+        if not changed or config.method == "retrain":
+            return out
+        print(f"{out}: made with another {', '.join(changed)}; starting again", flush=True)
+    elif any((out / CHECKPOINTS).glob("step-*")):
         try:
             unlearn(original, config, out, resume=True)
             return out
