@@ -12,7 +12,7 @@ from i2i_unlearn.bench.plan import Cell
 from i2i_unlearn.checkpoints import read_json, versions, write_json_atomic
 from i2i_unlearn.config import to_dict
 from i2i_unlearn.evaluation.metrics import combined_half_width, seed_interval
-from i2i_unlearn.evaluation.results import collateral
+from i2i_unlearn.evaluation.results import collateral, half_width, lookup
 from i2i_unlearn.evaluation.scoring import KEPT_REPLICATES, REPLICATE_DIGITS
 from i2i_unlearn.runs import total_wall_time
 
@@ -54,18 +54,12 @@ def _interval_row(values: list[float | None], boot_hws: list[float | None]) -> d
 def _seed_mean_replicates(records: list[dict], set_name: str, view: str, key: str) -> list[float] | None:
     """The bootstrap replicates of the mean over seeds (resample r of every seed draws the same images);
     None unless every seed's cell kept its replicates."""
-    return _mean_replicates([(((r.get("replicates") or {}).get(set_name) or {}).get(view) or {}).get(key)
-                             for r in records])
+    return _mean_replicates([lookup(r, "replicates", set_name, view, key) for r in records])
 
 def _mean_replicates(per_seed: list[list[float] | None]) -> list[float] | None:
     if not per_seed or any(not values for values in per_seed) or len({len(v) for v in per_seed}) != 1:
         return None
     return [float(f"{sum(column) / len(column):.{REPLICATE_DIGITS}g}") for column in zip(*per_seed)]
-
-def _half(interval: dict | None) -> float | None:
-    if not interval:
-        return None
-    return (interval["hi"] - interval["lo"]) / 2
 
 def aggregate_row(records: list[dict]) -> dict:
     """One table row from the cell records of its seeds."""
@@ -80,8 +74,7 @@ def aggregate_row(records: list[dict]) -> dict:
                 for record in records:
                     source = record["metrics" if view == "whole" else "hole_metrics"].get(set_name)
                     values.append(None if source is None else source.get(key))
-                    intervals = ((record.get("intervals") or {}).get(set_name) or {}).get(view) or {}
-                    hws.append(_half(intervals.get(key)))
+                    hws.append(half_width(lookup(record, "intervals", set_name, view, key)))
                 block[key] = _interval_row(values, hws)
                 replicates = _seed_mean_replicates(records, set_name, view, key) if key in KEPT_REPLICATES[view] else None
                 if block[key] and replicates:
@@ -95,12 +88,11 @@ def aggregate_row(records: list[dict]) -> dict:
         classes[name] = {"set": first["set"], "count": first["count"]}
         for view in VIEWS:
             classes[name][view] = {
-                key: _interval_row([(e or {}).get(view, {}).get(key) for e in entries],
-                                   [_half(((e or {}).get("intervals") or {}).get(view, {}).get(key)) for e in entries])
+                key: _interval_row([lookup(e, view, key) for e in entries],
+                                   [half_width(lookup(e, "intervals", view, key)) for e in entries])
                 for key in CLASS_SCORE_KEYS}
         for key in CLASS_SCORE_KEYS:   # each class is resampled alike in every cell: the collateral pairs them
-            replicates = _mean_replicates([(((e or {}).get("replicates") or {}).get("whole") or {}).get(key)
-                                           for e in entries])
+            replicates = _mean_replicates([lookup(e, "replicates", "whole", key) for e in entries])
             if classes[name]["whole"][key] and replicates:
                 classes[name]["whole"][key]["replicates"] = replicates
     costs = [record.get("cost") or {} for record in records]

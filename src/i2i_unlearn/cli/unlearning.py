@@ -23,7 +23,7 @@ from i2i_unlearn.config import (
     TaskConfig,
     UnlearnConfig,
     field_help,
-    load_yaml,
+    from_dict,
     read_yaml,
     with_overrides,
 )
@@ -126,8 +126,10 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
     """Make a trained model forget a class or a list of images."""
     from i2i_unlearn.front import parse_budgets, unlearn_front
     from i2i_unlearn.unlearn import unlearn as run_unlearn
-    unlearn_config = with_overrides(load_yaml(UnlearnConfig, config) if config else UnlearnConfig(), set_ or [])
-    chosen, replaced = _chosen_keys(config, set_ or []), []
+    written = read_yaml(config) if config else {}
+    unlearn_config = with_overrides(from_dict(UnlearnConfig, written, f" {config.name}") if config else UnlearnConfig(),
+                                    set_ or [])
+    chosen, replaced = _chosen_keys(written, set_ or []), []
     for key, value in (fields or {}).items():
         if value is not None:
             value = _names(value) if isinstance(value, list) else value
@@ -174,13 +176,11 @@ def unlearn(model: Path = typer.Option(..., help="model directory (left untouche
     _saved(out)
 
 
-def _chosen_keys(config: Path | None, overrides: list[str]) -> set[str]:
-    """The keys --config and --set gave a value (dotted below optim): a flag that disagrees with one is reported."""
+def _chosen_keys(written: dict, overrides: list[str]) -> set[str]:
+    """The keys --config (`written`) and --set gave a value (dotted below optim): a flag that disagrees with one is
+    reported."""
     keys = {text.partition("=")[0].strip() for text in overrides}
-    if config is not None:
-        values = read_yaml(config) or {}
-        keys |= set(values) | {f"optim.{key}" for key in values.get("optim") or {}}
-    return keys
+    return keys | set(written) | {f"optim.{key}" for key in written.get("optim") or {}}
 
 
 def _shown(value) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from i2i_unlearn.evaluation.bench_cost import TEXT as COST_TEXT
 from i2i_unlearn.evaluation.bench_cost import cost_targets
 from i2i_unlearn.evaluation.metrics import compare_rows
+from i2i_unlearn.evaluation.results import lookup
 from i2i_unlearn.evaluation.targets import FORGET_FID_TIMES, FORGET_RECOGNITION_TIMES
 from i2i_unlearn.text import escape_markdown as md
 
@@ -12,7 +13,7 @@ MISSING = "–"
 
 
 def _stat(row: dict, set_name: str, view: str, key: str) -> dict | None:
-    return ((((row.get("scores") or {}).get(set_name) or {}).get(view) or {}).get(key))
+    return lookup(row, "scores", set_name, view, key)
 
 
 def _change(key: str, change: dict) -> str:

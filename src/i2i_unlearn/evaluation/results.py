@@ -126,9 +126,16 @@ def half_width(interval: dict | None) -> float | None:
     return (interval["hi"] - interval["lo"]) / 2
 
 
+def lookup(tree: dict | None, *keys: str):
+    """tree[k1][k2]... or None where any level is missing (results.json's optional parts)."""
+    for key in keys:
+        tree = (tree or {}).get(key)
+    return tree
+
+
 def interval_of(results: dict, row: str, set_name: str, view: str, key: str) -> dict | None:
     """The bootstrap interval of one score in results.json, or None (older files, reference rows)."""
-    return (((((results.get("intervals") or {}).get(row) or {}).get(set_name) or {}).get(view) or {}).get(key))
+    return lookup(results, "intervals", row, set_name, view, key)
 
 
 def collateral(per_class: dict, original: str = ORIGINAL, half_widths=None) -> dict:
@@ -172,8 +179,8 @@ def collateral(per_class: dict, original: str = ORIGINAL, half_widths=None) -> d
 def _class_stat(entry: dict, key: str, mean: float | None, hw: float | None) -> dict:
     """compare_rows' statistic of one class's whole-image score: the mean, its half-width, the bootstrap replicates
     (`replicates`: view -> key -> list) and the per-seed values (`values`, a bench row's) where the entry has them."""
-    return {"mean": mean, "hw": hw, "replicates": ((entry.get("replicates") or {}).get("whole") or {}).get(key),
-            "values": ((entry.get("values") or {}).get("whole") or {}).get(key)}
+    return {"mean": mean, "hw": hw, "replicates": lookup(entry, "replicates", "whole", key),
+            "values": lookup(entry, "values", "whole", key)}
 
 
 def format_change(key: str, change: dict) -> str:
@@ -190,7 +197,7 @@ def results_collateral(results: dict) -> dict:
     per_class = results.get("per_class") or {}
 
     def hw(row, name, key):
-        intervals = ((per_class.get(row) or {}).get(name) or {}).get("intervals") or {}
+        intervals = lookup(per_class, row, name, "intervals") or {}
         return half_width((intervals.get("whole") or {}).get(key))
     return collateral(per_class, ORIGINAL, hw)
 
@@ -201,7 +208,10 @@ def format_plain(value: float | None) -> str:
 
 
 # The scores whose bootstrap replicates results.json keeps (scoring.KEPT_REPLICATES): what two rows are compared on.
-PAIRED_SCORES = [("whole", METRICS[0]), ("whole", METRICS[3]), ("whole", METRICS[4]), ("hole", HOLE_METRICS[0])]
+_BY_KEY = {"whole": {m.key: m for m in METRICS}, "hole": {m.key: m for m in HOLE_METRICS}}
+PAIRED_SCORES = [(view, _BY_KEY[view][key]) for view, key in
+                 [("whole", "fid"), ("whole", "similarity"), ("whole", "recognition"), ("hole", "fid")]]
+
 
 
 def paired_differences(results: dict) -> tuple[str, dict] | None:
@@ -221,11 +231,9 @@ def paired_differences(results: dict) -> tuple[str, dict] | None:
         out[name] = {}
         for set_name in SETS:
             for view, metric in PAIRED_SCORES:
-                a_reps = ((replicates[name].get(set_name) or {}).get(view) or {}).get(metric.key)
-                b_reps = ((replicates[base].get(set_name) or {}).get(view) or {}).get(metric.key)
-                scores = results["metrics"] if view == "whole" else results.get("hole_metrics") or {}
-                a = ((scores.get(name) or {}).get(set_name) or {}).get(metric.key)
-                b = ((scores.get(base) or {}).get(set_name) or {}).get(metric.key)
+                a_reps, b_reps = (lookup(replicates, row, set_name, view, metric.key) for row in (name, base))
+                scores = "metrics" if view == "whole" else "hole_metrics"
+                a, b = (lookup(results, scores, row, set_name, metric.key) for row in (name, base))
                 if a is None or b is None or not a_reps or not b_reps:
                     continue
                 difference = paired_difference([a], [b], torch.tensor([a_reps]), torch.tensor([b_reps]))
