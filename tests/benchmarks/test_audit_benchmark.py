@@ -138,3 +138,23 @@ def test_a_killed_unlearning_of_a_benchmark_resumes_and_one_of_another_config_st
     audit_benchmark._unlearned(tiny_model_dir, config, out)
     assert calls == [{"resume": False, "overwrite": True}]
     assert json.loads((out / "run.json").read_text())["config"]["alpha"] == config.alpha
+
+
+def test_a_finished_retraining_is_reused_for_its_own_request_only(tiny_model_dir, tmp_path, monkeypatch):
+    """A retraining's run.json records its training recipe, not the request: _unlearned reads the request from the
+    model's lineage (config.json), so a retraining of another seed is not taken for this one."""
+    from i2i_unlearn.unlearn import unlearn
+    calls = []
+
+    def recorded(*args, **kwargs):
+        calls.append(args[1].seed)
+        return unlearn(*args, **kwargs)
+    monkeypatch.setattr(audit_benchmark, "unlearn", recorded)
+    out = tmp_path / "retrain"
+    seed0, seed1 = (tiny_unlearn_config(method="retrain", seed=seed) for seed in (0, 1))
+    audit_benchmark._unlearned(tiny_model_dir, seed0, out)
+    audit_benchmark._unlearned(tiny_model_dir, seed0, out)   # finished, same request: reused
+    assert calls == [0]
+    audit_benchmark._unlearned(tiny_model_dir, seed1, out)
+    assert calls == [0, 1]
+    assert json.loads((out / "config.json").read_text())["unlearning"]["config"]["seed"] == 1

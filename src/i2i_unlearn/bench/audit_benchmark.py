@@ -57,11 +57,12 @@ def _unlearned(original: Path, config: UnlearnConfig, out: Path) -> Path:
     reused, and a killed run resumes from its last checkpoint; a folder of another config (knobs re-tuned since)
     starts again."""
     if (out / "run.json").is_file():
-        made, asked = read_json(out / "run.json").get("config") or {}, to_dict(config)
-        # every value asked for as recorded (unlearn fills in what was left None, e.g. the retain classes); a
-        # retraining records its training recipe instead: its folder (the request's hash, the seed) names it
-        changed = sorted(key for key, value in asked.items() if value is not None and made.get(key) != value)
-        if not changed or config.method == "retrain":
+        # the request as the model's lineage records it (a retraining's run.json holds its training recipe instead);
+        # every value asked for must match (unlearn fills in what was left None, e.g. the retain classes)
+        made = ((read_json(out / "config.json").get("unlearning") or {}).get("config") or {}
+                if (out / "config.json").is_file() else {})
+        changed = sorted(key for key, value in to_dict(config).items() if value is not None and made.get(key) != value)
+        if not changed:
             return out
         print(f"{out}: made with another {', '.join(changed)}; starting again", flush=True)
     elif any((out / CHECKPOINTS).glob("step-*")):
