@@ -5,6 +5,7 @@ Every trial is scored on the model's validation images (and the chosen one on it
 how trials are run, continued, pruned and chosen tune few_held_out_model_dir (50 of each, not 500 and 1,000);
 test_tuning_scores_only_validation_images tunes tiny_model_dir and checks which images its default split scores."""
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ import torch
 import yaml
 
 import i2i_unlearn.bench.tune as tune
-from i2i_unlearn.bench.grid import chains, planned_steps, rule_order, successive_halving
+from i2i_unlearn.bench.grid import (chains, choose_like_retrained, distance_to_retrained, planned_steps, rule_order,
+                                   successive_halving)
 from i2i_unlearn.config import DataConfig, UnlearnConfig, load_yaml
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
@@ -278,3 +280,49 @@ def test_a_start_that_is_not_tuned_first_is_refused(tmp_path, starts_from):
                                     "grid": {"alpha": [0.1]}, "starts_from": starts_from}))
     with pytest.raises(UserError, match="starts_from"):
         tune.load_tune_config(path)
+
+
+def test_the_like_retrained_choice_is_the_kept_trial_closest_to_the_retrained_model():
+    rule = {"retain_fid_max_x": 1.15, "retain_similarity_min_x": 0.97}
+    retrained = {"forget": {"recognition": 0.7, "fid": 40.0}}
+
+    def trial(key, fid_x, recognition, forget_fid):
+        return {"key": key, "ratios": {"retain_fid_x": fid_x, "retain_similarity_x": 0.99},
+                "scores": {"forget": {"recognition": recognition, "fid": forget_fid}}}
+    trials = [trial("forgets-most", 1.1, 0.1, 120.0), trial("like-retrained", 1.1, 0.65, 44.0),
+              trial("barely-forgets", 1.0, 0.9, 20.0), trial("closest-but-damages", 1.3, 0.7, 40.0)]
+    assert tune.choose(trials, rule)[0]["key"] == "forgets-most"   # the rule: the most forgetting
+    assert choose_like_retrained(trials, rule, retrained)["key"] == "like-retrained"
+    # 0.05 / 0.7 + 4 / 40, against 0.2 / 0.7 + 20 / 40
+    assert distance_to_retrained(trials[1], retrained) == pytest.approx(0.05 / 0.7 + 0.1)
+    assert choose_like_retrained([trials[3]], rule, retrained) is None
+
+
+def test_a_tuning_run_records_the_like_retrained_choice_and_remakes_a_lost_trial_model(
+        few_held_out_model_dir, tiny_evaluator_dir, tmp_path):
+    """Given `retrained:`, the retrained model is scored on the same validation images and the kept trial closest to
+    it is recorded and written; a trial model that is gone (a fresh machine has no runs/) is made again from its
+    recorded config, bit-identical (a continued trial made from the start, too)."""
+    from i2i_unlearn.models import load_model
+    spec = _spec(tmp_path, few_held_out_model_dir, tiny_evaluator_dir, {"alpha": [0.1, 1.0], "steps": [2, 4]})
+    spec.update(retrained=str(few_held_out_model_dir), like_retrained_dir=str(tmp_path / "like"))
+    spec["base"]["optim"]["schedule"] = "constant"   # a 4-step trial continues its 2-step one
+    spec["rule"] = {"retain_fid_max_x": 100.0, "retain_similarity_min_x": 0.0}   # every trial keeps the retain set
+    record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
+    # the "retrained" model here is the original itself: the same scores on the same images
+    assert record["retrained"]["scores"] == record["original"]["scores"]
+    done = [t for t in record["trials"] if "scores" in t and "pruned" not in t]
+    closest = min(done, key=lambda t: distance_to_retrained(t, record["retrained"]["scores"]))
+    like = record["like_retrained"]["ours"]
+    assert like["key"] == closest["key"] and like["config_file"] == str(tmp_path / "like" / "chosen-ours.yaml")
+    written = (tmp_path / "like" / "chosen-ours.yaml").read_text()
+    assert "forgets most like the retrained model" in written
+    assert load_yaml(UnlearnConfig, tmp_path / "like" / "chosen-ours.yaml").alpha == closest["config"]["alpha"]
+    assert "like retrained" in tune.markdown(record)
+    continued = next(t for t in done if "continued_from" in t)
+    trials = {t["key"]: t for t in record["trials"]}
+    for trial in (trials[continued["continued_from"]], continued):
+        folder = tmp_path / trial["dir"]
+        shutil.rmtree(folder)
+        assert tune.trial_model_dir(trial, record, trials, tmp_path) == folder
+        assert load_model(folder).pretrained_info["weights_sha256"] == trial["unlearned_weights_sha256"]

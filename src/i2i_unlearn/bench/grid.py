@@ -11,6 +11,12 @@ RULE_DOC = ("among the trials whose retain FID's 95 % upper end (bootstrap over 
             "the original's (validation), the one with the lowest forget recognition, ties broken by the highest "
             "forget FID; if none keeps the retain set, the one with the lowest retain FID ratio, marked as such")
 
+LIKE_RETRAINED_DOC = ("a second choice from the same trials, for an auditor rather than the paper's scores: among the "
+                      "trials that keep the retain set by the rule, the one whose forget recognition and forget FID "
+                      "are closest to the retrained model's (validation; the sum of the two relative distances). "
+                      "The rule rewards the most forgetting, which an auditor can see: a model that forgets more than "
+                      "one retrained without the data stands out")
+
 HALVING_DOC = ("successive halving: every chain of trials (the same knobs but the length) runs its shortest "
                "trial; after each length only the best `keep` share of the chains (at least one) by the rule's order "
                "continues to the next length (the trials that keep the retain set by least forgetting recognition, "
@@ -109,3 +115,18 @@ def choose(trials: list[dict], rule: dict) -> tuple[dict, bool]:
     """(the chosen trial, whether it keeps the retain set by the rule)."""
     chosen = min(trials, key=lambda t: rule_order(t, rule))
     return chosen, keeps_retain(chosen, rule)
+
+
+def distance_to_retrained(trial: dict, retrained: dict) -> float:
+    """How far a trial's forgetting is from the retrained model's: the relative distances of forget recognition
+    and forget FID (validation), summed."""
+    scores, reference = trial["scores"]["forget"], retrained["forget"]
+    return sum(abs(scores[key] - reference[key]) / reference[key] for key in ("recognition", "fid")
+               if reference.get(key) and scores.get(key) is not None)
+
+
+def choose_like_retrained(trials: list[dict], rule: dict, retrained: dict) -> dict | None:
+    """Among the trials that keep the retain set by the rule, the one that forgets most like the retrained model
+    (LIKE_RETRAINED_DOC); None when none keeps it."""
+    keeping = [t for t in trials if keeps_retain(t, rule)]
+    return min(keeping, key=lambda t: distance_to_retrained(t, retrained), default=None)

@@ -12,7 +12,9 @@ every method, so the budget stays equal while the grid grows (without it, every 
 unlearns with one point of its method's grid and is scored on the validation images only (center
 inpainting 1/2 by default); every trial is kept in the record (benchmarks/tune.py writes
 benchmarks/results/tune-<name>.json), misses included, and a finished trial is never re-run.
-The rule picks one trial per method; its knobs are written to the method's config file.
+The rule picks one trial per method; its knobs are written to the method's config file. Given the model
+retrained without the forget classes (`retrained:`), a second choice is recorded from the same trials, the one
+that forgets most like it (LIKE_RETRAINED_DOC), and written to `like_retrained_dir:` if the config names one.
 A method that starts from an unlearned model (`starts_from: {undo: ours-substitute}`) is tuned after its start,
 from the start's chosen trial, over the same grid; a changed start choice makes new trials.
 
@@ -30,9 +32,11 @@ import yaml
 
 from i2i_unlearn.bench.grid import (
     HALVING_DOC,
+    LIKE_RETRAINED_DOC,
     RULE_DOC,
     chains,
     choose,
+    choose_like_retrained,
     grid_points,
     halving_keep,
     planned_steps,
@@ -178,6 +182,12 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
         record["original"] = {"weights_sha256": record["model_weights_sha256"],
                               "scores": score(model, split, evaluator, task, forget_indices, seed)}
     original = record["original"]["scores"]
+    if spec.get("retrained"):   # scored on the same validation images: the second choice's reference
+        retrained = load_model(absolute(spec["retrained"], root))
+        if (record.get("retrained") or {}).get("weights_sha256") != retrained.pretrained_info["weights_sha256"]:
+            record["retrained"] = {"dir": spec["retrained"], "weights_sha256": retrained.pretrained_info["weights_sha256"],
+                                   "scores": score(retrained, split, evaluator, task, forget_indices, seed)}
+        del retrained
     methods = methods or spec["methods"]
     unknown = sorted(set(methods) - set(spec["methods"]))
     if unknown:
@@ -185,7 +195,7 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
     keep = halving_keep(spec)
     record.setdefault("chosen", {})
     for method in [m for m in spec["methods"] if m in methods]:   # a start before the methods that start from it
-        start, start_dir = _start(spec, record, trials, method, root)
+        start, start_dir = _start(spec, record, trials, method, root, echo)
         source_dir = start_dir or model_dir
 
         def run(overrides: dict) -> dict:
@@ -212,8 +222,10 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
             if prefix is not None:
                 trial["continued_from"] = prefix["key"]
             seconds = time.time() - started + (prefix["unlearning_wall_time_s"] if prefix else 0.0)
+            unlearned = load_model(out)
             trial.update({"dir": relative(out, root), "unlearning_wall_time_s": round(seconds, 1),
-                          "scores": score(load_model(out), split, evaluator, task, forget_indices, seed)})
+                          "unlearned_weights_sha256": unlearned.pretrained_info["weights_sha256"],
+                          "scores": score(unlearned, split, evaluator, task, forget_indices, seed)})
             trial["ratios"] = ratios(trial, original)
             return record_trial(trial)
 
@@ -244,12 +256,21 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
                                     "config_file": spec["write"][method], **_named_start(start)}
         write_chosen_config(root / spec["write"][method], chosen, method, results_path, root,
                             spec["write"].get(start["method"]) if start else None)
+        if record.get("retrained"):
+            like = choose_like_retrained(done, spec["rule"], record["retrained"]["scores"])
+            record["like_retrained_doc"] = LIKE_RETRAINED_DOC
+            record.setdefault("like_retrained", {})[method] = like and {
+                "key": like["key"], "overrides": like["overrides"], "ratios": like["ratios"], **_named_start(start),
+                **({"config_file": like_retrained_file(spec, method)} if spec.get("like_retrained_dir") else {})}
+            if like and spec.get("like_retrained_dir"):
+                write_chosen_config(root / like_retrained_file(spec, method), like, method, results_path, root,
+                                    spec["write"].get(start["method"]) if start else None, like_retrained=True)
         record["trials"] = list(trials.values())
         write_json_atomic(results_path, record)
     return record
 
 
-def _start(spec: dict, record: dict, trials: dict, method: str, root: Path) -> tuple[dict | None, Path | None]:
+def _start(spec: dict, record: dict, trials: dict, method: str, root: Path, echo=print) -> tuple[dict | None, Path | None]:
     """({method, key} of the chosen trial `method` starts from, its folder), or (None, None) for the original."""
     source = (spec.get("starts_from") or {}).get(method)
     if source is None:
@@ -257,13 +278,37 @@ def _start(spec: dict, record: dict, trials: dict, method: str, root: Path) -> t
     chosen = record["chosen"].get(source)
     if chosen is None:
         raise UserError(f"{method} starts from {source}'s chosen model: tune {source} first (--methods {source})")
-    return {"method": source, "key": chosen["key"]}, root / trials[chosen["key"]]["dir"]
+    return {"method": source, "key": chosen["key"]}, trial_model_dir(trials[chosen["key"]], record, trials, root, echo)
+
+
+def trial_model_dir(trial: dict, record: dict, trials: dict, root: Path, echo=print) -> Path:
+    """A scored trial's model folder, made again from its recorded config when it is gone (the trial folders live
+    in runs/, which a fresh machine does not have; the record is kept with the results). Said when the weights
+    differ from the scored ones (another machine or thread count can change the last bits)."""
+    out = root / trial["dir"]
+    if not (out / "model.safetensors").is_file():
+        start = trial.get("starts_from")
+        source = trial_model_dir(trials[start["key"]], record, trials, root, echo) if start else root / record["model"]
+        echo(f"{trial['method']} {trial['key']}: its model is not in {trial['dir']}; making it again")
+        unlearn(source, from_dict(UnlearnConfig, trial["config"], " trial"), out, overwrite=True, keep_checkpoint=True)
+        made = load_model(out).pretrained_info["weights_sha256"]
+        if trial.get("unlearned_weights_sha256") not in (None, made):
+            echo(f"{trial['method']} {trial['key']}: made again with other weights than the scored run's "
+                 "(sha256 differs); the recorded scores are the first run's")
+    return out
+
+
+def like_retrained_file(spec: dict, method: str) -> str:
+    """Where a method's like-retrained knobs go: its `write:` file's name in `like_retrained_dir:`."""
+    return str(Path(spec["like_retrained_dir"]) / Path(spec["write"][method]).name)
 
 
 def write_chosen_config(path: Path, trial: dict, method: str, results_path: Path, root: Path,
-                        start_config: str | None = None) -> None:
-    header = (f"# {method}: knobs chosen on the validation split by benchmarks/tune.py (rule and every trial in\n"
-              f"# {relative(results_path, root)}). Generated: edit the tuning config, not this file.\n"
+                        start_config: str | None = None, like_retrained: bool = False) -> None:
+    opening = (f"# {method}: the trial that forgets most like the retrained model, on the validation split, chosen by\n"
+               f"# benchmarks/tune.py for an auditor (like_retrained, and every trial, in\n" if like_retrained else
+               f"# {method}: knobs chosen on the validation split by benchmarks/tune.py (rule and every trial in\n")
+    header = (opening + f"# {relative(results_path, root)}). Generated: edit the tuning config, not this file.\n"
               f"# Chosen overrides: {json.dumps(trial['overrides'])}\n"
               + (f"# Run it on the model that {start_config} unlearns (--model is that run's folder).\n"
                  if start_config else ""))
@@ -287,7 +332,8 @@ def score_test(spec: dict, results_path: Path, work: Path, *, root: Path, comman
             done["targets"] = check_targets({"metrics": done["metrics"]})
             continue
         out = work / f"test-{method}-{chosen['key']}"
-        models = {"original": root / record["model"], "unlearned": root / trials[chosen["key"]]["dir"]}
+        models = {"original": root / record["model"],
+                  "unlearned": trial_model_dir(trials[chosen["key"]], record, trials, root)}
         if spec.get("retrained"):  # the reference retrained without the forget classes
             models[RETRAINED] = root / spec["retrained"]
         results = evaluate_model_dirs(models,
@@ -298,6 +344,11 @@ def score_test(spec: dict, results_path: Path, work: Path, *, root: Path, comman
         write_json_atomic(results_path, record)
     write_json_atomic(results_path, record)
     return record
+
+
+def _reference_line(name: str, scores: dict) -> str:
+    return (f"| {name} | – | {fmt(scores['forget']['fid'], 2)} | {fmt(scores['forget']['recognition'])} | "
+            f"{fmt(scores['retain']['fid'], 2)} | {fmt(scores['retain']['similarity'])} | – | |")
 
 
 def markdown(record: dict) -> str:
@@ -311,10 +362,11 @@ def markdown(record: dict) -> str:
                if record["budget"].get("halving") else []),
              f"Rule: {record['rule']['doc']} (retain_fid_max_x {record['rule']['retain_fid_max_x']}, "
              f"retain_similarity_min_x {record['rule']['retain_similarity_min_x']}).", "",
+             *([f"Like retrained: {record['like_retrained_doc']}.", ""] if record.get("like_retrained_doc") else []),
              "| method | knobs | forget FID | forget recog. | retain FID (x orig.) | retain sim. (x orig.) | time | chosen |",
              "|---|---|---|---|---|---|---|---|",
-             f"| original | – | {fmt(original['forget']['fid'], 2)} | {fmt(original['forget']['recognition'])} | "
-             f"{fmt(original['retain']['fid'], 2)} | {fmt(original['retain']['similarity'])} | – | |"]
+             _reference_line("original", original),
+             *([_reference_line("retrained", record["retrained"]["scores"])] if record.get("retrained") else [])]
     for trial in record.get("trials", []):
         if "pruned" in trial:
             pruned = trial["pruned"]
@@ -328,6 +380,8 @@ def markdown(record: dict) -> str:
             chosen = "**yes**"
             if not choice.get("keeps_retain_by_rule", True):
                 chosen += " (no trial keeps the retain set: the lowest retain FID)"
+        if (record.get("like_retrained", {}).get(trial["method"]) or {}).get("key") == trial["key"]:
+            chosen = ", ".join(filter(None, [chosen, "like retrained"]))
         lines.append(f"| {trial['method']} | `{json.dumps(trial['overrides'])}` | {fmt(s['forget']['fid'], 2)} | "
                      f"{fmt(s['forget']['recognition'])} | {fmt(s['retain']['fid'], 2)} ({r['retain_fid_x']:.2f}x) | "
                      f"{fmt(s['retain']['similarity'])} ({r['retain_similarity_x']:.3f}x) | "
