@@ -1,4 +1,5 @@
 """Paired comparisons of two rows scored on the same test images (metrics.paired_difference, issue 32)."""
+import pytest
 import torch
 
 from i2i_unlearn.evaluation.metrics import Z_95, bootstrap_indices, compare, paired_difference, paired_verdict
@@ -51,6 +52,20 @@ def test_paired_seeds_use_the_per_seed_differences_and_one_seed_adds_no_seed_par
     assert paired_seeds["seeds_paired"] and paired_seeds["seed_hw"] is not None
     one = paired_difference(a[:1], b[:1], a_reps[:1], b_reps[:1])
     assert one["seed_hw"] is None and one["hw"] == one["image_hw"]
+
+
+def test_against_one_fixed_model_the_other_rows_seed_spread_still_counts():
+    """Three unlearning seeds against the one original: the seed part is the one-sample t interval of the three
+    seeds' mean (t with 2 degrees of freedom x s / sqrt 3), not dropped because the original has no spread."""
+    from i2i_unlearn.evaluation.metrics import t_quantile
+    generator = torch.Generator().manual_seed(4)
+    difficulty = torch.randn(IMAGES, generator=generator, dtype=torch.float64)
+    a, a_reps = _row(difficulty, 0.1, 3, generator)
+    b, b_reps = _row(difficulty, 0.0, 1, generator)
+    expected = t_quantile(0.95, 2) * float(torch.tensor(a, dtype=torch.float64).std()) / 3 ** 0.5
+    for difference in (paired_difference(a, b, a_reps, b_reps), paired_difference(b, a, b_reps, a_reps)):
+        assert difference["seed_hw"] == pytest.approx(expected)
+        assert difference["hw"] == pytest.approx((difference["image_hw"] ** 2 + expected ** 2) ** 0.5)
 
 
 def test_bench_rows_with_replicates_are_compared_paired_and_without_them_unpaired():

@@ -330,7 +330,9 @@ def paired_difference(a_seeds: list[float], b_seeds: list[float], a_replicates: 
     image part of the interval is the spread of the per-resample difference of the seed means, so the noise the
     rows share (the same hard images) cancels instead of being counted twice. The seed part is a Student-t
     interval of the difference: of the per-seed differences when the seeds are paired, else Welch's from the two
-    rows' seed spreads (none from a row with one seed). The two parts add in quadrature."""
+    rows' seed spreads, where a row of one seed (one fixed model, such as the original) adds no spread of its own
+    and the other row's alone is counted (Welch's then is the one-sample t interval of its mean). The two parts add
+    in quadrature."""
     a, b = [float(v) for v in a_seeds], [float(v) for v in b_seeds]
     difference = sum(a) / len(a) - sum(b) / len(b)
     replicate_difference = a_replicates.double().mean(dim=0) - b_replicates.double().mean(dim=0)
@@ -341,13 +343,14 @@ def paired_difference(a_seeds: list[float], b_seeds: list[float], a_replicates: 
             raise ValueError("paired seeds need the same number of seeds on both rows")
         per_seed = seed_interval([x - y for x, y in zip(a, b)], level)
         seed_hw = per_seed["hw"] if per_seed else None
-    elif len(a) >= 2 and len(b) >= 2:
-        var_a = float(torch.tensor(a, dtype=torch.float64).var()) / len(a)
-        var_b = float(torch.tensor(b, dtype=torch.float64).var()) / len(b)
-        if var_a + var_b > 0:
-            dof = (var_a + var_b) ** 2 / (var_a ** 2 / (len(a) - 1) + var_b ** 2 / (len(b) - 1))
-            seed_hw = t_quantile(level, dof) * math.sqrt(var_a + var_b)
-        else:
+    else:
+        # (variance of the row's mean, its degrees of freedom) for each row with a seed spread
+        spreads = [(float(torch.tensor(v, dtype=torch.float64).var()) / len(v), len(v) - 1) for v in (a, b) if len(v) >= 2]
+        total = sum(var for var, _ in spreads)
+        if total > 0:
+            dof = total ** 2 / sum(var ** 2 / df for var, df in spreads)
+            seed_hw = t_quantile(level, dof) * math.sqrt(total)
+        elif spreads:
             seed_hw = 0.0
     hw = combined_half_width(image_hw, seed_hw)
     return {"difference": difference, "hw": hw, "image_hw": image_hw, "seed_hw": seed_hw,

@@ -163,9 +163,6 @@ def collateral(per_class: dict, original: str = ORIGINAL, half_widths=None) -> d
                 # where a bench row has seeds) when both rows kept their replicates; results from before: unpaired
                 stat_a, stat_b = _class_stat(entry, key, a, half_widths(row, name, key)), _class_stat(
                     base[name], key, b, half_widths(original, name, key))
-                seeds = [v for v in stat_a["values"] or [] if v is not None]
-                if len(seeds) >= 2 and len([v for v in stat_b["values"] or [b] if v is not None]) == 1:
-                    stat_b["values"] = [b] * len(seeds)   # the original is one fixed model: no seed spread of its own
                 change[key] = {"original": b, "value": a,
                                "change": None if a is None or b is None else (a / b if key == "fid" and b else a - b),
                                "verdict": compare_rows(stat_a, stat_b, good), "paired": can_pair(stat_a, stat_b)}
