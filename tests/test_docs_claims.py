@@ -662,15 +662,18 @@ def split_sizes():
 
 @claim("docs/results-notes.md", "(the forget weight 0.01, 0.025, 0.05, 0.1, 0.25, 0.5 x 500 and 1500 steps x half "
        "and all of the family's base learning rate, the same in every family;",
-       "whose retain FID's 95 % upper end, a bootstrap over the validation images, is at most 1.15x and whose "
-       "retain similarity is at least 0.97x the original's)")
+       "whose retain FID ratio to the original's has a 95 % upper end at most 1.15x, paired:",
+       "and whose retain similarity is at least 0.97x the original's), every trial recorded; successive halving keeps "
+       "a third of the chains for the longer trials.")
 def the_declared_grid():
+    from i2i_unlearn.bench.grid import continued
     for family in ("mae", "vqgan", "diffusion"):
         tune = yaml.safe_load((ROOT / "benchmarks" / f"tune-{family}.yaml").read_text())
         base_lr = tune["base"]["optim"]["lr"]
         assert tune["grid"] == {"alpha": [0.01, 0.025, 0.05, 0.1, 0.25, 0.5], "steps": [500, 1500],
                                 "optim.lr": [base_lr / 2, base_lr]}
         assert tune["rule"] == {"retain_fid_max_x": 1.15, "retain_similarity_min_x": 0.97}
+        assert continued(12, tune["halving"]["keep"]) == 4
 
 
 @claim("docs/results-notes.md", "the earlier grids (three forget weights x two lengths, one rate; the VQ-GAN's "

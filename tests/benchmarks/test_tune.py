@@ -56,10 +56,13 @@ def test_tuning_scores_only_validation_images(tiny_model_dir, tiny_evaluator_dir
         ("max-loss", '{"optim": {"lr": 0.0001}}'), ("max-loss", '{"optim": {"lr": 0.001}}')])
     lrs = {t["config"]["optim"]["lr"] for t in record["trials"] if t["method"] == "max-loss"}
     assert lrs == {1e-4, 1e-3}
-    # the rule reads the upper end of the retain FID's interval over the validation images
-    trial = record["trials"][0]
-    assert trial["scores"]["retain"]["fid_hw"] > 0
-    assert trial["ratios"]["retain_fid_hi_x"] > trial["ratios"]["retain_fid_x"]
+    # the rule reads the upper end of the retain FID ratio's interval, paired with the original over the same
+    # resamples of the validation images (the original keeps its replicates for that)
+    trial = max(record["trials"], key=lambda t: t["scores"]["retain"]["fid_ratio_hw"])
+    assert len(record["original"]["scores"]["retain"]["fid_replicates"]) == tune.RESAMPLES
+    assert trial["scores"]["retain"]["fid_hw"] > 0 and trial["scores"]["retain"]["fid_ratio_hw"] > 0
+    assert trial["ratios"]["retain_fid_hi_x"] == pytest.approx(
+        trial["ratios"]["retain_fid_x"] + trial["scores"]["retain"]["fid_ratio_hw"], abs=1e-4)
     # the choice follows the rule and its knobs are written to the method's config file
     for method in ("ours", "max-loss"):
         trials = [t for t in record["trials"] if t["method"] == method]
@@ -309,10 +312,15 @@ def test_a_tuning_run_records_the_like_retrained_choice_and_remakes_a_lost_trial
     spec["base"]["optim"]["schedule"] = "constant"   # a 4-step trial continues its 2-step one
     spec["rule"] = {"retain_fid_max_x": 100.0, "retain_similarity_min_x": 0.0}   # every trial keeps the retain set
     record = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
-    # the "retrained" model here is the original itself: the same scores on the same images
-    assert record["retrained"]["scores"] == record["original"]["scores"]
+    # the "retrained" model here is the original itself: the same scores on the same images, and its FID ratio to
+    # the original is 1 on every resample: a paired half-width of 0, where the unpaired one is the FID's own
+    for set_name in ("forget", "retain"):
+        retrained, original = record["retrained"]["scores"][set_name], record["original"]["scores"][set_name]
+        assert retrained.pop("fid_ratio_hw") == 0 and original.pop("fid_replicates") and retrained == original
+        assert original["fid_hw"] > 0
     done = [t for t in record["trials"] if "scores" in t and "pruned" not in t]
     closest = min(done, key=lambda t: distance_to_retrained(t, record["retrained"]["scores"]))
+    record = json.loads((tmp_path / "tune.json").read_text())
     like = record["like_retrained"]["ours"]
     assert like["key"] == closest["key"] and like["config_file"] == str(tmp_path / "like" / "chosen-ours.yaml")
     written = (tmp_path / "like" / "chosen-ours.yaml").read_text()

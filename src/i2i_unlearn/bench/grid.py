@@ -6,9 +6,9 @@ import itertools
 import json
 import math
 
-RULE_DOC = ("among the trials whose retain FID's 95 % upper end (bootstrap over the validation images) is <= "
-            "retain_fid_max_x x the original's retain FID and whose retain similarity >= retain_similarity_min_x x "
-            "the original's (validation), the one with the lowest forget recognition, ties broken by the highest "
+RULE_DOC = ("among the trials whose retain FID ratio to the original's has a 95 % upper end <= retain_fid_max_x "
+            "(paired: the per-resample ratio over the same bootstrap resamples of the validation images) and whose "
+            "retain similarity >= retain_similarity_min_x x the original's (validation), the one with the lowest forget recognition, ties broken by the highest "
             "forget FID; if none keeps the retain set, the one with the lowest retain FID ratio, marked as such")
 
 LIKE_RETRAINED_DOC = ("a second choice from the same trials, for an auditor rather than the paper's scores: among the "
@@ -88,9 +88,13 @@ def successive_halving(grid_chains: list[list[dict]], keep: float, rule: dict, r
 
 
 def ratios(trial: dict, original: dict) -> dict:
+    """A trial's scores over the original's; the retain FID's upper end from the paired ratio's half-width (trials
+    scored before the pairing: the trial's own FID interval over the original's point value)."""
     t, o = trial["scores"], original
-    return {"retain_fid_x": round(t["retain"]["fid"] / o["retain"]["fid"], 4),
-            "retain_fid_hi_x": round((t["retain"]["fid"] + t["retain"].get("fid_hw", 0.0)) / o["retain"]["fid"], 4),
+    retain_fid_x = t["retain"]["fid"] / o["retain"]["fid"]
+    hi_x = (retain_fid_x + t["retain"]["fid_ratio_hw"] if "fid_ratio_hw" in t["retain"]
+            else (t["retain"]["fid"] + t["retain"].get("fid_hw", 0.0)) / o["retain"]["fid"])
+    return {"retain_fid_x": round(retain_fid_x, 4), "retain_fid_hi_x": round(hi_x, 4),
             "retain_similarity_x": round(t["retain"]["similarity"] / o["retain"]["similarity"], 4),
             "forget_fid_x": round(t["forget"]["fid"] / o["forget"]["fid"], 4),
             "forget_recognition_x": round(t["forget"]["recognition"] / o["forget"]["recognition"], 4)

@@ -3,8 +3,9 @@
 A tuning config (benchmarks/tune-<family>.yaml) declares the model, the base knobs (UnlearnConfig's
 defaults, i.e. the released code's, plus any override the config states), the methods, ONE grid that every
 method is tuned over (the same knobs, values and steps: a grid cannot favour a method) and one selection
-rule, read on the upper end of the validation retain FID's interval (a point estimate on a small validation
-sample picks the luckiest trial: the winner's curse).
+rule, read on the upper end of the validation retain FID ratio's interval (a point estimate on a small validation
+sample picks the luckiest trial: the winner's curse), paired with the original over the same resamples (an unpaired
+upper end counts the noise of which images were drawn, common to both, against the trial alone).
 With a constant learning rate, a trial that only adds steps continues its shorter trial
 (CONTINUATION_DOC). With `halving: {keep: K}` (successive halving, HALVING_DOC) only the best share K of
 the chains, ranked by the rule on their shorter trial, continue to the next length: the same pruning for
@@ -28,6 +29,7 @@ import shutil
 import time
 from pathlib import Path
 
+import torch
 import yaml
 
 from i2i_unlearn.bench.grid import (
@@ -63,10 +65,14 @@ CONTINUATION_DOC = ("with a constant learning rate after warm-up, a trial that d
 RESAMPLES = 200   # bootstrap resamples of the validation images for the retain FID's interval
 
 
-def score(model, split, evaluator, task: TaskConfig, forget_indices: list[int], seed: int) -> dict:
+def score(model, split, evaluator, task: TaskConfig, forget_indices: list[int], seed: int,
+          original: dict | None = None) -> dict:
     """The tuning scores of one model on the held-out sets of `split` (validation, when tuning); FID with the
-    half-width of its 95 % bootstrap interval over the images. The sets are read batch by batch (collect.py): an image
-    folder's validation images are never held, only their features and a few numbers each."""
+    half-width of its 95 % bootstrap interval over the images. Without `original` (the original model's own scores)
+    the FID's bootstrap replicates are kept too; with it, the half-width of the FID's ratio to the original's, paired
+    (every model draws the same resamples of the same images, so the noise of which images were drawn cancels).
+    The sets are read batch by batch (collect.py): an image folder's validation images are never held, only their
+    features and a few numbers each."""
     out = {}
     for set_name, images in (("forget", split.forget_eval), ("retain", split.retain_eval)):
         collected = collect_set({"model": model}, images, task, seed, evaluator, noise=False, interval_images=None,
@@ -82,8 +88,17 @@ def score(model, split, evaluator, task: TaskConfig, forget_indices: list[int], 
                          "recognition": (metrics.predicted_share(rows.whole.predicted, forget_indices)
                                          if evaluator.has_classes else None),
                          "hidden_mse": round(rows.hidden_mse(), 5),
+                         **_fid_spread(replicates, original and original[set_name]),
                          "count": len(images)}
     return out
+
+
+def _fid_spread(replicates, original: dict | None) -> dict:
+    """The original's FID replicates (kept for pairing), or a model's FID ratio's paired half-width."""
+    if original is None:
+        return {"fid_replicates": [float(f"{value:.6g}") for value in replicates.tolist()]}
+    ratio = replicates / torch.tensor(original["fid_replicates"], dtype=replicates.dtype)
+    return {"fid_ratio_hw": round(metrics.Z_95 * float(ratio.std()), 4)}
 
 
 def trial_config(base: dict, method: str, overrides: dict, forget_classes: list[str]) -> UnlearnConfig:
@@ -178,7 +193,8 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
                    "methods": spec["methods"], "grid": spec["grid"], "continuation": CONTINUATION_DOC,
                    "validation_images": {"forget": len(split.forget_eval), "retain": len(split.retain_eval)}},
         "rule": {**spec["rule"], "doc": RULE_DOC}, "versions": versions()})
-    if record.get("original", {}).get("weights_sha256") != record["model_weights_sha256"]:
+    if (record.get("original", {}).get("weights_sha256") != record["model_weights_sha256"]
+            or "fid_replicates" not in record["original"]["scores"]["retain"]):   # a record from before the pairing
         record["original"] = {"weights_sha256": record["model_weights_sha256"],
                               "scores": score(model, split, evaluator, task, forget_indices, seed)}
     original = record["original"]["scores"]
@@ -186,7 +202,8 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
         retrained = load_model(absolute(spec["retrained"], root))
         if (record.get("retrained") or {}).get("weights_sha256") != retrained.pretrained_info["weights_sha256"]:
             record["retrained"] = {"dir": spec["retrained"], "weights_sha256": retrained.pretrained_info["weights_sha256"],
-                                   "scores": score(retrained, split, evaluator, task, forget_indices, seed)}
+                                   "scores": score(retrained, split, evaluator, task, forget_indices, seed,
+                                                   original)}
         del retrained
     methods = methods or spec["methods"]
     unknown = sorted(set(methods) - set(spec["methods"]))
@@ -225,7 +242,7 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
             unlearned = load_model(out)
             trial.update({"dir": relative(out, root), "unlearning_wall_time_s": round(seconds, 1),
                           "unlearned_weights_sha256": unlearned.pretrained_info["weights_sha256"],
-                          "scores": score(unlearned, split, evaluator, task, forget_indices, seed)})
+                          "scores": score(unlearned, split, evaluator, task, forget_indices, seed, original)})
             trial["ratios"] = ratios(trial, original)
             return record_trial(trial)
 
