@@ -748,3 +748,37 @@ def test_the_versus_table_says_which_rule_judged_its_verdicts():
         verdicts = next(line for line in lines if line.startswith("| ours |"))
         assert ("tie" not in verdicts) if replicates else ("better" not in verdicts and "worse" not in verdicts)
     assert "paired difference" in page.tables.VERSUS_RULES["paired"]
+
+
+def test_a_method_that_starts_from_another_unlearns_its_model_of_the_same_seed(tiny_model_dir, tiny_evaluator_dir,
+                                                                               tmp_path):
+    """undo distills an unlearned model: its bench row starts from the start method's model of the same seed (made
+    first if its folder is gone), its key names that run, and its cost is the whole way from the original."""
+    undo_knobs = tmp_path / "knobs-undo.yaml"
+    undo_knobs.write_text(yaml.safe_dump({**KNOBS, "method": "undo", "steps": 2}))
+    path = _write_bench(tmp_path, tiny_model_dir, tiny_evaluator_dir, seeds=[0], ablations={}, methods={
+        "ours": {"knobs": str(tmp_path / "knobs-ours.yaml")},
+        "undo": {"knobs": str(undo_knobs), "starts_from": "ours"}})
+    spec = load_bench(path)
+    cells = {c.row: c for c in make_plan(spec) if c.unlearn_key}
+    ours, undo = cells["ours"], cells["undo"]
+    assert undo.start.unlearn_key == ours.unlearn_key and undo.start.model_dir == ours.model_dir
+    shutil.rmtree(tmp_path / "work", ignore_errors=True)
+    record = bench_run.run_unlearning(undo, spec)   # the start's folder is not there: it is made first
+    undo_run = json.loads((undo.model_dir / "run.json").read_text())
+    assert Path(undo_run["inputs"]["model_dir"]) == ours.model_dir and (ours.model_dir / UNLEARNING_RECORD).is_file()
+    start = json.loads((ours.model_dir / UNLEARNING_RECORD).read_text())
+    assert record["cost"]["steps"] == 4 + 2 and record["cost"]["start"]["key"] == ours.unlearn_key
+    assert record["cost"]["wall_time_s"] >= start["cost"]["wall_time_s"] > 0
+    # other knobs for the start: another undo run
+    (tmp_path / "knobs-ours.yaml").write_text(yaml.safe_dump({**KNOBS, "alpha": 0.5}))
+    moved = {c.row: c for c in make_plan(load_bench(path)) if c.unlearn_key}
+    assert moved["undo"].unlearn_key != undo.unlearn_key and moved["undo"].config == undo.config
+    # a start listed below, or one that itself starts from another, is refused
+    for methods in ({"undo": {"knobs": str(undo_knobs), "starts_from": "ours"},
+                     "ours": {"knobs": str(tmp_path / "knobs-ours.yaml")}},
+                    {"ours": {"knobs": str(tmp_path / "knobs-ours.yaml")},
+                     "undo": {"knobs": str(undo_knobs), "starts_from": "ours"},
+                     "undo-2": {"knobs": str(undo_knobs), "starts_from": "undo"}}):
+        with pytest.raises(UserError, match="starts_from"):
+            load_bench(_write_bench(tmp_path, tiny_model_dir, tiny_evaluator_dir, methods=methods))

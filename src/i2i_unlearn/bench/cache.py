@@ -13,8 +13,9 @@ BENCH_CODE_VERSION = 1   # bump when unlearning or evaluation code changes a num
 UNLEARNING_RECORD = "bench_unlearning.json"
 
 UNLEARN_KEY_DOC = ("sha256 of: the bench code version, the original model's weights sha256 and training data config, "
-                   "the whole unlearning config (knobs file + overrides + seed + forget classes) and the library "
-                   "versions (versions(): python, i2i-unlearn, torch, transformers, diffusers, ...)")
+                   "the whole unlearning config (knobs file + overrides + seed + forget classes), the unlearning key "
+                   "of the run it starts from (a `starts_from` method) and the library versions (versions(): "
+                   "python, i2i-unlearn, torch, transformers, diffusers, ...)")
 
 EVAL_KEY_DOC = ("sha256 of: the bench code version, the unlearning key (a reference: its weights sha256), the task, "
                 "the split scored, the evaluation seed, the bootstrap resamples, the evaluator's sha256, the forget "
@@ -27,12 +28,13 @@ def _versions() -> dict:
 def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
-def unlearn_key(original_info: dict, config: UnlearnConfig) -> str:
+def unlearn_key(original_info: dict, config: UnlearnConfig, start_key: str | None = None) -> str:
     """UNLEARN_KEY_DOC."""
+    started = {"starts_from": start_key} if start_key else {}   # (absent otherwise: the keys of earlier cells hold)
     return _digest({"kind": "unlearn", "code": BENCH_CODE_VERSION,
                     "model_weights_sha256": original_info["weights_sha256"],
                     "training_data": (original_info.get("training") or {}).get("data"), "config": to_dict(config),
-                    "versions": _versions()})
+                    "versions": _versions(), **started})
 
 def eval_key(model: str, task: TaskConfig, bench: dict, evaluator_sha256: str, forget_classes: list[str]) -> str:
     """EVAL_KEY_DOC. `model`: the unlearning key, or "reference:<weights sha256>"."""

@@ -30,12 +30,14 @@ class Cell:
     model_dir: Path | None = None   # a reference's folder; an unlearned model's folder under <work>/models
     overrides: dict = field(default_factory=dict)
     retrain_steps: int | None = None  # method retrain: the original's training steps
+    start: "Cell | None" = None      # a starts_from method: the cell whose unlearned model this one starts from
 
     def describe(self) -> dict:
         return {"family": self.family, "row": self.row, "group": self.group, "task": to_dict(self.task),
                 "seed": self.seed, "label": self.label, "setting": self.setting, "vary": self.vary,
                 "method": self.config.method if self.config else None, "key": self.key,
-                "unlearn_key": self.unlearn_key, "steps": planned_steps(self)}
+                "unlearn_key": self.unlearn_key, "steps": planned_steps(self),
+                **({"starts_from": self.start.unlearn_key} if self.start else {})}
 
 def planned_steps(cell: Cell) -> int | None:
     if cell.config is None:
@@ -62,20 +64,25 @@ def make_plan(bench: dict, methods: list[str] | None = None, *, missing_knobs: l
         forget = bench["datasets"][spec["dataset"]]["forget_classes"]
         unlearned: list[Cell] = []
 
+        def cell(label, seed, group, setting_name, overrides, task, vary=None) -> Cell:
+            """One cell (MissingKnobs when a knobs file is not there yet); a starts_from method's carries its
+            start's main cell of the same seed."""
+            start_label = bench["methods"][label]["starts_from"]
+            start = cell(start_label, seed, "main", "", {}, bench["tasks"][0]) if start_label else None
+            config = method_config(bench, family, label, seed, overrides)
+            ukey = unlearn_key(info, config, start.unlearn_key if start else None)
+            return Cell(family, f"{label} {setting_name}".strip(), group, task,
+                        eval_key(ukey, task, bench, evaluator_sha, forget), seed, label, setting_name, vary, config,
+                        ukey, bench["work"] / "models" / ukey, overrides, (info.get("training") or {}).get("steps"),
+                        start)
+
         def add(label, seed, group, setting_name, overrides, tasks, vary=None):
             try:
-                config = method_config(bench, family, label, seed, overrides)
+                unlearned.extend(cell(label, seed, group, setting_name, overrides, task, vary) for task in tasks)
             except MissingKnobs as exc:
                 if missing_knobs is None:
                     raise
                 missing_knobs.append(str(exc))
-                return
-            ukey = unlearn_key(info, config)
-            row = f"{label} {setting_name}".strip()
-            for task in tasks:
-                unlearned.append(Cell(family, row, group, task, eval_key(ukey, task, bench, evaluator_sha, forget),
-                                      seed, label, setting_name, vary, config, ukey, bench["work"] / "models" / ukey,
-                                      overrides, (info.get("training") or {}).get("steps")))
         for seed in bench["seeds"]:
             for label in bench["methods"]:
                 if not methods or label in methods:

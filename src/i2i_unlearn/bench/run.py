@@ -38,17 +38,19 @@ def checkpoint_step(directory: Path) -> int:
     return int(done[-1].name.split("-")[1]) if done else 0
 
 def run_unlearning(cell: Cell, bench: dict) -> dict:
-    """The cell's unlearned model (cached by its key); a killed run continues from its last checkpoint."""
+    """The cell's unlearned model (cached by its key); a killed run continues from its last checkpoint. A
+    starts_from cell's start is made first (if its folder is gone) and unlearned from; its cost is added."""
     record = finished_unlearning(cell)
     if record is not None:
         return record
-    original = bench["families"][cell.family]["original"]
+    start = run_unlearning(cell.start, bench) if cell.start is not None else None
+    original = cell.start.model_dir if cell.start is not None else bench["families"][cell.family]["original"]
     run_json = cell.model_dir / "run.json"
     if run_json.is_file() and (cell.model_dir / "model.safetensors").is_file():
         # finished, but killed before its bench record (e.g. while its checkpoints were being removed)
         wall = total_wall_time(read_json(run_json))
         return _record_unlearning(cell, bench, original, {"wall_time_s": wall, "peak_rss_mb": None,
-                                                          "peak_rss_scope": None}, 0, wall)
+                                                          "peak_rss_scope": None}, 0, wall, start)
     resume_from = checkpoint_step(cell.model_dir) if cell.model_dir.is_dir() else 0
     data_root = bench["datasets"][bench["families"][cell.family]["dataset"]]["root"]
     host = host_speed()
@@ -60,17 +62,23 @@ def run_unlearning(cell: Cell, bench: dict) -> dict:
         run = read_json(run_json)
         measured = {**measured, "wall_time_this_run_s": measured["wall_time_s"],
                     "wall_time_s": round(measured["wall_time_s"] + total_wall_time(run) - run["wall_time_s"], 2)}
-    return _record_unlearning(cell, bench, original, {**measured, "host": host}, resume_from, measure.seconds)
+    return _record_unlearning(cell, bench, original, {**measured, "host": host}, resume_from, measure.seconds,
+                              start)
 
 def _record_unlearning(cell: Cell, bench: dict, original: Path, measured: dict, resume_from: int,
-                       seconds: float | None) -> dict:
+                       seconds: float | None, start: dict | None = None) -> dict:
     steps = planned_steps(cell) or cell.config.steps
     done = max(0, steps - resume_from)
+    cost = {**measured, "steps": steps, "steps_this_run": done, "resumed_from_step": resume_from or None,
+            "steps_per_s": round(done / seconds, 3) if seconds and done else None}
+    if start is not None:   # the whole way from the original: the start's run, then this one
+        cost.update(wall_time_s=round(cost["wall_time_s"] + start["cost"]["wall_time_s"], 2),
+                    steps=steps + start["cost"]["steps"],
+                    start={"key": start["key"], "wall_time_s": start["cost"]["wall_time_s"],
+                           "steps": start["cost"]["steps"]})
     record = {"key": cell.unlearn_key, "method": cell.config.method, "config": to_dict(cell.config),
               "original_dir": shown(original, bench),
-              "weights_sha256": sha256_file(cell.model_dir / "model.safetensors"),
-              "cost": {**measured, "steps": steps, "steps_this_run": done, "resumed_from_step": resume_from or None,
-                       "steps_per_s": round(done / seconds, 3) if seconds and done else None}}
+              "weights_sha256": sha256_file(cell.model_dir / "model.safetensors"), "cost": cost}
     write_json_atomic(bench["results"] / "unlearning" / f"{cell.unlearn_key}.json", record)
     write_json_atomic(cell.model_dir / UNLEARNING_RECORD, record)   # last: the run is done
     return record

@@ -32,6 +32,8 @@ class MethodSpec:
     method: str | None = None         # the method, when not the knobs file's
     set: dict | None = None           # UnlearnConfig keys over the knobs file's (nested, or dotted: optim.lr)
     doc: str | None = None            # a line for the results page
+    starts_from: str | None = None    # a method above: this one unlearns its model of the same seed (undo), and
+                                      # its cost includes that run
 
 
 @dataclass
@@ -103,8 +105,12 @@ def load_bench(path: str | Path, root: str | Path | None = None) -> dict:
         bench["families"][family] = {"dataset": values.dataset, "original": absolute(values.original, root),
                                      "retrained": [absolute(r, root) for r in retrained]}
     for label, values in spec.methods.items():
+        start = values.starts_from
+        if start is not None and (start not in bench["methods"] or bench["methods"][start]["starts_from"]):
+            raise UserError(f"{where}.methods.{label}.starts_from: {start!r} is not a method listed above it that "
+                            f"starts from the original ({', '.join(bench['methods']) or 'none'})")
         bench["methods"][label] = {"knobs": values.knobs, "method": values.method, "set": values.set or {},
-                                   "doc": values.doc}
+                                   "doc": values.doc, "starts_from": start}
     for ablation, values in (spec.ablations or {}).items():
         bench["ablations"][ablation] = _ablation(values, bench, f"{where}.ablations.{ablation}")
     return bench
