@@ -1,6 +1,7 @@
 """bench/robust.py (run by benchmarks/robust.py): every method against LiRA, the relearning band, the tell's floor,
 retain quality by the paired rule, and cost against retraining; the targets judged from those numbers."""
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -282,6 +283,19 @@ def test_the_robust_benchmark_audits_every_method_against_shadows_and_the_band(f
         assert heading in page
     assert (tmp_path / record["figures"]["relearning"]).is_file()
     # a second run computes nothing again
-    monkeypatch.setattr(robust, "run_audit", lambda *a, **k: pytest.fail("an audit ran again"))
-    monkeypatch.setattr("i2i_unlearn.bench.audit_benchmark.unlearn", lambda *a, **k: pytest.fail("a model again"))
+    with monkeypatch.context() as patched:
+        patched.setattr(robust, "run_audit", lambda *a, **k: pytest.fail("an audit ran again"))
+        patched.setattr("i2i_unlearn.bench.audit_benchmark.unlearn", lambda *a, **k: pytest.fail("a model again"))
+        assert run_benchmark()["rows"] == json.loads(json.dumps(rows))
+    # the audits' work folders gone (a fresh machine keeps no runs/) but the results' cache kept: the audits run
+    # again without relearning or scoring any model for LiRA, and say the same (a file per model of the band audit,
+    # and per audited model and shadow of LiRA's)
+    cache = tmp_path / "robust-tiny" / "cache"
+    assert len(list(cache.glob("relearn-*.json"))) == 5 and len(list(cache.glob("lira-*.json"))) == 4 + 2 + 3
+    for audit in ("audit-band", "audit-lira"):
+        shutil.rmtree(tmp_path / "work" / audit)
+    monkeypatch.setattr("i2i_unlearn.evaluation.audit.relearn.relearn_curves",
+                        lambda *a, **k: pytest.fail("a model relearned again"))
+    monkeypatch.setattr("i2i_unlearn.evaluation.audit.run.restoration_errors",
+                        lambda *a, **k: pytest.fail("a model scored again for LiRA"))
     assert run_benchmark()["rows"] == json.loads(json.dumps(rows))

@@ -192,7 +192,7 @@ def retrained_without(spec: RobustSpec, ids: Path, folder: Path, root: Path) -> 
 
 
 def _audit(models: dict[str, Path], out: Path, spec: RobustSpec, root: Path, *, band: list[str] | None = None,
-           shadows_out: list[Path] | None = None, forget_files: Path | None = None) -> dict:
+           shadows_out: list[Path] | None = None, forget_files: Path | None = None, cache_dir: Path | None = None) -> dict:
     """One audit of `models`, cached by its inputs: with `band`, the relearning attacks (a class request) and the
     tell's floor; with `shadows_out`, LiRA (the IN shadows: `shadows_in`)."""
     options = AuditOptions(max_images=spec.max_images, seed=spec.seed, permutations=spec.permutations,
@@ -209,7 +209,8 @@ def _audit(models: dict[str, Path], out: Path, spec: RobustSpec, root: Path, *, 
     request = {"forget_classes": list(spec.forget_classes)} if forget_files is None else {"forget_files": forget_files}
     return _cached(out, key, "audit.json", lambda: run_audit(
         {n: str(d) for n, d in models.items()}, out, evaluator_spec=absolute(spec.evaluator, root),
-        reference=RETRAINED, options=options, relearn=relearn, band_models=band, overwrite=True, **request))
+        reference=RETRAINED, options=options, relearn=relearn, band_models=band, overwrite=True, cache_dir=cache_dir,
+        **request))
 
 
 def retain_comparison(results: dict, names: list[str], band: list[str]) -> dict:
@@ -339,9 +340,14 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
         record.update({"forget_files": relative(forget_files, root),
                        "forget_files_sha256": sha256_file(forget_files), "not_measured": not_measured})
 
-    relearning = _audit(with_band, work / "audit-band", spec, root, band=band, forget_files=forget_files)
+    # each model's relearning curves and LiRA scores are kept with the results (committed as they come): a run that
+    # spans sessions, on machines that keep no runs/, audits again only the models not done
+    cache = folder / "cache"
+    relearning = _audit(with_band, work / "audit-band", spec, root, band=band, forget_files=forget_files,
+                        cache_dir=cache)
     publish(work / "audit-band", folder / "band", with_band, root)
-    lira = _audit(audited, work / "audit-lira", spec, root, shadows_out=shadows_out, forget_files=forget_files)
+    lira = _audit(audited, work / "audit-lira", spec, root, shadows_out=shadows_out, forget_files=forget_files,
+                  cache_dir=cache)
     publish(work / "audit-lira", folder / "lira", audited, root)
     key = sha256_text(str({n: sha256_file(d / "model.safetensors") for n, d in with_band.items()}) + str(spec.bootstrap))
     if forget_files:   # the forget set is the files themselves

@@ -121,3 +121,19 @@ def test_the_audit_of_a_tiny_model_with_shadows_end_to_end(tiny_evaluator_dir, t
                                        "--out", str(tmp_path / "again")])
     assert "has the weights of the audited model 'held-out retrained'" in str(refused.exception)
     assert not (tmp_path / "again").exists()
+
+
+def test_the_audit_cache_keeps_a_value_by_its_key_and_a_tensor_exactly(tmp_path):
+    from i2i_unlearn.evaluation.audit.cache import cached_json, cached_tensor
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return torch.tensor([0.1, 1 / 3, -2.5e-8], dtype=torch.float64)
+    first = cached_tensor(tmp_path, "lira", {"model": "a", "seed": 0}, compute)
+    again = cached_tensor(tmp_path, "lira", {"seed": 0, "model": "a"}, compute)   # the same key, in any order
+    assert len(calls) == 1 and again.dtype == torch.float64 and torch.equal(first, again)
+    cached_tensor(tmp_path, "lira", {"model": "b", "seed": 0}, compute)   # another model: computed
+    assert len(calls) == 2 and len(list(tmp_path.glob("lira-*.json"))) == 2
+    assert cached_json(None, "relearn", {}, lambda: {"x": 1}) == {"x": 1}   # no folder: nothing kept
+    assert not list(tmp_path.glob("relearn-*.json"))

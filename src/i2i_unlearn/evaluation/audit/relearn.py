@@ -22,6 +22,7 @@ from i2i_unlearn.config import TaskConfig, to_dict
 from i2i_unlearn.data import ImageSet, ImageSource
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
+from i2i_unlearn.evaluation.audit.cache import cached_json, ids_sha256
 from i2i_unlearn.loop import step_generator
 from i2i_unlearn.methods.base import set_trainable
 from i2i_unlearn.models import I2IModel
@@ -241,16 +242,21 @@ def original_name(models: dict[str, I2IModel], reference: str | None) -> str | N
 
 def relearning_attack(models: dict[str, I2IModel], pools: dict[str, ImageSource], eval_images: ImageSource,
                       evaluator, forget_indices: list[int], config: RelearnConfig, *, task: TaskConfig,
-                      reference: str | None = None, band_models: list[str] | None = None, progress=None) -> dict:
+                      reference: str | None = None, band_models: list[str] | None = None, progress=None,
+                      cache_dir=None) -> dict:
     """The attacks on every model; steps to reach half the original's recognition, each model's pace relative
     to the reference's (the retrained model: > 1 = slower than retrain), and, with `band_models` (retrained
     models of several training seeds; default: the reference), the retrained band and each model's area
-    outside it."""
+    outside it. With `cache_dir`, each model's curves are kept there (cache.py) and read back next time."""
     per_model = {}
     eval_images = eval_images.materialize()   # a sample (audit --max-images), scored at every measured step
+    depends = {"config": to_dict(config), "eval_images": ids_sha256(eval_images), "task": to_dict(task),
+               "pools": {name: ids_sha256(pool) for name, pool in pools.items()},
+               "evaluator": getattr(evaluator, "sha256", None), "forget_indices": forget_indices}
     for name, model in models.items():
-        per_model[name] = {"variants": relearn_curves(model, pools, eval_images, evaluator, forget_indices,
-                                                      config, task)}
+        per_model[name] = {"variants": cached_json(
+            cache_dir, "relearn", {"model": model.pretrained_info["weights_sha256"], **depends},
+            lambda: relearn_curves(model, pools, eval_images, evaluator, forget_indices, config, task))}
         if progress:
             progress(f"relearned {name}")
     record = {"original": original_name(models, reference), "reference": reference, "models": per_model}

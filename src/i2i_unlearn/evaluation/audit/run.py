@@ -11,6 +11,7 @@ import torch
 from i2i_unlearn.checkpoints import versions, write_json_atomic
 from i2i_unlearn.config import TaskConfig, to_dict
 from i2i_unlearn.errors import UserError
+from i2i_unlearn.evaluation.audit.cache import cached_tensor, ids_sha256
 from i2i_unlearn.evaluation.audit.lira import (
     MIN_SHADOWS,
     lira_audit,
@@ -88,14 +89,20 @@ def check_shadows(options: AuditOptions, models: dict[str, I2IModel]) -> dict | 
     return loaded
 
 
-def lira_membership(models: dict, sets, options: AuditOptions, progress=None) -> dict:
+def lira_membership(models: dict, sets, options: AuditOptions, progress=None, cache_dir=None) -> dict:
     """LiRA on the forget members: the restoration scores of every shadow and audited model under the same
-    conditions and randomness as the global attack, then lira.lira_audit."""
+    conditions and randomness as the global attack, then lira.lira_audit. With `cache_dir`, each model's scores
+    are kept there (cache.py): a shadow is scored once for every audit of the same images."""
+    depends = {"members": ids_sha256(sets.members), "masks": [to_dict(t) for t in options.masks],
+               "timesteps": list(options.timesteps), "seed": options.seed}
+
     def scores(model, label):
-        conds = conditions(model, options.masks, options.timesteps)
-        errors = restoration_errors(model, sets.members, conds, options.seed, stream=0,
-                                    description=f"per-example attack: {label}")
-        return restoration_scores(errors)
+        def compute():
+            conds = conditions(model, options.masks, options.timesteps)
+            errors = restoration_errors(model, sets.members, conds, options.seed, stream=0,
+                                        description=f"per-example attack: {label}")
+            return restoration_scores(errors)
+        return cached_tensor(cache_dir, "lira", {"model": model.pretrained_info["weights_sha256"], **depends}, compute)
     in_scores = torch.stack([scores(m, f"IN shadow {i + 1}") for i, m in enumerate(models["in"])])
     out_scores = torch.stack([scores(m, f"OUT shadow {i + 1}") for i, m in enumerate(models["out"])])
     audited = {name: scores(model, name) for name, model in models["audited"].items()}
@@ -111,13 +118,14 @@ def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluat
               reference: str | None = None, tell_reference: str | None = None,
               forget_classes: list[str] | None = None, forget_files: str | Path | None = None,
               options: AuditOptions | None = None, relearn=None, band_models: list[str] | None = None,
-              overwrite: bool = False, progress=print) -> dict:
+              overwrite: bool = False, progress=print, cache_dir: str | Path | None = None) -> dict:
     """The whole audit of `model_dirs` (name -> folder; the first one's training data defines the
     sets). `reference` names one of them: it calibrates the attack (the retrained model, or the
     original, so that the retrained model gets a calibrated score too). `tell_reference` (default:
     `reference`) is what the probe compares each model's forget outputs with: the retrained model;
     relearning paces are given relative to it too. `relearn` (a relearn.RelearnConfig) adds the
     relearning attacks; `band_models` (retrained models of several seeds, audited too) make their band.
+    `cache_dir` keeps each model's relearning curves and LiRA scores for the next audit (cache.py).
     Every input is checked before anything is written; no input folder is written to."""
 
     options = options or AuditOptions()
@@ -166,7 +174,7 @@ def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluat
                                   timesteps=options.timesteps, seed=options.seed, progress=progress)
     lira = None
     if shadows is not None:
-        lira = lira_membership({**shadows, "audited": models}, sets, options, progress)
+        lira = lira_membership({**shadows, "audited": models}, sets, options, progress, cache_dir)
     # 2. the tell, on the inputs `evaluate` scores as forget: never-seen images of the forget
     # classes, or for a file list the forgotten images themselves
     # read in batches: the evaluator's features and logits of every output are kept, and the grid's images
@@ -195,7 +203,8 @@ def run_audit(model_dirs: dict[str, str | Path], out_dir: str | Path, *, evaluat
     if relearn is not None and relearn.steps > 0:
         relearning = relearning_attack(models, relearning_pools(sets), sets.non_members, evaluator, forget_indices,
                                        relearn, task=options.task, reference=tell_reference,
-                                       band_models=list(band_models or ()), progress=progress)
+                                       band_models=list(band_models or ()), progress=progress,
+                                       cache_dir=cache_dir)
         figures["relearn"] = relearn_plot(relearning, out_dir / "relearn.png").name
 
     result = {
