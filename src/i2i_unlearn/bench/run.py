@@ -44,28 +44,29 @@ def run_unlearning(cell: Cell, bench: dict) -> dict:
     if record is not None:
         return record
     start = run_unlearning(cell.start, bench) if cell.start is not None else None
-    original = cell.start.model_dir if cell.start is not None else bench["families"][cell.family]["original"]
+    # what this run unlearns: the original, or the start's unlearned model
+    source = cell.start.model_dir if cell.start is not None else bench["families"][cell.family]["original"]
     run_json = cell.model_dir / "run.json"
     if run_json.is_file() and (cell.model_dir / "model.safetensors").is_file():
         # finished, but killed before its bench record (e.g. while its checkpoints were being removed)
         wall = total_wall_time(read_json(run_json))
-        return _record_unlearning(cell, bench, original, {"wall_time_s": wall, "peak_rss_mb": None,
+        return _record_unlearning(cell, bench, source, {"wall_time_s": wall, "peak_rss_mb": None,
                                                           "peak_rss_scope": None}, 0, wall, start)
     resume_from = checkpoint_step(cell.model_dir) if cell.model_dir.is_dir() else 0
     data_root = bench["datasets"][bench["families"][cell.family]["dataset"]]["root"]
     host = host_speed()
     with Measure() as measure:
-        unlearn(original, copy.deepcopy(cell.config), cell.model_dir, resume=resume_from > 0,
+        unlearn(source, copy.deepcopy(cell.config), cell.model_dir, resume=resume_from > 0,
                 overwrite=resume_from == 0, data_root=data_root)
     measured = measure.record()
     if resume_from:   # the cell's cost is the whole run's: add what the killed invocations spent (run.json)
         run = read_json(run_json)
         measured = {**measured, "wall_time_this_run_s": measured["wall_time_s"],
                     "wall_time_s": round(measured["wall_time_s"] + total_wall_time(run) - run["wall_time_s"], 2)}
-    return _record_unlearning(cell, bench, original, {**measured, "host": host}, resume_from, measure.seconds,
+    return _record_unlearning(cell, bench, source, {**measured, "host": host}, resume_from, measure.seconds,
                               start)
 
-def _record_unlearning(cell: Cell, bench: dict, original: Path, measured: dict, resume_from: int,
+def _record_unlearning(cell: Cell, bench: dict, source: Path, measured: dict, resume_from: int,
                        seconds: float | None, start: dict | None = None) -> dict:
     steps = planned_steps(cell) or cell.config.steps
     done = max(0, steps - resume_from)
@@ -77,7 +78,7 @@ def _record_unlearning(cell: Cell, bench: dict, original: Path, measured: dict, 
                     start={"key": start["key"], "wall_time_s": start["cost"]["wall_time_s"],
                            "steps": start["cost"]["steps"]})
     record = {"key": cell.unlearn_key, "method": cell.config.method, "config": to_dict(cell.config),
-              "original_dir": shown(original, bench),
+              "original_dir": shown(source, bench),
               "weights_sha256": sha256_file(cell.model_dir / "model.safetensors"), "cost": cost}
     write_json_atomic(bench["results"] / "unlearning" / f"{cell.unlearn_key}.json", record)
     write_json_atomic(cell.model_dir / UNLEARNING_RECORD, record)   # last: the run is done
