@@ -390,6 +390,7 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
     record.update({"rows": rows, "floor": tell.get("floor"), "retrained_recognition": retrained_recognition,
                    "lira_shadows": lira["lira"]["shadows"] if lira.get("lira") else None,
                    "relearn_config": attacks["config"] if attacks else None,
+                   "band_allowance": (attacks.get("band") or {}).get("measurement_allowance") if attacks else None,
                    "audits": {"band": relative(folder / "band" / "audit.json", root),
                               "lira": relative(folder / "lira" / "audit.json", root)},
                    "figures": figures})
@@ -469,10 +470,14 @@ def relearning_lines(record: dict) -> list[str]:
     """The relearning section of a class request's page: each model's area outside the retrained band."""
     rows, band = record["rows"], record["band"]
     variants = list(dict.fromkeys(v for row in rows.values() for v in row["relearning"]))
+    allowance = record.get("band_allowance") or {}
+    allowed = (f" A point within {allowance['z']} binomial standard errors of its own recognition (over its "
+               f"{allowance['eval_images']} eval images and its attack seeds) counts as inside: the band's edges are "
+               "measured values too." if allowance.get("eval_images") else "")
     lines = ["", "## Relearning against the retrained band", "",
               f"Mean over the attack seeds ({record['relearn_config']['attack_seeds']}) of the area outside the "
               "retrained band (recognition units; 0: inside at every measured step); **above**: relearned more "
-              "than a retrained model at some step.", "",
+              f"than a retrained model at some step.{allowed}", "",
               "| model | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
     for model, row in rows.items():
         cells = [f"{_show(r['band_area'])}{' **above**' if r['above_band'] else ''}"
@@ -480,8 +485,8 @@ def relearning_lines(record: dict) -> list[str]:
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     own = [r["band_area"] <= BAND_TOLERANCE for m in band for r in rows[m]["relearning"].values()
            if r["band_area"] is not None]
+    stricter = "; this target is stricter than retraining itself" if sum(own) < len(own) else ""
     lines += ["", f"What retraining itself achieves: a retrained seed read against the band of the others is inside "
-                  f"at every step in {sum(own)} of {len(own)} (seed, attack) pairs; with few seeds the band is narrow "
-                  "and this target is stricter than retraining.",
+                  f"at every step in {sum(own)} of {len(own)} (seed, attack) pairs{stricter}.",
               "", f"![relearning]({record['figures']['relearning']})"]
     return lines

@@ -258,6 +258,26 @@ def test_the_retrained_band_spans_every_retrained_seed_and_attack_seed_and_the_a
     assert not record["models"]["hid"]["variants"]["whole"]["band_held_out"]
 
 
+def test_a_point_within_its_own_measurement_error_of_the_band_counts_as_inside():
+    """Each recognition is measured on eval_images images (and averaged over the curve's attack seeds): a point
+    within 1.96 binomial standard errors of the band is inside; beyond, only the excess counts."""
+    import math
+
+    def result(*seed_curves):
+        curves = {str(i): [{"step": s, "recognition": r} for s, r in zip((0, 50), c)] for i, c in enumerate(seed_curves)}
+        return {"variants": {"whole": {"seeds": curves, "curve": mean_curve(list(curves.values()))}}}
+    record = {"models": {"retrained": result((0.3, 0.5), (0.3, 0.5)), "retrained-1": result((0.3, 0.5), (0.3, 0.5)),
+                         "near": result((0.3, 0.55), (0.3, 0.55)), "far": result((0.3, 0.7), (0.3, 0.7))}}
+    out = band(record, ["retrained", "retrained-1"], eval_images=100)
+    near, far = (record["models"][n]["variants"]["whole"] for n in ("near", "far"))
+    assert near["band_area"] == 0 and near["above_band"] is False   # 0.05 above, allowance 0.069
+    excess = 0.2 - 1.96 * math.sqrt(0.7 * 0.3 / 200)                  # two attack seeds of 100 images
+    assert far["band_area"] == pytest.approx((0 + excess) / 2, abs=1e-6) and far["above_band"] is True
+    assert out["measurement_allowance"]["eval_images"] == 100
+    band(record, ["retrained", "retrained-1"])   # the count unknown (an older record): no allowance
+    assert record["models"]["near"]["variants"]["whole"]["band_area"] == pytest.approx(0.025)
+
+
 def test_quantization_rounds_each_output_channel_to_its_levels_and_leaves_the_model(tiny_model_dir):
     model = load_model(tiny_model_dir)
     before = {k: v.clone() for k, v in model.state_dict().items()}

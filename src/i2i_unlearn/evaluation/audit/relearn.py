@@ -13,6 +13,7 @@ models passed in are never modified (each variant trains a deep copy).
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -172,10 +173,27 @@ def relearn_curves(model: I2IModel, pools: dict[str, ImageSource], eval_images: 
     return result
 
 
-def band(record: dict, members: list[str]) -> dict:
+# a point's own measurement error that still counts as inside the band: this many binomial standard errors
+NOISE_Z = 1.96
+NOISE_DOC = (f"a point counts as inside when within {NOISE_Z} binomial standard errors of its own recognition "
+             "(over the eval images and the attack seeds its curve averages) of the band: the band's edges are "
+             "measured values too, and without it a retrained seed held out of the band often fell outside it, so "
+             "the target was stricter than retraining itself")
+
+
+def measurement_allowance(recognition: float, eval_images: int | None, curves: int) -> float:
+    """NOISE_Z binomial standard errors of a recognition share measured on `eval_images` images, averaged over
+    `curves` attack seeds (0 when the count is unknown: an older record)."""
+    if not eval_images:
+        return 0.0
+    return NOISE_Z * math.sqrt(recognition * (1 - recognition) / (eval_images * max(1, curves)))
+
+
+def band(record: dict, members: list[str], eval_images: int | None = None) -> dict:
     """Per attack (variant) and measured step, the retrained band: the lowest and highest recognition of the
     `members` (retrained models of different training seeds) over every attack seed; then each model's area
-    outside it: the mean over the measured span of how far its seed-mean curve lies outside the band
+    outside it: the mean over the measured span of how far its seed-mean curve lies outside the band, beyond the
+    point's own measurement error (NOISE_DOC; `eval_images`: how many images each recognition is measured on)
     (recognition units; 0: inside at every step), and whether it ever lies above it (relearned more than a
     model that never saw the class). A member is read against the band of the other members (held out of its
     own band: the ideal row), when there are at least two."""
@@ -185,14 +203,19 @@ def band(record: dict, members: list[str]) -> dict:
         own = _bands(models, [m for m in members if m != name]) if name in members and len(members) >= 2 else bands
         for variant, result in entry["variants"].items():
             limits = {b["step"]: b for b in own.get(variant, [])}
-            outside = [(p["step"], max(0.0, p["recognition"] - limits[p["step"]]["hi"])
-                        + max(0.0, limits[p["step"]]["lo"] - p["recognition"]),
-                        p["recognition"] > limits[p["step"]]["hi"])
+            curves = len(result.get("seeds") or {}) or 1
+
+            def outside_by(p, limit):
+                slack = measurement_allowance(p["recognition"], eval_images, curves)
+                return (max(0.0, p["recognition"] - slack - limit["hi"]) + max(0.0, limit["lo"] - p["recognition"] - slack),
+                        p["recognition"] - slack > limit["hi"])
+            outside = [(p["step"], *outside_by(p, limits[p["step"]]))
                        for p in result["curve"] if p["step"] in limits and p.get("recognition") is not None]
             result["band_area"] = _mean_over_span(outside)
             result["above_band"] = any(above for _, _, above in outside) if outside else None
             result["band_held_out"] = own is not bands
-    return {"members": members, "bands": bands}
+    return {"members": members, "bands": bands,
+            "measurement_allowance": {"z": NOISE_Z, "eval_images": eval_images, "doc": NOISE_DOC}}
 
 
 def _bands(models: dict, members: list[str]) -> dict:
@@ -265,7 +288,7 @@ def relearning_attack(models: dict[str, I2IModel], pools: dict[str, ImageSource]
     unknown = [name for name in members if name not in models]
     if unknown:
         raise UserError(f"the relearning band's model(s) {', '.join(unknown)} are not audited: {', '.join(models)}")
-    record["band"] = band(record, members) if members else None
+    record["band"] = band(record, members, len(eval_images)) if members else None
     return {"config": {**{k: v for k, v in to_dict(config).items() if k != "tasks"},
                        "tasks": [to_dict(t) for t in config.tasks], "eval_task": to_dict(task),
                        "optimizer": "AdamW, constant lr, no weight decay, grad clip 1.0",
