@@ -853,6 +853,13 @@ def robustness_quantization_bits():
     from i2i_unlearn.evaluation.audit.relearn import RelearnConfig
     assert RelearnConfig().quantize_bits == (8, 4)
 
+@claim("docs/robustness.md", "(1.96 x sqrt(p (1 - p) / (eval images x attack seeds)), p its recognition)")
+def robustness_band_allowance():
+    from i2i_unlearn.evaluation.audit.relearn import NOISE_Z, measurement_allowance
+    assert NOISE_Z == 1.96
+    assert measurement_allowance(0.5, 100, 4) == pytest.approx(1.96 * (0.25 / 400) ** 0.5)
+
+
 # Numbers a page names without measuring them: notation, examples of a flag's value, citations, issue numbers.
 NOT_MEASURED = {
     "docs/budget.md": {"1.10": "the example budget of the command at the top", "2025": "the paper's venue (ICLR "

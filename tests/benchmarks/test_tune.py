@@ -271,6 +271,10 @@ def test_a_method_that_starts_from_another_is_tuned_from_its_chosen_model(few_he
         assert Path(inputs["model_dir"]) == source
     assert record["chosen"]["undo"]["starts_from"] == start
     assert "chosen-ours.yaml unlearns" in Path(spec["write"]["undo"]).read_text()
+    # every undo trial scored: a second run does not make ours's chosen model again, even when its folder is gone
+    shutil.rmtree(source)
+    tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
+    assert not source.exists()
     # the same knobs from another start are other trials
     config = tune.trial_config(spec["base"], "undo", {"alpha": 0.1}, ["Cat"])
     assert tune._key("undo", config, start) != tune._key("undo", config, {**start, "key": "another"})
@@ -299,6 +303,16 @@ def test_the_like_retrained_choice_is_the_kept_trial_closest_to_the_retrained_mo
     # 0.05 / 0.7 + 4 / 40, against 0.2 / 0.7 + 20 / 40
     assert distance_to_retrained(trials[1], retrained) == pytest.approx(0.05 / 0.7 + 0.1)
     assert choose_like_retrained([trials[3]], rule, retrained) is None
+
+
+def test_the_like_retrained_reference_is_the_mean_of_its_seeds():
+    assert tune.like_retrained_reference({"retrained": "a"}) == ["a"]
+    assert tune.like_retrained_reference({"retrained": "a", "like_retrained_reference": ["b", "c"]}) == ["b", "c"]
+    one = {"forget": {"fid": 10.0, "recognition": 0.6, "fid_replicates": [1.0]}, "retain": {"fid": 2.0}}
+    two = {"forget": {"fid": 20.0, "recognition": 0.8, "fid_replicates": [2.0]}, "retain": {"fid": 4.0}}
+    assert tune.mean_scores([one]) == one
+    assert tune.mean_scores([one, two]) == {"forget": {"fid": 15.0, "recognition": pytest.approx(0.7)},
+                                            "retain": {"fid": 3.0}}
 
 
 def test_a_tuning_run_records_the_like_retrained_choice_and_remakes_a_lost_trial_model(
@@ -334,3 +348,8 @@ def test_a_tuning_run_records_the_like_retrained_choice_and_remakes_a_lost_trial
         shutil.rmtree(folder)
         assert tune.trial_model_dir(trial, record, trials, tmp_path) == folder
         assert load_model(folder).pretrained_info["weights_sha256"] == trial["unlearned_weights_sha256"]
+    # no trial keeps the retain set by a stricter rule: no like-retrained knobs, and none left from before
+    shutil.copy(tmp_path / "tune.json", tmp_path / "tune-strict.json")
+    strict = {**spec, "rule": {"retain_fid_max_x": 0.5, "retain_similarity_min_x": 0.97}}
+    again = tune.tune(strict, tmp_path / "tune-strict.json", tmp_path / "work", root=tmp_path)
+    assert again["like_retrained"]["ours"] is None and not (tmp_path / "like" / "chosen-ours.yaml").exists()

@@ -160,8 +160,11 @@ def assemble(bench: dict, cells: list[Cell]) -> dict:
 def write_bench_json(bench: dict, cells: list[Cell], command: str) -> dict:
     assembled = assemble(bench, cells)
     done = [c for c in assembled["cells"] if c["status"] == "done"]
-    unlearning_time = {c["unlearn_key"]: c["cost"]["unlearning"]["wall_time_s"] or 0.0 for c in done
-                       if c["unlearn_key"] and (c["cost"] or {}).get("unlearning")}
+    # each run once: a started run (undo) counts its own time, its start is a run of its own
+    unlearning_time = {c["unlearn_key"]: c["cost"]["unlearning"]["wall_time_s"]
+                       - ((c["cost"]["unlearning"].get("start") or {}).get("wall_time_s") or 0.0) for c in done
+                       if c["unlearn_key"] and (c["cost"] or {}).get("unlearning")
+                       and c["cost"]["unlearning"]["wall_time_s"]}
     evaluation_time = {c["key"]: c["cost"]["evaluation"]["wall_time_s"] for c in done}
     record = {
         "bench": bench["name"], "schema_version": 1, "config_file": bench["source"],

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from i2i_unlearn.checkpoints import (atomic_write, read_json, sha256_file, sha256_text, versions, write_json_atomic,
-                                    write_text_atomic)
+from i2i_unlearn.checkpoints import (atomic_write, read_config_dir, read_json, sha256_file, sha256_text, versions,
+                                    write_json_atomic, write_text_atomic)
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml, to_dict
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
@@ -58,10 +58,14 @@ def _unlearned(original: Path, config: UnlearnConfig, out: Path) -> Path:
     starts again."""
     if (out / "run.json").is_file():
         # the request as the model's lineage records it (a retraining's run.json holds its training recipe instead);
-        # every value asked for must match (unlearn fills in what was left None, e.g. the retain classes)
-        made = ((read_json(out / "config.json").get("unlearning") or {}).get("config") or {}
-                if (out / "config.json").is_file() else {})
+        # every value asked for must match (unlearn fills in what was left None, e.g. the retain classes), and it
+        # must have been made from the model `original` is now (undo's start is re-made when its knobs change)
+        lineage = ((read_json(out / "config.json").get("unlearning") or {}) if (out / "config.json").is_file()
+                   else {})
+        made = lineage.get("config") or {}
         changed = sorted(key for key, value in to_dict(config).items() if value is not None and made.get(key) != value)
+        if lineage.get("parent_weights_sha256") != read_config_dir(original)["weights_sha256"]:
+            changed.append("start model")
         if not changed:
             return out
         print(f"{out}: made with another {', '.join(changed)}; starting again", flush=True)

@@ -13,7 +13,9 @@ RULE_DOC = ("among the trials whose retain FID ratio to the original's has a 95 
 
 LIKE_RETRAINED_DOC = ("a second choice from the same trials, for an auditor rather than the paper's scores: among the "
                       "trials that keep the retain set by the rule, the one whose forget recognition and forget FID "
-                      "are closest to the retrained model's (validation; the sum of the two relative distances). "
+                      "are closest to the retrained models' (validation, the mean over like_retrained_reference: other "
+                      "seeds than the held-out one the test and the audit read against; the sum of the two relative "
+                      "distances). "
                       "The rule rewards the most forgetting, which an auditor can see: a model that forgets more than "
                       "one retrained without the data stands out")
 
@@ -123,10 +125,10 @@ def choose(trials: list[dict], rule: dict) -> tuple[dict, bool]:
 
 def distance_to_retrained(trial: dict, retrained: dict) -> float:
     """How far a trial's forgetting is from the retrained model's: the relative distances of forget recognition
-    and forget FID (validation), summed."""
+    and forget FID (validation), summed (a score the retrained model has at 0: the plain distance)."""
     scores, reference = trial["scores"]["forget"], retrained["forget"]
-    return sum(abs(scores[key] - reference[key]) / reference[key] for key in ("recognition", "fid")
-               if reference.get(key) and scores.get(key) is not None)
+    return sum(abs(scores[key] - reference[key]) / (reference[key] or 1.0) for key in ("recognition", "fid")
+               if reference.get(key) is not None and scores.get(key) is not None)
 
 
 def choose_like_retrained(trials: list[dict], rule: dict, retrained: dict) -> dict | None:

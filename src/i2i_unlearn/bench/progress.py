@@ -19,9 +19,11 @@ class Progress:
     def observe(self, cell: Cell, record: dict) -> None:
         rate = self.rates.setdefault(cell.family, [0, 0.0, 0, 0.0])
         unlearning = (record.get("cost") or {}).get("unlearning")
-        if unlearning and unlearning.get("steps_this_run") and unlearning.get("wall_time_s"):
+        # this invocation's steps and seconds (a resumed run's or a started run's total counts others' too)
+        seconds = (unlearning or {}).get("wall_time_this_run_s") or (unlearning or {}).get("wall_time_s")
+        if unlearning and unlearning.get("steps_this_run") and seconds:
             rate[0] += unlearning["steps_this_run"]
-            rate[1] += unlearning["wall_time_s"]
+            rate[1] += seconds
         rate[2] += 1
         rate[3] += record["cost"]["evaluation"]["wall_time_s"]
 

@@ -42,10 +42,11 @@ from i2i_unlearn.evaluation import metrics
 from i2i_unlearn.evaluation.audit import AuditOptions, run_audit
 from i2i_unlearn.evaluation.audit.lira import MIN_SHADOWS
 from i2i_unlearn.evaluation.audit.probe import PERMUTATIONS, probe_floor
-from i2i_unlearn.evaluation.audit.relearn import RelearnConfig
+from i2i_unlearn.evaluation.audit.relearn import NOISE_Z, RelearnConfig
 from i2i_unlearn.evaluation.bench_cost import NOT_RECORDED, REFERENCE_GFLOPS, at_reference
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.paths import absolute, relative
+from i2i_unlearn.runs import total_wall_time
 
 ORIGINAL, RETRAINED = "original", "retrained"
 FLOOR_MARGIN = 0.05          # the tell: at most the retrained-vs-retrained floor + this
@@ -205,7 +206,8 @@ def _audit(models: dict[str, Path], out: Path, spec: RobustSpec, root: Path, *, 
     key = sha256_text(str({"models": {n: sha256_file(Path(d) / "model.safetensors") for n, d in models.items()},
                            "evaluator": sha256_file(absolute(spec.evaluator, root) / "model.safetensors"),
                            **what, "options": to_dict(options), "band": band,
-                           "relearn": to_dict(relearn) if relearn else None}))
+                           "relearn": to_dict(relearn) if relearn else None,
+                           "band_allowance_z": NOISE_Z if relearn else None}))   # an audit of an older band rule
     request = {"forget_classes": list(spec.forget_classes)} if forget_files is None else {"forget_files": forget_files}
     return _cached(out, key, "audit.json", lambda: run_audit(
         {n: str(d) for n, d in models.items()}, out, evaluator_spec=absolute(spec.evaluator, root),
@@ -246,10 +248,11 @@ def cost(model_dir: Path, retrained_dirs: list[Path], sources: list[Path]) -> di
     machine's speed the time share is also given at the reference speed (bench_cost.at_reference), and judged on it."""
     runs = [read_json(d / "run.json") for d in (*sources, model_dir)]
     retrains = [read_json(d / "run.json") for d in retrained_dirs]
-    seconds, steps = sum(r["wall_time_s"] for r in runs), sum(r["config"]["steps"] for r in runs)
-    retrain_seconds = sum(r["wall_time_s"] for r in retrains) / len(retrains)
+    # a resumed run's whole time (its run.json's wall_time_s is the last invocation's)
+    seconds, steps = sum(total_wall_time(r) for r in runs), sum(r["config"]["steps"] for r in runs)
+    retrain_seconds = sum(total_wall_time(r) for r in retrains) / len(retrains)
     retrain_steps = sum(r["steps"] for r in retrains) / len(retrains)
-    at_speed = [at_reference(r["wall_time_s"], r.get("host")) for r in (*runs, *retrains)]
+    at_speed = [at_reference(total_wall_time(r), r.get("host")) for r in (*runs, *retrains)]
     out = {"wall_time_s": round(seconds, 1), "steps": steps, "retrain_wall_time_s": round(retrain_seconds, 1),
            "retrain_steps": retrain_steps, "time_share": round(seconds / retrain_seconds, 4),
            "step_share": round(steps / retrain_steps, 4),
@@ -471,9 +474,9 @@ def relearning_lines(record: dict) -> list[str]:
     rows, band = record["rows"], record["band"]
     variants = list(dict.fromkeys(v for row in rows.values() for v in row["relearning"]))
     allowance = record.get("band_allowance") or {}
-    allowed = (f" A point within {allowance['z']} binomial standard errors of its own recognition (over its "
-               f"{allowance['eval_images']} eval images and its attack seeds) counts as inside: the band's edges are "
-               "measured values too." if allowance.get("eval_images") else "")
+    allowed = (f" A point within {allowance['z']} x sqrt(p (1 - p) / ({allowance['eval_images']} eval images x its "
+               "attack seeds)) of the band, p its own recognition, counts as inside: an allowance for its own "
+               "measurement, the band's edges being measured too." if allowance.get("eval_images") else "")
     lines = ["", "## Relearning against the retrained band", "",
               f"Mean over the attack seeds ({record['relearn_config']['attack_seeds']}) of the area outside the "
               "retrained band (recognition units; 0: inside at every measured step); **above**: relearned more "

@@ -73,12 +73,13 @@ def _record_unlearning(cell: Cell, bench: dict, source: Path, measured: dict, re
     cost = {**measured, "steps": steps, "steps_this_run": done, "resumed_from_step": resume_from or None,
             "steps_per_s": round(done / seconds, 3) if seconds and done else None}
     if start is not None:   # the whole way from the original: the start's run, then this one
+        cost.setdefault("wall_time_this_run_s", cost["wall_time_s"])   # this run's own (progress, the bench's sum)
         cost.update(wall_time_s=round(cost["wall_time_s"] + start["cost"]["wall_time_s"], 2),
                     steps=steps + start["cost"]["steps"],
                     start={"key": start["key"], "wall_time_s": start["cost"]["wall_time_s"],
                            "steps": start["cost"]["steps"]})
     record = {"key": cell.unlearn_key, "method": cell.config.method, "config": to_dict(cell.config),
-              "original_dir": shown(source, bench),
+              "original_dir": shown(source, bench),   # what it unlearned: the original, or its start's model
               "weights_sha256": sha256_file(cell.model_dir / "model.safetensors"), "cost": cost}
     write_json_atomic(bench["results"] / "unlearning" / f"{cell.unlearn_key}.json", record)
     write_json_atomic(cell.model_dir / UNLEARNING_RECORD, record)   # last: the run is done

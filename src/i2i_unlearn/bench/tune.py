@@ -23,6 +23,7 @@ Only `score_test` reads test images: it scores each method's chosen trial once a
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -45,7 +46,7 @@ from i2i_unlearn.bench.grid import (
     ratios,
     successive_halving,
 )
-from i2i_unlearn.checkpoints import versions, write_json_atomic, write_text_atomic
+from i2i_unlearn.checkpoints import read_config_dir, versions, write_json_atomic, write_text_atomic
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, to_dict
 from i2i_unlearn.data import make_unlearn_split
 from i2i_unlearn.errors import UserError
@@ -198,13 +199,13 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
         record["original"] = {"weights_sha256": record["model_weights_sha256"],
                               "scores": score(model, split, evaluator, task, forget_indices, seed)}
     original = record["original"]["scores"]
-    if spec.get("retrained"):   # scored on the same validation images: the second choice's reference
-        retrained = load_model(absolute(spec["retrained"], root))
-        if (record.get("retrained") or {}).get("weights_sha256") != retrained.pretrained_info["weights_sha256"]:
-            record["retrained"] = {"dir": spec["retrained"], "weights_sha256": retrained.pretrained_info["weights_sha256"],
-                                   "scores": score(retrained, split, evaluator, task, forget_indices, seed,
-                                                   original)}
-        del retrained
+    reference_dirs = like_retrained_reference(spec)
+    if reference_dirs:   # scored on the same validation images: the like-retrained choice's reference
+        shas = [read_config_dir(absolute(d, root))["weights_sha256"] for d in reference_dirs]
+        if (record.get("retrained") or {}).get("weights_sha256") != shas:
+            record["retrained"] = {"dirs": reference_dirs, "weights_sha256": shas, "scores": mean_scores(
+                [score(load_model(absolute(d, root)), split, evaluator, task, forget_indices, seed, original)
+                 for d in reference_dirs])}
     methods = methods or spec["methods"]
     unknown = sorted(set(methods) - set(spec["methods"]))
     if unknown:
@@ -212,8 +213,10 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
     keep = halving_keep(spec)
     record.setdefault("chosen", {})
     for method in [m for m in spec["methods"] if m in methods]:   # a start before the methods that start from it
-        start, start_dir = _start(spec, record, trials, method, root, echo)
-        source_dir = start_dir or model_dir
+        start = _start(spec, record, method)
+        # what a new trial unlearns: the original, or the start's chosen model (made again only if a trial needs it)
+        source = functools.cache(lambda start=start: trial_model_dir(trials[start["key"]], record, trials, root, echo)
+                                 if start else model_dir)
 
         def run(overrides: dict) -> dict:
             config = trial_config(base, method, overrides, forget_classes)
@@ -229,13 +232,13 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
             started = time.time()
             if (out / CHECKPOINTS).is_dir() and any((out / CHECKPOINTS).iterdir()):
                 # this trial was killed after a checkpoint of its own (its folder is named by its key): go on
-                unlearn(source_dir, config, out, resume=True, keep_checkpoint=True)
+                unlearn(source(), config, out, resume=True, keep_checkpoint=True)
             elif prefix is not None:  # continue the shorter trial's run from its last checkpoint
                 shutil.rmtree(out, ignore_errors=True)
                 shutil.copytree(root / prefix["dir"] / CHECKPOINTS, out / CHECKPOINTS)
-                unlearn(source_dir, config, out, resume=True, keep_checkpoint=True)
+                unlearn(source(), config, out, resume=True, keep_checkpoint=True)
             else:
-                unlearn(source_dir, config, out, overwrite=True, keep_checkpoint=True)
+                unlearn(source(), config, out, overwrite=True, keep_checkpoint=True)
             if prefix is not None:
                 trial["continued_from"] = prefix["key"]
             seconds = time.time() - started + (prefix["unlearning_wall_time_s"] if prefix else 0.0)
@@ -282,20 +285,22 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
             if like and spec.get("like_retrained_dir"):
                 write_chosen_config(root / like_retrained_file(spec, method), like, method, results_path, root,
                                     spec["write"].get(start["method"]) if start else None, like_retrained=True)
+            elif spec.get("like_retrained_dir"):   # no trial keeps the retain set: no such knobs, none left from before
+                (root / like_retrained_file(spec, method)).unlink(missing_ok=True)
         record["trials"] = list(trials.values())
         write_json_atomic(results_path, record)
     return record
 
 
-def _start(spec: dict, record: dict, trials: dict, method: str, root: Path, echo=print) -> tuple[dict | None, Path | None]:
-    """({method, key} of the chosen trial `method` starts from, its folder), or (None, None) for the original."""
+def _start(spec: dict, record: dict, method: str) -> dict | None:
+    """{method, key} of the chosen trial `method` starts from, or None (it starts from the original)."""
     source = (spec.get("starts_from") or {}).get(method)
     if source is None:
-        return None, None
+        return None
     chosen = record["chosen"].get(source)
     if chosen is None:
         raise UserError(f"{method} starts from {source}'s chosen model: tune {source} first (--methods {source})")
-    return {"method": source, "key": chosen["key"]}, trial_model_dir(trials[chosen["key"]], record, trials, root, echo)
+    return {"method": source, "key": chosen["key"]}
 
 
 def trial_model_dir(trial: dict, record: dict, trials: dict, root: Path, echo=print) -> Path:
@@ -313,6 +318,23 @@ def trial_model_dir(trial: dict, record: dict, trials: dict, root: Path, echo=pr
             echo(f"{trial['method']} {trial['key']}: made again with other weights than the scored run's "
                  "(sha256 differs); the recorded scores are the first run's")
     return out
+
+
+def like_retrained_reference(spec: dict) -> list[str]:
+    """The retrained models the like-retrained choice is measured against: `like_retrained_reference:` (a list;
+    best other seeds than `retrained:`, the test's and the robustness audit's held-out reference), else
+    `retrained:` alone."""
+    reference = spec.get("like_retrained_reference") or spec.get("retrained")
+    return [reference] if isinstance(reference, str) else list(reference or [])
+
+
+def mean_scores(scores: list[dict]) -> dict:
+    """Per set, the mean of each score the models share (one model: its own scores)."""
+    if len(scores) == 1:
+        return scores[0]
+    return {set_name: {key: sum(s[set_name][key] for s in scores) / len(scores) for key in scores[0][set_name]
+                       if all(isinstance(s[set_name].get(key), (int, float)) for s in scores)}
+            for set_name in scores[0]}
 
 
 def like_retrained_file(spec: dict, method: str) -> str:
@@ -383,7 +405,9 @@ def markdown(record: dict) -> str:
              "| method | knobs | forget FID | forget recog. | retain FID (x orig.) | retain sim. (x orig.) | time | chosen |",
              "|---|---|---|---|---|---|---|---|",
              _reference_line("original", original),
-             *([_reference_line("retrained", record["retrained"]["scores"])] if record.get("retrained") else [])]
+             *([_reference_line("retrained" + (f" (mean of {len(record['retrained']['dirs'])})"
+                                               if len(record["retrained"].get("dirs", [])) > 1 else ""),
+                                record["retrained"]["scores"])] if record.get("retrained") else [])]
     for trial in record.get("trials", []):
         if "pruned" in trial:
             pruned = trial["pruned"]

@@ -173,17 +173,18 @@ def relearn_curves(model: I2IModel, pools: dict[str, ImageSource], eval_images: 
     return result
 
 
-# a point's own measurement error that still counts as inside the band: this many binomial standard errors
+# the allowance for a point's own measurement: NOISE_Z x sqrt(p (1 - p) / (eval images x attack seeds))
 NOISE_Z = 1.96
-NOISE_DOC = (f"a point counts as inside when within {NOISE_Z} binomial standard errors of its own recognition "
-             "(over the eval images and the attack seeds its curve averages) of the band: the band's edges are "
-             "measured values too, and without it a retrained seed held out of the band often fell outside it, so "
-             "the target was stricter than retraining itself")
+NOISE_DOC = (f"a point counts as inside when within {NOISE_Z} x sqrt(p (1 - p) / (eval images x attack seeds)) of the "
+             "band, p its own recognition: an allowance for its own measurement, the band's edges being measured "
+             "values too (the attack seeds share the eval images, so it is an allowance, not a standard error). "
+             "Without it a retrained seed held out of the band often fell outside it: the target was stricter than "
+             "retraining itself")
 
 
 def measurement_allowance(recognition: float, eval_images: int | None, curves: int) -> float:
-    """NOISE_Z binomial standard errors of a recognition share measured on `eval_images` images, averaged over
-    `curves` attack seeds (0 when the count is unknown: an older record)."""
+    """NOISE_DOC's allowance for a recognition share measured on `eval_images` images and averaged over `curves`
+    attack seeds (0 when the count is unknown: an older record)."""
     if not eval_images:
         return 0.0
     return NOISE_Z * math.sqrt(recognition * (1 - recognition) / (eval_images * max(1, curves)))
