@@ -476,7 +476,7 @@ def test_the_targets_table_judges_met_missed_and_ties_from_the_json():
     assert "| 29.00 ± 1.00 vs 30.00 ± 1.00 | tie (inside the intervals) |" in text
     assert ("60 s (median over seeds) of 1000 s = 6.0%; wall seconds: host speed not recorded for the unlearning and "
             "the training | missed by 1.0% points (wall seconds) |") in text
-    assert "60 s (median over seeds) of 1000 s (mean of 2: 800, 1200) = 6.0%; wall seconds: " in text
+    assert "60 s (median over seeds) of 1000 s (median of 2: 800, 1200) = 6.0%; wall seconds: " in text
     assert "| met (wall seconds) |" in text
     assert "Dog: 1.45x | missed by 0.15x |" in text
     rows[2] = _scored_row("ours", "ours", 13.0, 20.0, hw=0.1, seconds=60.0)
@@ -782,3 +782,11 @@ def test_a_method_that_starts_from_another_unlearns_its_model_of_the_same_seed(t
                      "undo-2": {"knobs": str(undo_knobs), "starts_from": "undo"}}):
         with pytest.raises(UserError, match="starts_from"):
             load_bench(_write_bench(tmp_path, tiny_model_dir, tiny_evaluator_dir, methods=methods))
+
+
+def test_a_cost_is_read_against_the_median_training_so_one_slow_machine_cannot_turn_a_miss_into_a_pass():
+    from i2i_unlearn.evaluation.bench_cost import _cost_target
+    trainings = [{"wall_time_s": s, "steps": 4000} for s in (990.0, 1000.0, 7300.0)]   # one on a slow machine
+    target = _cost_target("cost-retraining", 0.10, (300.0, None, 1500), trainings)
+    assert target["status"] == "missed" and "300 s (median over seeds) of 1000 s (median of 3: 990, 1000, 7300)" \
+        in target["measured"]   # against the mean (3097 s) it would read 9.7 %: met
