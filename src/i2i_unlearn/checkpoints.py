@@ -31,6 +31,11 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def sha256_json(value) -> str:
+    """The sha256 of a value's JSON with sorted keys: the one way a cache or trial key is made from its parts."""
+    return sha256_text(json.dumps(value, sort_keys=True, default=str))
+
+
 def atomic_write(path: Path, write) -> None:
     """Write through a temporary file, then rename; the output folder's marker lists what was written."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -184,7 +184,7 @@ def _save_checkpoint(run_dir: Path, step: int, module: torch.nn.Module, optimize
     tensors, meta = optimizer_to_tensors(optimizer)
     save_tensors_atomic(tmp / "optimizer.safetensors", tensors, meta)
     state = {"step": step, "log": log, "unlogged": unlogged or {"steps": 0, "sums": {}}, "config": config,
-             "wall_time_s": round(wall_time_s, 1)}
+             "wall_time_s": round(wall_time_s, 3)}
     if ema is not None:
         tensors, state["ema"] = _ema_to_tensors(ema)
         save_tensors_atomic(tmp / "ema.safetensors", tensors)

@@ -90,7 +90,7 @@ def run_record(kind: str, config: dict, inputs: dict, started: float, earlier_wa
     `host`: the machine's cores and measured speed at the end of the run, so its wall time can be compared."""
     seconds = time.time() - started
     return {"kind": kind, "config": config, "inputs": inputs, "versions": versions(), "git_commit": git_commit(),
-            "wall_time_s": round(seconds, 1), "wall_time_total_s": round(earlier_wall_time_s + seconds, 1),
+            "wall_time_s": round(seconds, 3), "wall_time_total_s": round(earlier_wall_time_s + seconds, 3),
             "host": host_speed(), **extra}
 
 

@@ -15,15 +15,14 @@ Every model and audit is cached in the work folder: a killed run starts again wh
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import torch
 import yaml
 
-from i2i_unlearn.checkpoints import (atomic_write, read_config_dir, read_json, sha256_file, sha256_text, versions,
-                                    write_json_atomic, write_text_atomic)
+from i2i_unlearn.checkpoints import (atomic_write, read_config_dir, read_json, sha256_file, sha256_json, sha256_text,
+                                    versions, write_json_atomic, write_text_atomic)
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml, to_dict
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
@@ -108,11 +107,11 @@ def audit_key(models: dict, spec: dict, root: Path, **request) -> str:
     """What an audit is computed from: the weights of every model and of the evaluator, the request
     (a file list by its content) and the settings."""
     options, relearn = _audit_settings(spec, request)
-    return sha256_text(json.dumps({
+    return sha256_json({
         "models": {name: sha256_file(Path(folder) / "model.safetensors") for name, folder in models.items()},
         "evaluator": sha256_file(absolute(spec["evaluator"], root) / "model.safetensors"),
         "request": {k: sha256_file(v) if k == "forget_files" else v for k, v in request.items()},
-        "options": to_dict(options), "relearn": to_dict(relearn) if relearn else None}, sort_keys=True))
+        "options": to_dict(options), "relearn": to_dict(relearn) if relearn else None})
 
 
 def _cached(out: Path, key: str, result_file: str, compute) -> dict:

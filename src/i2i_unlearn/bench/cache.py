@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 
-from i2i_unlearn.checkpoints import read_json, versions
+from i2i_unlearn.checkpoints import read_json, sha256_json, versions
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, to_dict
 
 BENCH_CODE_VERSION = 1   # bump when unlearning or evaluation code changes a number: every cell is recomputed
@@ -26,7 +24,7 @@ def _versions() -> dict:
     return versions()
 
 def _digest(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return sha256_json(value)[:24]
 
 def unlearn_key(original_info: dict, config: UnlearnConfig, start_key: str | None = None) -> str:
     """UNLEARN_KEY_DOC."""

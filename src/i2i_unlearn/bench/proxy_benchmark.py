@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from i2i_unlearn.checkpoints import read_json, sha256_file, sha256_text, versions, write_json_atomic, write_text_atomic
+from i2i_unlearn.checkpoints import read_json, sha256_file, sha256_json, versions, write_json_atomic, write_text_atomic
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, load_yaml, to_dict
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
@@ -79,7 +79,7 @@ def run_config(knobs: UnlearnConfig, overrides: dict | None, forget_classes: lis
 
 
 def _key(*parts) -> str:
-    return sha256_text(json.dumps(parts, sort_keys=True))[:12]
+    return sha256_json(parts)[:12]
 
 
 def _weights(folder: Path) -> str:
@@ -109,10 +109,10 @@ def scored(models: dict[str, Path], out: Path, spec: dict, split: str, bootstrap
            root: Path) -> tuple[dict, float]:
     """(results.json, seconds) of evaluate on `split`, run once: a finished scoring with the same key is read back."""
     task = from_dict(TaskConfig, spec.get("task") or {"name": "center-inpaint", "ratio": 0.5}, " task")
-    key = sha256_text(json.dumps({"models": {name: _weights(folder) for name, folder in models.items()},
+    key = sha256_json({"models": {name: _weights(folder) for name, folder in models.items()},
                                   "evaluator": _weights(absolute(spec["evaluator"], root)), "task": to_dict(task),
                                   "forget_classes": spec.get("forget_classes"), "seed": spec.get("seed", 0),
-                                  "split": split, "bootstrap": bootstrap}, sort_keys=True))
+                                  "split": split, "bootstrap": bootstrap})
     if ((out / "results.json").is_file() and (out / SCORING_KEY).is_file()
             and (out / SCORING_KEY).read_text() == key):
         seconds = float((out / SCORING_TIME).read_text()) if (out / SCORING_TIME).is_file() else None

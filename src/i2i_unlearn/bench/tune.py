@@ -24,7 +24,6 @@ Only `score_test` reads test images: it scores each method's chosen trial once a
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import shutil
 import time
@@ -46,7 +45,7 @@ from i2i_unlearn.bench.grid import (
     ratios,
     successive_halving,
 )
-from i2i_unlearn.checkpoints import read_config_dir, versions, write_json_atomic, write_text_atomic
+from i2i_unlearn.checkpoints import read_config_dir, sha256_json, versions, write_json_atomic, write_text_atomic
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, to_dict
 from i2i_unlearn.data import make_unlearn_split
 from i2i_unlearn.errors import UserError
@@ -134,7 +133,7 @@ def _named_start(start: dict | None) -> dict:
 
 def _key(method: str, config: UnlearnConfig, start: dict | None = None) -> str:
     named = {"method": method, **to_dict(config), **_named_start(start)}
-    return hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()[:16]
+    return sha256_json(named)[:16]
 
 
 def load_tune_config(path: Path) -> dict:
@@ -270,23 +269,25 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
 
         path = successive_halving(chains(spec["grid"]), keep, spec["rule"], run, prune)   # scored or pruned
         done = [trials[t["key"]] for t in path if "scores" in trials[t["key"]] and "pruned" not in trials[t["key"]]]
+        start_config = spec["write"][start["method"]] if start else None
+
+        def choice(trial: dict, config_file: str | None, like_retrained: bool = False) -> dict:
+            """The record's entry for a chosen trial, its knobs written to `config_file` (if one is named)."""
+            if config_file:
+                write_chosen_config(root / config_file, trial, method, results_path, root, start_config,
+                                    like_retrained=like_retrained)
+            return {"key": trial["key"], "overrides": trial["overrides"], "ratios": trial["ratios"],
+                    **({"config_file": config_file} if config_file else {}), **_named_start(start)}
+
         chosen, keeps = choose(done, spec["rule"])
-        record["chosen"][method] = {"key": chosen["key"], "overrides": chosen["overrides"],
-                                    "keeps_retain_by_rule": keeps, "ratios": chosen["ratios"],
-                                    "config_file": spec["write"][method], **_named_start(start)}
-        write_chosen_config(root / spec["write"][method], chosen, method, results_path, root,
-                            spec["write"].get(start["method"]) if start else None)
+        record["chosen"][method] = {**choice(chosen, spec["write"][method]), "keeps_retain_by_rule": keeps}
         if record.get("retrained"):
             like = choose_like_retrained(done, spec["rule"], record["retrained"]["scores"])
+            like_file = like_retrained_file(spec, method) if spec.get("like_retrained_dir") else None
             record["like_retrained_doc"] = LIKE_RETRAINED_DOC
-            record.setdefault("like_retrained", {})[method] = like and {
-                "key": like["key"], "overrides": like["overrides"], "ratios": like["ratios"], **_named_start(start),
-                **({"config_file": like_retrained_file(spec, method)} if spec.get("like_retrained_dir") else {})}
-            if like and spec.get("like_retrained_dir"):
-                write_chosen_config(root / like_retrained_file(spec, method), like, method, results_path, root,
-                                    spec["write"].get(start["method"]) if start else None, like_retrained=True)
-            elif spec.get("like_retrained_dir"):   # no trial keeps the retain set: no such knobs, none left from before
-                (root / like_retrained_file(spec, method)).unlink(missing_ok=True)
+            record.setdefault("like_retrained", {})[method] = like and choice(like, like_file, like_retrained=True)
+            if not like and like_file:   # no trial keeps the retain set: no such knobs, none left from before
+                (root / like_file).unlink(missing_ok=True)
         record["trials"] = list(trials.values())
         write_json_atomic(results_path, record)
     return record

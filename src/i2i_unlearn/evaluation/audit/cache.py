@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from i2i_unlearn.checkpoints import read_json, sha256_text, versions, write_json_atomic
+from i2i_unlearn.checkpoints import read_json, sha256_json, sha256_text, versions, write_json_atomic
 
 CACHE_VERSION = 1   # bump when relearning or LiRA scoring code changes a number: every kept value is computed again
 
@@ -22,7 +22,7 @@ def cached_json(cache_dir: Path | None, kind: str, key_parts: dict, compute):
     if cache_dir is None:
         return compute()
     parts = json.loads(json.dumps({**key_parts, "code": CACHE_VERSION, "versions": versions()}, sort_keys=True))
-    path = Path(cache_dir) / f"{kind}-{sha256_text(json.dumps(parts, sort_keys=True))[:24]}.json"
+    path = Path(cache_dir) / f"{kind}-{sha256_json(parts)[:24]}.json"
     if path.is_file():
         stored = read_json(path)
         if stored.get("key") == parts:
