@@ -101,22 +101,29 @@ VERSUS_RULES = {"paired": "by the interval of the paired difference: the same te
                 "mixed": "paired where both rows kept bootstrap replicates, else inside the combined interval"}
 
 
-def versus_table(rows: list[dict], reference: str) -> tuple[list[str], str | None]:
-    """Each method against one reference row: better, worse or tie by compare_rows; and which rule judged them
-    (a key of VERSUS_RULES)."""
+def versus_verdicts(rows: list[dict], reference: str) -> list[dict]:
+    """Each method row against one reference row, per versus column: {row, set, view, score, verdict ('better',
+    'worse', 'tie' by compare_rows, or None when a side has no score), rule ('paired' | 'unpaired' | None)}."""
     ref = next((r for r in rows if r["name"] == reference and r.get("scores")), None)
     if ref is None:
-        return [], None
-    body, rules = [], set()
+        return []
+    verdicts = []
     for row in [r for r in rows if _is_method(r) and r.get("scores")]:
-        cells = [md(row["name"])]
         for set_name, view, key, _, good, _ in VERSUS_COLUMNS:
             a, b = _stat(row, set_name, view, key), _stat(ref, set_name, view, key)
             verdict = compare_rows(a, b, good)
-            if verdict:
-                rules.add("paired" if can_pair(a, b) else "unpaired")
-            cells.append(verdict or MISSING)
-        body.append(cells)
+            verdicts.append({"row": row["name"], "set": set_name, "view": view, "score": key, "verdict": verdict,
+                             "rule": ("paired" if can_pair(a, b) else "unpaired") if verdict else None})
+    return verdicts
+
+
+def versus_table(rows: list[dict], reference: str) -> tuple[list[str], str | None]:
+    """versus_verdicts as a table, one line per method; and which rule judged them (a key of VERSUS_RULES)."""
+    verdicts = versus_verdicts(rows, reference)
+    width = len(VERSUS_COLUMNS)
+    body = [[md(line[0]["row"]), *(v["verdict"] or MISSING for v in line)]
+            for line in (verdicts[i:i + width] for i in range(0, len(verdicts), width))]
+    rules = {v["rule"] for v in verdicts if v["rule"]}
     rule = None if not rules else rules.pop() if len(rules) == 1 else "mixed"
     return (_table(["method", *(c[3] for c in VERSUS_COLUMNS)], body) if body else []), rule
 
