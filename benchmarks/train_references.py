@@ -18,10 +18,9 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import shutil
 from pathlib import Path
 
-from i2i_unlearn.checkpoints import sha256_file
+from i2i_unlearn.checkpoints import keep_model_dir
 from i2i_unlearn.config import UnlearnConfig
 from i2i_unlearn.models import load_model
 from i2i_unlearn.train import train
@@ -53,12 +52,7 @@ def train_one(name: str, make) -> None:
     resume = (work / "checkpoints").is_dir()
     print(f"{name}: {'resuming' if resume else 'training'} in {work}", flush=True)
     make(work, resume)
-    staging = final.with_name(final.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(work, staging, ignore=shutil.ignore_patterns("checkpoints", ".i2i-unlearn-output"))
-    # the shipped folders carry the weights' sha256 in a file of its own too (`sha256sum -c SHA256` checks a download)
-    (staging / "SHA256").write_text(f"{sha256_file(staging / 'model.safetensors')}  model.safetensors\n")
-    staging.rename(final)
+    keep_model_dir(work, final)
     print(f"{name}: saved pretrained/{name}", flush=True)
 
 

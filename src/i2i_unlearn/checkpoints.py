@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 from importlib import metadata
@@ -14,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.outputs import record_output
+from i2i_unlearn.outputs import OUTPUT_MARKER, record_output
 
 LIBRARIES = ("i2i-unlearn", "torch", "transformers", "diffusers", "accelerate", "torchmetrics", "safetensors", "numpy")
 
@@ -135,6 +136,7 @@ def optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict[str, str
 # --- a directory of weights: config.json (with the weights' sha256) + model.safetensors ---
 
 WEIGHTS_NAME = "model.safetensors"
+CHECKPOINTS = "checkpoints"   # a run's checkpoint folder, inside its output folder
 CONFIG_NAME = "config.json"
 
 
@@ -144,6 +146,20 @@ def save_weights_dir(directory: str | Path, state: dict[str, torch.Tensor], conf
     directory.mkdir(parents=True, exist_ok=True)
     save_tensors_atomic(directory / WEIGHTS_NAME, state)
     write_json_atomic(directory / CONFIG_NAME, {**config, "weights_sha256": sha256_file(directory / WEIGHTS_NAME)})
+
+
+def keep_model_dir(made: str | Path, final: str | Path) -> Path:
+    """Copy a finished model folder to `final` (e.g. pretrained/<name>), whole or not at all: staged beside it, then
+    renamed over any earlier copy; without its checkpoints and output marker, and with its weights' sha256 in a
+    file of its own (`sha256sum -c SHA256` checks a download)."""
+    final = Path(final)
+    staging = final.with_name(final.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(made, staging, ignore=shutil.ignore_patterns(CHECKPOINTS, OUTPUT_MARKER))
+    (staging / "SHA256").write_text(f"{sha256_file(staging / WEIGHTS_NAME)}  {WEIGHTS_NAME}\n")
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+    return final
 
 
 def read_config_dir(directory: str | Path, what: str = "model") -> dict:

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from i2i_unlearn.checkpoints import (
+    CHECKPOINTS,
     load_tensors,
     optimizer_from_tensors,
     optimizer_to_tensors,
@@ -38,7 +39,6 @@ from i2i_unlearn.config import OptimConfig
 from i2i_unlearn.distributed import Shard, on_main_process, process_state, use_cpu
 from i2i_unlearn.errors import UserError
 
-CHECKPOINTS = "checkpoints"
 
 
 MIXED_PRECISION = ("no", "bf16")

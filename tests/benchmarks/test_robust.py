@@ -9,7 +9,7 @@ import torch
 import yaml
 
 import i2i_unlearn.bench.robust as robust
-from i2i_unlearn.checkpoints import sha256_text
+from i2i_unlearn.checkpoints import sha256_file, sha256_text
 from i2i_unlearn.config import DataConfig
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
@@ -159,7 +159,7 @@ def test_a_file_request_is_audited_against_retrained_seeds_the_benchmark_trains(
     spec = tmp_path / "robust-tiny-files.yaml"
     spec.write_text(yaml.safe_dump({
         "original": str(original), "evaluator": str(tiny_evaluator_dir),
-        "files": {"count": 8, "seed": 0, "retrain_seeds": [0, 1, 2, 3]},
+        "files": {"count": 8, "seed": 0, "retrain_seeds": [0, 1, 2, 3], "keep_in": "kept"},
         "shadows_in": [str(d) for d in shadows_in], "methods": {"ours": {"knobs": str(knobs)}},
         "max_images": 6, "bootstrap": 20, "permutations": 0, "probe_folds": 2}))
 
@@ -176,8 +176,11 @@ def test_a_file_request_is_audited_against_retrained_seeds_the_benchmark_trains(
     label = dict(zip(train_part.ids, train_part.labels.tolist()))
     assert len(set(ids)) == 8 and set(ids) <= set(label) and len({label[i] for i in ids}) > 1
     for name, seed in (("retrained", 0), ("retrained-2", 1), ("retrained-3", 2), ("retrained-4", 3)):
-        folder = tmp_path / models[name]
-        assert folder.name == f"retrain-seed{seed}"
+        folder = tmp_path / models[name]   # kept in `files.keep_in`, whole, without its checkpoints
+        assert folder == tmp_path / "kept" / (
+            f"{original.name}-without-files-{sha256_file(tmp_path / record['forget_files'])[:12]}-seed{seed}")
+        assert (folder / "SHA256").read_text().split()[0] == sha256_file(folder / "model.safetensors")
+        assert not (folder / "checkpoints").exists() and not (folder.parent / f"{folder.name}.tmp").exists()
         run = json.loads((folder / "run.json").read_text())
         assert run["kind"] == "retrain" and run["config"]["seed"] == seed
         assert run["inputs"]["forget_count"] == 8 and run["inputs"]["train_count"] == len(train_part) - 8
@@ -210,7 +213,9 @@ def test_a_file_request_is_audited_against_retrained_seeds_the_benchmark_trains(
     assert "Request: forget 8 training images of every class" in page
     assert "## Relearning\n\nNot measured: " in page and "Forget recognition: not measured" in page
     assert "## Relearning against the retrained band" not in page and "shadows trained with the files" in page
-    # a second run computes nothing again
+    # a second run computes nothing again, on a machine whose work folder lost the retrainings too: the kept ones serve
+    for made in (tmp_path / "work").glob("files-*/retrain-seed*"):
+        shutil.rmtree(made)
     monkeypatch.setattr(robust, "run_audit", lambda *a, **k: pytest.fail("an audit ran again"))
     monkeypatch.setattr("i2i_unlearn.bench.audit_benchmark.unlearn", lambda *a, **k: pytest.fail("a model again"))
     assert run_benchmark()["rows"] == json.loads(json.dumps(rows))

@@ -6,8 +6,9 @@ A config makes one request: a class (`forget_classes`, with shipped retrained se
 shadows `shadows_out`), or a file list (`files: {count, seed, retrain_seeds}`: `count` training images of every
 class the original was trained on, drawn with `seed` as bench/audit_benchmark.py draws them). A file request has no
 shipped retrained models: the benchmark retrains the original recipe without the files once per retrain seed
-(the `retrain` method, cached in the work folder); the first seed is the held-out ideal row, the others LiRA's OUT
-shadows, all of them the band (the tell's floor, retain FID). The IN shadows are `shadows_in` for both requests
+(the `retrain` method, cached in the work folder, and kept in `files.keep_in` if named); the first seed is the
+held-out ideal row, the others LiRA's OUT shadows, all of them the band (the tell's floor, retain FID). The IN
+shadows are `shadows_in` for both requests
 (the original recipe saw every training image). Relearning and forget recognition measure the forget class's
 recognition: a list of files of every class has none, so a file request records them as not measured.
 
@@ -35,7 +36,8 @@ from pathlib import Path
 import torch
 
 from i2i_unlearn.bench.audit_benchmark import _cached, _unlearned, forget_list, publish
-from i2i_unlearn.checkpoints import read_json, sha256_file, sha256_text, versions, write_json_atomic, write_text_atomic
+from i2i_unlearn.checkpoints import (keep_model_dir, read_config_dir, read_json, sha256_file, sha256_text, versions,
+                                    write_json_atomic, write_text_atomic)
 from i2i_unlearn.config import WHEN_SET_KEY, TaskConfig, UnlearnConfig, from_dict, load_yaml, read_yaml, to_dict
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation import metrics
@@ -69,6 +71,9 @@ class RobustFiles:
     count: int
     retrain_seeds: list[int]
     seed: int = 0
+    # a folder (e.g. pretrained) where each finished retraining is also kept, as
+    # <original>-without-files-<the list's sha256[:12]>-seed<seed>: committed, a fresh machine trains none again
+    keep_in: str | None = field(default=None, metadata=WHEN_SET_KEY)
 
 
 # a file request: what is not measured, and why (rows, targets and page say so)
@@ -186,10 +191,29 @@ def file_request(spec: RobustSpec, work: Path, root: Path) -> tuple[Path, Path]:
 
 
 def retrained_without(spec: RobustSpec, ids: Path, folder: Path, root: Path) -> list[Path]:
-    """The original recipe retrained without the files, once per retrain seed (each a full training), cached."""
+    """The original recipe retrained without the files, once per retrain seed (each a full training), cached in the
+    work folder, and kept in `files.keep_in` when it names a folder: a kept model of the same list, seed and
+    original is used as it is."""
     original = absolute(spec.original, root)
-    return [_unlearned(original, UnlearnConfig(method="retrain", forget_files=str(ids), seed=seed),
-                       folder / f"retrain-seed{seed}") for seed in spec.files.retrain_seeds]
+    original_sha256 = read_config_dir(original)["weights_sha256"]
+    models = []
+    for seed in spec.files.retrain_seeds:
+        kept = (absolute(spec.files.keep_in, root) / f"{original.name}-without-files-{sha256_file(ids)[:12]}-seed{seed}"
+                if spec.files.keep_in else None)
+        if kept is not None and _parent_sha256(kept) == original_sha256:
+            models.append(kept)
+            continue
+        made = _unlearned(original, UnlearnConfig(method="retrain", forget_files=str(ids), seed=seed),
+                          folder / f"retrain-seed{seed}")
+        models.append(keep_model_dir(made, kept) if kept is not None else made)
+    return models
+
+
+def _parent_sha256(model: Path) -> str | None:
+    """The weights sha256 of the model a finished retraining or unlearning was made from (None: no such model)."""
+    if not (model / "model.safetensors").is_file() or not (model / "config.json").is_file():
+        return None
+    return (read_json(model / "config.json").get("unlearning") or {}).get("parent_weights_sha256")
 
 
 def _audit(models: dict[str, Path], out: Path, spec: RobustSpec, root: Path, *, band: list[str] | None = None,
