@@ -28,7 +28,9 @@ if not scored(progress) <= scored(results):
 EOF
 $python benchmarks/tune.py --config "$config" --work "runs/tune-$family" >> "$log" 2>&1
 $python benchmarks/tune.py --config "$config" --work "runs/tune-$family" --score-test >> "$log" 2>&1
-for robust in benchmarks/robust-"$family".yaml benchmarks/robust-"$family"-*.yaml; do
+# a file request first: its retrainings are kept in pretrained/ as each finishes, so a session that ends inside it
+# loses the least (a class request's unlearned models live in runs/, gone on a fresh machine)
+for robust in benchmarks/robust-"$family"-*.yaml benchmarks/robust-"$family".yaml; do
   [ -f "$robust" ] || continue
   $python benchmarks/robust.py --config "$robust" >> "runs/$(basename "$robust" .yaml).log" 2>&1
 done
