@@ -20,11 +20,10 @@ import time
 from pathlib import Path
 
 from i2i_unlearn.front import front_member_dir, parse_budgets, unlearn_front
-from i2i_unlearn.checkpoints import read_json, versions, write_json_atomic, write_text_atomic
+from i2i_unlearn.checkpoints import CHECKPOINTS, read_json, versions, write_json_atomic, write_text_atomic
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml, to_dict
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.targets import RETRAINED, check_targets
-from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.runs import RUN_RECORD, total_wall_time
 from i2i_unlearn.unlearn import unlearn
 

@@ -16,7 +16,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from i2i_unlearn.checkpoints import versions, write_json_atomic, write_text_atomic
+from i2i_unlearn.checkpoints import CHECKPOINTS, versions, write_json_atomic, write_text_atomic
 from i2i_unlearn.config import TaskConfig, UnlearnConfig
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.models import load_model
@@ -56,7 +56,7 @@ def main():
         elif not (original / "model.safetensors").is_file():
             config = copy.deepcopy(recipe)
             config.seed = seed
-            train(config, original, overwrite=True, resume=(original / "checkpoints").is_dir())
+            train(config, original, overwrite=True, resume=(original / CHECKPOINTS).is_dir())
         models[f"original-seed{seed}"] = original
     shipped_retrained_seed = None
     if args.retrained:

@@ -20,7 +20,7 @@ import copy
 import os
 from pathlib import Path
 
-from i2i_unlearn.checkpoints import keep_model_dir
+from i2i_unlearn.checkpoints import CHECKPOINTS, keep_model_dir
 from i2i_unlearn.config import UnlearnConfig
 from i2i_unlearn.models import load_model
 from i2i_unlearn.train import train
@@ -49,7 +49,7 @@ def train_one(name: str, make) -> None:
         print(f"{name}: already in pretrained/, skipped", flush=True)
         return
     work = Path("runs") / "references" / name
-    resume = (work / "checkpoints").is_dir()
+    resume = (work / CHECKPOINTS).is_dir()
     print(f"{name}: {'resuming' if resume else 'training'} in {work}", flush=True)
     make(work, resume)
     keep_model_dir(work, final)

@@ -3,9 +3,10 @@
 #   benchmarks/progress/retune.sh mae|vqgan|diffusion
 # Each step skips what is done, so the queue can kill and restart it. The methods that start from another's model
 # (`starts_from:`, e.g. undo) wait for the second pass: the first keeps its record and knobs in benchmarks/progress
-# (committed as it grows; the shipped configs are untouched until every grid is scored), the second, with the
-# shipped paths, finds those trials scored, tunes the rest and writes configs/. An audit runs only after its tune
-# finished (`set -e`), so it never reads the knobs of an earlier tuning.
+# (committed as it grows; the shipped configs are untouched until its every grid is scored), the second, with the
+# shipped paths, finds those trials scored, writes their methods' configs/ at once and then tunes the rest (undo's
+# config is written when its own grid is done). An audit runs only after its tune finished (`set -e`), so it never
+# reads the knobs of an earlier tuning; a failed step stops the queue (queue.sh) for the same reason.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 family=$1
@@ -20,11 +21,14 @@ $python benchmarks/tune.py --config "$config" --methods "$first" --results bench
   --write-to benchmarks/progress/chosen --work "runs/tune-$family" >> "$log" 2>&1
 # the first pass's record becomes the shipped one, unless the second pass has it already (a restarted script)
 $python - "$family" <<'EOF'
-import json, shutil, sys
-progress, results = f"benchmarks/progress/tune-{sys.argv[1]}.json", f"benchmarks/results/tune-{sys.argv[1]}.json"
-scored = lambda path: {t["key"] for t in json.load(open(path))["trials"] if "scores" in t}
-if not scored(progress) <= scored(results):
-    shutil.copy(progress, results)
+import json, os, shutil, sys
+from pathlib import Path
+progress, results = (Path(f"benchmarks/{folder}/tune-{sys.argv[1]}.json") for folder in ("progress", "results"))
+def scored(path):
+    return {t["key"] for t in json.loads(path.read_text())["trials"] if "scores" in t} if path.is_file() else set()
+if not scored(progress) <= scored(results):   # copied whole or not at all: a killed copy leaves the old record
+    shutil.copy(progress, results.with_suffix(".json.tmp"))
+    os.replace(results.with_suffix(".json.tmp"), results)
 EOF
 $python benchmarks/tune.py --config "$config" --work "runs/tune-$family" >> "$log" 2>&1
 $python benchmarks/tune.py --config "$config" --work "runs/tune-$family" --score-test >> "$log" 2>&1

@@ -6,12 +6,11 @@ import dataclasses
 import math
 from pathlib import Path
 
-from i2i_unlearn.checkpoints import read_json, write_json_atomic
+from i2i_unlearn.checkpoints import CHECKPOINTS, read_json, write_json_atomic
 from i2i_unlearn.config import UnlearnConfig
 from i2i_unlearn.distributed import on_main_process
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.lineage import input_folders, training_data_config
-from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.models import load_model
 from i2i_unlearn.plotting import pyplot, save_figure
 from i2i_unlearn.runs import FRONT_PLOT, FRONT_RECORD, RUN_RECORD, prepare_output_dir

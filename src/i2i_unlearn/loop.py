@@ -40,7 +40,6 @@ from i2i_unlearn.distributed import Shard, on_main_process, process_state, use_c
 from i2i_unlearn.errors import UserError
 
 
-
 MIXED_PRECISION = ("no", "bf16")
 
 

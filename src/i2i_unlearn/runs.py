@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from i2i_unlearn.checkpoints import git_commit, versions, write_json_atomic
+from i2i_unlearn.checkpoints import CHECKPOINTS, git_commit, versions, write_json_atomic
 from i2i_unlearn.distributed import on_main_process, process_state
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.host import host_speed
@@ -33,7 +33,7 @@ def prepare_output_dir(out_dir: str | Path, *, overwrite: bool, resume: bool,
     if resume:
         if not out_dir.is_dir():
             raise UserError(f"--resume: {out_dir} does not exist")
-        if checkpointed and not (out_dir / "checkpoints").is_dir():
+        if checkpointed and not (out_dir / CHECKPOINTS).is_dir():
             if (out_dir / RUN_RECORD).is_file():
                 raise UserError(f"--resume: the run in {out_dir} is complete ({RUN_RECORD} is there), nothing to "
                                 "resume; pass --overwrite to run it again")
@@ -74,7 +74,7 @@ def check_replaceable(out_dir: Path, overwrite: bool) -> None:
                         "or by an older version): nothing was deleted; delete the folder yourself or choose "
                         "another --out")
     if not overwrite:
-        if (out_dir / "checkpoints").is_dir():
+        if (out_dir / CHECKPOINTS).is_dir():
             raise UserError(f"{out_dir} already exists and holds an unfinished run: pass --resume to continue it "
                             "or --overwrite to start again")
         if entries:

@@ -10,14 +10,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from i2i_unlearn.checkpoints import write_text_atomic
+from i2i_unlearn.checkpoints import CHECKPOINTS, write_text_atomic
 from i2i_unlearn.config import TaskConfig, TrainConfig, to_dict
 from i2i_unlearn.data import FolderImages, ImageSource, open_split, select_classes
 from i2i_unlearn.data.file_hashes import FILE_HASHES, FileHashes
 from i2i_unlearn.data.hf_dataset import HFDatasetImages
 from i2i_unlearn.distributed import WHOLE, on_main_process
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.loop import CHECKPOINTS, check_global_batch, make_accelerator, resumed_wall_time, run_loop
+from i2i_unlearn.loop import check_global_batch, make_accelerator, resumed_wall_time, run_loop
 from i2i_unlearn.model_card import write_model_card
 from i2i_unlearn.models import I2IModel, build_model
 from i2i_unlearn.models.generation import GENERATION_BATCH, generate_batches, hidden_error_sums

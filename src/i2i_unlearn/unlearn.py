@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from i2i_unlearn.checkpoints import sha256_text, write_text_atomic
+from i2i_unlearn.checkpoints import CHECKPOINTS, sha256_text, write_text_atomic
 from i2i_unlearn.config import DataConfig, TaskConfig, UnlearnConfig, to_dict
 from i2i_unlearn.controllers.budget import BudgetController, check_budget
 from i2i_unlearn.controllers.validation import ValidationProbe
@@ -30,7 +30,7 @@ from i2i_unlearn.lineage import (
     training_config,
     training_data_config,
 )
-from i2i_unlearn.loop import CHECKPOINTS, check_global_batch, make_accelerator, resumed_wall_time, run_loop
+from i2i_unlearn.loop import check_global_batch, make_accelerator, resumed_wall_time, run_loop
 from i2i_unlearn.methods import UnlearnObjective, get_method
 from i2i_unlearn.methods.base import set_trainable
 from i2i_unlearn.model_card import write_model_card

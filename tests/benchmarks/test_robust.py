@@ -9,7 +9,7 @@ import torch
 import yaml
 
 import i2i_unlearn.bench.robust as robust
-from i2i_unlearn.checkpoints import sha256_file, sha256_text
+from i2i_unlearn.checkpoints import read_config_dir, sha256_file, sha256_text
 from i2i_unlearn.config import DataConfig
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
@@ -219,6 +219,15 @@ def test_a_file_request_is_audited_against_retrained_seeds_the_benchmark_trains(
     monkeypatch.setattr(robust, "run_audit", lambda *a, **k: pytest.fail("an audit ran again"))
     monkeypatch.setattr("i2i_unlearn.bench.audit_benchmark.unlearn", lambda *a, **k: pytest.fail("a model again"))
     assert run_benchmark()["rows"] == json.loads(json.dumps(rows))
+    # a kept folder is used only when it is whole and is this retraining: this seed, this list, this original
+    forgotten, original_sha256 = {sha256_text(i) for i in ids}, read_config_dir(original)["weights_sha256"]
+    seed0, seed1 = tmp_path / models["retrained"], tmp_path / models["retrained-2"]
+    assert robust._is_retraining(seed0, original_sha256, 0, forgotten)
+    assert not robust._is_retraining(seed1, original_sha256, 0, forgotten)
+    assert not robust._is_retraining(seed0, original_sha256, 0, forgotten - {sha256_text(ids[0])})
+    assert not robust._is_retraining(seed0, "0" * 64, 0, forgotten)
+    (seed0 / "model.safetensors").write_bytes(b"cut short")
+    assert not robust._is_retraining(seed0, original_sha256, 0, forgotten)
 
 
 @pytest.mark.slow

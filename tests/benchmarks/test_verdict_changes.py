@@ -27,7 +27,8 @@ def test_a_tie_the_combined_interval_called_becomes_a_paired_win_and_an_unchange
     record = verdict_changes.compare(before, after)
     assert record["compared"] == 2 and record["changed"] == 1   # similarity: worse both times, not listed
     [change] = record["changes"]
-    assert (change["row"], change["reference"], change["set"], change["score"]) == ("ours", "retrained", "forget", "fid")
+    assert (change["row"], change["reference"], change["set"], change["score"]) == (
+        "ours", "retrained", "forget", "fid")
     assert (change["before"], change["before_rule"], change["after"], change["after_rule"]) == (
         "tie", "unpaired", "better", "paired")
     assert record["transitions"] == {"tie → better": 1} and record["rules_now"] == {"paired": 1, "unpaired": 1}

@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from i2i_unlearn.checkpoints import (atomic_write, read_config_dir, read_json, sha256_file, sha256_json, sha256_text,
-                                    versions, write_json_atomic, write_text_atomic)
+from i2i_unlearn.checkpoints import (CHECKPOINTS, atomic_write, read_config_dir, read_json, sha256_file, sha256_json,
+                                     sha256_text, versions, write_json_atomic, write_text_atomic)
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, load_yaml, to_dict
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
@@ -32,7 +32,6 @@ from i2i_unlearn.evaluation.audit.relearn import RelearnConfig, relearning_paces
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.scoring import BOOTSTRAP_RESAMPLES
 from i2i_unlearn.lineage import training_data_config
-from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.models import load_model
 from i2i_unlearn.paths import absolute, relative
 from i2i_unlearn.unlearn import unlearn

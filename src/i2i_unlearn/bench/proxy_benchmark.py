@@ -28,13 +28,13 @@ from pathlib import Path
 
 import yaml
 
-from i2i_unlearn.checkpoints import read_json, sha256_file, sha256_json, versions, write_json_atomic, write_text_atomic
+from i2i_unlearn.checkpoints import (CHECKPOINTS, read_json, sha256_file, sha256_json, versions, write_json_atomic,
+                                     write_text_atomic)
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, load_yaml, to_dict
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.scoring import BOOTSTRAP_RESAMPLES
 from i2i_unlearn.evaluation.targets import GROUND_TRUTH, MEAN_FILL, RETRAINED
-from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.paths import absolute, relative
 from i2i_unlearn.runs import RUN_RECORD, total_wall_time
 from i2i_unlearn.text import format_fixed as fmt
@@ -110,9 +110,9 @@ def scored(models: dict[str, Path], out: Path, spec: dict, split: str, bootstrap
     """(results.json, seconds) of evaluate on `split`, run once: a finished scoring with the same key is read back."""
     task = from_dict(TaskConfig, spec.get("task") or {"name": "center-inpaint", "ratio": 0.5}, " task")
     key = sha256_json({"models": {name: _weights(folder) for name, folder in models.items()},
-                                  "evaluator": _weights(absolute(spec["evaluator"], root)), "task": to_dict(task),
-                                  "forget_classes": spec.get("forget_classes"), "seed": spec.get("seed", 0),
-                                  "split": split, "bootstrap": bootstrap})
+                       "evaluator": _weights(absolute(spec["evaluator"], root)), "task": to_dict(task),
+                       "forget_classes": spec.get("forget_classes"), "seed": spec.get("seed", 0),
+                       "split": split, "bootstrap": bootstrap})
     if ((out / "results.json").is_file() and (out / SCORING_KEY).is_file()
             and (out / SCORING_KEY).read_text() == key):
         seconds = float((out / SCORING_TIME).read_text()) if (out / SCORING_TIME).is_file() else None

@@ -47,6 +47,7 @@ from i2i_unlearn.evaluation.audit.probe import PERMUTATIONS, probe_floor
 from i2i_unlearn.evaluation.audit.relearn import NOISE_Z, RelearnConfig
 from i2i_unlearn.evaluation.bench_cost import NOT_RECORDED, REFERENCE_GFLOPS, at_reference
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
+from i2i_unlearn.lineage import FORGOTTEN_IDS
 from i2i_unlearn.paths import absolute, relative
 from i2i_unlearn.runs import total_wall_time
 
@@ -196,11 +197,12 @@ def retrained_without(spec: RobustSpec, ids: Path, folder: Path, root: Path) -> 
     original is used as it is."""
     original = absolute(spec.original, root)
     original_sha256 = read_config_dir(original)["weights_sha256"]
+    kept_name = f"{original.name}-without-files-{sha256_file(ids)[:12]}"
+    forgotten = {sha256_text(i) for i in ids.read_text().split()}
     models = []
     for seed in spec.files.retrain_seeds:
-        kept = (absolute(spec.files.keep_in, root) / f"{original.name}-without-files-{sha256_file(ids)[:12]}-seed{seed}"
-                if spec.files.keep_in else None)
-        if kept is not None and _parent_sha256(kept) == original_sha256:
+        kept = absolute(spec.files.keep_in, root) / f"{kept_name}-seed{seed}" if spec.files.keep_in else None
+        if kept is not None and _is_retraining(kept, original_sha256, seed, forgotten):
             models.append(kept)
             continue
         made = _unlearned(original, UnlearnConfig(method="retrain", forget_files=str(ids), seed=seed),
@@ -209,11 +211,18 @@ def retrained_without(spec: RobustSpec, ids: Path, folder: Path, root: Path) -> 
     return models
 
 
-def _parent_sha256(model: Path) -> str | None:
-    """The weights sha256 of the model a finished retraining or unlearning was made from (None: no such model)."""
-    if not (model / "model.safetensors").is_file() or not (model / "config.json").is_file():
-        return None
-    return (read_json(model / "config.json").get("unlearning") or {}).get("parent_weights_sha256")
+def _is_retraining(model: Path, original_sha256: str, seed: int, forgotten: set[str]) -> bool:
+    """A whole finished retraining of the original with `seed`, without exactly the images whose id hashes are
+    `forgotten`: its weights match their recorded hash, its run finished and its lineage says so."""
+    needed = [model / name for name in ("model.safetensors", "config.json", "run.json", FORGOTTEN_IDS)]
+    if not all(path.is_file() for path in needed):
+        return False
+    config = read_json(model / "config.json")
+    step = config.get("unlearning") or {}
+    return (sha256_file(model / "model.safetensors") == config.get("weights_sha256")
+            and step.get("method") == "retrain" and (step.get("config") or {}).get("seed") == seed
+            and step.get("parent_weights_sha256") == original_sha256
+            and set((model / FORGOTTEN_IDS).read_text().split()) == forgotten)
 
 
 def _audit(models: dict[str, Path], out: Path, spec: RobustSpec, root: Path, *, band: list[str] | None = None,

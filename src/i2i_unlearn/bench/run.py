@@ -13,14 +13,13 @@ from i2i_unlearn.bench.measure import Measure, now
 from i2i_unlearn.host import host_speed
 from i2i_unlearn.bench.plan import Cell, make_plan, planned_steps, running_order
 from i2i_unlearn.bench.progress import Progress
-from i2i_unlearn.checkpoints import read_json, sha256_file, versions, write_json_atomic
+from i2i_unlearn.checkpoints import CHECKPOINTS, read_json, sha256_file, versions, write_json_atomic
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, to_dict
 from i2i_unlearn.data import load_split, make_unlearn_split
 from i2i_unlearn.evaluation.collect import collect_set
 from i2i_unlearn.evaluation.embedders import load_embedder
 from i2i_unlearn.evaluation.scoring import score_set
 from i2i_unlearn.lineage import default_retain_classes, training_data_config
-from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.models import load_model
 from i2i_unlearn.runs import total_wall_time
 from i2i_unlearn.unlearn import unlearn

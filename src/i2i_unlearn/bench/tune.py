@@ -45,7 +45,8 @@ from i2i_unlearn.bench.grid import (
     ratios,
     successive_halving,
 )
-from i2i_unlearn.checkpoints import read_config_dir, sha256_json, versions, write_json_atomic, write_text_atomic
+from i2i_unlearn.checkpoints import (CHECKPOINTS, read_config_dir, sha256_json, versions, write_json_atomic,
+                                     write_text_atomic)
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, to_dict
 from i2i_unlearn.data import make_unlearn_split
 from i2i_unlearn.errors import UserError
@@ -54,7 +55,6 @@ from i2i_unlearn.evaluation.collect import collect_set
 from i2i_unlearn.evaluation.evaluator import load_evaluator
 from i2i_unlearn.evaluation.targets import RETRAINED, check_targets
 from i2i_unlearn.lineage import default_retain_classes, training_data_config
-from i2i_unlearn.loop import CHECKPOINTS
 from i2i_unlearn.models import load_model
 from i2i_unlearn.paths import absolute, relative
 from i2i_unlearn.text import format_fixed as fmt

@@ -28,13 +28,13 @@ from pathlib import Path
 
 import torch
 
-from i2i_unlearn.checkpoints import read_json
+from i2i_unlearn.checkpoints import CHECKPOINTS, read_json
 from i2i_unlearn.config import RECORDED_ONLY_WITH, UnlearnConfig
 from i2i_unlearn.controllers.base import MIN_MEASUREMENTS, echo, keep_weights, load_kept_weights, main_process_result
 from i2i_unlearn.controllers.validation import ValidationProbe, resolved_forget_metric
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.metrics import Z_95
-from i2i_unlearn.loop import CHECKPOINTS, Monitor
+from i2i_unlearn.loop import Monitor
 from i2i_unlearn.methods import METHODS, Method
 from i2i_unlearn.models import I2IModel
 from i2i_unlearn.models.base import read_model_config

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from i2i_unlearn.checkpoints import sha256_text
+from i2i_unlearn.checkpoints import CHECKPOINTS, sha256_text
 from i2i_unlearn.config import UnlearnConfig
 from i2i_unlearn.controllers.base import (
     echo,
@@ -35,7 +35,7 @@ from i2i_unlearn.evaluation.audit.membership import (
     restoration_errors,
     roc_summary,
 )
-from i2i_unlearn.loop import CHECKPOINTS, Monitor
+from i2i_unlearn.loop import Monitor
 from i2i_unlearn.models import I2IModel
 
 DEFAULT_STOP_AUC = 0.52   # the default of a file request: within 0.03 of a retrained model's 0.5, with a margin
