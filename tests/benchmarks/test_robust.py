@@ -181,6 +181,8 @@ def test_a_file_request_is_audited_against_retrained_seeds_the_benchmark_trains(
             f"{original.name}-without-files-{sha256_file(tmp_path / record['forget_files'])[:12]}-seed{seed}")
         assert (folder / "SHA256").read_text().split()[0] == sha256_file(folder / "model.safetensors")
         assert not (folder / "checkpoints").exists() and not (folder.parent / f"{folder.name}.tmp").exists()
+        made_from = json.loads((folder / "config.json").read_text())["unlearning"]   # named as in any checkout
+        assert made_from["parent_dir"] == original.name and not Path(made_from["config"]["forget_files"]).is_absolute()
         run = json.loads((folder / "run.json").read_text())
         assert run["kind"] == "retrain" and run["config"]["seed"] == seed
         assert run["inputs"]["forget_count"] == 8 and run["inputs"]["train_count"] == len(train_part) - 8

@@ -341,6 +341,7 @@ def test_a_tuning_run_records_the_like_retrained_choice_and_remakes_a_lost_trial
     assert "forgets most like the retrained model" in written
     assert load_yaml(UnlearnConfig, tmp_path / "like" / "chosen-ours.yaml").alpha == closest["config"]["alpha"]
     assert "like retrained" in tune.markdown(record)
+    assert all(t["scoring_wall_time_s"] > 0 for t in done)   # each trial's scoring time, beside its unlearning's
     continued = next(t for t in done if "continued_from" in t)
     trials = {t["key"]: t for t in record["trials"]}
     for trial in (trials[continued["continued_from"]], continued):

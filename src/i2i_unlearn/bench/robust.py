@@ -29,6 +29,7 @@ work folder: a killed run starts again where it stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,8 +206,10 @@ def retrained_without(spec: RobustSpec, ids: Path, folder: Path, root: Path) -> 
         if kept is not None and _is_retraining(kept, original_sha256, seed, forgotten):
             models.append(kept)
             continue
-        made = _unlearned(original, UnlearnConfig(method="retrain", forget_files=str(ids), seed=seed),
-                          folder / f"retrain-seed{seed}")
+        with contextlib.chdir(root):   # its records name what it was made from relative to the root, like a shipped one
+            made = root / _unlearned(Path(relative(original, root)), UnlearnConfig(
+                method="retrain", forget_files=relative(ids, root), seed=seed),
+                Path(relative(folder / f"retrain-seed{seed}", root)))
         models.append(keep_model_dir(made, kept) if kept is not None else made)
     return models
 

@@ -242,9 +242,11 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
                 trial["continued_from"] = prefix["key"]
             seconds = time.time() - started + (prefix["unlearning_wall_time_s"] if prefix else 0.0)
             unlearned = load_model(out)
+            scoring_started = time.time()
             trial.update({"dir": relative(out, root), "unlearning_wall_time_s": round(seconds, 1),
                           "unlearned_weights_sha256": unlearned.pretrained_info["weights_sha256"],
                           "scores": score(unlearned, split, evaluator, task, forget_indices, seed, original)})
+            trial["scoring_wall_time_s"] = round(time.time() - scoring_started, 3)   # (to plan a re-tune's time)
             trial["ratios"] = ratios(trial, original)
             return record_trial(trial)
 
