@@ -8,9 +8,9 @@ class the original was trained on, drawn with `seed` as bench/audit_benchmark.py
 shipped retrained models: the benchmark retrains the original recipe without the files once per retrain seed
 (the `retrain` method, cached in the work folder, and kept in `files.keep_in` if named); the first seed is the
 held-out ideal row, the others LiRA's OUT shadows, all of them the band (the tell's floor, retain FID). The IN
-shadows are `shadows_in` for both requests
-(the original recipe saw every training image). Relearning and forget recognition measure the forget class's
-recognition: a list of files of every class has none, so a file request records them as not measured.
+shadows are `shadows_in` for both requests (the original recipe saw every training image). Relearning and forget
+recognition measure the forget class's recognition: a list of files of every class has none, so a file request
+records them as not measured.
 
 Per model (the original, the held-out retrained seed, every method):
 - per-example membership (LiRA, audit/lira.py) against shadows trained with and without the forget class: AUC and
