@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from i2i_unlearn.checkpoints import CONFIG_NAME, read_json
 from i2i_unlearn.config import DataConfig, TrainConfig, from_dict, recorded_data_config, to_dict
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.models import I2IModel
@@ -71,3 +72,16 @@ def forgotten_id_hashes(model_dir: str | Path, model: I2IModel) -> frozenset[str
         raise UserError(f"{model_dir} forgot images by file list, but its {FORGOTTEN_IDS} is missing: restore it, "
                         "or a later request could train on those images again")
     return frozenset()
+
+def request_changes(model_dir: str | Path, request: dict, parent_weights_sha256: str) -> list[str]:
+    """What a model folder's making differs in from `request` (an unlearning config as a dict; a key left None is
+    not compared) and from the start model whose weights hash is `parent_weights_sha256`: [] when the folder is what
+    the request would make now. Read from its lineage (config.json), since a retraining's run.json holds its training
+    recipe instead of the request."""
+    path = Path(model_dir) / CONFIG_NAME
+    lineage = (read_json(path).get("unlearning") or {}) if path.is_file() else {}
+    made = lineage.get("config") or {}
+    changed = sorted(key for key, value in request.items() if value is not None and made.get(key) != value)
+    if lineage.get("parent_weights_sha256") != parent_weights_sha256:
+        changed.append("start model")
+    return changed

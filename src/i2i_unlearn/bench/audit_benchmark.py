@@ -31,7 +31,7 @@ from i2i_unlearn.evaluation.audit.probe import PERMUTATIONS
 from i2i_unlearn.evaluation.audit.relearn import RelearnConfig, relearning_paces
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.evaluation.scoring import BOOTSTRAP_RESAMPLES
-from i2i_unlearn.lineage import training_data_config
+from i2i_unlearn.lineage import request_changes, training_data_config
 from i2i_unlearn.models import load_model
 from i2i_unlearn.paths import absolute, relative
 from i2i_unlearn.unlearn import unlearn
@@ -55,15 +55,9 @@ def _unlearned(original: Path, config: UnlearnConfig, out: Path) -> Path:
     reused, and a killed run resumes from its last checkpoint; a folder of another config (knobs re-tuned since)
     starts again."""
     if (out / "run.json").is_file():
-        # the request as the model's lineage records it (a retraining's run.json holds its training recipe instead);
-        # every value asked for must match (unlearn fills in what was left None, e.g. the retain classes), and it
-        # must have been made from the model `original` is now (undo's start is re-made when its knobs change)
-        lineage = ((read_json(out / "config.json").get("unlearning") or {}) if (out / "config.json").is_file()
-                   else {})
-        made = lineage.get("config") or {}
-        changed = sorted(key for key, value in to_dict(config).items() if value is not None and made.get(key) != value)
-        if lineage.get("parent_weights_sha256") != read_config_dir(original)["weights_sha256"]:
-            changed.append("start model")
+        # unlearn fills in what was left None (e.g. the retain classes); the start model is the one `original` is now
+        # (undo's start is re-made when its knobs change)
+        changed = request_changes(out, to_dict(config), read_config_dir(original)["weights_sha256"])
         if not changed:
             return out
         print(f"{out}: made with another {', '.join(changed)}; starting again", flush=True)

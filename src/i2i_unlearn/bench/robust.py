@@ -48,7 +48,7 @@ from i2i_unlearn.evaluation.audit.probe import PERMUTATIONS, probe_floor
 from i2i_unlearn.evaluation.audit.relearn import NOISE_Z, RelearnConfig
 from i2i_unlearn.evaluation.bench_cost import NOT_RECORDED, REFERENCE_GFLOPS, at_reference
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
-from i2i_unlearn.lineage import FORGOTTEN_IDS
+from i2i_unlearn.lineage import FORGOTTEN_IDS, request_changes
 from i2i_unlearn.paths import absolute, relative
 from i2i_unlearn.runs import total_wall_time
 
@@ -220,11 +220,8 @@ def _is_retraining(model: Path, original_sha256: str, seed: int, forgotten: set[
     needed = [model / name for name in ("model.safetensors", "config.json", "run.json", FORGOTTEN_IDS)]
     if not all(path.is_file() for path in needed):
         return False
-    config = read_json(model / "config.json")
-    step = config.get("unlearning") or {}
-    return (sha256_file(model / "model.safetensors") == config.get("weights_sha256")
-            and step.get("method") == "retrain" and (step.get("config") or {}).get("seed") == seed
-            and step.get("parent_weights_sha256") == original_sha256
+    return (sha256_file(model / "model.safetensors") == read_json(model / "config.json").get("weights_sha256")
+            and not request_changes(model, {"method": "retrain", "seed": seed}, original_sha256)
             and set((model / FORGOTTEN_IDS).read_text().split()) == forgotten)
 
 
