@@ -158,7 +158,19 @@ def test_a_trial_killed_after_its_own_checkpoint_goes_on_from_it(few_held_out_mo
     again = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
     assert [c.get("resume") for c in calls] == [True]
     assert (folder / "kill-marker").is_file() and (folder / "model.safetensors").is_file()
-    assert next(t for t in again["trials"] if t["key"] == long["key"])["continued_from"] != long["key"]
+    resumed = next(t for t in again["trials"] if t["key"] == long["key"])
+    assert resumed["continued_from"] != long["key"]
+    # its time is the whole run's: the shorter trial's steps, its own two before the kill, and the resumed invocation
+    before_kill = json.loads((folder / "checkpoints" / "step-0000004" / "state.json").read_text())["wall_time_s"]
+    whole = json.loads((folder / "run.json").read_text())["wall_time_total_s"]
+    assert whole >= before_kill > 0 and resumed["unlearning_wall_time_s"] == round(whole, 3)
+    # a record from before, which counted the last invocation only, reads the whole time again from run.json
+    resumed["unlearning_wall_time_s"] = -1.0
+    (tmp_path / "tune.json").write_text(json.dumps(again))
+    calls.clear()
+    third = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
+    assert calls == []
+    assert next(t for t in third["trials"] if t["key"] == long["key"])["unlearning_wall_time_s"] == round(whole, 3)
 
 
 def test_a_cosine_schedule_runs_every_trial_from_the_start(few_held_out_model_dir, tiny_evaluator_dir, tmp_path):

@@ -45,8 +45,8 @@ from i2i_unlearn.bench.grid import (
     ratios,
     successive_halving,
 )
-from i2i_unlearn.checkpoints import (CHECKPOINTS, read_config_dir, sha256_json, versions, write_json_atomic,
-                                     write_text_atomic)
+from i2i_unlearn.checkpoints import (CHECKPOINTS, CONFIG_NAME, read_config_dir, read_json, sha256_json, versions,
+                                     write_json_atomic, write_text_atomic)
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, to_dict
 from i2i_unlearn.data import make_unlearn_split
 from i2i_unlearn.errors import UserError
@@ -57,6 +57,7 @@ from i2i_unlearn.evaluation.targets import RETRAINED, check_targets
 from i2i_unlearn.lineage import default_retain_classes, training_data_config
 from i2i_unlearn.models import load_model
 from i2i_unlearn.paths import absolute, relative
+from i2i_unlearn.runs import RUN_RECORD, total_wall_time
 from i2i_unlearn.text import format_fixed as fmt
 from i2i_unlearn.unlearn import unlearn
 
@@ -124,6 +125,17 @@ def prefix_trial(trials, method: str, config: UnlearnConfig, weights_sha256: str
                and t["model_weights_sha256"] == weights_sha256 and t["config"]["steps"] < config.steps
                and {**t["config"], "steps": None} == knobs and (root / t["dir"] / CHECKPOINTS).is_dir()]
     return max(shorter, key=lambda t: t["config"]["steps"], default=None)
+
+
+def _whole_wall_time(trial: dict, root: Path) -> dict:
+    """A scored trial's unlearning time over every invocation of its run (run.json), read again while its folder
+    holds the model that was scored: records from before counted a resumed trial's last invocation only."""
+    folder = root / trial["dir"] if trial.get("dir") else None
+    if folder is None or not (folder / RUN_RECORD).is_file() or not (folder / CONFIG_NAME).is_file():
+        return {}
+    if read_json(folder / CONFIG_NAME).get("weights_sha256") != trial.get("unlearned_weights_sha256"):
+        return {}
+    return {"unlearning_wall_time_s": round(total_wall_time(read_json(folder / RUN_RECORD)), 3)}
 
 
 def _named_start(start: dict | None) -> dict:
@@ -223,12 +235,12 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
             if (key in trials and "scores" in trials[key]
                     and trials[key]["model_weights_sha256"] == record["model_weights_sha256"]):
                 trials[key].pop("pruned", None)   # scored before, on the path again
+                trials[key].update(_whole_wall_time(trials[key], root))
                 return trials[key]
             trial = {"key": key, "method": method, "overrides": overrides, "config": to_dict(config),
                      "model_weights_sha256": record["model_weights_sha256"], **_named_start(start)}
             prefix = prefix_trial(trials.values(), method, config, record["model_weights_sha256"], root, start)
             out = work / f"{method}-{key}"
-            started = time.time()
             if (out / CHECKPOINTS).is_dir() and any((out / CHECKPOINTS).iterdir()):
                 # this trial was killed after a checkpoint of its own (its folder is named by its key): go on
                 unlearn(source(), config, out, resume=True, keep_checkpoint=True)
@@ -240,11 +252,10 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
                 unlearn(source(), config, out, overwrite=True, keep_checkpoint=True)
             if prefix is not None:
                 trial["continued_from"] = prefix["key"]
-            seconds = time.time() - started + (prefix["unlearning_wall_time_s"] if prefix else 0.0)
             unlearned = load_model(out)
             scoring_started = time.time()
-            trial.update({"dir": relative(out, root), "unlearning_wall_time_s": round(seconds, 1),
-                          "unlearned_weights_sha256": unlearned.pretrained_info["weights_sha256"],
+            trial.update({"dir": relative(out, root), "unlearned_weights_sha256": unlearned.pretrained_info[
+                "weights_sha256"], "unlearning_wall_time_s": round(total_wall_time(read_json(out / RUN_RECORD)), 3),
                           "scores": score(unlearned, split, evaluator, task, forget_indices, seed, original)})
             trial["scoring_wall_time_s"] = round(time.time() - scoring_started, 3)   # (to plan a re-tune's time)
             trial["ratios"] = ratios(trial, original)
