@@ -160,17 +160,46 @@ def test_a_trial_killed_after_its_own_checkpoint_goes_on_from_it(few_held_out_mo
     assert (folder / "kill-marker").is_file() and (folder / "model.safetensors").is_file()
     resumed = next(t for t in again["trials"] if t["key"] == long["key"])
     assert resumed["continued_from"] != long["key"]
-    # its time is the whole run's: the shorter trial's steps, its own two before the kill, and the resumed invocation
-    before_kill = json.loads((folder / "checkpoints" / "step-0000004" / "state.json").read_text())["wall_time_s"]
-    whole = json.loads((folder / "run.json").read_text())["wall_time_total_s"]
-    assert whole >= before_kill > 0 and resumed["unlearning_wall_time_s"] == round(whole, 3)
-    # a record from before, which counted the last invocation only, reads the whole time again from run.json
-    resumed["unlearning_wall_time_s"] = -1.0
-    (tmp_path / "tune.json").write_text(json.dumps(again))
-    calls.clear()
-    third = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
-    assert calls == []
-    assert next(t for t in third["trials"] if t["key"] == long["key"])["unlearning_wall_time_s"] == round(whole, 3)
+    # its time is the whole run's, each part once: the shorter trial's two steps (in the checkpoint it went on from),
+    # its own two before the kill (in its own last checkpoint), and the resumed invocation
+    def checkpoint_time(trial_dir, step):
+        return json.loads((trial_dir / "checkpoints" / f"step-{step:07d}" / "state.json").read_text())["wall_time_s"]
+    short = next(t for t in again["trials"] if t["key"] == resumed["continued_from"])
+    before_kill = checkpoint_time(folder, 4)
+    assert before_kill > checkpoint_time(tmp_path / short["dir"], 2) > 0
+    run = json.loads((folder / "run.json").read_text())
+    assert run["wall_time_total_s"] == pytest.approx(before_kill + run["wall_time_s"], abs=2e-3)
+    assert resumed["unlearning_wall_time_s"] == round(run["wall_time_total_s"], 3)
+    assert resumed[tune.WALL_TIME_SOURCE] == "run.json"
+
+    def rerun_with(edit) -> dict:   # the record edited, then tuned again: nothing is unlearned, the trial returned
+        record = json.loads((tmp_path / "tune.json").read_text())
+        trial = next(t for t in record["trials"] if t["key"] == long["key"])
+        edit(trial)
+        (tmp_path / "tune.json").write_text(json.dumps(record))
+        calls.clear()
+        after = tune.tune(spec, tmp_path / "tune.json", tmp_path / "work", root=tmp_path)
+        assert calls == []
+        return next(t for t in after["trials"] if t["key"] == long["key"])
+
+    def from_before(trial):   # as recorded before the time was read from run.json
+        trial.pop(tune.WALL_TIME_SOURCE, None)
+        trial["unlearning_wall_time_s"] = -1.0
+    # a record from before reads the whole time from run.json, once
+    assert rerun_with(from_before)["unlearning_wall_time_s"] == round(run["wall_time_total_s"], 3)
+    # ... but not from a folder holding another model than the scored one
+    assert rerun_with(lambda t: from_before(t) or t.update(unlearned_weights_sha256="0" * 64))[
+        "unlearning_wall_time_s"] == -1.0
+    # ... nor from a folder made again since (its run.json times the remake, not the scored run)
+    shutil.rmtree(folder)
+    record = json.loads((tmp_path / "tune.json").read_text())
+    trials = {t["key"]: t for t in record["trials"]}
+    scored = resumed["unlearned_weights_sha256"]
+    trials[long["key"]].update(unlearning_wall_time_s=-2.0, unlearned_weights_sha256=scored)
+    tune.trial_model_dir(trials[long["key"]], record, trials, tmp_path)
+    (tmp_path / "tune.json").write_text(json.dumps(record))
+    assert json.loads((folder / "config.json").read_text())["weights_sha256"] == scored   # the same model again
+    assert rerun_with(lambda t: None)["unlearning_wall_time_s"] == -2.0
 
 
 def test_a_cosine_schedule_runs_every_trial_from_the_start(few_held_out_model_dir, tiny_evaluator_dir, tmp_path):

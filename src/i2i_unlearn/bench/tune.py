@@ -127,15 +127,20 @@ def prefix_trial(trials, method: str, config: UnlearnConfig, weights_sha256: str
     return max(shorter, key=lambda t: t["config"]["steps"], default=None)
 
 
+WALL_TIME_SOURCE = "unlearning_wall_time_from"   # "run.json": every invocation of the run (run.json's total)
+OLD_WALL_TIME = "the record before run.json was read (a resumed trial's last invocation only)"
+
+
 def _whole_wall_time(trial: dict, root: Path) -> dict:
-    """A scored trial's unlearning time over every invocation of its run (run.json), read again while its folder
-    holds the model that was scored: records from before counted a resumed trial's last invocation only."""
+    """A trial scored before its time was read from run.json: that time, while its folder still holds the run that
+    was scored (its weights, and not made again since: `trial_model_dir` marks a remade trial first). Once only."""
     folder = root / trial["dir"] if trial.get("dir") else None
-    if folder is None or not (folder / RUN_RECORD).is_file() or not (folder / CONFIG_NAME).is_file():
+    if (WALL_TIME_SOURCE in trial or folder is None or not (folder / RUN_RECORD).is_file()
+            or not (folder / CONFIG_NAME).is_file()
+            or read_json(folder / CONFIG_NAME).get("weights_sha256") != trial.get("unlearned_weights_sha256")):
         return {}
-    if read_json(folder / CONFIG_NAME).get("weights_sha256") != trial.get("unlearned_weights_sha256"):
-        return {}
-    return {"unlearning_wall_time_s": round(total_wall_time(read_json(folder / RUN_RECORD)), 3)}
+    return {"unlearning_wall_time_s": round(total_wall_time(read_json(folder / RUN_RECORD)), 3),
+            WALL_TIME_SOURCE: RUN_RECORD}
 
 
 def _named_start(start: dict | None) -> dict:
@@ -256,6 +261,7 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
             scoring_started = time.time()
             trial.update({"dir": relative(out, root), "unlearned_weights_sha256": unlearned.pretrained_info[
                 "weights_sha256"], "unlearning_wall_time_s": round(total_wall_time(read_json(out / RUN_RECORD)), 3),
+                          WALL_TIME_SOURCE: RUN_RECORD,
                           "scores": score(unlearned, split, evaluator, task, forget_indices, seed, original)})
             trial["scoring_wall_time_s"] = round(time.time() - scoring_started, 3)   # (to plan a re-tune's time)
             trial["ratios"] = ratios(trial, original)
@@ -326,6 +332,7 @@ def trial_model_dir(trial: dict, record: dict, trials: dict, root: Path, echo=pr
         start = trial.get("starts_from")
         source = trial_model_dir(trials[start["key"]], record, trials, root, echo) if start else root / record["model"]
         echo(f"{trial['method']} {trial['key']}: its model is not in {trial['dir']}; making it again")
+        trial.setdefault(WALL_TIME_SOURCE, OLD_WALL_TIME)   # the remake's run.json is not the scored run's
         unlearn(source, from_dict(UnlearnConfig, trial["config"], " trial"), out, overwrite=True, keep_checkpoint=True)
         made = load_model(out).pretrained_info["weights_sha256"]
         if trial.get("unlearned_weights_sha256") not in (None, made):
