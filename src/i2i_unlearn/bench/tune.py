@@ -416,8 +416,8 @@ def markdown(record: dict) -> str:
     original = record["original"]["scores"]
     lines = [f"Tuning on the validation split ({record['budget']['validation_images']['forget']} forget, "
              f"{record['budget']['validation_images']['retain']} retain images), "
-             f"{record['budget']['trials_per_method']} trials per method, "
-             f"{record['budget'].get('steps_per_method', '?')} optimiser steps each; `{record['command']}`.", "",
+             f"{record['budget']['trials_per_method']} grid points per method, "
+             f"{record['budget'].get('steps_per_method', '?')} optimiser steps per method; `{record['command']}`.", "",
              *([f"Budget: {record['budget']['halving']['doc']} (keep {record['budget']['halving']['keep']}).", ""]
                if record["budget"].get("halving") else []),
              f"Rule: {record['rule']['doc']} (retain_fid_max_x {record['rule']['retain_fid_max_x']}, "
