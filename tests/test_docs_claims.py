@@ -113,28 +113,65 @@ def competence_of_the_four_originals():
     assert len(models) == 4 and all(m["competent"] for m in models.values())
 
 
-@claim("docs/findings.md", "`random-encoder` meet all 4 judged method targets on one unlearning seed",
-       "the bench's seeds 1 and 2 of `ours` end above the retain bound")
-def mae_tuned_ours_and_random_encoder():
-    for method in ("ours", "random-encoder"):
-        assert method_verdicts("tune-mae.json", method) == {"met": 4, "not judged": 1}
-    ours, original = main_rows("mae")["ours"], main_rows("mae")["original"]
-    assert stat(ours, "retain")["n"] == 3 and results("bench-mae/bench.json")["seeds"] == [0, 1, 2]
-    above = [value / mean(original, "retain") > 1.15 for value in stat(ours, "retain")["values"]]
-    assert above == [False, True, True]
-
-
-@claim("docs/findings.md", "the three whole-model baselines keep the retain set at no point of that grid",
-       "the bench's alpha sweep has `noisy-label` keeping it at a smaller forget weight), which issue 32's one grid")
-def mae_whole_model_baselines_on_the_grid():
+@claim("docs/findings.md", "the eight methods chosen on validation for the MAE over issue 32's one grid (24 points "
+       "per method, of which successive halving runs 16: 10,000 optimiser steps per method)",
+       "Every method but `undo` keeps the retain set by the rule somewhere on that grid, `max-loss` and "
+       "`retain-label` only at one point (forget weight 0.01), where they forget little; `noisy-label` and `ours` "
+       "forget the most within the bound.",
+       "the paired upper end of its retain FID ratio is 1.17x at best, so its choice is its trial with the lowest "
+       "retain FID.")
+def mae_tuned_on_one_grid():
+    from i2i_unlearn.bench.grid import keeps_retain
     tune = results("tune-mae.json")
-    for method in ("max-loss", "noisy-label", "retain-label"):
-        assert all(t["ratios"]["retain_fid_x"] > tune["rule"]["retain_fid_max_x"]
-                   for t in tune["trials"] if t["method"] == method)
-    rows = main_rows("mae")
-    kept = [r["vary"]["value"] for r in rows.values() if r["method"] == "noisy-label" and r.get("vary")
-            and mean(r, "retain") / mean(rows["original"], "retain") <= 1.15]
-    assert kept and max(kept) < min(t["overrides"]["alpha"] for t in tune["trials"] if t["method"] == "noisy-label")
+    chosen, methods = tune["chosen"], tune["budget"]["methods"]
+    assert len(methods) == 8 and set(chosen) == set(methods) and tune["budget"]["trials_per_method"] == 24
+    assert tune["budget"]["steps_per_method"] == 10_000 and tune["budget"]["halving"]
+    run = {m: [t for t in tune["trials"] if t["method"] == m and "scores" in t] for m in methods}
+    for method in methods:   # 12 trials of 500 steps, 4 of them continued to 1500
+        assert len(run[method]) == 16 and sum(t["config"]["steps"] for t in run[method]) - 500 * 4 == 10_000, method
+    assert [m for m in methods if not chosen[m]["keeps_retain_by_rule"]] == ["undo"]
+    assert chosen["undo"]["starts_from"]["key"] == chosen["ours-substitute"]["key"]
+    assert not any(keeps_retain(t, tune["rule"]) for t in run["undo"])
+    assert round(min(t["ratios"]["retain_fid_hi_x"] for t in run["undo"]), 2) == 1.17
+    assert chosen["undo"]["key"] == min(run["undo"], key=lambda t: t["ratios"]["retain_fid_x"])["key"]
+    for method in ("max-loss", "retain-label"):
+        kept = [t for t in run[method] if keeps_retain(t, tune["rule"])]
+        assert [t["overrides"]["alpha"] for t in kept] == [min(tune["budget"]["grid"]["alpha"])] == [0.01]
+        assert chosen[method]["ratios"]["forget_recognition_x"] > 0.85   # forgets little
+    by_forgetting = sorted(chosen, key=lambda m: chosen[m]["ratios"]["forget_recognition_x"])
+    assert set(by_forgetting[:2]) == {"noisy-label", "ours"}
+
+
+@claim("docs/findings.md", "On test, on one unlearning seed, `ours` and `noisy-label` meet all 4 judged method "
+       "targets; every other method misses the forget FID target (3x the original's), and `max-loss` also the Cat "
+       "recognition one.")
+def mae_tuned_on_test():
+    targets = json.loads((ROOT / "docs" / "targets.json").read_text())["targets"]
+    tests = results("tune-mae.json")["test"]
+    assert len(tests) == 8
+    for method in tests:
+        missed = {e["target"] for e in targets if e["json"] == "benchmarks/results/tune-mae.json"
+                  and e.get("run") == method and e["kind"] == "method" and e["verdict"] == "missed"}
+        judged = method_verdicts("tune-mae.json", method)
+        if method in ("ours", "noisy-label"):
+            assert judged == {"met": 4, "not judged": 1}, method
+        else:
+            assert "forget FID >= 3 x original" in missed, method
+            assert (missed == {"forget FID >= 3 x original", "forget recognition <= retrained + 0.05"}) == (
+                method == "max-loss"), method
+
+
+@claim("docs/findings.md", "The MAE benches (both datasets) and [`audit-mae.md`](../benchmarks/results/audit-mae.md) "
+       "were run with the knobs from before this re-tune (`ours`: 1500 steps, now 500).")
+def mae_pages_before_the_retune():
+    knobs = yaml.safe_load((ROOT / "configs" / "unlearn-mae-animal-mnist.yaml").read_text())
+    assert knobs["steps"] == 500
+    for bench in ("mae", "mae-fashion"):
+        steps = {c["steps"] for c in results(f"bench-{bench}/bench.json")["cells"]
+                 if c["row"] == "ours" and c["unlearn_key"]}
+        assert steps == {1500}, bench
+    audited = results("audit-mae.json")["knobs_config"]
+    assert (audited["steps"], audited["alpha"]) == (1500, 0.1) and knobs["alpha"] != 0.1
 
 
 @claim("docs/findings.md", "`retain-label` meet all 4 judged method targets; `ours` ends nearest the retrained "
@@ -325,10 +362,13 @@ def budget_reads_the_upper_end():
     assert "upper end of the retain ratio's 95 % interval" in RULE_DOC
 
 
-@claim("docs/findings.md", "cost 1.83x the original's retain FID against 1.07x on one seed, and 2.37x over the "
-       "bench's three seeds, which miss the proxy target too")
+@claim("docs/findings.md", "binarized Fashion-MNIST with forget weight 0.025, cost 1.83x the original's retain FID "
+       "against 1.07x on one seed, and 2.37x over the bench's three seeds, which miss the proxy target too")
 def best_proxy():
-    test = results("proxy-mae.json")["test"]
+    record = results("proxy-mae.json")
+    (best,) = [r for r in record["runs"] if r["name"] == record["chosen"]["run"]["name"]]
+    assert best["overrides"]["alpha"] == 0.025
+    test = record["test"]
     assert (round(test["proxy"]["retain_fid_x"], 2), round(test["reference"]["retain_fid_x"], 2)) == (1.83, 1.07)
     target = bench_target("mae", "proxy")
     assert target["status"] == "missed" and "ours-proxy-binarized 2.37x (forget targets met)" in target["measured"]
@@ -452,20 +492,6 @@ def vqgan_files_audit():
     assert (round(summary["original"]["auc"], 2), round(summary["retrained"]["auc"], 2)) == (0.71, 0.47)
     assert all(summary[m]["auc"] > summary["retrained"]["auc"] + 0.05 for m in ("ours", "ours-stop"))
     assert [round(retain[m]["fid"] / retain["original"]["fid"], 2) for m in ("ours", "ours-stop")] == [1.18, 1.25]
-
-
-@claim("docs/findings.md", "the MAE's `ours` with the same knobs and seed 0, run by the tuning and again by the "
-       "bench in another session, ended at retain FIDs 5 % apart, well inside the bench's seed interval")
-def mae_rerun():
-    knobs = yaml.safe_load((ROOT / "configs" / "unlearn-mae-animal-mnist.yaml").read_text())
-    tune = results("tune-mae.json")
-    (trial,) = [t for t in tune["trials"] if t["key"] == tune["chosen"]["ours"]["key"]]
-    assert {k: trial["config"][k] for k in ("alpha", "steps", "seed")} == {k: knobs[k] for k in ("alpha", "steps",
-                                                                                                  "seed")}
-    tuned = demo_test("mae", "ours")["unlearned"]["retain"]["fid"]
-    ours = stat(main_rows("mae")["ours"], "retain")
-    assert round(abs(tuned - ours["values"][0]) / ours["values"][0] * 100) == 5
-    assert abs(tuned - ours["values"][0]) < ours["seed_hw"]
 
 
 @claim("docs/findings.md", "bench cells since the machine's speed was recorded name the machine they ran on")
@@ -625,8 +651,8 @@ def proxy_benchmark_settings():
     assert 30 <= minutes <= 50
 
 
-@claim("docs/proxy.md", "With the shipped knobs (alpha 0.1) every proxy forgets Cat past the target while the "
-       "retain FID grows 3.2x to 7.9x on validation; the model's own outputs do worst.",
+@claim("docs/proxy.md", "With the knobs shipped when it ran (alpha 0.1, before issue 32's re-tune of the MAE) every "
+       "proxy forgets Cat past the target while the retain FID grows 3.2x to 7.9x on validation; the model's own outputs do worst.",
        "with a smaller forget weight (alpha 0.025, chosen on validation): on test it meets the forget targets (Cat "
        "recognition 0.28x the original's) at 1.83x the original's retain FID, against 1.07x with the real retain "
        "set. The target of 1.3x is missed. That is one run; the MAE bench runs the same proxy with 3 seeds",
@@ -681,10 +707,18 @@ def the_declared_grid():
         assert continued(12, tune["halving"]["keep"]) == 4
 
 
-@claim("docs/results-notes.md", "the earlier grids (three forget weights x two lengths, one rate; the VQ-GAN's "
-       "`ours` has two trials more, from before its grid moved)")
+@claim("docs/results-notes.md", "the MAE's knobs were chosen by them, while the VQ-GAN's and the diffusion "
+       "model's knobs in `configs/` and their pages below come from the earlier rule (the point estimate) over the "
+       "earlier grids (three forget weights x two lengths, one rate; the VQ-GAN's `ours` has two trials more, from "
+       "before its grid moved)")
 def the_earlier_grids():
-    for family in ("mae", "vqgan", "diffusion"):
+    from i2i_unlearn.bench.grid import RULE_DOC
+    mae = results("tune-mae.json")
+    assert mae["budget"]["grid"] == yaml.safe_load((ROOT / "benchmarks" / "tune-mae.yaml").read_text())["grid"]
+    assert mae["rule"]["doc"] == RULE_DOC and all("retain_fid_hi_x" in t["ratios"] for t in mae["trials"]
+                                                  if "ratios" in t)
+    for family in ("vqgan", "diffusion"):
+        assert not any("retain_fid_hi_x" in t.get("ratios", {}) for t in results(f"tune-{family}.json")["trials"])
         tune = results(f"tune-{family}.json")
         for method, grid in tune["budget"]["grid"].items():
             assert set(grid) == {"alpha", "steps"} and (len(grid["alpha"]), len(grid["steps"])) == (3, 2)
@@ -748,10 +782,11 @@ def the_older_retraining():
     assert run["config_overrides"] == [] and ratio(metrics, "retrain", "retain") > 1
 
 
-@claim("docs/results-notes.md", "Tuned on validation with the current MAE, the three whole-model baselines keep the "
-       "retain set at no grid point", "the original's and `retrain`'s retain FID intervals overlap")
+@claim("docs/results-notes.md", "Tuned on validation with the current MAE over issue 32's grid, `max-loss` and "
+       "`retain-label` keep the retain set at its smallest forget weight only, where they forget little",
+       "the original's and `retrain`'s retain FID intervals overlap")
 def the_current_mae():
-    mae_whole_model_baselines_on_the_grid()
+    mae_tuned_on_one_grid()
     summary = results("retrain_spread_mae_animal_mnist.json")["summary"]
     original, retrained = summary["original"]["retain_fid"], summary["retrained"]["retain_fid"]
     assert original["min"] <= retrained["max"] and retrained["min"] <= original["max"]
