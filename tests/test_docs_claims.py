@@ -900,6 +900,17 @@ def robustness_band_allowance():
     assert measurement_allowance(0.5, 100, 4) == pytest.approx(1.96 * (0.25 / 400) ** 0.5)
 
 
+@claim("docs/robustness.md", "A method none of whose trials keeps the retain set has no such knobs: on the MAE, `undo`")
+def robustness_no_like_retrained_knobs():
+    from i2i_unlearn.bench.grid import keeps_retain
+    tune = results("tune-mae.json")
+    for method, choice in tune["like_retrained"].items():
+        kept = any(keeps_retain(t, tune["rule"]) for t in tune["trials"] if t["method"] == method and "ratios" in t)
+        assert (choice is None) == (not kept) == (method == "undo"), method
+    assert not (ROOT / "configs" / "like-retrained" / "mae-animal-mnist-undo.yaml").exists()
+    assert (ROOT / "configs" / "like-retrained" / "mae-animal-mnist-ours-substitute.yaml").is_file()
+
+
 # Numbers a page names without measuring them: notation, examples of a flag's value, citations, issue numbers.
 NOT_MEASURED = {
     "docs/budget.md": {"1.10": "the example budget of the command at the top", "2025": "the paper's venue (ICLR "
