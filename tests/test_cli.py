@@ -29,6 +29,15 @@ def test_list_shows_every_registry():
     assert "choose one of" in _error(["list", "everything"])
 
 
+def test_list_methods_loads_no_model_family():
+    """`list methods` answers in the time torch takes to import: the families' transformers and diffusers stay out."""
+    code = ("import sys; from typer.testing import CliRunner; from i2i_unlearn.cli import app; "
+            "assert CliRunner().invoke(app, ['list', 'methods']).exit_code == 0; "
+            "print(sorted(m for m in ('transformers', 'diffusers') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--forget-classes", "Unicorn"], "unknown class name.*known: Bear, Bird, Cat"),
     ([], "forget set is empty"),

@@ -13,20 +13,37 @@ from i2i_unlearn.errors import UserError
 @app.command("list")
 def list_things(what: str = typer.Argument(..., help="models | methods | datasets | tasks")):
     """List what is registered."""
-    from i2i_unlearn.data import DATASETS
-    from i2i_unlearn.methods import METHODS
-    from i2i_unlearn.models import MODELS
-    from i2i_unlearn.tasks import TASKS
-    tables = {"models": {name: (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-                         for name, cls in MODELS.items()},
-              "methods": {name: f"[{cls.trains}] {cls.summary}" for name, cls in METHODS.items()},
-              "datasets": {name: (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-                           for name, fn in DATASETS.items()},
-              "tasks": {name: "" for name in TASKS}}
-    if what not in tables:
-        raise UserError(f"cannot list {what!r}; choose one of: {', '.join(tables)}")
-    for name, text in tables[what].items():
+    listings = {"models": _list_models, "methods": _list_methods, "datasets": _list_datasets, "tasks": _list_tasks}
+    if what not in listings:
+        raise UserError(f"cannot list {what!r}; choose one of: {', '.join(listings)}")
+    for name, text in listings[what]().items():
         typer.echo(f"{name:16s} {text}".rstrip())
+
+
+# one import per listing: `list methods` need not load transformers and diffusers for the model families
+def _first_line(obj) -> str:
+    return (obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else ""
+
+
+def _list_models() -> dict[str, str]:
+    from i2i_unlearn.models import MODELS
+    return {name: _first_line(cls) for name, cls in MODELS.items()}
+
+
+def _list_methods() -> dict[str, str]:
+    from i2i_unlearn.methods import METHODS
+    return {name: f"[{cls.trains}] {cls.summary}" for name, cls in METHODS.items()}
+
+
+def _list_datasets() -> dict[str, str]:
+    from i2i_unlearn.data import DATASETS
+    return {name: _first_line(fn) for name, fn in DATASETS.items()}
+
+
+def _list_tasks() -> dict[str, str]:
+    from i2i_unlearn.tasks import TASKS
+    return {name: "" for name in TASKS}
+
 
 @app.command()
 def evaluate(model: list[str] = typer.Option(..., help="NAME=DIR (or DIR), repeated: e.g. original=DIR "

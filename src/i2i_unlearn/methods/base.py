@@ -7,7 +7,7 @@ family works with every method through the I2IModel protocol.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -15,7 +15,9 @@ from torch import nn
 from i2i_unlearn.config import UnlearnConfig
 from i2i_unlearn.distributed import WHOLE, Shard
 from i2i_unlearn.errors import UserError
-from i2i_unlearn.models import I2IModel
+
+if TYPE_CHECKING:   # annotations only: the registry lists without importing transformers and diffusers
+    from i2i_unlearn.models import I2IModel
 
 METHODS: dict[str, type["Method"]] = {}
 

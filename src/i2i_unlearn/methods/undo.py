@@ -14,11 +14,15 @@ theta_fresh: each layer's PyTorch default initialisation, drawn from the run's s
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.methods.base import Batch, Method, register_method
-from i2i_unlearn.models import I2IModel
+
+if TYPE_CHECKING:
+    from i2i_unlearn.models import I2IModel
 
 DEFAULT_PERTURB = 0.3
 
