@@ -10,9 +10,10 @@ import yaml
 
 import i2i_unlearn.bench.robust as robust
 from i2i_unlearn.checkpoints import read_config_dir, sha256_file, sha256_text
-from i2i_unlearn.config import DataConfig
+from i2i_unlearn.config import DataConfig, UnlearnConfig, load_yaml
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
+from i2i_unlearn.paths import relative
 from conftest import FEW_HELD_OUT, tiny_train_config, tiny_unlearn_config
 
 
@@ -258,7 +259,7 @@ def test_the_robust_benchmark_audits_every_method_against_shadows_and_the_band(f
         "methods": {"ours": {"knobs": str(knobs)}, "undo": {"knobs": str(undo_knobs), "starts_from": "ours"}},
         "relearn": {"steps": 2, "images": 4, "batch_size": 4, "lr": 1e-3, "eval_steps": [0, 2],
                     "attack_seeds": [0, 1], "quantize_bits": [8]},
-        "max_images": 6, "bootstrap": 20, "permutations": 4, "probe_folds": 2}))
+        "max_images": 6, "bootstrap": 20, "permutations": 4, "probe_folds": 2, "keep_methods_in": "kept"}))
 
     def run_benchmark():
         return robust.robust_benchmark(spec, tmp_path / "work", tmp_path, root=tmp_path,
@@ -266,6 +267,15 @@ def test_the_robust_benchmark_audits_every_method_against_shadows_and_the_band(f
     record = run_benchmark()
     rows = record["rows"]
     assert list(rows) == ["original", "retrained", "ours", "undo", "retrained-2"]
+    # each method's model kept whole in `keep_methods_in`, named by its row, its start recorded relative to the root
+    for name, start in (("ours", original), ("undo", tmp_path / "kept" / "ours")):
+        kept = tmp_path / "kept" / name
+        assert record["models"][name] == f"kept/{name}"
+        assert (kept / "SHA256").read_text().split()[0] == sha256_file(kept / "model.safetensors")
+        assert not (kept / "checkpoints").exists()
+        lineage = json.loads((kept / "config.json").read_text())["unlearning"]
+        assert lineage["parent_weights_sha256"] == read_config_dir(start)["weights_sha256"]
+        assert lineage["parent_dir"] == relative(start, tmp_path)   # "kept/ours" for undo
     # LiRA on the original, the held-out retrained seed and the methods, with intervals; not on the band's other seed
     assert record["lira_shadows"] == {"in": 2, "out": 3}
     for name in ("original", "retrained", "ours", "undo"):
@@ -315,3 +325,13 @@ def test_the_robust_benchmark_audits_every_method_against_shadows_and_the_band(f
     monkeypatch.setattr("i2i_unlearn.evaluation.audit.run.restoration_errors",
                         lambda *a, **k: pytest.fail("a model scored again for LiRA"))
     assert run_benchmark()["rows"] == json.loads(json.dumps(rows))
+    # the whole work folder gone, as on another machine: the kept models serve, no method unlearns again (their
+    # weights, so the cached relearning and LiRA, are the same); a kept model of other knobs is not used
+    shutil.rmtree(tmp_path / "work")
+    monkeypatch.setattr("i2i_unlearn.bench.audit_benchmark.unlearn", lambda *a, **k: pytest.fail("a model again"))
+    assert run_benchmark()["rows"] == json.loads(json.dumps(rows))
+    knobs_now = load_yaml(UnlearnConfig, knobs)
+    knobs_now.forget_classes = ["Cat"]
+    assert robust._is_kept_unlearning(tmp_path / "kept" / "ours", knobs_now, original)
+    knobs_now.alpha = 0.25
+    assert not robust._is_kept_unlearning(tmp_path / "kept" / "ours", knobs_now, original)

@@ -25,7 +25,8 @@ Per model (the original, the held-out retrained seed, every method):
 A model in LiRA's fit cannot be audited by it, so the audit runs twice: relearning and the tell with the band, then
 LiRA with the shadows on the original, the held-out retrained seed and the methods (the band's other seeds may be
 OUT shadows). Every model and audit is cached in the
-work folder: a killed run starts again where it stopped.
+work folder: a killed run starts again where it stopped; with `keep_methods_in`, each method's model is also kept
+(committed), so a session on another machine audits the same weights.
 """
 from __future__ import annotations
 
@@ -105,6 +106,9 @@ class RobustSpec:
     probe_folds: int = 5
     seed: int = 0
     files: RobustFiles | None = field(default=None, metadata=WHEN_SET_KEY)   # a file request, or `forget_classes`
+    # a folder where each method's finished model is also kept, as <folder>/<method row>: committed, a later session
+    # on another machine audits the same weights (its relearning and LiRA results, cached by them, are reused)
+    keep_methods_in: str | None = field(default=None, metadata=WHEN_SET_KEY)
 
 
 def load_spec(path: Path, root: Path) -> RobustSpec:
@@ -175,9 +179,25 @@ def _method_models(spec: RobustSpec, work: Path, root: Path, forget_files: Path 
         else:
             config.forget_classes, config.forget_files = [], str(forget_files)
         start = models[method.starts_from] if method.starts_from else original
-        models[name] = _unlearned(start, config, work / f"method-{name}")
+        kept = absolute(spec.keep_methods_in, root) / name if spec.keep_methods_in else None
+        if kept is not None and _is_kept_unlearning(kept, config, start):
+            models[name] = kept
+        else:
+            with contextlib.chdir(root):   # its records name its start and data relative to the root
+                made = root / _unlearned(Path(relative(start, root)), config,
+                                         Path(relative(work / f"method-{name}", root)))
+            models[name] = keep_model_dir(made, kept) if kept is not None else made
         del pending[name]
     return models
+
+
+def _is_kept_unlearning(model: Path, config: UnlearnConfig, start: Path) -> bool:
+    """A whole finished unlearning of `start` with `config`: its weights match their recorded hash, its run finished
+    and its lineage names this request (a kept model of knobs re-tuned since is made again)."""
+    if not all((model / name).is_file() for name in ("model.safetensors", "config.json", "run.json")):
+        return False
+    return (sha256_file(model / "model.safetensors") == read_json(model / "config.json").get("weights_sha256")
+            and not request_changes(model, to_dict(config), read_config_dir(start)["weights_sha256"]))
 
 
 def file_request(spec: RobustSpec, work: Path, root: Path) -> tuple[Path, Path]:
