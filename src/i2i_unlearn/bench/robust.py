@@ -371,6 +371,7 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
     and .md and the published audits beside them."""
     name = Path(config_path).stem
     spec = load_spec(Path(config_path), root)
+    work = Path(work).resolve()   # its models are made from the root (their records relative to it): not from here
     forget_files = None
     if spec.files is None:
         retrained = [absolute(d, root) for d in spec.retrained]
