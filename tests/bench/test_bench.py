@@ -426,8 +426,8 @@ def test_the_readme_summary_counts_each_models_targets_from_targets_json(tmp_pat
     lines = summary_lines(record)
     assert lines[0] == BEGIN and lines[-1] == END
     assert "- `a`: bench 1 met, 2 missed, 1 tie; tuned 1 met, 1 not judged; competence 1 met, 1 missed" in lines
-    assert ("- `b`: no bench; tuned b: 1 met; b-noise-context: 1 missed; robustness 1 missed; robustness to a file "
-            "request 1 met, 1 not judged; no competence check") in lines
+    assert ("- `b`: no bench; tuned b: 1 met; b-noise-context: 1 missed; robustness 1 missed; robustness (a file "
+            "request) 1 met, 1 not judged; no competence check") in lines
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{BEGIN}\nold\n{END}\n\nafter\n")
     assert write_summary(readme, record).read_text() == "# x\n\n" + "\n".join(lines) + "\n\nafter\n"

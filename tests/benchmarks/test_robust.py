@@ -63,6 +63,18 @@ def test_the_targets_follow_the_numbers():
                if "cost" in t["name"] or "LiRA" in t["name"] or "tell" in t["name"])
 
 
+
+def test_the_page_says_when_the_attack_cannot_catch_the_original():
+    """LiRA's power check: the original is caught when its AUC interval excludes 0.5, on either side."""
+    def lira(low, high):
+        return {"auc": (low + high) / 2, "intervals": {"auc": [low, high]}}
+    assert robust._original_caught(lira(0.95, 0.98)) and robust._original_caught(lira(0.20, 0.30))
+    assert robust._original_caught(lira(0.43, 0.56)) is False and robust._original_caught(None) is None
+    record = json.loads((Path(__file__).parents[2] / "benchmarks/results/robust-mae.json").read_text())
+    assert "does not catch the original" not in robust.markdown(record)
+    record["rows"]["original"]["lira"] = {**record["rows"]["original"]["lira"], **lira(0.43, 0.56)}
+    assert "The attack does not catch the original here" in robust.markdown(record)
+
 def test_retain_fid_is_compared_with_the_band_by_the_paired_rule():
     """Image noise the rows share cancels (the same hard images); the seed part is the prediction interval of one more
     retrained seed, by hand; a band seed is read against the others."""

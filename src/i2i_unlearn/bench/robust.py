@@ -456,6 +456,15 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
     return record
 
 
+def _original_caught(lira: dict | None) -> bool | None:
+    """Whether LiRA tells the original from the retrained models: its AUC interval excludes 0.5 (either side: a
+    model that restores its members worse gives them away too). None when not measured."""
+    if not lira or "auc" not in lira.get("intervals", {}):
+        return None
+    low, high = lira["intervals"]["auc"]
+    return not low <= 0.5 <= high
+
+
 def _show(value, digits: int = 3) -> str:
     if value is None:
         return "–"
@@ -488,6 +497,11 @@ def markdown(record: dict) -> str:
                          if k in lira.get("intervals", {}) else _show(lira[k])
                          for k in ("auc", "tpr_at_0.01_fpr", "tpr_at_0.001_fpr")]
                 lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        caught = _original_caught(rows.get(ORIGINAL, {}).get("lira"))
+        if caught is False:
+            lines += ["", "The attack does not catch the original here (its AUC interval holds 0.5): it cannot see "
+                          "these images in the original, so it cannot show a method removed them; it can still show "
+                          "a method making them stand out (a TPR above the held-out retrained seed's)."]
         lines += ["", f"![per-example ROC]({record['figures']['lira_roc']})"]
     lines += relearning_lines(record) if record.get("relearn_config") else \
         ["", "## Relearning", "", f"Not measured: {not_measured.get('relearning', 'no relearning attack ran')}."]

@@ -50,7 +50,7 @@ def summary_lines(record: dict) -> list[str]:
         parts = [f"bench {counts(bench)}" if bench else "no bench",
                  f"tuned {_tuned(tuned)}" if tuned else "not tuned",
                  *([f"robustness {counts(robust)}"] if robust else []),
-                 *([f"robustness to a file request {counts(robust_files)}"] if robust_files else []),
+                 *([f"robustness (a file request) {counts(robust_files)}"] if robust_files else []),
                  f"competence {counts(competence)}" if competence else "no competence check"]
         lines.append(f"- `{Path(model).name}`: " + "; ".join(parts))
     return [*lines, END]
