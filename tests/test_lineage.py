@@ -34,3 +34,14 @@ def test_a_folder_without_a_lineage_differs_in_everything_asked(tmp_path):
         "method", "seed", "start model"]
     (tmp_path / "config.json").write_text(json.dumps({"weights_sha256": "b" * 64}))   # trained, never unlearned
     assert request_changes(tmp_path, {"method": "retrain"}, PARENT) == ["method", "start model"]
+
+
+def test_a_whole_request_also_names_a_knob_set_then_and_unset_now(tmp_path):
+    """A kept model made with `perturb: 0.5` is not what a config without `perturb` makes (to_dict leaves an unset
+    `perturb` out); the retain classes unlearn filled in are not a change."""
+    made = folder_made_by(tmp_path, {"method": "undo", "seed": 1, "perturb": 0.5, "retain_size": None,
+                                     "retain_classes": ["Dog"]})
+    request = {"method": "undo", "seed": 1, "retain_size": None, "retain_classes": None}
+    assert request_changes(made, request, PARENT) == []   # a partial request compares what it names
+    assert request_changes(made, request, PARENT, whole=True) == ["perturb"]
+    assert request_changes(made, {**request, "perturb": 0.5}, PARENT, whole=True) == []

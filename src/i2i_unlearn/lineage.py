@@ -73,15 +73,25 @@ def forgotten_id_hashes(model_dir: str | Path, model: I2IModel) -> frozenset[str
                         "or a later request could train on those images again")
     return frozenset()
 
-def request_changes(model_dir: str | Path, request: dict, parent_weights_sha256: str) -> list[str]:
+FILLED_IN_BY_UNLEARN = ("retain_classes",)   # a request's None that unlearn replaces with what it used
+
+
+def request_changes(model_dir: str | Path, request: dict, parent_weights_sha256: str, *, whole: bool = False
+                    ) -> list[str]:
     """What a model folder's making differs in from `request` (an unlearning config as a dict; a key left None is
     not compared) and from the start model whose weights hash is `parent_weights_sha256`: [] when the folder is what
     the request would make now. Read from its lineage (config.json), since a retraining's run.json holds its training
-    recipe instead of the request."""
+    recipe instead of the request. With `whole` (`request` is a whole config, to_dict(UnlearnConfig)), a knob the
+    folder was made with that the request leaves unset counts too (e.g. `perturb` set then, unset now), except what
+    unlearn fills in."""
     path = Path(model_dir) / CONFIG_NAME
     lineage = (read_json(path).get("unlearning") or {}) if path.is_file() else {}
     made = lineage.get("config") or {}
-    changed = sorted(key for key, value in request.items() if value is not None and made.get(key) != value)
+    changed = {key for key, value in request.items() if value is not None and made.get(key) != value}
+    if whole:
+        changed |= {key for key, value in made.items()
+                    if value is not None and request.get(key) is None and key not in FILLED_IN_BY_UNLEARN}
+    changed = sorted(changed)
     if lineage.get("parent_weights_sha256") != parent_weights_sha256:
         changed.append("start model")
     return changed

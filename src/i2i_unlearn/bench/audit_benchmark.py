@@ -57,7 +57,7 @@ def _unlearned(original: Path, config: UnlearnConfig, out: Path) -> Path:
     if (out / "run.json").is_file():
         # unlearn fills in what was left None (e.g. the retain classes); the start model is the one `original` is now
         # (undo's start is re-made when its knobs change)
-        changed = request_changes(out, to_dict(config), read_config_dir(original)["weights_sha256"])
+        changed = request_changes(out, to_dict(config), read_config_dir(original)["weights_sha256"], whole=True)
         if not changed:
             return out
         print(f"{out}: made with another {', '.join(changed)}; starting again", flush=True)

@@ -197,7 +197,7 @@ def _is_kept_unlearning(model: Path, config: UnlearnConfig, start: Path) -> bool
     if not all((model / name).is_file() for name in ("model.safetensors", "config.json", "run.json")):
         return False
     return (sha256_file(model / "model.safetensors") == read_json(model / "config.json").get("weights_sha256")
-            and not request_changes(model, to_dict(config), read_config_dir(start)["weights_sha256"]))
+            and not request_changes(model, to_dict(config), read_config_dir(start)["weights_sha256"], whole=True))
 
 
 def file_request(spec: RobustSpec, work: Path, root: Path) -> tuple[Path, Path]:
