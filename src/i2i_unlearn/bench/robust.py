@@ -194,10 +194,15 @@ def _method_models(spec: RobustSpec, work: Path, root: Path, forget_files: Path 
 def _is_kept_unlearning(model: Path, config: UnlearnConfig, start: Path) -> bool:
     """A whole finished unlearning of `start` with `config`: its weights match their recorded hash, its run finished
     and its lineage names this request (a kept model of knobs re-tuned since is made again)."""
-    if not all((model / name).is_file() for name in ("model.safetensors", "config.json", "run.json")):
-        return False
-    return (sha256_file(model / "model.safetensors") == read_json(model / "config.json").get("weights_sha256")
+    return (_whole_and_finished(model)
             and not request_changes(model, to_dict(config), read_config_dir(start)["weights_sha256"], whole=True))
+
+
+def _whole_and_finished(model: Path, *also: str) -> bool:
+    """Its run finished (run.json) and its weights match the hash its config.json records; `also`: files it needs."""
+    if not all((model / name).is_file() for name in ("model.safetensors", "config.json", "run.json", *also)):
+        return False
+    return sha256_file(model / "model.safetensors") == read_json(model / "config.json").get("weights_sha256")
 
 
 def file_request(spec: RobustSpec, work: Path, root: Path) -> tuple[Path, Path]:
@@ -237,10 +242,7 @@ def retrained_without(spec: RobustSpec, ids: Path, folder: Path, root: Path) -> 
 def _is_retraining(model: Path, original_sha256: str, seed: int, forgotten: set[str]) -> bool:
     """A whole finished retraining of the original with `seed`, without exactly the images whose id hashes are
     `forgotten`: its weights match their recorded hash, its run finished and its lineage says so."""
-    needed = [model / name for name in ("model.safetensors", "config.json", "run.json", FORGOTTEN_IDS)]
-    if not all(path.is_file() for path in needed):
-        return False
-    return (sha256_file(model / "model.safetensors") == read_json(model / "config.json").get("weights_sha256")
+    return (_whole_and_finished(model, FORGOTTEN_IDS)
             and not request_changes(model, {"method": "retrain", "seed": seed}, original_sha256)
             and set((model / FORGOTTEN_IDS).read_text().split()) == forgotten)
 
