@@ -183,12 +183,17 @@ def _method_models(spec: RobustSpec, work: Path, root: Path, forget_files: Path 
         if kept is not None and _is_kept_unlearning(kept, config, start):
             models[name] = kept
         else:
-            with contextlib.chdir(root):   # its records name its start and data relative to the root
-                made = root / _unlearned(Path(relative(start, root)), config,
-                                         Path(relative(work / f"method-{name}", root)))
-            models[name] = keep_model_dir(made, kept) if kept is not None else made
+            models[name] = _made_and_kept(start, config, work / f"method-{name}", kept, root)
         del pending[name]
     return models
+
+
+def _made_and_kept(start: Path, config: UnlearnConfig, out: Path, kept: Path | None, root: Path) -> Path:
+    """`config` applied to `start` in `out` (reused when finished), made from the root so its records name what it
+    was made from relative to it, like a shipped model; copied whole to `kept` when given."""
+    with contextlib.chdir(root):
+        made = root / _unlearned(Path(relative(start, root)), config, Path(relative(out, root)))
+    return keep_model_dir(made, kept) if kept is not None else made
 
 
 def _is_kept_unlearning(model: Path, config: UnlearnConfig, start: Path) -> bool:
@@ -231,11 +236,8 @@ def retrained_without(spec: RobustSpec, ids: Path, folder: Path, root: Path) -> 
         if kept is not None and _is_retraining(kept, original_sha256, seed, forgotten):
             models.append(kept)
             continue
-        with contextlib.chdir(root):   # its records name what it was made from relative to the root, like a shipped one
-            made = root / _unlearned(Path(relative(original, root)), UnlearnConfig(
-                method="retrain", forget_files=relative(ids, root), seed=seed),
-                Path(relative(folder / f"retrain-seed{seed}", root)))
-        models.append(keep_model_dir(made, kept) if kept is not None else made)
+        models.append(_made_and_kept(original, UnlearnConfig(method="retrain", forget_files=relative(ids, root),
+                                                             seed=seed), folder / f"retrain-seed{seed}", kept, root))
     return models
 
 
