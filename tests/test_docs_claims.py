@@ -488,7 +488,7 @@ def mae_files_audit():
 
 
 @claim("docs/findings.md", "Audited against five MAEs retrained without the same 100 files, with the re-tuned class knobs",
-       "`ours` ties them on retain FID and on the tell (probe 0.500, floor 0.524) at 12 % of retraining's optimiser "
+       "`ours` ties them on retain FID and on the tell (probe 0.495, floor 0.524) at 12 % of retraining's optimiser "
        "steps", "LiRA does not catch the original on these files (AUC 0.500)",
        "TPR 0.06 at 1 % FPR, where the held-out retrained seed has 0.00 [0.00, 0.01]")
 def mae_files_robust():
@@ -497,7 +497,7 @@ def mae_files_robust():
     assert record["request"].startswith("forget 100 ") and len(record["spec"]["files"]["retrain_seeds"]) == 5
     assert record["spec"]["methods"]["ours"]["knobs"] == "configs/unlearn-mae-animal-mnist.yaml"
     assert rows["ours"]["retain"]["verdict"] == "tie" and rows["ours"]["probe_accuracy"] <= record["floor"]["accuracy"]
-    assert (f"{rows['ours']['probe_accuracy']:.3f}", f"{record['floor']['accuracy']:.3f}") == ("0.500", "0.524")
+    assert (f"{rows['ours']['probe_accuracy']:.3f}", f"{record['floor']['accuracy']:.3f}") == ("0.495", "0.524")
     assert round(100 * rows["ours"]["cost"]["step_share"]) == 12
     original, held_out, ours = (rows[m]["lira"] for m in ("original", "retrained", "ours"))
     low, high = original["intervals"]["auc"]

@@ -173,6 +173,7 @@ def test_a_file_request_is_audited_against_retrained_seeds_the_benchmark_trains(
     spec.write_text(yaml.safe_dump({
         "original": str(original), "evaluator": str(tiny_evaluator_dir),
         "files": {"count": 8, "seed": 0, "retrain_seeds": [0, 1, 2, 3], "keep_in": "kept"},
+        "keep_methods_in": "kept-methods",
         "shadows_in": [str(d) for d in shadows_in], "methods": {"ours": {"knobs": str(knobs)}},
         "max_images": 6, "bootstrap": 20, "permutations": 0, "probe_folds": 2}))
 
@@ -203,6 +204,8 @@ def test_a_file_request_is_audited_against_retrained_seeds_the_benchmark_trains(
         assert set((folder / "forgotten_ids.sha256").read_text().split()) == {sha256_text(i) for i in ids}
     ours = json.loads((tmp_path / models["ours"] / "run.json").read_text())
     assert ours["config"]["forget_classes"] == [] and ours["inputs"]["forget_count"] == 8
+    assert models["ours"] == "kept-methods/ours"   # kept, and its list named relative to the root: found anywhere
+    assert ours["config"]["forget_files"] == record["forget_files"] and not Path(record["forget_files"]).is_absolute()
     # LiRA: IN the shadows_in, OUT the retrained seeds after the first; the first is audited (held out), as are the
     # original and the method
     lira = json.loads((tmp_path / record["audits"]["lira"]).read_text())
@@ -228,8 +231,9 @@ def test_a_file_request_is_audited_against_retrained_seeds_the_benchmark_trains(
     assert "Request: forget 8 training images of every class" in page
     assert "## Relearning\n\nNot measured: " in page and "Forget recognition: not measured" in page
     assert "## Relearning against the retrained band" not in page and "shadows trained with the files" in page
-    # a second run computes nothing again, on a machine whose work folder lost the retrainings too: the kept ones serve
-    for made in (tmp_path / "work").glob("files-*/retrain-seed*"):
+    # a second run computes nothing again, on a machine whose work folder lost the retrainings and the method's model
+    # too: the kept ones serve
+    for made in (*(tmp_path / "work").glob("files-*/retrain-seed*"), *(tmp_path / "work").glob("files-*/method-*")):
         shutil.rmtree(made)
     monkeypatch.setattr(robust, "run_audit", lambda *a, **k: pytest.fail("an audit ran again"))
     monkeypatch.setattr("i2i_unlearn.bench.audit_benchmark.unlearn", lambda *a, **k: pytest.fail("a model again"))

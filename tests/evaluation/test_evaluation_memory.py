@@ -24,19 +24,19 @@ def peak_growth(count: int, *options: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-# a tiny cap, so a few hundred images cross it; wide features (256), so the rows a set would keep (10 kB an image)
+# a tiny cap, so a few hundred images cross it (a forget set of 75 at 300); wide features (256), so the rows a set would keep (10 kB an image)
 # weigh about as much as its images (32 px RGB, 12 kB); 2 resamples: the intervals' code runs, cheaply
 CAPPED = ("--interval-images", "50", "--features", "256", "--bootstrap", "2")
 
 
 def test_the_memory_of_an_evaluation_does_not_grow_with_its_images():
-    """600 against 3,000 images, both sets of both above the cap of 50 rows (and every other bounded sample, batch
-    and map filled at 600): the extra 2,400 images cost less than a quarter of one copy of themselves, and less
-    than a quarter of the feature rows every image would keep without the cap. Measured: the peak moved by -1.1 MB
-    (40.8 and 39.7 MB); with every row kept (--interval-images 0) 3,000 images grew it by 62 MB, 26 kB an image,
-    where the limit is 6.2 MB. The evaluation that held its sets (before issue 34) grew by about 8 copies of the
-    images (382 kB per 64 px image)."""
-    small, large = peak_growth(600, *CAPPED), peak_growth(3000, *CAPPED)
+    """300 against 1,500 images, both sets of both above the cap of 50 rows (and every other bounded sample, batch
+    and map filled at 300): the extra 1,200 images cost less than a quarter of one copy of themselves, and less
+    than a quarter of the feature rows every image would keep without the cap. Measured: the peak moved by +0.26 MB
+    (47.35 and 47.62 MB); with every row kept (--interval-images 0) 1,500 images grew it by a further 25.8 MB,
+    21 kB an image, where the limit is 3.1 MB. The evaluation that held its sets (before issue 34) grew by about 8
+    copies of the images (382 kB per 64 px image)."""
+    small, large = peak_growth(300, *CAPPED), peak_growth(1500, *CAPPED)
     for run in (small, large):
         assert run["interval_images"] == {"forget": 50, "retain": 50}, run   # every set above the cap
     extra_images = large["images"] - small["images"]

@@ -177,7 +177,8 @@ def _method_models(spec: RobustSpec, work: Path, root: Path, forget_files: Path 
         if forget_files is None:
             config.forget_classes = list(spec.forget_classes)
         else:
-            config.forget_classes, config.forget_files = [], str(forget_files)
+            # relative, as a retraining's: the record names the same list in any checkout (a kept model is found)
+            config.forget_classes, config.forget_files = [], relative(forget_files, root)
         start = models[method.starts_from] if method.starts_from else original
         kept = absolute(spec.keep_methods_in, root) / name if spec.keep_methods_in else None
         if kept is not None and _is_kept_unlearning(kept, config, start):
