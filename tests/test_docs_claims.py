@@ -506,33 +506,50 @@ def mae_files_robust():
     assert [f"{v:.2f}" for v in held_out["intervals"]["tpr_at_0.01_fpr"]] == ["0.00", "0.01"]
 
 
-@claim("docs/findings.md", "no method passes all 12 robustness targets", "`ours` meets 4",
-       "its Cat recognition stays below the retrained band", "(AUC 0.450, the held-out retrained seed [0.488, 0.533])",
-       "(0.815, floor 0.580)", "(8 of 12): inside the band under all five attacks and at the probe's floor",
-       "(TPR 0.075 at 1 % FPR, the ideal at most 0.025)",
-       "38 % of retraining's optimiser steps, over the 25 % target")
+@claim("docs/findings.md", "Audited with every method tuned on validation, against four retrained MAEs and six LiRA "
+       "shadows", "no method passes all 12 robustness targets",
+       "`ours` meets 4 (retain FID, forget recognition and both costs) and none of the 8 that test removal",
+       "its Cat recognition stays below the retrained band",
+       "(AUC 0.450, the held-out retrained seed [0.488, 0.533])", "(0.815, floor 0.580)",
+       "Of those 8, the baseline `max-loss` meets 7 (all but LiRA's AUC, 0.457)", "(Cat recognition 0.78, limit 0.772)",
+       "took 38 % of retraining's optimiser steps, over the 25 % target",
+       "`ours-substitute` with its like-retrained knobs meets 6",
+       "TPR 0.075 at 1 % FPR, the ideal at most 0.025) at the same 38 %")
 def mae_class_robust():
+    from i2i_unlearn.bench.robust import COST_SHARE
     record = results("robust-mae.json")
-    rows = record["rows"]
-    assert record["spec"]["methods"]["ours"]["knobs"] == "configs/unlearn-mae-animal-mnist.yaml"
+    rows, spec = record["rows"], record["spec"]
+    assert spec["forget_classes"] == ["Cat"]
+    assert spec["methods"]["ours"]["knobs"] == "configs/unlearn-mae-animal-mnist.yaml"
     assert len(record["band"]) == 4 and record["lira_shadows"] == {"in": 3, "out": 3}
+    tuned = {m["knobs"] for m in spec["methods"].values()}   # every row's knobs chosen by the re-tune
+    assert all(k.startswith(("configs/unlearn-", "configs/baselines/", "configs/like-retrained/")) for k in tuned)
 
-    def met(row):
-        judged = [t["met"] for t in row["targets"] if t["met"] is not None]
-        return sum(judged), len(judged)
-    assert all(met(row)[0] < met(row)[1] == 12 for row in rows.values() if "targets" in row)
-    ours, like = rows["ours"], rows["ours-substitute-like-retrained"]
-    assert met(ours) == (4, 12) and met(like) == (8, 12)
-    # below the band: ours's areas outside it, never above; the like-retrained substitute inside everywhere
+    def met(row, removal=False):
+        judged = [t for t in row["targets"] if t["met"] is not None
+                  and (not removal or t["name"].startswith(("relearning", "LiRA", "the tell")))]
+        return sum(t["met"] for t in judged), len(judged)
+    methods = {name: row for name, row in rows.items() if "targets" in row}
+    assert all(met(row)[0] < met(row)[1] == 12 for row in methods.values())
+    ours, max_loss, like = rows["ours"], rows["max-loss"], rows["ours-substitute-like-retrained"]
+    assert met(ours) == (4, 12) and met(ours, removal=True) == (0, 8)
+    assert {t["name"].split(":")[0] for t in ours["targets"] if t["met"]} == {
+        "retain FID", "forget recognition at most the retrained models' mean + 0.05", "cost"}
     assert all(r["band_area"] > 0 and not r["above_band"] for r in ours["relearning"].values())
-    assert all(r["band_area"] == 0 for r in like["relearning"].values()) and len(like["relearning"]) == 5
     held_out = rows["retrained"]["lira"]["intervals"]
     assert [f"{v:.3f}" for v in held_out["auc"]] == ["0.488", "0.533"] and held_out["tpr_at_0.01_fpr"][1] == 0.025
     assert f"{ours['lira']['auc']:.3f}" == "0.450" and ours["lira"]["auc"] < held_out["auc"][0]
     assert (f"{ours['probe_accuracy']:.3f}", f"{record['floor']['accuracy']:.3f}") == ("0.815", "0.580")
-    assert like["probe_accuracy"] <= record["floor"]["accuracy"] + 1e-9
-    assert f"{like['lira']['tpr_at_0.01_fpr']:.3f}" == "0.075" and round(100 * like["cost"]["step_share"]) == 38
-    from i2i_unlearn.bench.robust import COST_SHARE
+    # the most removal targets: max-loss alone, then the like-retrained substitute
+    removal = sorted((met(row, removal=True)[0] for row in methods.values()), reverse=True)
+    assert removal[:2] == [7, 6] and met(max_loss, removal=True) == (7, 8) and met(like, removal=True) == (6, 8)
+    assert [t["name"] for t in max_loss["targets"] if t["name"].startswith(("relearning", "LiRA", "the tell"))
+            and not t["met"]] == ["LiRA AUC inside the held-out retrained seed's interval"]
+    assert f"{max_loss['lira']['auc']:.3f}" == "0.457"
+    limit = record["retrained_recognition"] + 0.05
+    assert (f"{max_loss['forget_recognition']:.2f}", f"{limit:.3f}") == ("0.78", "0.772")
+    assert f"{like['lira']['tpr_at_0.01_fpr']:.3f}" == "0.075"
+    assert round(100 * max_loss["cost"]["step_share"]) == round(100 * like["cost"]["step_share"]) == 38
     assert COST_SHARE == 0.25
 
 

@@ -54,7 +54,6 @@ from i2i_unlearn.paths import absolute, relative
 from i2i_unlearn.runs import total_wall_time
 
 ORIGINAL, RETRAINED = "original", "retrained"
-TIME_MARK = {"time_share_same_machine": "*", "time_share_at_reference": "", "time_share": " (wall)"}
 FLOOR_MARGIN = 0.05          # the tell: at most the retrained-vs-retrained floor + this
 RECOGNITION_MARGIN = 0.05    # forget recognition: at most the retrained models' + this
 COST_SHARE = 0.25            # cost: at most this share of retraining's
@@ -110,9 +109,9 @@ class RobustSpec:
     # a folder where each method's finished model is also kept, as <folder>/<method row>: committed, a later session
     # on another machine audits the same weights (its relearning and LiRA results, cached by them, are reused)
     keep_methods_in: str | None = field(default=None, metadata=WHEN_SET_KEY)
-    # retrainings of the same recipe (as many steps of the same batch) whose runs recorded their machine: the
-    # wall-time cost is read against them when the retrained seeds recorded none (shipped before runs did), those
-    # on the unlearning's kind of machine first (cost)
+    # trainings of the retrained seeds' recipe (as many steps of the same batch) whose runs recorded their machine:
+    # the wall-time cost at the reference speed is read against them when not every retrained seed recorded its
+    # machine (the shipped ones predate it; cost)
     retrain_timed: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
 
 
@@ -306,37 +305,26 @@ def retain_comparison(results: dict, names: list[str], band: list[str]) -> dict:
 
 
 def cost(model_dir: Path, retrained_dirs: list[Path], sources: list[Path], timed_dirs: list[Path] = ()) -> dict:
-    """Unlearning (with any model it started from) against retraining: optimiser steps against the retrained seeds',
-    and wall time. A wall time from another machine is not comparable, so the time share is judged, in this order:
-    against retrainings on the same kind of machine (CPU, instruction set, cores and threads), when the unlearning's
-    runs were on one kind and some retraining was too (`time_share_same_machine`); else at the reference speed
-    (bench_cost.at_reference) when every run recorded its machine's; else as measured (`time_share`). The
-    retrainings timed are the retrained seeds, or `timed_dirs` (the same recipe) when the seeds recorded no machine."""
+    """Unlearning (with any model it started from) against retraining: wall time and optimiser steps, and the
+    host speeds where recorded. A wall time from another machine is not comparable: when every run recorded its
+    machine's speed the time share is also given at the reference speed (bench_cost.at_reference), and judged on it.
+    When not every retrained seed recorded its machine (the shipped ones predate it), the reference time is read
+    from `timed_dirs` (spec.retrain_timed: trainings of the same recipe that did), named in `timed`."""
     runs = [read_json(d / "run.json") for d in (*sources, model_dir)]
     retrains = [read_json(d / "run.json") for d in retrained_dirs]
     # a resumed run's whole time (its run.json's wall_time_s is the last invocation's)
     seconds, steps = sum(total_wall_time(r) for r in runs), sum(r["config"]["steps"] for r in runs)
     retrain_seconds = sum(total_wall_time(r) for r in retrains) / len(retrains)
     retrain_steps = sum(r["steps"] for r in retrains) / len(retrains)
-    timed = retrains
-    if timed_dirs and not all(r.get("host") for r in retrains):
-        timed = [read_json(d / "run.json") for d in timed_dirs]
-        recipe = {(r["steps"], r["config"].get("batch_size")) for r in retrains}
-        other = sorted({(r["steps"], r["config"].get("batch_size")) for r in timed} - recipe)
-        if other:
-            raise UserError(f"retrain_timed: a retraining of {other[0][0]} steps of {other[0][1]} is not the retrained "
-                            f"seeds' recipe ({' or '.join(f'{s} steps of {b}' for s, b in sorted(recipe))})")
     out = {"wall_time_s": round(seconds, 1), "steps": steps, "retrain_wall_time_s": round(retrain_seconds, 1),
            "retrain_steps": retrain_steps, "time_share": round(seconds / retrain_seconds, 4),
            "step_share": round(steps / retrain_steps, 4),
-           "hosts": {"unlearning": [r.get("host") for r in runs], "retraining": [r.get("host") for r in timed]}}
-    if timed is not retrains:
-        out["retrain_timed_s"] = [round(total_wall_time(r), 1) for r in timed]
-    kinds = {_machine_kind(r.get("host")) for r in runs}
-    same = [total_wall_time(r) for r in timed if _machine_kind(r.get("host")) in kinds] if None not in kinds else []
-    if len(kinds) == 1 and same:
-        out["time_share_same_machine"] = round(seconds / (sum(same) / len(same)), 4)
-        out["same_machine_retrainings"] = len(same)
+           "hosts": {"unlearning": [r.get("host") for r in runs], "retraining": [r.get("host") for r in retrains]}}
+    timed = retrains
+    if timed_dirs and not all(r.get("host") for r in retrains):
+        timed = [_timed_training(d, retrains) for d in timed_dirs]
+        out["timed"] = [{"dir": str(d), "wall_time_s": round(total_wall_time(r), 1), "host": r.get("host")}
+                        for d, r in zip(timed_dirs, timed)]
     at_speed = [at_reference(total_wall_time(r), r.get("host")) for r in (*runs, *timed)]
     if None not in at_speed:
         ours, theirs = at_speed[:len(runs)], at_speed[len(runs):]
@@ -344,22 +332,17 @@ def cost(model_dir: Path, retrained_dirs: list[Path], sources: list[Path], timed
     return out
 
 
-def _machine_kind(host: dict | None) -> tuple | None:
-    """What makes two machines' wall times comparable here: the CPU, its instruction set, cores and threads (the
-    matmul probe's GFLOP/s does not: one training took 2.5x as long on a CPU the probe read 1.7x slower)."""
-    if not host or not host.get("cpu"):
-        return None
-    return tuple(host.get(key) for key in ("cpu", "cpu_capability", "cores", "torch_threads"))
-
-
-def _time_basis(spent: dict) -> tuple[str, str]:
-    """The time share a cost is judged on, and how it was read (cost's order)."""
-    if "time_share_same_machine" in spent:
-        count = spent["same_machine_retrainings"]
-        return "time_share_same_machine", f"on the same kind of machine as {count} retraining{'s' * (count > 1)}"
-    if "time_share_at_reference" in spent:
-        return "time_share_at_reference", f"at {REFERENCE_GFLOPS:.0f} GFLOP/s"
-    return "time_share", f"wall seconds{'' if not spent else ': ' + NOT_RECORDED}"
+def _timed_training(model_dir: Path, retrains: list[dict]) -> dict:
+    """The run record of a `retrain_timed` folder: a training or retraining of the retrained seeds' recipe (as many
+    steps of the same batch)."""
+    record = read_json(Path(model_dir) / "run.json")
+    recipe = {(r["steps"], r["config"].get("batch_size")) for r in retrains}
+    mine = (record.get("steps"), (record.get("config") or {}).get("batch_size"))
+    if record.get("kind") not in ("train", "retrain") or mine not in recipe:
+        raise UserError(f"retrain_timed: {model_dir} is not a training of the retrained seeds' recipe "
+                        f"({' or '.join(f'{s} steps of {b}' for s, b in sorted(recipe))}): its run is a "
+                        f"{record.get('kind')} of {mine[0]} steps of {mine[1]}")
+    return record
 
 
 def judge(row: dict, floor: float | None, held_out: dict, retrained_recognition: float | None,
@@ -402,8 +385,11 @@ def judge(row: dict, floor: float | None, held_out: dict, retrained_recognition:
                         "value": recognition, "limit": limit,
                         "met": None if recognition is None else recognition <= limit})
     spent = row.get("cost") or {}
-    time_key, basis = _time_basis(spent)
-    for key, label in ((time_key, f"wall time ({basis})"), ("step_share", "optimiser steps")):
+    # wall time at the reference speed when every run recorded its machine's (else as measured, and said)
+    time_key = "time_share_at_reference" if "time_share_at_reference" in spent else "time_share"
+    basis = {"time_share_at_reference": f" (at {REFERENCE_GFLOPS:.0f} GFLOP/s)",
+             "time_share": f" (wall seconds{'' if not spent else ': ' + NOT_RECORDED})"}[time_key]
+    for key, label in ((time_key, "wall time" + basis), ("step_share", "optimiser steps")):
         targets.append({"name": f"cost: at most {COST_SHARE:.0%} of retraining's {label}", "value": spent.get(key),
                         "limit": COST_SHARE, "met": None if key not in spent else spent[key] <= COST_SHARE})
     return targets
@@ -557,16 +543,19 @@ def markdown(record: dict) -> str:
         how += (" The tell and forget FID are scored on the forgotten images themselves (a file has no never-seen "
                 "twin), retain FID on every never-seen test image. Forget recognition: not measured "
                 f"({not_measured['forget recognition']}).")
-    how += (" Cost: optimiser steps against the retrained seeds'; wall time against retrainings on the same kind of "
-            "machine (CPU, instruction set, cores, threads) where there are some (marked *), else at "
-            f"{REFERENCE_GFLOPS:.0f} GFLOP/s by each machine's measured speed, else as measured (marked wall).")
+    timed = record.get("spec", {}).get("retrain_timed") or []
+    how += (" Cost: optimiser steps against the retrained seeds'; wall time at "
+            f"{REFERENCE_GFLOPS:.0f} GFLOP/s by each run's measured machine speed (else as measured, marked wall)"
+            + (f", retraining's read from {len(timed)} trainings of the same recipe that recorded their machine "
+               f"({', '.join(f'`{d}`' for d in timed)}): the retrained seeds did not all." if timed else "."))
     lines += ["", "## The tell, retain quality, forgetting and cost", "", how, "",
               "| model | probe acc. | p (permutation) | forget recog. | forget FID | retain FID | vs retrained | "
               "cost: time / steps vs retraining |", "|---|---|---|---|---|---|---|---|"]
     for model, row in rows.items():
         spent = row.get("cost")
-        time_key = _time_basis(spent)[0] if spent else None
-        shown = (f"{spent[time_key]:.0%}{TIME_MARK[time_key]} / {spent['step_share']:.0%}" if spent else "–")
+        shown = (f"{spent.get('time_share_at_reference', spent['time_share']):.0%}"
+                 f"{'' if 'time_share_at_reference' in spent else ' (wall)'} / {spent['step_share']:.0%}"
+                 if spent else "–")
         lines.append(f"| {model} | {_show(row['probe_accuracy'])} | {_show(row['probe_p_value'])} | "
                      f"{_show(row['forget_recognition'])} | {_show(row['forget_fid'], 2)} | "
                      f"{_show(row['retain']['fid'], 2)} | {row['retain']['verdict']} "
