@@ -268,6 +268,14 @@ def test_a_file_request_is_audited_against_retrained_seeds_the_benchmark_trains(
     monkeypatch.setattr(robust, "run_audit", lambda *a, **k: pytest.fail("an audit ran again"))
     monkeypatch.setattr("i2i_unlearn.bench.audit_benchmark.unlearn", lambda *a, **k: pytest.fail("a model again"))
     assert run_benchmark()["rows"] == json.loads(json.dumps(rows))
+    # the kept method's model is this request wherever the list lies (another work folder), by the ids it names
+    kept_ours, request = tmp_path / models["ours"], load_yaml(UnlearnConfig, knobs)
+    elsewhere = tmp_path / "elsewhere" / "forget-files.txt"
+    elsewhere.parent.mkdir()
+    for listed in (ids, ids[1:]):
+        elsewhere.write_text("\n".join(listed) + "\n")
+        request.forget_classes, request.forget_files = [], relative(elsewhere, tmp_path)
+        assert robust._is_kept_unlearning(kept_ours, request, original, tmp_path) is (listed == ids)
     # a kept folder is used only when it is whole and is this retraining: this seed, this list, this original
     forgotten, original_sha256 = {sha256_text(i) for i in ids}, read_config_dir(original)["weights_sha256"]
     seed0, seed1 = tmp_path / models["retrained"], tmp_path / models["retrained-2"]
@@ -378,6 +386,6 @@ def test_the_robust_benchmark_audits_every_method_against_shadows_and_the_band(f
     assert run_benchmark()["rows"] == json.loads(json.dumps(rows))
     knobs_now = load_yaml(UnlearnConfig, knobs)
     knobs_now.forget_classes = ["Cat"]
-    assert robust._is_kept_unlearning(tmp_path / "kept" / "ours", knobs_now, original)
+    assert robust._is_kept_unlearning(tmp_path / "kept" / "ours", knobs_now, original, tmp_path)
     knobs_now.alpha = 0.25
-    assert not robust._is_kept_unlearning(tmp_path / "kept" / "ours", knobs_now, original)
+    assert not robust._is_kept_unlearning(tmp_path / "kept" / "ours", knobs_now, original, tmp_path)

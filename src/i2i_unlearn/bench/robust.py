@@ -185,7 +185,7 @@ def _method_models(spec: RobustSpec, work: Path, root: Path, forget_files: Path 
             config.forget_classes, config.forget_files = [], relative(forget_files, root)
         start = models[method.starts_from] if method.starts_from else original
         kept = absolute(spec.keep_methods_in, root) / name if spec.keep_methods_in else None
-        if kept is not None and _is_kept_unlearning(kept, config, start):
+        if kept is not None and _is_kept_unlearning(kept, config, start, root):
             models[name] = kept
         else:
             models[name] = _made_and_kept(start, config, work / f"method-{name}", kept, root)
@@ -201,11 +201,21 @@ def _made_and_kept(start: Path, config: UnlearnConfig, out: Path, kept: Path | N
     return keep_model_dir(made, kept) if kept is not None else made
 
 
-def _is_kept_unlearning(model: Path, config: UnlearnConfig, start: Path) -> bool:
+def _is_kept_unlearning(model: Path, config: UnlearnConfig, start: Path, root: Path) -> bool:
     """A whole finished unlearning of `start` with `config`: its weights match their recorded hash, its run finished
-    and its lineage names this request (a kept model of knobs re-tuned since is made again)."""
-    return (_whole_and_finished(model)
-            and not request_changes(model, to_dict(config), read_config_dir(start)["weights_sha256"], whole=True))
+    and its lineage names this request (a kept model of knobs re-tuned since is made again). A file list is the same
+    request wherever it lies (another work folder): matched by the ids it names, not by its path."""
+    if not _whole_and_finished(model):
+        return False
+    request = to_dict(config)
+    if config.forget_files:
+        listed = {sha256_text(i) for i in absolute(config.forget_files, root).read_text().split()}
+        forgotten = model / FORGOTTEN_IDS
+        if not forgotten.is_file() or set(forgotten.read_text().split()) != listed:
+            return False
+        made = (read_config_dir(model).get("unlearning") or {}).get("config") or {}
+        request["forget_files"] = made.get("forget_files")   # its ids compared above
+    return not request_changes(model, request, read_config_dir(start)["weights_sha256"], whole=True)
 
 
 def _whole_and_finished(model: Path, *also: str) -> bool:
