@@ -18,7 +18,7 @@ Per model (the original, the held-out retrained seed, every method):
 - relearning (audit/relearn.py) over the attack seeds: the whole model, the encoder alone (decoder frozen),
   fine-tuning on retain images only and 8/4-bit quantization, each read against the band of the retrained seeds
   (a retrained seed against the band of the others);
-- the tell (audit/probe.py): the probe's accuracy against the retrained model, with the floor (two retrained seeds)
+- the tell (audit/probe.py): the probe's accuracy against the retrained model, with the floor (the other seeds')
   and a permutation test;
 - retain FID against the retrained seeds by the paired rule, forget recognition, and the unlearning cost against
   retraining's (wall time and optimiser steps).

@@ -2,7 +2,7 @@
 
 A model that never trained on an image restores it no better and no worse than any never-seen image of its
 class: to the membership attack of evaluation/audit/membership.py a model retrained without the files shows an AUC near 0.5.
-Unlearning a file list with the knobs of a class request overshoots: on the shipped MAE the forgotten files ended
+Unlearning a file list with the knobs of a class request overshot (the knobs before the re-tune): on the shipped MAE the forgotten files ended
 restored *worse* than never-seen ones (AUC 0.40 against the retrained model's 0.51,
 benchmarks/results/audit-mae.md), which the attack finds as surely as memorisation. So a file request can stop on
 the attack itself. At every checkpoint: the attack's AUC of the forgotten files (members) against never-seen
