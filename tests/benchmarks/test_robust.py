@@ -310,7 +310,11 @@ def test_the_robust_benchmark_audits_every_method_against_shadows_and_the_band(f
         "original": str(original), "evaluator": str(tiny_evaluator_dir), "forget_classes": ["Cat"],
         "retrained": [str(retrained[0]), str(retrained[1])], "shadows_in": [str(d) for d in shadows_in],
         "shadows_out": [str(d) for d in retrained[1:]],   # a band seed may be a shadow: LiRA audits only the first
-        "methods": {"ours": {"knobs": str(knobs)}, "undo": {"knobs": str(undo_knobs), "starts_from": "ours"}},
+        "methods": {"ours": {"knobs": str(knobs)}, "undo": {"knobs": str(undo_knobs), "starts_from": "ours"},
+                    # like-retrained rows whose tune wrote no knobs: not audited, and said (not a stopped run)
+                    "ours-like-retrained": {"knobs": "configs/like-retrained/absent.yaml", "optional": True},
+                    "undo-like-retrained": {"knobs": str(undo_knobs), "starts_from": "ours-like-retrained",
+                                            "optional": True}},
         "relearn": {"steps": 2, "images": 4, "batch_size": 4, "lr": 1e-3, "eval_steps": [0, 2],
                     "attack_seeds": [0, 1], "quantize_bits": [8]},
         "max_images": 6, "bootstrap": 20, "permutations": 4, "probe_folds": 2, "keep_methods_in": "kept"}))
@@ -320,6 +324,12 @@ def test_the_robust_benchmark_audits_every_method_against_shadows_and_the_band(f
                                        command="python benchmarks/robust.py")
     record = run_benchmark()
     rows = record["rows"]
+    assert record["not_audited"] == {
+        "ours-like-retrained": "no knobs file configs/like-retrained/absent.yaml (its tune kept the retain set at no "
+                               "trial)",
+        "undo-like-retrained": "it starts from ours-like-retrained, not audited"}
+    assert not set(record["not_audited"]) & set(rows) and set(record["spec"]["methods"]) >= set(record["not_audited"])
+    assert "Not audited: `ours-like-retrained`: no knobs file" in (tmp_path / "robust-tiny.md").read_text()
     assert list(rows) == ["original", "retrained", "ours", "undo", "retrained-2"]
     # each method's model kept whole in `keep_methods_in`, named by its row, its start recorded relative to the root
     for name, start in (("ours", original), ("undo", tmp_path / "kept" / "ours")):

@@ -64,6 +64,9 @@ BAND_TOLERANCE = 1e-9        # relearning: the area outside the band that still 
 class RobustMethod:
     knobs: str                        # its knobs file (what benchmarks/tune.py chose on validation)
     starts_from: str | None = None    # undo: the method whose unlearned model it starts from (its cost is added)
+    # a like-retrained row: when its knobs file does not exist (the tune found no trial that keeps the retain set,
+    # so wrote none) the row is not audited and the page says why, where a required row's missing file stops the run
+    optional: bool = False
 
 
 @dataclass
@@ -191,6 +194,18 @@ def _method_models(spec: RobustSpec, work: Path, root: Path, forget_files: Path 
             models[name] = _made_and_kept(start, config, work / f"method-{name}", kept, root)
         del pending[name]
     return models
+
+
+def _methods_to_audit(methods: dict[str, RobustMethod], root: Path) -> tuple[dict[str, RobustMethod], dict[str, str]]:
+    """The rows to audit, and {row: why not} for an optional row whose knobs file does not exist (and any row that
+    starts from one)."""
+    not_audited = {}
+    for name, method in methods.items():
+        if method.optional and not absolute(method.knobs, root).is_file():
+            not_audited[name] = f"no knobs file {method.knobs} (its tune kept the retain set at no trial)"
+        elif method.starts_from in not_audited:
+            not_audited[name] = f"it starts from {method.starts_from}, not audited"
+    return {n: m for n, m in methods.items() if n not in not_audited}, not_audited
 
 
 def _made_and_kept(start: Path, config: UnlearnConfig, out: Path, kept: Path | None, root: Path) -> Path:
@@ -410,6 +425,8 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
     and .md and the published audits beside them."""
     name = Path(config_path).stem
     spec = load_spec(Path(config_path), root)
+    recorded = recorded_spec(spec)
+    spec.methods, not_audited = _methods_to_audit(spec.methods, root)
     work = Path(work).resolve()   # its models are made from the root (their records relative to it): not from here
     forget_files = None
     if spec.files is None:
@@ -430,8 +447,10 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
     with_band = {**audited, **dict(zip(band[1:], retrained[1:]))}
     folder = Path(results) / name
     record = {"name": name, "command": command, "config": relative(Path(config_path), root),
-              "spec": recorded_spec(spec), "models": {n: relative(d, root) for n, d in with_band.items()},
+              "spec": recorded, "models": {n: relative(d, root) for n, d in with_band.items()},
               "band": band, "versions": versions(), "request": request}
+    if not_audited:
+        record["not_audited"] = not_audited
     if forget_files:
         record.update({"forget_files": relative(forget_files, root),
                        "forget_files_sha256": sha256_file(forget_files), "not_measured": not_measured})
@@ -579,6 +598,8 @@ def markdown(record: dict) -> str:
         lines.append(f"| {model} | {sum(t['met'] for t in judged)}/{len(judged)} | {missed or '–'} |")
     if not_measured:
         lines += ["", f"Not judged (not measured for this request): {', '.join(not_measured)}."]
+    if record.get("not_audited"):
+        lines += ["", "Not audited: " + "; ".join(f"`{n}`: {why}" for n, why in record["not_audited"].items()) + "."]
     return "\n".join(lines) + "\n"
 
 
