@@ -329,12 +329,14 @@ def retain_comparison(results: dict, names: list[str], band: list[str]) -> dict:
     return out
 
 
-def cost(model_dir: Path, retrained_dirs: list[Path], sources: list[Path], timed_dirs: list[Path] = ()) -> dict:
+def cost(model_dir: Path, retrained_dirs: list[Path], sources: list[Path], timed_dirs: list[Path] = (),
+         root: Path | None = None) -> dict:
     """Unlearning (with any model it started from) against retraining: wall time and optimiser steps, and the
     host speeds where recorded. A wall time from another machine is not comparable: when every run recorded its
     machine's speed the time share is also given at the reference speed (bench_cost.at_reference), and judged on it.
     When not every retrained seed recorded its machine (the shipped ones predate it), the reference time is read
-    from `timed_dirs` (spec.retrain_timed: trainings of the same recipe that did), named in `timed`."""
+    from `timed_dirs` (spec.retrain_timed: trainings of the same recipe that did), named in `timed` (relative to
+    `root` when given, as every record names a folder)."""
     runs = [read_json(d / "run.json") for d in (*sources, model_dir)]
     retrains = [read_json(d / "run.json") for d in retrained_dirs]
     # a resumed run's whole time (its run.json's wall_time_s is the last invocation's)
@@ -348,7 +350,7 @@ def cost(model_dir: Path, retrained_dirs: list[Path], sources: list[Path], timed
     timed = retrains
     if timed_dirs and not all(r.get("host") for r in retrains):
         timed = [_timed_training(d, retrains) for d in timed_dirs]
-        out["timed"] = [{"dir": str(d), "wall_time_s": round(total_wall_time(r), 1), "host": r.get("host")}
+        out["timed"] = [{"dir": relative(d, root) if root else str(d), "wall_time_s": round(total_wall_time(r), 1), "host": r.get("host")}
                         for d, r in zip(timed_dirs, timed)]
     at_speed = [at_reference(total_wall_time(r), r.get("host")) for r in (*runs, *timed)]
     if None not in at_speed:
@@ -493,7 +495,7 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
         if model in methods:
             source = spec.methods[model].starts_from
             rows[model]["cost"] = cost(methods[model], retrained, [methods[source]] if source else [],
-                                       [absolute(d, root) for d in spec.retrain_timed or ()])
+                                       [absolute(d, root) for d in spec.retrain_timed or ()], root)
     band_recognition = [rows[m]["forget_recognition"] for m in band if rows[m]["forget_recognition"] is not None]
     retrained_recognition = sum(band_recognition) / len(band_recognition) if band_recognition else 0.0
     if "forget recognition" in not_measured:
