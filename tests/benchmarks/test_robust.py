@@ -105,6 +105,26 @@ def test_the_page_says_when_the_attack_cannot_catch_the_original():
     record["rows"]["original"]["lira"] = {**record["rows"]["original"]["lira"], **lira(0.43, 0.56)}
     assert "The attack does not catch the original here" in robust.markdown(record)
 
+def test_a_request_without_shadows_has_one_unjudged_lira_target_and_the_page_says_why():
+    """No shadows: the two LiRA targets become one, not judged, naming why; every other target as measured."""
+    row = {"relearning": {"whole": {"band_area": 0.0, "above_band": False}}, "lira": None, "probe_accuracy": 0.6,
+           "forget_recognition": 0.2, "retain": {"fid": 3.0, "verdict": "tie"}, "cost": {"time_share": 0.1,
+                                                                                      "step_share": 0.1}}
+    targets = robust.judge(row, floor=0.55, held_out={"lira": None}, retrained_recognition=0.2,
+                           not_measured=robust.NOT_MEASURED_WITHOUT_SHADOWS)
+    lira = [t for t in targets if "LiRA" in t["name"]]
+    assert len(lira) == 1 and lira[0]["met"] is None and "no shadow models given" in lira[0]["name"]
+    assert [t["met"] for t in targets if t not in lira] == [True] * 6
+    record = json.loads((Path(__file__).parents[2] / "benchmarks/results/robust-mae.json").read_text())
+    for name in record["rows"]:
+        record["rows"][name]["lira"] = None
+    record.update({"lira_shadows": None, "not_measured": robust.NOT_MEASURED_WITHOUT_SHADOWS})
+    page = robust.markdown(record)
+    assert "## Per-example membership (LiRA)\n\nNot measured: no shadow models given" in page
+    assert "| AUC |" not in page and "per-example ROC" not in page and "Not judged (not measured for this " \
+        "request): LiRA." in page
+
+
 def test_retain_fid_is_compared_with_the_band_by_the_paired_rule():
     """Image noise the rows share cancels (the same hard images); the seed part is the prediction interval of one more
     retrained seed, by hand; a band seed is read against the others."""
@@ -157,12 +177,22 @@ def test_a_config_makes_exactly_one_request_and_a_file_request_trains_enough_ret
     assert recorded["files"] == {"count": 100, "retrain_seeds": [0, 1, 2, 3, 4], "seed": 0}
     assert not {"forget_classes", "retrained", "shadows_out", "relearn"} & set(recorded)
     class_spec = load({**common, **classes})   # a class request's record as it was
+    # a class request without shadows: LiRA is left out (and recorded as not measured), the rest measured
+    without_shadows = load({key: value for key, value in {**common, **classes}.items()
+                            if key not in ("shadows_in", "shadows_out")})
+    assert without_shadows.shadows_in is None and without_shadows.shadows_out is None
+    assert not {"shadows_in", "shadows_out"} & set(robust.recorded_spec(without_shadows))
     assert robust.recorded_spec(class_spec) == robust.to_dict(class_spec) and "files" not in robust.to_dict(class_spec)
     for values, message in (
             ({**common, **classes, **files}, "exactly one request.*`forget_classes:` and `files:`"),
             (common, "exactly one request.*neither"),
             ({**common, **classes, "forget_classes": []}, "names no class"),
             ({**common, "forget_classes": ["Cat"], "retrained": ["r0", "r1"]}, "class request needs `shadows_out:`"),
+            # the shadows come in both kinds or not at all; a file request's IN shadows are always needed
+            ({**classes, "original": "o", "evaluator": "e", "methods": {}},
+             "`shadows_in:` needs at least 2 models.*got 0; a class request may leave out both"),
+            ({**files, "original": "o", "evaluator": "e", "methods": {}},
+             "`shadows_in:` needs at least 2 models.*got 0$"),
             ({**common, **files, "retrained": ["r0", "r1"]}, "trains its retrained models itself.*`retrained:`"),
             ({**common, **files, "shadows_out": ["o1", "o2", "o3"]}, "leave out `shadows_out:`"),
             ({**common, **files, "relearn": {"steps": 50}}, "`relearn:` does not apply to a file request"),
@@ -399,3 +429,17 @@ def test_the_robust_benchmark_audits_every_method_against_shadows_and_the_band(f
     assert robust._is_kept_unlearning(tmp_path / "kept" / "ours", knobs_now, original, tmp_path)
     knobs_now.alpha = 0.25
     assert not robust._is_kept_unlearning(tmp_path / "kept" / "ours", knobs_now, original, tmp_path)
+    # the same request naming no shadows (a family trained with one seed): every other measurement is the cached one
+    # above (nothing relearns or is scored again), LiRA is not run, and the record and its targets say so
+    values = yaml.safe_load(spec.read_text())
+    del values["shadows_in"], values["shadows_out"]
+    spec.write_text(yaml.safe_dump(values))
+    without = run_benchmark()
+    assert without["not_measured"] == robust.NOT_MEASURED_WITHOUT_SHADOWS and without["lira_shadows"] is None
+    assert "lira" not in without["audits"] and "lira_roc" not in without["figures"]
+    for name, row in without["rows"].items():
+        assert row["lira"] is None
+        assert {k: v for k, v in row.items() if k not in ("lira", "targets")} == \
+            {k: v for k, v in json.loads(json.dumps(rows[name])).items() if k not in ("lira", "targets")}
+    assert [t["met"] for t in without["rows"]["ours"]["targets"] if "LiRA" in t["name"]] == [None]
+    assert "Not measured: no shadow models given" in (tmp_path / "robust-tiny.md").read_text()

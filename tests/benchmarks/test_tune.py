@@ -18,6 +18,8 @@ from i2i_unlearn.bench.grid import (chains, choose_like_retrained, distance_to_r
 from i2i_unlearn.config import DataConfig, UnlearnConfig, load_yaml
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
+from i2i_unlearn.methods import METHODS
+from i2i_unlearn.models import MODELS
 
 
 
@@ -121,7 +123,10 @@ def test_the_shipped_tuning_configs_give_every_method_and_family_the_same_grid()
             {k: v for k, v in specs["tune-mae.yaml"]["grid"].items() if k != "optim.lr"}, name
         assert tune.planned_steps(grid) == len(grid["alpha"]) * 2 * max(grid["steps"]), name
         assert spec.get("halving") == specs["tune-mae.yaml"].get("halving"), name   # the same pruning everywhere
-        assert {"ours", "max-loss", "noisy-label", "retain-label", "random-encoder"} <= set(spec["methods"]), name
+        # every method the family's model supports, none left out (ours-decoder needs a restoration, not noise)
+        family = MODELS[json.loads((root.parent / spec["model"] / "config.json").read_text())["family"]]
+        assert set(spec["methods"]) == {m for m, method in METHODS.items() if m != "retrain" and
+                                        method.supports(family)}, name
 
 
 def test_a_longer_trial_continues_the_shorter_one(few_held_out_model_dir, tiny_evaluator_dir, tmp_path):

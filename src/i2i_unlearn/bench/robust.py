@@ -10,7 +10,8 @@ shipped retrained models: the benchmark retrains the original recipe without the
 held-out ideal row, the others LiRA's OUT shadows, all of them the band (the tell's floor, retain FID). The IN
 shadows are `shadows_in` for both requests (the original recipe saw every training image). Relearning and forget
 recognition measure the forget class's recognition: a list of files of every class has none, so a file request
-records them as not measured.
+records them as not measured. A class request may name no shadows at all (a family whose original recipe was trained
+with one seed only): everything else is measured, and LiRA is recorded as not measured.
 
 Per model (the original, the held-out retrained seed, every method):
 - per-example membership (LiRA, audit/lira.py) against shadows trained with and without the forget class: AUC and
@@ -88,6 +89,10 @@ NOT_MEASURED_FOR_FILES = {
                   "class has no class to relearn",
     "forget recognition": "the share of forget outputs recognised as a forget class; the files are of every class, "
                           "so every recognisable output counts"}
+# a class request that names no shadows (a family whose original recipe has no other seeds trained): no LiRA
+NOT_MEASURED_WITHOUT_SHADOWS = {
+    "LiRA": "no shadow models given: LiRA fits each forget image's score under models trained with it and without "
+            f"it, at least {MIN_SHADOWS} of each kind"}
 
 
 @dataclass(kw_only=True)   # keyword fields in the order they are recorded (the request's fields are optional)
@@ -99,7 +104,9 @@ class RobustSpec:
     # audited by LiRA); left out of the record of a file request
     forget_classes: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
     retrained: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
-    shadows_in: list[str]             # LiRA's shadows trained with the forget images (none of them audited)
+    # LiRA's shadows trained with the forget images (none of them audited); a class request may give neither kind:
+    # then every other measurement runs and LiRA is recorded as not measured (NOT_MEASURED_WITHOUT_SHADOWS)
+    shadows_in: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
     shadows_out: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
     methods: dict[str, RobustMethod]
     relearn: RelearnConfig = field(default_factory=RelearnConfig)
@@ -125,11 +132,14 @@ def load_spec(path: Path, root: Path) -> RobustSpec:
     if len(requests) != 1:
         raise UserError(f"{path.name}: give exactly one request, `forget_classes:` (a class) or `files:` (a seeded "
                         f"list of training images), got {' and '.join(f'`{k}:`' for k in requests) or 'neither'}")
-    if len(spec.shadows_in) < MIN_SHADOWS:
+    without_shadows = spec.files is None and spec.shadows_in is None and spec.shadows_out is None
+    if not without_shadows and len(spec.shadows_in or ()) < MIN_SHADOWS:
         raise UserError(f"{path.name}: `shadows_in:` needs at least {MIN_SHADOWS} models (LiRA fits a mean and a "
-                        f"spread), got {len(spec.shadows_in)}")
+                        f"spread), got {len(spec.shadows_in or ())}"
+                        + ("" if spec.files else "; a class request may leave out both kinds of shadows (no LiRA)"))
     if spec.files is None:
-        missing = [key for key in ("retrained", "shadows_out") if getattr(spec, key) is None]
+        missing = [key for key in ("retrained", "shadows_out") if getattr(spec, key) is None and not
+                   (key == "shadows_out" and without_shadows)]
         if missing:
             raise UserError(f"{path.name}: a class request needs {' and '.join(f'`{k}:`' for k in missing)}")
         if not spec.forget_classes:
@@ -375,8 +385,9 @@ def _timed_training(model_dir: Path, retrains: list[dict]) -> dict:
 def judge(row: dict, floor: float | None, held_out: dict, retrained_recognition: float | None,
           not_measured: dict[str, str] | None = None) -> list[dict]:
     """The issue's targets for one method row: each {name, value, limit, met}; met None when not measured.
-    `not_measured` ({"relearning" or "forget recognition": why}; a file request's NOT_MEASURED_FOR_FILES): each is
-    one target, met None, saying why, in place of its measured ones."""
+    `not_measured` ({"relearning", "LiRA" or "forget recognition": why}; a file request's NOT_MEASURED_FOR_FILES, a
+    request without shadows' NOT_MEASURED_WITHOUT_SHADOWS): each is one target, met None, saying why, in place of its
+    measured ones."""
     not_measured = not_measured or {}
 
     def unmeasured(what: str) -> dict:
@@ -389,9 +400,11 @@ def judge(row: dict, floor: float | None, held_out: dict, retrained_recognition:
                         "value": result["band_area"], "limit": 0.0,
                         "met": None if result["band_area"] is None else result["band_area"] <= BAND_TOLERANCE})
     lira, intervals = row.get("lira"), (held_out.get("lira") or {}).get("intervals", {})
+    if "LiRA" in not_measured:
+        targets.append(unmeasured("LiRA"))
     # TPR at low FPR catches a model that restores its forget images too well; AUC, read on both sides, also one that
     # restores them worse than a model that never saw them (unlearning that gives itself away)
-    for key, label in (("tpr_at_0.01_fpr", "TPR at 1 % FPR"), ("auc", "AUC")):
+    for key, label in () if "LiRA" in not_measured else (("tpr_at_0.01_fpr", "TPR at 1 % FPR"), ("auc", "AUC")):
         ideal = intervals.get(key)
         targets.append({"name": f"LiRA {label} inside the held-out retrained seed's interval",
                         "value": lira and lira[key], "limit": ideal,
@@ -434,7 +447,7 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
     if spec.files is None:
         retrained = [absolute(d, root) for d in spec.retrained]
         methods = _method_models(spec, work, root)
-        shadows_out = [absolute(d, root) for d in spec.shadows_out]
+        shadows_out = [absolute(d, root) for d in spec.shadows_out or ()]
         request = f"forget the class{'es' if len(spec.forget_classes) > 1 else ''} {', '.join(spec.forget_classes)}"
     else:   # the methods first: minutes, where the retrained seeds are a full training each
         forget_files, models_folder = file_request(spec, work, root)
@@ -443,7 +456,8 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
         shadows_out = retrained[1:]
         request = (f"forget {spec.files.count} training images of every class (drawn with seed {spec.files.seed}); "
                    f"retrained without them with seeds {', '.join(map(str, spec.files.retrain_seeds))}")
-    not_measured = NOT_MEASURED_FOR_FILES if forget_files else {}
+    not_measured = {**(NOT_MEASURED_FOR_FILES if forget_files else {}),
+                    **({} if shadows_out else NOT_MEASURED_WITHOUT_SHADOWS)}
     band = [RETRAINED] + [f"{RETRAINED}-{i + 1}" for i in range(1, len(retrained))]
     audited = {ORIGINAL: absolute(spec.original, root), RETRAINED: retrained[0], **methods}
     with_band = {**audited, **dict(zip(band[1:], retrained[1:]))}
@@ -454,8 +468,9 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
     if not_audited:
         record["not_audited"] = not_audited
     if forget_files:
-        record.update({"forget_files": relative(forget_files, root),
-                       "forget_files_sha256": sha256_file(forget_files), "not_measured": not_measured})
+        record.update({"forget_files": relative(forget_files, root), "forget_files_sha256": sha256_file(forget_files)})
+    if not_measured:
+        record["not_measured"] = not_measured
 
     # each model's relearning curves and LiRA scores are kept with the results (committed as they come): a run that
     # spans sessions, on machines that keep no runs/, audits again only the models not done
@@ -463,9 +478,11 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
     relearning = _audit(with_band, work / "audit-band", spec, root, band=band, forget_files=forget_files,
                         cache_dir=cache)
     publish(work / "audit-band", folder / "band", with_band, root)
-    lira = _audit(audited, work / "audit-lira", spec, root, shadows_out=shadows_out, forget_files=forget_files,
-                  cache_dir=cache)
-    publish(work / "audit-lira", folder / "lira", audited, root)
+    lira = {}
+    if shadows_out:
+        lira = _audit(audited, work / "audit-lira", spec, root, shadows_out=shadows_out, forget_files=forget_files,
+                      cache_dir=cache)
+        publish(work / "audit-lira", folder / "lira", audited, root)
     key = sha256_text(str({n: sha256_file(d / "model.safetensors") for n, d in with_band.items()}) + str(spec.bootstrap))
     if forget_files:   # the forget set is the files themselves
         key = sha256_text(f"{key} files {sha256_file(forget_files)}")
@@ -502,7 +519,7 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
         retrained_recognition = None
     for model in methods:
         rows[model]["targets"] = judge(rows[model], floor, rows[RETRAINED], retrained_recognition, not_measured)
-    figures = {"lira_roc": f"{name}/lira/{lira['images'].get('lira_roc', lira['images']['roc'])}"}
+    figures = {"lira_roc": f"{name}/lira/{lira['images'].get('lira_roc', lira['images']['roc'])}"} if lira else {}
     if attacks is not None:
         figures = {"relearning": f"{name}/band/{relearning['images']['relearn']}", **figures}
     record.update({"rows": rows, "floor": tell.get("floor"), "retrained_recognition": retrained_recognition,
@@ -510,7 +527,7 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
                    "relearn_config": attacks["config"] if attacks else None,
                    "band_allowance": (attacks.get("band") or {}).get("measurement_allowance") if attacks else None,
                    "audits": {"band": relative(folder / "band" / "audit.json", root),
-                              "lira": relative(folder / "lira" / "audit.json", root)},
+                              **({"lira": relative(folder / "lira" / "audit.json", root)} if lira else {})},
                    "figures": figures})
     write_json_atomic(Path(results) / f"{name}.json", record)
     write_text_atomic(Path(results) / f"{name}.md", markdown(record))
@@ -564,6 +581,8 @@ def markdown(record: dict) -> str:
                           "these images in the original, so it cannot show a method removed them; it can still show "
                           "a method making them stand out (a TPR above the held-out retrained seed's)."]
         lines += ["", f"![per-example ROC]({record['figures']['lira_roc']})"]
+    else:
+        lines += [f"Not measured: {not_measured.get('LiRA', 'no LiRA audit ran')}."]
     lines += relearning_lines(record) if record.get("relearn_config") else \
         ["", "## Relearning", "", f"Not measured: {not_measured.get('relearning', 'no relearning attack ran')}."]
     how = (f"Probe accuracy against `retrained`; the floor (the mean of "
