@@ -32,9 +32,12 @@ def test_fid_of_a_set_with_itself_is_zero_and_grows_with_noise(tiny_evaluator_di
     scores = [metrics.fid(evaluator, (real + level * torch.randn(real.shape, generator=generator)).clamp(0, 1), real)
               for level in (0.05, 0.2, 0.5)]
     assert 0 < scores[0] < scores[1] < scores[2]
-    kid_small, _ = metrics.kid(evaluator, (real + 0.05 * torch.randn(real.shape, generator=generator)).clamp(0, 1), real)
+    kid_small, spread = metrics.kid(evaluator, (real + 0.05 * torch.randn(real.shape, generator=generator)).clamp(0, 1),
+                                    real)
     kid_large, _ = metrics.kid(evaluator, (real + 0.5 * torch.randn(real.shape, generator=generator)).clamp(0, 1), real)
-    assert kid_small < kid_large
+    assert kid_small < kid_large and spread > 0
+    # two sets of the subset size (100): every subset is the whole set, so there is no spread to report
+    assert metrics.kid(evaluator, real[100:200], real[:100])[1] is None
 
 
 def test_inception_score_of_one_repeated_image_is_one(tiny_evaluator_dir, test_images):

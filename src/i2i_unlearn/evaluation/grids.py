@@ -23,6 +23,8 @@ def image_grid(rows: list[tuple[str, torch.Tensor]], path: str | Path, scale: in
     """Save a PNG: each row is (label, images (N, C, H, W) in [0, 1]), N images side by side."""
     n, h, w = rows[0][1].shape[0], rows[0][1].shape[2] * scale, rows[0][1].shape[3] * scale
     pad = 2
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))   # wide enough for the longest label (e.g. a like-retrained row)
+    label_width = max(label_width, 8 + max(round(measure.textlength(label)) for label, _ in rows))
     canvas = Image.new("RGB", (label_width + n * (w + pad), len(rows) * (h + pad)), "white")
     draw = ImageDraw.Draw(canvas)
     for r, (label, images) in enumerate(rows):

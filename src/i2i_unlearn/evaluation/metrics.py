@@ -51,17 +51,19 @@ def _fid(feature: torch.nn.Module, generated: torch.Tensor, real: torch.Tensor) 
     return float(metric.compute())
 
 
-def kid(evaluator, generated: torch.Tensor, real: torch.Tensor, seed: int = 0) -> tuple[float, float]:
-    """KID mean and std over subsets (subset size: the smaller set, at most 100)."""
+def kid(evaluator, generated: torch.Tensor, real: torch.Tensor, seed: int = 0) -> tuple[float, float | None]:
+    """KID mean and std over subsets (subset size: the smaller set, at most 100). The std is None when both sets
+    are of that size: every subset is then the whole set, and their spread is rounding, not uncertainty."""
     return _kid(evaluator.feature_module(), generated, real, seed)
 
 
-def kid_of_features(generated: torch.Tensor, real: torch.Tensor, seed: int = 0) -> tuple[float, float]:
+def kid_of_features(generated: torch.Tensor, real: torch.Tensor, seed: int = 0) -> tuple[float, float | None]:
     """kid() of the evaluator's features of the images (as fid_of_features is fid())."""
     return _kid(_Given(real.shape[1]), generated, real, seed)
 
 
-def _kid(feature: torch.nn.Module, generated: torch.Tensor, real: torch.Tensor, seed: int) -> tuple[float, float]:
+def _kid(feature: torch.nn.Module, generated: torch.Tensor, real: torch.Tensor,
+         seed: int) -> tuple[float, float | None]:
     torch.manual_seed(seed)  # torchmetrics draws its subsets from the global generator
     size = min(100, len(generated), len(real))
     metric = KernelInceptionDistance(feature=feature, subsets=50, subset_size=size, normalize=True)
@@ -72,7 +74,7 @@ def _kid(feature: torch.nn.Module, generated: torch.Tensor, real: torch.Tensor, 
     with warnings.catch_warnings():  # one subset (set size <= subset size) has no std: torchmetrics warns
         warnings.simplefilter("ignore", UserWarning)
         mean, std = metric.compute()
-    return float(mean), float(std)
+    return float(mean), None if size == len(generated) == len(real) else float(std)
 
 
 def inception_score(evaluator, generated: torch.Tensor) -> float | None:

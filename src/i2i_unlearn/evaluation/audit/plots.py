@@ -6,8 +6,23 @@ from pathlib import Path
 from i2i_unlearn.plotting import pyplot, save_figure
 
 
+SPREADS_UP_TO = 6   # relearning curves drawn with their attack seeds' range up to this many models
+
+
 def _save_figure(figure, path: Path) -> None:
     save_figure(figure, path, dpi=110, bbox_inches="tight")
+
+
+def _legend_below(axis, columns: int = 2) -> None:
+    """The legend under the axes, not over the curves: an audit of every method draws a dozen or more of them."""
+    axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=columns, frameon=False)
+
+
+def _distinct_colours(plt, axis, count: int) -> None:
+    """Past the default cycle's ten colours, twenty (tab20) so no two curves share one."""
+    if count > 10:
+        axis.set_prop_cycle(color=plt.get_cmap("tab20").colors)
+
 
 def roc_plot(membership: dict, path: str | Path) -> Path:
     plt = pyplot()
@@ -15,6 +30,7 @@ def roc_plot(membership: dict, path: str | Path) -> Path:
     kinds = ["attack"] + (["calibrated"] if any(m["calibrated"] for m in models.values()) else [])
     figure, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 4.6), squeeze=False)
     for axis, kind in zip(axes[0], kinds):
+        _distinct_colours(plt, axis, len(models))
         for name, entry in models.items():
             if entry[kind]:
                 axis.plot(entry[kind]["roc"]["fpr"], entry[kind]["roc"]["tpr"],
@@ -23,7 +39,7 @@ def roc_plot(membership: dict, path: str | Path) -> Path:
         axis.set(xlabel="false positive rate (never-seen called member)",
                  ylabel="true positive rate (forgotten called member)",
                  title="restoration-error attack" + (" calibrated by the reference" if kind == "calibrated" else ""))
-        axis.legend(fontsize=8, loc="lower right")
+        _legend_below(axis)
     path = Path(path)
     _save_figure(figure, path)
     return path
@@ -33,6 +49,7 @@ def lira_roc_plot(lira: dict, path: str | Path) -> Path:
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(5, 4.6))
     floor = 1.0 / max(1, next(iter(lira["models"].values()))["null_models"] * lira["members"])
+    _distinct_colours(plt, axis, len(lira["models"]))
     for name, entry in lira["models"].items():
         if entry.get("roc"):
             axis.plot([max(f, floor) for f in entry["roc"]["fpr"]], [max(t, floor) for t in entry["roc"]["tpr"]],
@@ -40,7 +57,7 @@ def lira_roc_plot(lira: dict, path: str | Path) -> Path:
     axis.plot([floor, 1], [floor, 1], color="grey", linestyle=":", linewidth=1)
     axis.set(xscale="log", yscale="log", xlabel="false positive rate (a model without the images called member)",
              ylabel="true positive rate", title="per-example attack (LiRA)")
-    axis.legend(fontsize=8, loc="lower right")
+    _legend_below(axis)
     path = Path(path)
     _save_figure(figure, path)
     return path
@@ -53,6 +70,7 @@ def relearn_plot(relearning: dict, path: str | Path) -> Path:
     bands = (relearning.get("band") or {}).get("bands") or {}
     figure, axes = plt.subplots(1, len(variants), figsize=(5 * len(variants), 4.2), squeeze=False, sharey=True)
     for axis, variant in zip(axes[0], variants):
+        _distinct_colours(plt, axis, len(relearning["models"]))
         if bands.get(variant):
             limits = bands[variant]
             axis.fill_between([b["step"] for b in limits], [b["lo"] for b in limits], [b["hi"] for b in limits],
@@ -60,7 +78,8 @@ def relearn_plot(relearning: dict, path: str | Path) -> Path:
         for name, entry in relearning["models"].items():
             curve = entry["variants"][variant]["curve"]
             line, = axis.plot([p["step"] for p in curve], [p["recognition"] for p in curve], marker="o", label=name)
-            if curve[0].get("recognition_min") is not None:   # the attack seeds' spread
+            # the attack seeds' spread, where it leaves the retrained band visible (few models; else the tables')
+            if curve[0].get("recognition_min") is not None and len(relearning["models"]) <= SPREADS_UP_TO:
                 axis.fill_between([p["step"] for p in curve], [p["recognition_min"] for p in curve],
                                   [p["recognition_max"] for p in curve], color=line.get_color(), alpha=0.12)
         if relearning.get("half_original_recognition") is not None:
@@ -71,7 +90,10 @@ def relearn_plot(relearning: dict, path: str | Path) -> Path:
                          label="back to the original's")
         axis.set(xlabel="fine-tuning steps on forget-class training images", ylabel="forget-class recognition",
                  title=f"relearning: {variant}")
-        axis.legend(fontsize=8)
+    # one legend for every panel (the same models, the same colours), under them
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                  ncol=min(len(labels), 3 * len(variants)), frameon=False)
     path = Path(path)
     _save_figure(figure, path)
     return path

@@ -71,8 +71,9 @@ LIRA_ROC_CAPTION = ("The per-example attack's ROC on log axes (each forgotten im
                     "of shadow models that never saw it): at low false positive rates a model that saw the images "
                     "stands out; the dotted diagonal is chance.")
 RELEARN_CAPTION = ("Forget-class recognition while relearning, per attack: each model's mean over the attack seeds "
-                   "(shaded: their range), the grey band the retrained models' range; the dotted line is half the "
-                   "original's.")
+                   "(shaded: their range, when the figure has few models; the tables give every number), the grey "
+                   "band the retrained models' range; the dotted line is half the original's, the dashed one back "
+                   "to the original's.")
 RELEARN_VARIANTS = {"whole": "the whole model fine-tuned",
                     "decoder-frozen": "the encoder fine-tuned, the decoder frozen",
                     "retain-finetune": "the whole model fine-tuned on retain images only",
