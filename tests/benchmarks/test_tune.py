@@ -15,6 +15,7 @@ import yaml
 import i2i_unlearn.bench.tune as tune
 from i2i_unlearn.bench.grid import (chains, choose_like_retrained, distance_to_retrained, planned_steps, rule_order,
                                    successive_halving)
+from i2i_unlearn.bench.robust import COST_SHARE
 from i2i_unlearn.config import DataConfig, UnlearnConfig, load_yaml
 from i2i_unlearn.data import load_split
 from i2i_unlearn.errors import UserError
@@ -123,6 +124,7 @@ def test_the_shipped_tuning_configs_give_every_method_and_family_the_same_grid()
             {k: v for k, v in specs["tune-mae.yaml"]["grid"].items() if k != "optim.lr"}, name
         assert tune.planned_steps(grid) == len(grid["alpha"]) * 2 * max(grid["steps"]), name
         assert spec.get("halving") == specs["tune-mae.yaml"].get("halving"), name   # the same pruning everywhere
+        assert spec["like_retrained_max_step_share"] == COST_SHARE, name   # the audit's cost target
         # every method the family's model supports, none left out (ours-decoder needs a restoration, not noise)
         family = MODELS[json.loads((root.parent / spec["model"] / "config.json").read_text())["family"]]
         assert set(spec["methods"]) == {m for m, method in METHODS.items() if m != "retrain" and
@@ -299,6 +301,24 @@ def test_a_halving_share_outside_0_1_is_refused(tmp_path):
         tune.load_tune_config(path)
 
 
+def test_the_like_retrained_choice_keeps_within_its_cost_bound_counting_the_start():
+    """like_retrained_max_step_share: a trial's steps with its start's, against the retrained models' steps."""
+    trials = {"s": {"key": "s", "config": {"steps": 500}},
+              "u": {"key": "u", "config": {"steps": 500}, "starts_from": {"method": "ours-substitute", "key": "s"}},
+              "l": {"key": "l", "config": {"steps": 1500}}}
+    record = {"retrained": {"steps": 4000}}
+
+    def allowed(share):
+        spec = {} if share is None else {"like_retrained_max_step_share": share}
+        return [t["key"] for t in tune.within_cost(list(trials.values()), spec, record, trials)]
+    assert tune.steps_from_the_original(trials["u"], trials) == 1000
+    assert allowed(None) == ["s", "u", "l"] and allowed(0.25) == ["s", "u"] and allowed(0.2) == ["s"]
+    for share in (0, 1.5, "a quarter"):
+        with pytest.raises(UserError, match="like_retrained_max_step_share"):
+            tune.check_spec({"methods": ["ours"], "write": {"ours": "a"}, "grid": {"alpha": [0.1]},
+                             "like_retrained_max_step_share": share})
+
+
 def test_a_method_that_starts_from_another_is_tuned_from_its_chosen_model(few_held_out_model_dir,
                                                                          tiny_evaluator_dir, tmp_path):
     """undo distills an unlearned model: its trials start from the chosen trial of the method it names, over the
@@ -395,6 +415,15 @@ def test_a_tuning_run_records_the_like_retrained_choice_and_remakes_a_lost_trial
         shutil.rmtree(folder)
         assert tune.trial_model_dir(trial, record, trials, tmp_path) == folder
         assert load_model(folder).pretrained_info["weights_sha256"] == trial["unlearned_weights_sha256"]
+    # within the cost bound (like_retrained_max_step_share 0.5 of retraining's 4 steps): only the 2-step trials
+    shutil.copy(tmp_path / "tune.json", tmp_path / "tune-bounded.json")
+    bounded = tune.tune({**spec, "like_retrained_max_step_share": 0.5}, tmp_path / "tune-bounded.json",
+                        tmp_path / "work", root=tmp_path)
+    short = [t for t in done if t["config"]["steps"] == 2]
+    assert bounded["retrained"]["steps"] == 4 and len(short) == 2
+    assert bounded["like_retrained"]["ours"]["key"] == \
+        min(short, key=lambda t: distance_to_retrained(t, record["retrained"]["scores"]))["key"]
+    assert "stands out. Here like_retrained_max_step_share is 0.5: at most 0.5 x 4 = 2 steps." in tune.markdown(bounded)
     # no trial keeps the retain set by a stricter rule: no like-retrained knobs, and none left from before
     shutil.copy(tmp_path / "tune.json", tmp_path / "tune-strict.json")
     strict = {**spec, "rule": {"retain_fid_max_x": 0.5, "retain_similarity_min_x": 0.97}}

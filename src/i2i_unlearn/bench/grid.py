@@ -15,7 +15,9 @@ LIKE_RETRAINED_DOC = ("a second choice from the same trials, for an auditor rath
                       "trials that keep the retain set by the rule, the one whose forget recognition and forget FID "
                       "are closest to the retrained models' (validation, the mean over like_retrained_reference: other "
                       "seeds than the held-out one the test and the audit read against; the sum of the two relative "
-                      "distances). "
+                      "distances). With like_retrained_max_step_share, only the trials whose optimiser steps, with "
+                      "those of the model they start from, are at most that share of retraining's (the robustness "
+                      "audit's cost target, known before any run). "
                       "The rule rewards the most forgetting, which an auditor can see: a model that forgets more than "
                       "one retrained without the data stands out")
 

@@ -175,6 +175,10 @@ def check_spec(spec: dict, where: str = "the tuning config") -> None:
     missing = [m for m in spec["methods"] if m not in (spec.get("write") or {})]
     if missing:
         raise UserError(f"{where}: `write:` names no config file for {', '.join(missing)}")
+    share = spec.get("like_retrained_max_step_share")
+    if share is not None and (not isinstance(share, (int, float)) or not 0 < share <= 1):
+        raise UserError(f"{where}: `like_retrained_max_step_share:` is a share of retraining's steps (0 < share <= 1), "
+                        f"got {share!r}")
     for method, start in (spec.get("starts_from") or {}).items():
         if method not in spec["methods"] or start not in spec["methods"][:spec["methods"].index(method)]:
             raise UserError(f"{where}: `starts_from: {{{method}: {start}}}`: both must be in `methods:`, the start "
@@ -222,6 +226,10 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
             record["retrained"] = {"dirs": reference_dirs, "weights_sha256": shas, "scores": mean_scores(
                 [score(load_model(absolute(d, root)), split, evaluator, task, forget_indices, seed, original)
                  for d in reference_dirs])}
+        record["retrained"]["steps"] = sum(read_json(absolute(d, root) / RUN_RECORD)["steps"]
+                                           for d in reference_dirs) / len(reference_dirs)
+    if spec.get("like_retrained_max_step_share") is not None:
+        record["like_retrained_max_step_share"] = spec["like_retrained_max_step_share"]
     methods = methods or spec["methods"]
     unknown = sorted(set(methods) - set(spec["methods"]))
     if unknown:
@@ -301,7 +309,8 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
         chosen, keeps = choose(done, spec["rule"])
         record["chosen"][method] = {**choice(chosen, spec["write"][method]), "keeps_retain_by_rule": keeps}
         if record.get("retrained"):
-            like = choose_like_retrained(done, spec["rule"], record["retrained"]["scores"])
+            like = choose_like_retrained(within_cost(done, spec, record, trials), spec["rule"],
+                                         record["retrained"]["scores"])
             like_file = like_retrained_file(spec, method) if spec.get("like_retrained_dir") else None
             record["like_retrained_doc"] = LIKE_RETRAINED_DOC
             record.setdefault("like_retrained", {})[method] = like and choice(like, like_file, like_retrained=True)
@@ -339,6 +348,21 @@ def trial_model_dir(trial: dict, record: dict, trials: dict, root: Path, echo=pr
             echo(f"{trial['method']} {trial['key']}: made again with other weights than the scored run's "
                  "(sha256 differs); the recorded scores are the first run's")
     return out
+
+
+def steps_from_the_original(trial: dict, trials: dict) -> int:
+    """A trial's optimiser steps, with those of the chosen trial it starts from (undo: its ours-substitute's)."""
+    start = trial.get("starts_from")
+    return trial["config"]["steps"] + (steps_from_the_original(trials[start["key"]], trials) if start else 0)
+
+
+def within_cost(done: list[dict], spec: dict, record: dict, trials: dict) -> list[dict]:
+    """The trials the like-retrained choice may take: all, or with `like_retrained_max_step_share` those whose steps
+    from the original are at most that share of the retrained models' training steps (LIKE_RETRAINED_DOC)."""
+    share = spec.get("like_retrained_max_step_share")
+    if share is None:
+        return done
+    return [t for t in done if steps_from_the_original(t, trials) <= share * record["retrained"]["steps"]]
 
 
 def like_retrained_reference(spec: dict) -> list[str]:
@@ -411,6 +435,14 @@ def _reference_line(name: str, scores: dict) -> str:
             f"{fmt(scores['retain']['fid'], 2)} | {fmt(scores['retain']['similarity'])} | – | |")
 
 
+def _cost_bound(record: dict) -> str:
+    share = record.get("like_retrained_max_step_share")
+    if share is None:
+        return ""
+    steps = record["retrained"]["steps"]
+    return f" Here like_retrained_max_step_share is {share:g}: at most {share:g} x {steps:g} = {share * steps:g} steps."
+
+
 def markdown(record: dict) -> str:
     """Every trial (validation), the choice per method, and the one test score of each choice."""
     original = record["original"]["scores"]
@@ -422,7 +454,8 @@ def markdown(record: dict) -> str:
                if record["budget"].get("halving") else []),
              f"Rule: {record['rule']['doc']} (retain_fid_max_x {record['rule']['retain_fid_max_x']}, "
              f"retain_similarity_min_x {record['rule']['retain_similarity_min_x']}).", "",
-             *([f"Like retrained: {record['like_retrained_doc']}.", ""] if record.get("like_retrained_doc") else []),
+             *([f"Like retrained: {record['like_retrained_doc']}.{_cost_bound(record)}", ""]
+               if record.get("like_retrained_doc") else []),
              "| method | knobs | forget FID | forget recog. | retain FID (x orig.) | retain sim. (x orig.) | time | chosen |",
              "|---|---|---|---|---|---|---|---|",
              _reference_line("original", original),
