@@ -188,6 +188,8 @@ def test_a_config_makes_exactly_one_request_and_a_file_request_trains_enough_ret
             (common, "exactly one request.*neither"),
             ({**common, **classes, "forget_classes": []}, "names no class"),
             ({**common, "forget_classes": ["Cat"], "retrained": ["r0", "r1"]}, "class request needs `shadows_out:`"),
+            ({**common, **classes, "shadows_out": []}, "`shadows_out:` needs at least 3 models.*got 0"),
+            ({**common, **classes, "shadows_out": ["o1", "o2"]}, "`shadows_out:` needs at least 3 models.*got 2"),
             # the shadows come in both kinds or not at all; a file request's IN shadows are always needed
             ({**classes, "original": "o", "evaluator": "e", "methods": {}},
              "`shadows_in:` needs at least 2 models.*got 0; a class request may leave out both"),
@@ -356,7 +358,7 @@ def test_the_robust_benchmark_audits_every_method_against_shadows_and_the_band(f
     rows = record["rows"]
     assert record["not_audited"] == {
         "ours-like-retrained": "no knobs file configs/like-retrained/absent.yaml (its tune kept the retain set at no "
-                               "trial)",
+                               "trial it could choose)",
         "undo-like-retrained": "it starts from ours-like-retrained, not audited"}
     assert not set(record["not_audited"]) & set(rows) and set(record["spec"]["methods"]) >= set(record["not_audited"])
     assert "Not audited: `ours-like-retrained`: no knobs file" in (tmp_path / "robust-tiny.md").read_text()

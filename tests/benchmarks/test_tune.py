@@ -313,7 +313,7 @@ def test_the_like_retrained_choice_keeps_within_its_cost_bound_counting_the_star
         return [t["key"] for t in tune.within_cost(list(trials.values()), spec, record, trials)]
     assert tune.steps_from_the_original(trials["u"], trials) == 1000
     assert allowed(None) == ["s", "u", "l"] and allowed(0.25) == ["s", "u"] and allowed(0.2) == ["s"]
-    for share in (0, 1.5, "a quarter"):
+    for share in (0, 1.5, "a quarter", True):
         with pytest.raises(UserError, match="like_retrained_max_step_share"):
             tune.check_spec({"methods": ["ours"], "write": {"ours": "a"}, "grid": {"alpha": [0.1]},
                              "like_retrained_max_step_share": share})

@@ -17,7 +17,7 @@ LIKE_RETRAINED_DOC = ("a second choice from the same trials, for an auditor rath
                       "seeds than the held-out one the test and the audit read against; the sum of the two relative "
                       "distances). With like_retrained_max_step_share, only the trials whose optimiser steps, with "
                       "those of the model they start from, are at most that share of retraining's (the robustness "
-                      "audit's cost target, known before any run). "
+                      "audit's optimiser-step target, known before any run; its wall-time target is judged after). "
                       "The rule rewards the most forgetting, which an auditor can see: a model that forgets more than "
                       "one retrained without the data stands out")
 

@@ -142,6 +142,9 @@ def load_spec(path: Path, root: Path) -> RobustSpec:
                    (key == "shadows_out" and without_shadows)]
         if missing:
             raise UserError(f"{path.name}: a class request needs {' and '.join(f'`{k}:`' for k in missing)}")
+        if spec.shadows_out is not None and len(spec.shadows_out) < MIN_SHADOWS + 1:
+            raise UserError(f"{path.name}: `shadows_out:` needs at least {MIN_SHADOWS + 1} models (LiRA's null leaves "
+                            f"one out), got {len(spec.shadows_out)}; leave out both kinds of shadows for no LiRA")
         if not spec.forget_classes:
             raise UserError(f"{path.name}: `forget_classes:` names no class")
         if len(spec.retrained) < 2:
@@ -212,7 +215,7 @@ def _methods_to_audit(methods: dict[str, RobustMethod], root: Path) -> tuple[dic
     not_audited = {}
     for name, method in methods.items():
         if method.optional and not absolute(method.knobs, root).is_file():
-            not_audited[name] = f"no knobs file {method.knobs} (its tune kept the retain set at no trial)"
+            not_audited[name] = f"no knobs file {method.knobs} (its tune kept the retain set at no trial it could choose)"
         elif method.starts_from in not_audited:
             not_audited[name] = f"it starts from {method.starts_from}, not audited"
     return {n: m for n, m in methods.items() if n not in not_audited}, not_audited

@@ -176,7 +176,7 @@ def check_spec(spec: dict, where: str = "the tuning config") -> None:
     if missing:
         raise UserError(f"{where}: `write:` names no config file for {', '.join(missing)}")
     share = spec.get("like_retrained_max_step_share")
-    if share is not None and (not isinstance(share, (int, float)) or not 0 < share <= 1):
+    if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1):
         raise UserError(f"{where}: `like_retrained_max_step_share:` is a share of retraining's steps (0 < share <= 1), "
                         f"got {share!r}")
     for method, start in (spec.get("starts_from") or {}).items():
@@ -226,9 +226,9 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
             record["retrained"] = {"dirs": reference_dirs, "weights_sha256": shas, "scores": mean_scores(
                 [score(load_model(absolute(d, root)), split, evaluator, task, forget_indices, seed, original)
                  for d in reference_dirs])}
-        record["retrained"]["steps"] = sum(read_json(absolute(d, root) / RUN_RECORD)["steps"]
-                                           for d in reference_dirs) / len(reference_dirs)
-    if spec.get("like_retrained_max_step_share") is not None:
+    record.pop("like_retrained_max_step_share", None)   # the bound this run chooses under, or none
+    if spec.get("like_retrained_max_step_share") is not None and reference_dirs:
+        record["retrained"]["steps"] = retraining_steps(reference_dirs, root)
         record["like_retrained_max_step_share"] = spec["like_retrained_max_step_share"]
     methods = methods or spec["methods"]
     unknown = sorted(set(methods) - set(spec["methods"]))
@@ -350,6 +350,19 @@ def trial_model_dir(trial: dict, record: dict, trials: dict, root: Path, echo=pr
     return out
 
 
+def retraining_steps(reference_dirs: list[str], root: Path) -> float:
+    """The retrained models' mean training steps (their run.json), the like-retrained step bound's unit."""
+    steps = []
+    for folder in reference_dirs:
+        run = absolute(folder, root) / RUN_RECORD
+        recorded = read_json(run).get("steps") if run.is_file() else None
+        if not isinstance(recorded, int):
+            raise UserError(f"like_retrained_max_step_share: {folder} records no training steps ({RUN_RECORD}); the "
+                            "bound is a share of the retrained models' steps: leave it out, or name trained models")
+        steps.append(recorded)
+    return sum(steps) / len(steps)
+
+
 def steps_from_the_original(trial: dict, trials: dict) -> int:
     """A trial's optimiser steps, with those of the chosen trial it starts from (undo: its ours-substitute's)."""
     start = trial.get("starts_from")
@@ -360,7 +373,7 @@ def within_cost(done: list[dict], spec: dict, record: dict, trials: dict) -> lis
     """The trials the like-retrained choice may take: all, or with `like_retrained_max_step_share` those whose steps
     from the original are at most that share of the retrained models' training steps (LIKE_RETRAINED_DOC)."""
     share = spec.get("like_retrained_max_step_share")
-    if share is None:
+    if share is None or "steps" not in record.get("retrained", {}):
         return done
     return [t for t in done if steps_from_the_original(t, trials) <= share * record["retrained"]["steps"]]
 

@@ -244,7 +244,8 @@ def robust_section(robust: list[tuple[dict, str]]) -> list[str]:
     """Issue 33's pages, one per family: does a method remove the class or hide it (bench/robust.py)."""
     if not robust:
         return []
-    lines = ["## Robustness", "", "Every method against per-example membership inference, relearning against the "
+    lines = ["## Robustness", "", "Every method against per-example membership inference (where shadow models were "
+             "trained), relearning against the "
              "retrained band, the tell with its floor, retain quality by the paired rule and cost "
              "(`benchmarks/robust.py`); targets met per method:", ""]
     for record, json_path in robust:

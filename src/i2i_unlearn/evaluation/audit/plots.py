@@ -91,7 +91,11 @@ def relearn_plot(relearning: dict, path: str | Path) -> Path:
         axis.set(xlabel="fine-tuning steps on forget-class training images", ylabel="forget-class recognition",
                  title=f"relearning: {variant}")
     # one legend for every panel (the same models, the same colours), under them
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    entries = {}   # label -> handle, over every panel (a band may be drawn on some panels only)
+    for axis in axes[0]:
+        for handle, label in zip(*axis.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    handles, labels = list(entries.values()), list(entries)
     figure.legend(handles, labels, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 0.0),
                   ncol=min(len(labels), 3 * len(variants)), frameon=False)
     path = Path(path)
