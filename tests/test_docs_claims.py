@@ -516,8 +516,11 @@ def mae_files_robust():
        "(AUC 0.450, the held-out retrained seed [0.488, 0.533])", "(0.815, floor 0.580)",
        "Of those 8, the baseline `max-loss` meets 7 (all but LiRA's AUC, 0.457)", "(Cat recognition 0.78, limit 0.772)",
        "took 38 % of retraining's optimiser steps, over the 25 % target",
-       "`ours-substitute` with its like-retrained knobs meets 6",
-       "TPR 0.075 at 1 % FPR, the ideal at most 0.025; its AUC, 0.485, is just under the interval) at the same 38 %")
+       "Closest overall: `ours-substitute` with its like-retrained knobs, chosen within the step target (500 steps, "
+       "12 % of retraining's), meets 10 of 12", "inside the band under all five attacks, LiRA's AUC is inside the "
+       "held-out interval (0.499)", "forgets as much as retraining (Cat recognition 0.75) and costs 12 % of "
+       "retraining's time", "It misses LiRA's TPR at 1 % FPR (0.070, the ideal at most 0.025",
+       "the tell by 0.015 (0.645 against 0.630; the retrained seeds themselves read 0.525 to 0.630)")
 def mae_class_robust():
     from i2i_unlearn.bench.robust import COST_SHARE
     record = results("robust-mae.json")
@@ -561,10 +564,22 @@ def mae_class_robust():
     assert f"{max_loss['lira']['auc']:.3f}" == "0.457"
     limit = record["retrained_recognition"] + 0.05
     assert (f"{max_loss['forget_recognition']:.2f}", f"{limit:.3f}") == ("0.78", "0.772")
-    assert f"{like['lira']['tpr_at_0.01_fpr']:.3f}" == "0.075" and f"{like['lira']['auc']:.3f}" == "0.485"
-    assert like["lira"]["auc"] < held_out["auc"][0]
-    assert round(100 * max_loss["cost"]["step_share"]) == round(100 * like["cost"]["step_share"]) == 38
-    assert COST_SHARE == 0.25
+    assert round(100 * max_loss["cost"]["step_share"]) == 38 and COST_SHARE == 0.25
+    # the like-retrained substitute: 10 of 12, the most of any row; every relearning attack inside the band
+    assert met(like) == (10, 12) and max(met(row)[0] for row in methods.values()) == 10
+    assert yaml.safe_load((ROOT / spec["methods"]["ours-substitute-like-retrained"]["knobs"]).read_text())[
+        "steps"] == 500
+    assert round(100 * like["cost"]["step_share"]) == round(100 * like["cost"]["time_share_at_reference"]) == 12
+    assert all(r["band_area"] == 0 for r in like["relearning"].values()) and len(like["relearning"]) == 5
+    assert held_out["auc"][0] <= like["lira"]["auc"] <= held_out["auc"][1] and f"{like['lira']['auc']:.3f}" == "0.499"
+    assert f"{like['forget_recognition']:.2f}" == "0.75" and like["forget_recognition"] <= limit
+    assert like["retain"]["verdict"] != "worse"
+    assert f"{like['lira']['tpr_at_0.01_fpr']:.3f}" == "0.070" and held_out["tpr_at_0.01_fpr"][1] == 0.025
+    floor = record["floor"]["accuracy"] + 0.05
+    assert (f"{like['probe_accuracy']:.3f}", f"{floor:.3f}", f"{like['probe_accuracy'] - floor:.3f}") == \
+        ("0.645", "0.630", "0.015")
+    assert [f"{a:.3f}" for a in sorted(record["floor"]["accuracies"])] == ["0.525", "0.585", "0.630"]
+    assert [t["name"].split(" ")[0] for t in like["targets"] if t["met"] is False] == ["LiRA", "the"]
 
 
 @claim("docs/findings.md", "the Cat+Dog VQ-GAN tells its 100 files apart (AUC 0.71, retrained 0.47), and neither "
@@ -1001,7 +1016,7 @@ def robustness_band_allowance():
 
 
 @claim("docs/robustness.md",
-       "It takes only trials within the audit's cost target (`like_retrained_max_step_share: 0.25`")
+       "It takes only trials within the audit's optimiser-step target (`like_retrained_max_step_share: 0.25`")
 def robustness_like_retrained_cost_bound():
     from i2i_unlearn.bench.robust import COST_SHARE
     from i2i_unlearn.bench.tune import load_tune_config
