@@ -431,6 +431,19 @@ def test_the_robust_benchmark_audits_every_method_against_shadows_and_the_band(f
     assert robust._is_kept_unlearning(tmp_path / "kept" / "ours", knobs_now, original, tmp_path)
     knobs_now.alpha = 0.25
     assert not robust._is_kept_unlearning(tmp_path / "kept" / "ours", knobs_now, original, tmp_path)
+    # a tuning run's trials of the same knobs from the same start (named <method>-<key>) serve instead of unlearning
+    # again (unlearn still fails here), and are kept; one of other knobs beside them is passed over
+    trials = tmp_path / "tune-work"
+    for name, key in (("ours", "1f"), ("undo", "2e")):
+        shutil.copytree(tmp_path / "kept" / name, trials / f"{name}-{key}")
+    shutil.copytree(tmp_path / "out-1", trials / "ours-0a")   # a retraining: another method, not this row's knobs
+    weights = {name: sha256_file(tmp_path / "kept" / name / "model.safetensors") for name in ("ours", "undo")}
+    shutil.rmtree(tmp_path / "kept")
+    values = yaml.safe_load(spec.read_text())
+    spec.write_text(yaml.safe_dump({**values, "reuse_models_from": [str(trials)]}))
+    assert robust._made_before([trials], load_yaml(UnlearnConfig, knobs), original, tmp_path) is None  # no class
+    assert run_benchmark()["rows"] == json.loads(json.dumps(rows))
+    assert {name: sha256_file(tmp_path / "kept" / name / "model.safetensors") for name in weights} == weights
     # the same request naming no shadows (a family trained with one seed): every other measurement is the cached one
     # above (nothing relearns or is scored again), LiRA is not run, and the record and its targets say so
     values = yaml.safe_load(spec.read_text())

@@ -123,6 +123,9 @@ class RobustSpec:
     # the wall-time cost at the reference speed is read against them when not every retrained seed recorded its
     # machine (the shipped ones predate it; cost)
     retrain_timed: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
+    # folders whose subfolders may hold a finished unlearning of a row's knobs from the same start, used instead of
+    # unlearning again: the tuning run's trials (runs/tune-<family>), where each chosen knobs file was made
+    reuse_models_from: list[str] | None = field(default=None, metadata=WHEN_SET_KEY)
 
 
 def load_spec(path: Path, root: Path) -> RobustSpec:
@@ -201,8 +204,11 @@ def _method_models(spec: RobustSpec, work: Path, root: Path, forget_files: Path 
             config.forget_classes, config.forget_files = [], relative(forget_files, root)
         start = models[method.starts_from] if method.starts_from else original
         kept = absolute(spec.keep_methods_in, root) / name if spec.keep_methods_in else None
+        made_before = _made_before(spec.reuse_models_from or (), config, start, root)
         if kept is not None and _is_kept_unlearning(kept, config, start, root):
             models[name] = kept
+        elif made_before is not None:
+            models[name] = keep_model_dir(made_before, kept) if kept is not None else made_before
         else:
             models[name] = _made_and_kept(start, config, work / f"method-{name}", kept, root)
         del pending[name]
@@ -215,7 +221,8 @@ def _methods_to_audit(methods: dict[str, RobustMethod], root: Path) -> tuple[dic
     not_audited = {}
     for name, method in methods.items():
         if method.optional and not absolute(method.knobs, root).is_file():
-            not_audited[name] = f"no knobs file {method.knobs} (its tune kept the retain set at no trial it could choose)"
+            not_audited[name] = (f"no knobs file {method.knobs} (its tune kept the retain set at no trial it could "
+                                 "choose)")
         elif method.starts_from in not_audited:
             not_audited[name] = f"it starts from {method.starts_from}, not audited"
     return {n: m for n, m in methods.items() if n not in not_audited}, not_audited
@@ -227,6 +234,16 @@ def _made_and_kept(start: Path, config: UnlearnConfig, out: Path, kept: Path | N
     with contextlib.chdir(root):
         made = root / _unlearned(Path(relative(start, root)), config, Path(relative(out, root)))
     return keep_model_dir(made, kept) if kept is not None else made
+
+
+def _made_before(folders, config: UnlearnConfig, start: Path, root: Path) -> Path | None:
+    """A finished unlearning of `start` with `config` among the subfolders <method>-* of `folders` (a tuning run's
+    trials, named by method and key), or None."""
+    for folder in folders:
+        for candidate in sorted(absolute(folder, root).glob(f"{config.method}-*")):
+            if candidate.is_dir() and _is_kept_unlearning(candidate, config, start, root):
+                return candidate
+    return None
 
 
 def _is_kept_unlearning(model: Path, config: UnlearnConfig, start: Path, root: Path) -> bool:

@@ -23,6 +23,7 @@ Only `score_test` reads test images: it scores each method's chosen trial once a
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import shutil
@@ -256,13 +257,13 @@ def tune(spec: dict, results_path: Path, work: Path, *, root: Path, command: str
             out = work / f"{method}-{key}"
             if (out / CHECKPOINTS).is_dir() and any((out / CHECKPOINTS).iterdir()):
                 # this trial was killed after a checkpoint of its own (its folder is named by its key): go on
-                unlearn(source(), config, out, resume=True, keep_checkpoint=True)
+                unlearn_from_root(source(), config, out, root, resume=True)
             elif prefix is not None:  # continue the shorter trial's run from its last checkpoint
                 shutil.rmtree(out, ignore_errors=True)
                 shutil.copytree(root / prefix["dir"] / CHECKPOINTS, out / CHECKPOINTS)
-                unlearn(source(), config, out, resume=True, keep_checkpoint=True)
+                unlearn_from_root(source(), config, out, root, resume=True)
             else:
-                unlearn(source(), config, out, overwrite=True, keep_checkpoint=True)
+                unlearn_from_root(source(), config, out, root, overwrite=True)
             if prefix is not None:
                 trial["continued_from"] = prefix["key"]
             unlearned = load_model(out)
@@ -332,6 +333,14 @@ def _start(spec: dict, record: dict, method: str) -> dict | None:
     return {"method": source, "key": chosen["key"]}
 
 
+def unlearn_from_root(start: Path, config: UnlearnConfig, out: Path, root: Path, **options) -> None:
+    """A trial's unlearning (its checkpoints kept, to continue it), made from the root: its records name the start
+    relative to it, as a shipped model's do, so a robustness audit can keep the trial's model as its own
+    (bench/robust.py reuse_models_from) without naming this machine's folders."""
+    with contextlib.chdir(root):
+        unlearn(Path(relative(start, root)), config, Path(relative(out, root)), keep_checkpoint=True, **options)
+
+
 def trial_model_dir(trial: dict, record: dict, trials: dict, root: Path, echo=print) -> Path:
     """A scored trial's model folder, made again from its recorded config when it is gone (the trial folders live
     in runs/, which a fresh machine does not have; the record is kept with the results). Said when the weights
@@ -342,7 +351,7 @@ def trial_model_dir(trial: dict, record: dict, trials: dict, root: Path, echo=pr
         source = trial_model_dir(trials[start["key"]], record, trials, root, echo) if start else root / record["model"]
         echo(f"{trial['method']} {trial['key']}: its model is not in {trial['dir']}; making it again")
         trial.setdefault(WALL_TIME_SOURCE, OLD_WALL_TIME)   # the remake's run.json is not the scored run's
-        unlearn(source, from_dict(UnlearnConfig, trial["config"], " trial"), out, overwrite=True, keep_checkpoint=True)
+        unlearn_from_root(source, from_dict(UnlearnConfig, trial["config"], " trial"), out, root, overwrite=True)
         made = load_model(out).pretrained_info["weights_sha256"]
         if trial.get("unlearned_weights_sha256") not in (None, made):
             echo(f"{trial['method']} {trial['key']}: made again with other weights than the scored run's "
