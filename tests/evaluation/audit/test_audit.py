@@ -176,7 +176,10 @@ def test_the_tells_floor_is_the_mean_probe_between_retrained_seeds_and_every_mod
 
 # --- relearning ----------------------------------------------------------------------------------
 
-def test_relearning_starts_from_the_given_model_and_never_writes_into_it(tiny_model_dir, tiny_evaluator_dir, split):
+@pytest.mark.parametrize("family", ["mae", "vqgan", "diffusion"])   # every attack of the robustness audit, per family
+def test_relearning_starts_from_the_given_model_and_never_writes_into_it(family, tiny_model_dirs, tiny_evaluator_dir,
+                                                                         split):
+    tiny_model_dir = tiny_model_dirs[family]
     before = _folder_hash(tiny_model_dir)
     model = load_model(tiny_model_dir)
     weights = {k: v.clone() for k, v in model.state_dict().items()}
