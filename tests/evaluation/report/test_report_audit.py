@@ -98,7 +98,9 @@ def test_report_shows_the_audits_tables_numbers_and_figures(audit_dir, results_p
             paces = [f"> {audit['relearning']['config']['steps']}" if steps is None else str(steps)
                      for steps in (result["steps_to_half_original"], result["steps_to_original"])]
             outside = f"{result['band_area']:.3f}" + (" (above)" if result["above_band"] else "")
-            assert re.search(_row([label, *curve, *paces, None, outside]), section), (name, variant)
+            speedups = [None] if any(entry["variants"][variant]["speedup_vs_reference"] is not None
+                                     for entry in audit["relearning"]["models"].values()) else []
+            assert re.search(_row([label, *curve, *paces, *speedups, outside]), section), (name, variant)
     assert membership["unlearned"]["calibrated"]["auc"] is not None   # a real calibrated score is shown
     assert "<th>AUC − retrained&#x27;s</th>" in section and "<th>probe vs retrained</th>" in section
     assert section.count("<caption>Relearning, ") == 4   # whole, encoder alone, retain images, 8 bits
@@ -110,6 +112,23 @@ def test_report_shows_the_audits_tables_numbers_and_figures(audit_dir, results_p
         assert (out / f"audit-{name}").read_bytes() == (audit_dir / name).read_bytes()
         assert f"](audit-{name})" in markdown
     assert (out / "grid_forget.png").read_bytes() == (results_path.parent / "grid_forget.png").read_bytes()
+
+
+def test_the_speed_up_column_is_shown_only_when_a_model_has_a_speed_up(audit_dir):
+    """A column of dashes only widens a relearning table past the page (hiding the band column): it is left out."""
+    from i2i_unlearn.evaluation.report.audit_tables import relearn_tables
+    audit = json.loads((audit_dir / "audit.json").read_text())
+    for entry in audit["relearning"]["models"].values():
+        for result in entry["variants"].values():
+            result["speedup_vs_reference"] = None
+    tables = relearn_tables(audit)
+    assert not any(cell.text.startswith("speed-up") for table in tables for cell in table.header)
+    assert all(len(row) == len(table.header) for table in tables for row in table.rows)
+    audit["relearning"]["models"]["unlearned"]["variants"]["whole"]["speedup_vs_reference"] = 2.0
+    whole = relearn_tables(audit)[0]
+    column = [cell.text for cell in whole.header].index("speed-up vs retrained")
+    assert [row[column].text for row in whole.rows][MODELS.index("unlearned")] == "2.00x"
+    assert "outside the retrained band (mean distance)" in [cell.text for cell in whole.header]
 
 
 def test_a_report_without_an_audit_has_no_audit_section(results_path, tmp_path):
