@@ -580,6 +580,34 @@ def test_the_dry_run_counts_only_the_runs_that_a_cell_still_to_do_needs(finished
     assert size()["pending_unlearning_steps"] == KNOBS["steps"]
 
 
+def test_a_cell_scored_before_cells_kept_their_replicates_is_scored_again(finished_bench, tmp_path):
+    """A reference cell cached from before the bootstrap replicates were kept cannot be paired with the method rows:
+    the bench scores it again (no unlearning: a reference is a shipped model) and leaves every other cell as it was;
+    tables rewritten from the cells alone still read it, by the unpaired rule."""
+    copy = tmp_path / "bench"
+    shutil.copytree(finished_bench, copy)
+    config = yaml.safe_load((copy / "bench-tiny.yaml").read_text())
+    config.update(results=str(copy / "results"), work=str(copy / "work"))
+    (copy / "bench-tiny.yaml").write_text(yaml.safe_dump(config))
+    spec = load_bench(copy / "bench-tiny.yaml")
+    cells = make_plan(spec)
+    reference = next(c for c in cells if c.group == "reference" and c.row == "retrained")
+    path = lambda cell: copy / "results" / "cells" / f"{cell.key}.json"  # noqa: E731
+    old = json.loads(path(reference).read_text())
+    del old["replicates"]
+    path(reference).write_text(json.dumps(old))
+    others = {c.key: path(c).read_text() for c in cells if c.key != reference.key}
+    size = bench_module.dry_run(load_bench(copy / "bench-tiny.yaml"), echo=lambda *a: None)["families"]["mae"]
+    assert (size["pending_unlearning_runs"], size["pending_evaluations"]) == (0, 1)
+    rewritten = bench_module.rewrite_tables(load_bench(copy / "bench-tiny.yaml"))   # read as it is, unpaired
+    assert any(row["name"] == reference.row for table in rewritten["tables"] for row in table["rows"])
+    run_bench(load_bench(copy / "bench-tiny.yaml"), command="i2i-unlearn bench --config bench-tiny.yaml",
+              echo=lambda _: None)
+    again = json.loads(path(reference).read_text())
+    assert again["replicates"] and {k: v for k, v in again["metrics"].items()} == old["metrics"]
+    assert {c.key: path(c).read_text() for c in cells if c.key != reference.key} == others
+
+
 def test_tables_only_rewrites_bench_json_from_the_finished_cells_and_runs_nothing(finished_bench, tmp_path,
                                                                                   monkeypatch):
     from typer.testing import CliRunner

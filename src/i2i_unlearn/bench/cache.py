@@ -47,3 +47,12 @@ def cell_record(bench: dict, key: str) -> dict | None:
         return None
     record = read_json(path)
     return record if record.get("key") == key else None
+
+
+def finished_cell(bench: dict, key: str) -> dict | None:
+    """cell_record, when the bench need not score the cell again. A cell scored before cells kept their bootstrap
+    replicates (the reference rows' cells, cached since) is scored again: a row is compared with another by the
+    paired rule only when both kept them, and a method row against the retrained models is the comparison the
+    tables are for. (Tables rewritten from the cells alone still read such a cell, by the unpaired rule.)"""
+    record = cell_record(bench, key)
+    return record if record is not None and "replicates" in record else None

@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from i2i_unlearn.bench.cache import UNLEARNING_RECORD, cell_record, eval_key, unlearn_key
+from i2i_unlearn.bench.cache import UNLEARNING_RECORD, eval_key, finished_cell, unlearn_key
 from i2i_unlearn.bench.measure import duration_text
 from i2i_unlearn.bench.spec import MissingKnobs, method_config
 from i2i_unlearn.checkpoints import read_config_dir
@@ -138,7 +138,7 @@ def dry_run(bench: dict, methods: list[str] | None = None, steps_per_s: float | 
         mine = [c for c in cells if c.family == family]
         runs = {c.unlearn_key: c for c in mine if c.unlearn_key}
         evaluations = {c.key for c in mine}
-        pending_evaluations = {k for k in evaluations if cell_record(bench, k) is None}
+        pending_evaluations = {k for k in evaluations if finished_cell(bench, k) is None}
         # a run is to do when one of its cells is and its model is not there (a fresh clone has the cells only)
         needed = {c.unlearn_key for c in mine if c.key in pending_evaluations}
         pending_runs = {k: c for k, c in runs.items()

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from i2i_unlearn.bench.aggregate import BENCH_JSON, SETS, shown, write_bench_json
-from i2i_unlearn.bench.cache import BENCH_CODE_VERSION, UNLEARNING_RECORD, cell_record
+from i2i_unlearn.bench.cache import BENCH_CODE_VERSION, UNLEARNING_RECORD, cell_record, finished_cell
 from i2i_unlearn.bench.measure import Measure, now
 from i2i_unlearn.host import host_speed
 from i2i_unlearn.bench.plan import Cell, make_plan, planned_steps, running_order
@@ -178,7 +178,7 @@ def run_bench(bench: dict, *, command: str = "", methods: list[str] | None = Non
     progress = Progress(cells, bench, echo)
     done, unlearned, families = set(), set(), {}
     for cell in cells:   # cached cells first: they count for the estimate
-        record = cell_record(bench, cell.key)
+        record = finished_cell(bench, cell.key)
         if record is not None:
             done.add(cell.key)
             progress.observe(cell, record)
