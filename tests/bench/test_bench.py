@@ -495,6 +495,16 @@ def test_the_targets_table_judges_met_missed_and_ties_from_the_json():
     (target,) = [t for t in page.judge_targets(bench, {"family": "mae", "rows": four}) if t["key"] == "tradeoff"]
     assert target["status"] == "missed"
     assert target["verdict"].startswith("missed: ours ties the original on forget FID (no measurable forgetting)")
+    # nor is the forget target met by a mean as far as retraining's when the interval ties ours with the original
+    wide = [_scored_row("original", None, 10.0, 15.0, hw=8.0, group="reference"),
+            _scored_row("retrained", "retrain", 11.0, 18.0, hw=8.0, group="reference"),
+            _scored_row("ours", "ours", 11.0, 19.0, hw=8.0, seconds=60.0)]
+    (forget,) = [t for t in page.judge_targets(bench, {"family": "mae", "rows": wide}) if t["key"] == "forget"]
+    assert (forget["status"], forget["verdict"]) == ("missed", "missed: ours ties the original on forget FID "
+                                                               "(no measurable forgetting)")
+    wide[0] = _scored_row("original", None, 10.0, 5.0, hw=1.0, group="reference")   # forgetting beyond the interval
+    (forget,) = [t for t in page.judge_targets(bench, {"family": "mae", "rows": wide}) if t["key"] == "forget"]
+    assert forget["verdict"] == "met"
 
 
 def test_cost_targets_are_judged_at_the_reference_speed_where_both_sides_recorded_it():

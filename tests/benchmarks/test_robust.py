@@ -146,6 +146,11 @@ def test_retain_fid_is_compared_with_the_band_by_the_paired_rule():
     assert verdicts["near"]["verdict"] == "tie"                                      # 0.3 inside 0.99
     assert verdicts["own-noise"]["image_hw"] > 1 and verdicts["own-noise"]["verdict"] == "tie"
     assert verdicts["r0"]["reference_seeds"] == 2 and verdicts["r0"]["difference"] == pytest.approx(0.0)
+    # read against two other seeds only: no interval from two values (t(1) = 12.7), so not judged
+    assert verdicts["r0"]["verdict"] is None and verdicts["r0"]["hw"] is None
+    met = {t["name"]: t["met"] for t in robust.judge({"retain": verdicts["r0"]}, floor=None, held_out={},
+                                                     retrained_recognition=0.2)}
+    assert met["retain FID: not worse than the retrained seeds (paired)"] is None
 
 
 def test_a_config_with_one_retrained_seed_or_an_unknown_source_is_refused(tmp_path):

@@ -82,3 +82,48 @@ def test_bench_rows_with_replicates_are_compared_paired_and_without_them_unpaire
     assert compare_rows(stat(a, a_reps, False), stat(b, b_reps, True), "higher") == "tie"   # one row kept none
     assert compare_rows(stat(b, b_reps, True), stat(a, a_reps, True), "lower") == "better"
     assert compare_rows(None, stat(a, a_reps, True), "lower") is None
+
+
+def test_a_single_unlearning_run_counts_its_methods_seed_spread():
+    """A sweep point is one run of a method: one draw of its seed noise. With its method's seed spread borrowed
+    (`seed_spread`) the seed part counts that draw's variance, and a lucky seed no longer beats a three-seed row."""
+    from i2i_unlearn.evaluation.metrics import compare_rows, t_quantile
+    generator = torch.Generator().manual_seed(5)
+    difficulty = 3.0 * torch.randn(IMAGES, generator=generator, dtype=torch.float64)
+    ours, ours_reps = _row(difficulty, 0.0, 3, generator, seed_spread=0.01)
+    point, point_reps = _row(difficulty, 0.15, 1, generator, seed_spread=0.0)
+    alone = paired_difference(point, ours, point_reps, ours_reps)
+    borrowed = paired_difference(point, ours, point_reps, ours_reps, borrowed=({"sd": 0.2, "dof": 2}, None))
+    var_ours = float(torch.tensor(ours, dtype=torch.float64).var()) / 3
+    total = 0.2 ** 2 + var_ours
+    dof = total ** 2 / (0.2 ** 4 / 2 + var_ours ** 2 / 2)
+    assert borrowed["seed_hw"] == pytest.approx(t_quantile(0.95, dof) * total ** 0.5)
+    assert alone["seed_hw"] < borrowed["seed_hw"]
+    assert paired_verdict(alone, "higher") == "better" and paired_verdict(borrowed, "higher") == "tie"
+
+    def stat(values, reps, spread=None):
+        row = {"mean": sum(values) / len(values), "hw": Z_95 * float(reps.mean(dim=0).std()), "values": values,
+               "replicates": reps.mean(dim=0).tolist()}
+        return {**row, "seed_spread": spread} if spread else row
+    assert compare_rows(stat(point, point_reps), stat(ours, ours_reps), "higher") == "better"
+    assert compare_rows(stat(point, point_reps, {"sd": 0.2, "dof": 2}), stat(ours, ours_reps), "higher") == "tie"
+    # the unpaired rule counts it too: t(2) x sd added to the point's half-width
+    unpaired = {k: v for k, v in stat(point, point_reps, {"sd": 0.2, "dof": 2}).items() if k != "replicates"}
+    assert compare_rows(unpaired, {k: v for k, v in stat(ours, ours_reps).items() if k != "replicates"},
+                        "higher") == "tie"
+
+
+def test_a_sweep_point_borrows_its_methods_main_row_seed_spread_and_nothing_else_does():
+    from i2i_unlearn.bench.aggregate import borrow_seed_spreads
+
+    def row(name, group, label, values):
+        stat = {"mean": sum(values) / len(values), "hw": 0.1, "values": values}
+        return {"name": name, "group": group, "label": label, "seeds": list(range(len(values))),
+                "scores": {"retain": {"whole": {"fid": dict(stat)}}}}
+    rows = [row("original", "reference", None, [10.0]), row("max-loss", "main", "max-loss", [11.0, 13.0, 12.0]),
+            row("max-loss alpha=0.5", "alpha", "max-loss", [9.0]), row("ours alpha=0.5", "alpha", "ours", [9.0])]
+    borrow_seed_spreads(rows)
+    spread = rows[2]["scores"]["retain"]["whole"]["fid"]["seed_spread"]
+    assert spread == {"sd": pytest.approx(1.0), "dof": 2, "from": "max-loss"}
+    assert all("seed_spread" not in r["scores"]["retain"]["whole"]["fid"] for r in (rows[0], rows[1], rows[3]))
+

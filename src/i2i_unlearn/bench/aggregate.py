@@ -32,6 +32,8 @@ CLASS_SCORE_KEYS = ("fid", "similarity", "recognition")
 TIE_RULE = ("two rows scored on the same test images are compared through their difference: its bootstrap "
             "replicates (the same resamples for both rows) give the image part of its 95 % interval, the two rows' seed "
             "spreads (Welch) the seed part, combined in quadrature; a difference whose interval holds zero is a tie. "
+            "A row of one unlearning run (an ablation's point) counts the seed spread of its method's main row as "
+            "that one run's (`seed_spread`); the original, one shipped model, counts none. "
             "Rows from cells that kept no replicates fall back to the unpaired rule: a tie when the means differ by "
             "less than sqrt(hw_a² + hw_b²)")
 
@@ -110,6 +112,26 @@ def aggregate_row(records: list[dict]) -> dict:
             "evaluation_peak_rss_mb": max((e["peak_rss_mb"] for e in evaluation if e.get("peak_rss_mb")), default=None)}
     return {"scores": scores, "per_class": classes, "cost": cost}
 
+def borrow_seed_spreads(rows: list[dict]) -> None:
+    """A row of one unlearning seed (an ablation's point: one run of a method, other knobs) gets, score by score,
+    the seed spread of its method's main row (the same bench label) as `seed_spread` {sd, dof, from}: one run is one
+    draw of that seed noise, which a comparison with it must count (metrics.paired_difference), where a shipped
+    model of one seed (the original) adds none."""
+    main = {row["label"]: row for row in rows if row["group"] == "main" and row.get("scores")}
+    for row in rows:
+        source = main.get(row.get("label"))
+        if row["group"] in ("main", "reference") or source is None or not row.get("scores") or len(row["seeds"]) != 1:
+            continue
+        for set_name, views in row["scores"].items():
+            for view, block in views.items():
+                for key, stat in block.items():
+                    theirs = ((source["scores"].get(set_name) or {}).get(view) or {}).get(key) or {}
+                    values = [v for v in theirs.get("values") or [] if v is not None]
+                    if stat and len(values) >= 2:
+                        stat["seed_spread"] = {"sd": statistics.stdev(values), "dof": len(values) - 1,
+                                               "from": source["name"]}
+
+
 def _collateral(rows: list[dict]) -> dict:
     def field(entry, name):
         return {k: (entry["whole"][k] or {}).get(name) for k in CLASS_SCORE_KEYS}
@@ -148,6 +170,7 @@ def assemble(bench: dict, cells: list[Cell]) -> dict:
         for row in table["rows"].values():
             seeds = row.pop("records")
             rows.append({**row, **(aggregate_row(seeds) if seeds else {"scores": None, "per_class": {}, "cost": None})})
+        borrow_seed_spreads(rows)
         family = bench["families"][table["family"]]
         first = next((records[c.key] for c in cells if c.family == table["family"] and records[c.key]), None)
         out_tables.append({**table, "dataset": family["dataset"],

@@ -59,6 +59,7 @@ FLOOR_MARGIN = 0.05          # the tell: at most the retrained-vs-retrained floo
 RECOGNITION_MARGIN = 0.05    # forget recognition: at most the retrained models' + this
 COST_SHARE = 0.25            # cost: at most this share of retraining's
 BAND_TOLERANCE = 1e-9        # relearning: the area outside the band that still counts as inside (rounding)
+MIN_REFERENCE_SEEDS = 3      # retain FID against retrained seeds: no interval from two values (issue 32)
 
 
 @dataclass
@@ -337,7 +338,8 @@ def retain_comparison(results: dict, names: list[str], band: list[str]) -> dict:
     images and resamples (metrics.paired_difference), the seed part the prediction interval of one more retrained
     seed (t with n - 1 degrees of freedom x their spread x sqrt(1 + 1/n)): a single unlearned model is one draw,
     whose own seed spread is unknown, so it is read as if it were one more seed of the band. A band seed is read
-    against the others. {name: {fid, difference, hw, verdict}}."""
+    against the others. No interval from fewer than MIN_REFERENCE_SEEDS seeds (t(1) = 12.7 would call anything a
+    tie): the verdict is then None, not judged. {name: {fid, difference, hw, verdict}}."""
     def row(name):
         return results["metrics"][name]["retain"]["fid"], results["replicates"][name]["retain"]["whole"]["fid"]
     out = {}
@@ -349,13 +351,14 @@ def retain_comparison(results: dict, names: list[str], band: list[str]) -> dict:
                                                torch.tensor(reference_reps))
         n = len(reference_fids)
         seed_hw = (metrics.t_quantile(metrics.LEVEL, n - 1) * float(torch.tensor(reference_fids).double().std())
-                   * math.sqrt(1 + 1 / n)) if n >= 2 else None
-        difference["hw"] = metrics.combined_half_width(difference["image_hw"], seed_hw)
+                   * math.sqrt(1 + 1 / n)) if n >= MIN_REFERENCE_SEEDS else None
+        difference["hw"] = (metrics.combined_half_width(difference["image_hw"], seed_hw) if seed_hw is not None
+                            else None)
         out[name] = {"fid": fid, "difference": round(difference["difference"], 4),
                      "hw": None if difference["hw"] is None else round(difference["hw"], 4),
                      "image_hw": difference["image_hw"] and round(difference["image_hw"], 4),
                      "seed_hw": seed_hw and round(seed_hw, 4), "reference_seeds": n,
-                     "verdict": metrics.paired_verdict(difference, "lower")}
+                     "verdict": metrics.paired_verdict(difference, "lower") if seed_hw is not None else None}
     return out
 
 
@@ -435,7 +438,8 @@ def judge(row: dict, floor: float | None, held_out: dict, retrained_recognition:
                     "met": None if probe is None or floor is None else probe <= floor + FLOOR_MARGIN})
     retain = row.get("retain") or {}
     targets.append({"name": "retain FID: not worse than the retrained seeds (paired)", "value": retain.get("fid"),
-                    "limit": None, "met": None if not retain else retain["verdict"] != "worse"})
+                    "limit": None, "met": None if not retain or retain.get("verdict") is None
+                    else retain["verdict"] != "worse"})
     if "forget recognition" in not_measured:
         targets.append(unmeasured("forget recognition"))
     else:
@@ -628,7 +632,7 @@ def markdown(record: dict) -> str:
                  if spent else "–")
         lines.append(f"| {model} | {_show(row['probe_accuracy'])} | {_show(row['probe_p_value'])} | "
                      f"{_show(row['forget_recognition'])} | {_show(row['forget_fid'], 2)} | "
-                     f"{_show(row['retain']['fid'], 2)} | {row['retain']['verdict']} "
+                     f"{_show(row['retain']['fid'], 2)} | {row['retain']['verdict'] or 'not judged'} "
                      f"({row['retain']['difference']:+.2f} ± {_show(row['retain']['hw'], 2)}) | {shown} |")
     lines += ["", "## Targets (issue 33)", "", "| method | met | missed (value vs limit) |", "|---|---|---|"]
     for model, row in rows.items():

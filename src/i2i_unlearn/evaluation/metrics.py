@@ -324,7 +324,8 @@ def compare(a: float | None, hw_a: float | None, b: float | None, hw_b: float | 
 
 
 def paired_difference(a_seeds: list[float], b_seeds: list[float], a_replicates: torch.Tensor,
-                      b_replicates: torch.Tensor, *, seeds_paired: bool = False, level: float = LEVEL) -> dict:
+                      b_replicates: torch.Tensor, *, seeds_paired: bool = False, level: float = LEVEL,
+                      borrowed: tuple = (None, None)) -> dict:
     """The difference a - b of two rows scored on the same test images with the same bootstrap resamples.
 
     `a_seeds`/`b_seeds`: each row's score per (unlearning or training) seed; `a_replicates`/`b_replicates`:
@@ -333,8 +334,10 @@ def paired_difference(a_seeds: list[float], b_seeds: list[float], a_replicates: 
     rows share (the same hard images) cancels instead of being counted twice. The seed part is a Student-t
     interval of the difference: of the per-seed differences when the seeds are paired, else Welch's from the two
     rows' seed spreads, where a row of one seed (one fixed model, such as the original) adds no spread of its own
-    and the other row's alone is counted (Welch's then is the one-sample t interval of its mean). The two parts add
-    in quadrature."""
+    and the other row's alone is counted (Welch's then is the one-sample t interval of its mean). A row of one seed
+    that is one unlearning run of a method (a sweep point) is one draw of that run's seed noise: `borrowed` gives,
+    per row, the seed spread {"sd", "dof"} of its method's main row, counted as that one draw's variance. The two
+    parts add in quadrature."""
     a, b = [float(v) for v in a_seeds], [float(v) for v in b_seeds]
     difference = sum(a) / len(a) - sum(b) / len(b)
     replicate_difference = a_replicates.double().mean(dim=0) - b_replicates.double().mean(dim=0)
@@ -347,7 +350,9 @@ def paired_difference(a_seeds: list[float], b_seeds: list[float], a_replicates: 
         seed_hw = per_seed["hw"] if per_seed else None
     else:
         # (variance of the row's mean, its degrees of freedom) for each row with a seed spread
-        spreads = [(float(torch.tensor(v, dtype=torch.float64).var()) / len(v), len(v) - 1) for v in (a, b) if len(v) >= 2]
+        spreads = [(float(torch.tensor(v, dtype=torch.float64).var()) / len(v), len(v) - 1) if len(v) >= 2
+                   else (spread["sd"] ** 2, spread["dof"]) for v, spread in zip((a, b), borrowed)
+                   if len(v) >= 2 or spread]
         total = sum(var for var, _ in spreads)
         if total > 0:
             dof = total ** 2 / sum(var ** 2 / df for var, df in spreads)
@@ -385,6 +390,15 @@ def compare_rows(a: dict | None, b: dict | None, good: str | None) -> str | None
     if can_pair(a, b):
         a_values = [v for v in a.get("values") or [a["mean"]] if v is not None]
         b_values = [v for v in b.get("values") or [b["mean"]] if v is not None]
-        difference = paired_difference(a_values, b_values, torch.tensor([a_reps]), torch.tensor([b_reps]))
+        difference = paired_difference(a_values, b_values, torch.tensor([a_reps]), torch.tensor([b_reps]),
+                                       borrowed=(a.get("seed_spread"), b.get("seed_spread")))
         return paired_verdict(difference, good)
-    return compare(a["mean"], a.get("hw"), b["mean"], b.get("hw"), good)
+    return compare(a["mean"], _with_borrowed_spread(a), b["mean"], _with_borrowed_spread(b), good)
+
+
+def _with_borrowed_spread(stat: dict) -> float | None:
+    """A row's half-width for the unpaired rule, a one-seed unlearning run's borrowed seed spread added."""
+    spread = stat.get("seed_spread")
+    if not spread:
+        return stat.get("hw")
+    return combined_half_width(stat.get("hw"), t_quantile(LEVEL, spread["dof"]) * spread["sd"])
