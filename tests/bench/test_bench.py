@@ -540,6 +540,34 @@ def test_cost_targets_are_judged_at_the_reference_speed_where_both_sides_recorde
     rows = [{**ours, "group": "main"}]
     text = "\n".join(page.cost_table(bench, {**table, "rows": rows}))
     assert "| ours | 500 | 60.0 | host speed not recorded |" in text and "unlearning s at 100 GFLOP/s" in text
+    # the retraining recorded no speed, but trainings of the same recipe did (the bench's `timed`): read from those
+    bench["cells"][0]["cost"]["unlearning"]["host"] = {"matmul_gflops": 60}
+    timed = {"wall_time_s": 400.0, "steps": 4000, "host": {"matmul_gflops": 250.0}, "dir": "pretrained/x-seed1"}
+    bench["families"]["mae"]["training"]["timed"] = [timed]
+    _, retraining = cost_targets(bench, table, ours)
+    assert retraining["verdict"] == "met (judged at 100 GFLOP/s)"   # 30 s of 400 x 2.5 = 1000 s
+    assert retraining["measured"].endswith("at 100 GFLOP/s: 30 s of 1000 s (the median of 1 trainings of the same "
+                                           "recipe that recorded their machine: pretrained/x-seed1) = 3.0%")
+    timed["steps"] = 2000   # another recipe: not read
+    _, retraining = cost_targets(bench, table, ours)
+    assert retraining["verdict"] == "met (wall seconds)"
+
+
+def test_a_timed_training_must_be_the_originals_recipe_and_record_its_machine(tmp_path):
+    from i2i_unlearn.bench.spec import _check_timed
+
+    def folder(name, **run):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(json.dumps(run))
+        return tmp_path / name
+    original = folder("original", kind="train", steps=4000)
+    good = folder("seed1", kind="retrain", steps=4000, host={"matmul_gflops": 200.0})
+    _check_timed({"original": original, "timed": [good]}, "families.mae.timed")
+    for bad in (folder("no-speed", kind="train", steps=4000), folder("short", kind="train", steps=100,
+                                                                     host={"matmul_gflops": 200.0}),
+                folder("an-unlearning", kind="unlearn", steps=4000, host={"matmul_gflops": 200.0})):
+        with pytest.raises(UserError, match=f"families.mae.timed: {bad} is not a training of the original's recipe"):
+            _check_timed({"original": original, "timed": [good, bad]}, "families.mae.timed")
 
 
 def test_the_proxy_target_takes_the_best_proxy_row_that_forgets():

@@ -198,7 +198,9 @@ def write_bench_json(bench: dict, cells: list[Cell], command: str) -> dict:
         "families": {name: {"dataset": f["dataset"], "original": shown(f["original"], bench),
                             "retrained": [shown(r, bench) for r in f["retrained"]],
                             "training": {"original": training_record(f["original"]),
-                                         "retrained": [training_record(r) for r in f["retrained"]]}}
+                                         "retrained": [training_record(r) for r in f["retrained"]],
+                                         **({"timed": [{**training_record(t), "dir": shown(t, bench)}
+                                                       for t in f["timed"]]} if f.get("timed") else {})}}
                      for name, f in bench["families"].items()},
         "methods": {label: {**m, "knobs": m["knobs"]} for label, m in bench["methods"].items()},
         "ablations": {name: {"methods": a["methods"], "seeds": a["seeds"], "vary": a["vary"], "doc": a["doc"],

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from i2i_unlearn.checkpoints import read_json
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, load_yaml, read_yaml, to_dict
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.paths import absolute
@@ -24,6 +25,9 @@ class FamilySpec:
     dataset: str                      # a name under datasets
     original: str                     # the trained model folder every method starts from
     retrained: str | list[str] | None = None   # reference folder(s) trained without the forget classes, one per seed
+    # trainings of the original's recipe (as many optimizer steps) that recorded their machine's speed: the cost
+    # targets read the training time at the reference speed from them where the shipped trainings recorded none
+    timed: list[str] | None = None
 
 
 @dataclass
@@ -103,7 +107,9 @@ def load_bench(path: str | Path, root: str | Path | None = None) -> dict:
                             f"({', '.join(bench['datasets'])})")
         retrained = [values.retrained] if isinstance(values.retrained, str) else values.retrained or []
         bench["families"][family] = {"dataset": values.dataset, "original": absolute(values.original, root),
-                                     "retrained": [absolute(r, root) for r in retrained]}
+                                     "retrained": [absolute(r, root) for r in retrained],
+                                     "timed": [absolute(t, root) for t in values.timed or ()]}
+        _check_timed(bench["families"][family], f"{where}.families.{family}.timed")
     for label, values in spec.methods.items():
         start = values.starts_from
         if start is not None and (start not in bench["methods"] or bench["methods"][start]["starts_from"]):
@@ -114,6 +120,18 @@ def load_bench(path: str | Path, root: str | Path | None = None) -> dict:
     for ablation, values in (spec.ablations or {}).items():
         bench["ablations"][ablation] = _ablation(values, bench, f"{where}.ablations.{ablation}")
     return bench
+
+
+def _check_timed(family: dict, where: str) -> None:
+    """Each timed training recorded its machine's speed and ran the original's recipe (as many steps)."""
+    recipe = (read_json(family["original"] / "run.json") if (family["original"] / "run.json").is_file() else {})
+    for folder in family["timed"]:
+        run = read_json(folder / "run.json") if (folder / "run.json").is_file() else {}
+        if not (run.get("host") or {}).get("matmul_gflops") or run.get("steps") != recipe.get("steps") \
+                or run.get("kind") not in ("train", "retrain"):
+            raise UserError(f"{where}: {folder} is not a training of the original's recipe ({recipe.get('steps')} "
+                            f"steps) that recorded its machine's speed (its run.json: {run.get('kind')}, "
+                            f"{run.get('steps')} steps, speed {(run.get('host') or {}).get('matmul_gflops')})")
 
 
 def _ablation(values: AblationSpec, bench: dict, where: str) -> dict:

@@ -48,11 +48,18 @@ def _typical(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def _cost_target(key: str, limit: float, unlearning: tuple, trainings: list[dict]) -> dict:
-    """One cost target: unlearning (wall s, reference s, steps) against the median of `trainings` (run records)."""
+def _cost_target(key: str, limit: float, unlearning: tuple, trainings: list[dict], timed: list[dict] = ()) -> dict:
+    """One cost target: unlearning (wall s, reference s, steps) against the median of `trainings` (run records).
+    Where not every training recorded its machine's speed, the reference seconds are read from `timed`: trainings of
+    the same recipe (the same steps) that did, named in the text."""
     seconds, seconds_ref, steps = unlearning
     wall = _typical([t["wall_time_s"] for t in trainings])
     refs = [at_reference(t["wall_time_s"], t.get("host")) for t in trainings]
+    from_timed = ""
+    if None in refs and timed and {t.get("steps") for t in timed} == {t.get("steps") for t in trainings}:
+        refs = [at_reference(t["wall_time_s"], t["host"]) for t in timed]
+        from_timed = (f" (the median of {len(timed)} trainings of the same recipe that recorded their machine: "
+                      + ", ".join(t.get("dir", "?") for t in timed) + ")")
     train_steps = [t.get("steps") for t in trainings]
     # each training's own seconds beside their mean: trainings of one recipe on different machines differ widely
     mean_of = (f" (median of {len(trainings)}: " + ", ".join(f"{t['wall_time_s']:.0f}" for t in trainings) + ")"
@@ -62,7 +69,8 @@ def _cost_target(key: str, limit: float, unlearning: tuple, trainings: list[dict
         measured += f"; {steps:.0f} optimizer steps of {_mean(train_steps):.0f}"
     if seconds_ref is not None and None not in refs:   # both sides' speed known: judged at the reference speed
         share, basis = seconds_ref / _typical(refs), f" (judged at {REFERENCE_GFLOPS:.0f} GFLOP/s)"
-        measured += f"; at {REFERENCE_GFLOPS:.0f} GFLOP/s: {seconds_ref:.0f} s of {_typical(refs):.0f} s = {share:.1%}"
+        measured += (f"; at {REFERENCE_GFLOPS:.0f} GFLOP/s: {seconds_ref:.0f} s of {_typical(refs):.0f} s"
+                     f"{from_timed} = {share:.1%}")
     else:
         share, basis = seconds / wall, " (wall seconds)"
         missing = [side for side, known in (("unlearning", seconds_ref is not None), ("training", None not in refs))
@@ -84,9 +92,10 @@ def cost_targets(bench: dict, table: dict, ours: dict) -> list[dict]:
     unlearning = (seconds, row_unlearning_at_reference(bench, table, ours["name"]), cost.get("steps"))
     original = [t for t in [training.get("original")] if t and t.get("wall_time_s")]
     retrained = [t for t in training.get("retrained") or [] if t and t.get("wall_time_s")]
+    timed = [t for t in training.get("timed") or [] if t and t.get("wall_time_s") and t.get("host")]
     targets = []
     if original:
-        targets.append(_cost_target("cost-training", COST_OF_TRAINING, unlearning, original))
+        targets.append(_cost_target("cost-training", COST_OF_TRAINING, unlearning, original, timed))
     if retrained:
-        targets.append(_cost_target("cost-retraining", COST_OF_RETRAINING, unlearning, retrained))
+        targets.append(_cost_target("cost-retraining", COST_OF_RETRAINING, unlearning, retrained, timed))
     return targets
