@@ -495,16 +495,22 @@ def test_the_targets_table_judges_met_missed_and_ties_from_the_json():
     (target,) = [t for t in page.judge_targets(bench, {"family": "mae", "rows": four}) if t["key"] == "tradeoff"]
     assert target["status"] == "missed"
     assert target["verdict"].startswith("missed: ours ties the original on forget FID (no measurable forgetting)")
-    # nor is the forget target met by a mean as far as retraining's when the interval ties ours with the original
-    wide = [_scored_row("original", None, 10.0, 15.0, hw=8.0, group="reference"),
-            _scored_row("retrained", "retrain", 11.0, 18.0, hw=8.0, group="reference"),
-            _scored_row("ours", "ours", 11.0, 19.0, hw=8.0, seconds=60.0)]
-    (forget,) = [t for t in page.judge_targets(bench, {"family": "mae", "rows": wide}) if t["key"] == "forget"]
-    assert (forget["status"], forget["verdict"]) == ("missed", "missed: ours ties the original on forget FID "
-                                                               "(no measurable forgetting)")
-    wide[0] = _scored_row("original", None, 10.0, 5.0, hw=1.0, group="reference")   # forgetting beyond the interval
-    (forget,) = [t for t in page.judge_targets(bench, {"family": "mae", "rows": wide}) if t["key"] == "forget"]
-    assert forget["verdict"] == "met"
+    # nor is the forget target met by a mean as far as retraining's when the interval ties ours with the original,
+    # where retraining itself is measurably apart from the original (20 ± 1 against 15 ± 1)
+    wide = [_scored_row("original", None, 10.0, 15.0, hw=1.0, group="reference"),
+            _scored_row("retrained", "retrain", 11.0, 20.0, hw=1.0, group="reference"),
+            _scored_row("ours", "ours", 11.0, 21.0, hw=8.0, seconds=60.0)]
+
+    def forget_target(rows):
+        return next(t for t in page.judge_targets(bench, {"family": "mae", "rows": rows}) if t["key"] == "forget")
+    assert (forget_target(wide)["status"], forget_target(wide)["verdict"]) == (
+        "missed", "missed: ours ties the original on forget FID (no measurable forgetting)")
+    wide[2] = _scored_row("ours", "ours", 11.0, 21.0, hw=1.0, seconds=60.0)   # forgetting beyond the interval
+    assert forget_target(wide)["verdict"] == "met"
+    # a bar retraining does not clear either (it ties the original too) is not held against ours
+    wide[1], wide[2] = (_scored_row("retrained", "retrain", 11.0, 20.0, hw=8.0, group="reference"),
+                        _scored_row("ours", "ours", 11.0, 21.0, hw=8.0, seconds=60.0))
+    assert forget_target(wide)["verdict"] == "met"
 
 
 def test_cost_targets_are_judged_at_the_reference_speed_where_both_sides_recorded_it():
@@ -546,8 +552,8 @@ def test_cost_targets_are_judged_at_the_reference_speed_where_both_sides_recorde
     bench["families"]["mae"]["training"]["timed"] = [timed]
     _, retraining = cost_targets(bench, table, ours)
     assert retraining["verdict"] == "met (judged at 100 GFLOP/s)"   # 30 s of 400 x 2.5 = 1000 s
-    assert retraining["measured"].endswith("at 100 GFLOP/s: 30 s of 1000 s (the median of 1 trainings of the same "
-                                           "recipe that recorded their machine: pretrained/x-seed1) = 3.0%")
+    assert retraining["measured"].endswith("at 100 GFLOP/s: 30 s of 1000 s (a (re)training of the same steps that "
+                                           "recorded their machine: pretrained/x-seed1) = 3.0%")
     timed["steps"] = 2000   # another recipe: not read
     _, retraining = cost_targets(bench, table, ours)
     assert retraining["verdict"] == "met (wall seconds)"
@@ -560,12 +566,14 @@ def test_a_timed_training_must_be_the_originals_recipe_and_record_its_machine(tm
         (tmp_path / name).mkdir()
         (tmp_path / name / "run.json").write_text(json.dumps(run))
         return tmp_path / name
-    original = folder("original", kind="train", steps=4000)
-    good = folder("seed1", kind="retrain", steps=4000, host={"matmul_gflops": 200.0})
+    original = folder("original", kind="train", steps=4000, config={"batch_size": 64})
+    good = folder("seed1", kind="retrain", steps=4000, host={"matmul_gflops": 200.0}, config={"batch_size": 64})
     _check_timed({"original": original, "timed": [good]}, "families.mae.timed")
     for bad in (folder("no-speed", kind="train", steps=4000), folder("short", kind="train", steps=100,
                                                                      host={"matmul_gflops": 200.0}),
-                folder("an-unlearning", kind="unlearn", steps=4000, host={"matmul_gflops": 200.0})):
+                folder("an-unlearning", kind="unlearn", steps=4000, host={"matmul_gflops": 200.0}),
+                folder("other-batch", kind="train", steps=4000, host={"matmul_gflops": 200.0},
+                       config={"batch_size": 8})):
         with pytest.raises(UserError, match=f"families.mae.timed: {bad} is not a training of the original's recipe"):
             _check_timed({"original": original, "timed": [good, bad]}, "families.mae.timed")
 

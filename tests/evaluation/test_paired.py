@@ -116,14 +116,17 @@ def test_a_single_unlearning_run_counts_its_methods_seed_spread():
 def test_a_sweep_point_borrows_its_methods_main_row_seed_spread_and_nothing_else_does():
     from i2i_unlearn.bench.aggregate import borrow_seed_spreads
 
-    def row(name, group, label, values):
+    def row(name, group, label, values, vary=None):
         stat = {"mean": sum(values) / len(values), "hw": 0.1, "values": values}
-        return {"name": name, "group": group, "label": label, "seeds": list(range(len(values))),
+        return {"name": name, "group": group, "label": label, "seeds": list(range(len(values))), "vary": vary,
                 "scores": {"retain": {"whole": {"fid": dict(stat)}}}}
+    alpha = {"key": "alpha", "value": 0.5}
     rows = [row("original", "reference", None, [10.0]), row("max-loss", "main", "max-loss", [11.0, 13.0, 12.0]),
-            row("max-loss alpha=0.5", "alpha", "max-loss", [9.0]), row("ours alpha=0.5", "alpha", "ours", [9.0])]
+            row("max-loss alpha=0.5", "alpha", "max-loss", [9.0], alpha),
+            row("ours alpha=0.5", "alpha", "ours", [9.0], alpha),
+            row("max-loss 0.1", "retain-size", "max-loss", [9.0])]   # a settings ablation: not a sweep point
     borrow_seed_spreads(rows)
     spread = rows[2]["scores"]["retain"]["whole"]["fid"]["seed_spread"]
     assert spread == {"sd": pytest.approx(1.0), "dof": 2, "from": "max-loss"}
-    assert all("seed_spread" not in r["scores"]["retain"]["whole"]["fid"] for r in (rows[0], rows[1], rows[3]))
+    assert all("seed_spread" not in r["scores"]["retain"]["whole"]["fid"] for r in (rows[0], rows[1], rows[3], rows[4]))
 

@@ -12,7 +12,7 @@ seeds, the tasks and the ablations. The plan is every cell:
 Caching. An unlearning run is keyed by the sha256 of its inputs (UNLEARN_KEY_DOC) and written to
 <work>/models/<key>/; an evaluation is keyed by the unlearning key (or a reference's weights) and the
 evaluation settings (EVAL_KEY_DOC) and written to <results>/cells/<key>.json. A finished cell is never
-recomputed; a changed knob changes the keys of exactly the cells that use it; a killed bench starts
+recomputed (one scored before cells kept their bootstrap replicates is scored again); a changed knob changes the keys of exactly the cells that use it; a killed bench starts
 again where it stopped (an unlearning run from its last checkpoint, with the weights of an
 uninterrupted run). <results>/bench.json assembles every finished cell into tables: mean over seeds
 with a 95 % Student-t interval, the bootstrap interval over test images, per-class collateral damage

@@ -32,8 +32,8 @@ CLASS_SCORE_KEYS = ("fid", "similarity", "recognition")
 TIE_RULE = ("two rows scored on the same test images are compared through their difference: its bootstrap "
             "replicates (the same resamples for both rows) give the image part of its 95 % interval, the two rows' seed "
             "spreads (Welch) the seed part, combined in quadrature; a difference whose interval holds zero is a tie. "
-            "A row of one unlearning run (an ablation's point) counts the seed spread of its method's main row as "
-            "that one run's (`seed_spread`); the original, one shipped model, counts none. "
+            "A sweep point of one unlearning run counts the seed spread of its method's main row as that one run's "
+            "(`seed_spread`; not in its per-class collateral); the original, one shipped model, counts none. "
             "Rows from cells that kept no replicates fall back to the unpaired rule: a tie when the means differ by "
             "less than sqrt(hw_a² + hw_b²)")
 
@@ -113,14 +113,15 @@ def aggregate_row(records: list[dict]) -> dict:
     return {"scores": scores, "per_class": classes, "cost": cost}
 
 def borrow_seed_spreads(rows: list[dict]) -> None:
-    """A row of one unlearning seed (an ablation's point: one run of a method, other knobs) gets, score by score,
-    the seed spread of its method's main row (the same bench label) as `seed_spread` {sd, dof, from}: one run is one
+    """A sweep point of one unlearning seed (an ablation varying one knob of a method) gets, score by score, the
+    seed spread of its method's main row (the same bench label) as `seed_spread` {sd, dof, from}: one run is one
     draw of that seed noise, which a comparison with it must count (metrics.paired_difference), where a shipped
-    model of one seed (the original) adds none."""
+    model of one seed (the original) adds none. Not its per-class scores; not a settings ablation's rows, whose
+    settings may be another main row's (the retain-size row without real retain images is ours-proxy's)."""
     main = {row["label"]: row for row in rows if row["group"] == "main" and row.get("scores")}
     for row in rows:
         source = main.get(row.get("label"))
-        if row["group"] in ("main", "reference") or source is None or not row.get("scores") or len(row["seeds"]) != 1:
+        if not row.get("vary") or source is None or not row.get("scores") or len(row["seeds"]) != 1:
             continue
         for set_name, views in row["scores"].items():
             for view, block in views.items():

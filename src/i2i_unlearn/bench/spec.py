@@ -123,15 +123,18 @@ def load_bench(path: str | Path, root: str | Path | None = None) -> dict:
 
 
 def _check_timed(family: dict, where: str) -> None:
-    """Each timed training recorded its machine's speed and ran the original's recipe (as many steps)."""
+    """Each timed training recorded its machine's speed and ran the original's recipe (as many steps of the same
+    batch): a training or a retraining."""
     recipe = (read_json(family["original"] / "run.json") if (family["original"] / "run.json").is_file() else {})
+    shape = (recipe.get("steps"), (recipe.get("config") or {}).get("batch_size"))
     for folder in family["timed"]:
         run = read_json(folder / "run.json") if (folder / "run.json").is_file() else {}
-        if not (run.get("host") or {}).get("matmul_gflops") or run.get("steps") != recipe.get("steps") \
-                or run.get("kind") not in ("train", "retrain"):
-            raise UserError(f"{where}: {folder} is not a training of the original's recipe ({recipe.get('steps')} "
-                            f"steps) that recorded its machine's speed (its run.json: {run.get('kind')}, "
-                            f"{run.get('steps')} steps, speed {(run.get('host') or {}).get('matmul_gflops')})")
+        if not (run.get("host") or {}).get("matmul_gflops") or run.get("kind") not in ("train", "retrain") \
+                or (run.get("steps"), (run.get("config") or {}).get("batch_size")) != shape:
+            raise UserError(f"{where}: {folder} is not a training of the original's recipe ({shape[0]} steps of "
+                            f"{shape[1]}) that recorded its machine's speed (its run.json: {run.get('kind')}, "
+                            f"{run.get('steps')} steps of {(run.get('config') or {}).get('batch_size')}, speed "
+                            f"{(run.get('host') or {}).get('matmul_gflops')})")
 
 
 def _ablation(values: AblationSpec, bench: dict, where: str) -> dict:

@@ -4,7 +4,8 @@ A wall time is the machine's as much as the method's: two identical diffusion re
 Since host.py, runs and bench cells record the machine's measured float32 matmul speed, so a time can also be
 given at a reference speed: seconds x measured GFLOP/s / REFERENCE_GFLOPS. Records from before have no speed;
 their seconds stay as measured, and the page says so (NOT_RECORDED). A cost target is judged on reference seconds
-when both of its sides recorded their speed, else on wall seconds as before, and its verdict names the basis;
+when both of its sides recorded their speed (a side whose shipped trainings did not may be read from the bench's
+`timed` (re)trainings of the same steps that did), else on wall seconds as before, and its verdict names the basis;
 the optimizer steps stand beside the seconds.
 """
 from __future__ import annotations
@@ -58,7 +59,8 @@ def _cost_target(key: str, limit: float, unlearning: tuple, trainings: list[dict
     from_timed = ""
     if None in refs and timed and {t.get("steps") for t in timed} == {t.get("steps") for t in trainings}:
         refs = [at_reference(t["wall_time_s"], t["host"]) for t in timed]
-        from_timed = (f" (the median of {len(timed)} trainings of the same recipe that recorded their machine: "
+        which = f"the median of {len(timed)} (re)trainings" if len(timed) > 1 else "a (re)training"
+        from_timed = (f" ({which} of the same steps that recorded their machine: "
                       + ", ".join(t.get("dir", "?") for t in timed) + ")")
     train_steps = [t.get("steps") for t in trainings]
     # each training's own seconds beside their mean: trainings of one recipe on different machines differ widely
