@@ -336,8 +336,9 @@ def paired_difference(a_seeds: list[float], b_seeds: list[float], a_replicates: 
     rows' seed spreads, where a row of one seed (one fixed model, such as the original) adds no spread of its own
     and the other row's alone is counted (Welch's then is the one-sample t interval of its mean). A row of one seed
     that is one unlearning run of a method (a sweep point) is one draw of that run's seed noise: `borrowed` gives,
-    per row, the seed spread {"sd", "dof"} of its method's main row, counted as that one draw's variance. The two
-    parts add in quadrature."""
+    per row, the seed spread {"sd", "dof"} of its method's main row, counted as that one draw's variance (Welch's
+    degrees of freedom then treat it as an estimate of its own: right against another method's row, optimistic
+    against the very row it was borrowed from, a comparison no verdict makes). The two parts add in quadrature."""
     a, b = [float(v) for v in a_seeds], [float(v) for v in b_seeds]
     difference = sum(a) / len(a) - sum(b) / len(b)
     replicate_difference = a_replicates.double().mean(dim=0) - b_replicates.double().mean(dim=0)
