@@ -9,7 +9,8 @@ CLASS_GRID_CAPTION = ("one row per class (its first test image); columns: input 
                       "model's output in the order of the tables, ground truth.")
 TSNE_CAPTION = "T-SNE of the evaluator's embeddings of each model's outputs, forget vs retain."
 LEGEND = ("↑ higher is better on that set, ↓ lower is better, no arrow: neither. "
-          "KID is mean ± std over subsets; – means not measured; rows marked (ref) are references, not models.")
+          "KID is mean ± std over subsets (no ± where a set is no larger than a subset, 100 images: every subset "
+          "is then the whole set); – means not measured; rows marked (ref) are references, not models.")
 INSTRUMENT_NOTE = ("A classifier evaluator can be biased by the very outputs unlearning produces (in a trial, "
                    "noise-textured fills were called one animal whatever the image), so this table shows what it "
                    "predicts for real test images whose hidden region is filled with noise, flat grey or the mean "
