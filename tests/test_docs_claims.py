@@ -1015,6 +1015,14 @@ def robustness_band_allowance():
     assert measurement_allowance(0.5, 100, 4) == pytest.approx(1.96 * (0.25 / 400) ** 0.5)
 
 
+@claim("docs/robustness.md", "the original recipe with other seeds, at least 2 (`shadows_out`, when given: at least 3, "
+       "LiRA's null leaving one out)")
+def robustness_shadow_minimums():
+    from i2i_unlearn.bench.robust import MIN_REFERENCE_SEEDS
+    from i2i_unlearn.evaluation.audit.lira import MIN_SHADOWS
+    assert (MIN_SHADOWS, MIN_SHADOWS + 1, MIN_REFERENCE_SEEDS) == (2, 3, 3)
+
+
 @claim("docs/robustness.md",
        "It takes only trials within the audit's optimiser-step target (`like_retrained_max_step_share: 0.25`")
 def robustness_like_retrained_cost_bound():

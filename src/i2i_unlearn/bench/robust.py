@@ -21,13 +21,14 @@ Per model (the original, the held-out retrained seed, every method):
   (a retrained seed against the band of the others);
 - the tell (audit/probe.py): the probe's accuracy against the retrained model, with the floor (the other seeds')
   and a permutation test;
-- retain FID against the retrained seeds by the paired rule, forget recognition, and the unlearning cost against
-  retraining's (wall time and optimiser steps).
-A model in LiRA's fit cannot be audited by it, so the audit runs twice: relearning and the tell with the band, then
-LiRA with the shadows on the original, the held-out retrained seed and the methods (the band's other seeds may be
-OUT shadows). Every model and audit is cached in the
+- retain FID against the retrained seeds by the paired rule (not judged against fewer than MIN_REFERENCE_SEEDS),
+  forget recognition, and the unlearning cost against retraining's (wall time and optimiser steps).
+A model in LiRA's fit cannot be audited by it, so the audit runs twice: relearning and the tell with the band, then,
+when the config names shadows, LiRA with them on the original, the held-out retrained seed and the methods (the
+band's other seeds may be OUT shadows). Every model and audit is cached in the
 work folder: a killed run starts again where it stopped; with `keep_methods_in`, each method's model is also kept
-(committed), so a session on another machine audits the same weights.
+(committed), so a session on another machine audits the same weights; with `reuse_models_from`, a tuning run's
+trial of a row's knobs is that row's model, not unlearned again.
 """
 from __future__ import annotations
 

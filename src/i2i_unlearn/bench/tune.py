@@ -14,8 +14,10 @@ unlearns with one point of its method's grid and is scored on the validation ima
 inpainting 1/2 by default); every trial is kept in the record (benchmarks/tune.py writes
 benchmarks/results/tune-<name>.json), misses included, and a finished trial is never re-run.
 The rule picks one trial per method; its knobs are written to the method's config file. Given the model
-retrained without the forget classes (`retrained:`), a second choice is recorded from the same trials, the one
-that forgets most like it (LIKE_RETRAINED_DOC), and written to `like_retrained_dir:` if the config names one.
+retrained without the forget classes (`retrained:`), a second choice is recorded from the same trials (with
+`like_retrained_max_step_share`, those within that share of retraining's steps), the one that forgets most like it
+(LIKE_RETRAINED_DOC), and written to `like_retrained_dir:` if the config names one. Trials are made from the root,
+so their records name their start relative to it and a robustness audit can keep one as its model.
 A method that starts from an unlearned model (`starts_from: {undo: ours-substitute}`) is tuned after its start,
 from the start's chosen trial, over the same grid; a changed start choice makes new trials.
 
