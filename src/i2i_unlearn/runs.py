@@ -119,3 +119,11 @@ def forgotten_classes(info: dict) -> list[str]:
         if not step.get("config", {}).get("forget_files"):
             names += [name for name in step.get("forget_classes", []) if name not in names]
     return names
+
+
+def training_recipe(run: dict) -> tuple | None:
+    """(optimizer steps, batch size) of a training or retraining run record, None for any other run: two trainings
+    of one recipe take comparable time, which is what the cost targets read one against the other."""
+    if run.get("kind") not in ("train", "retrain"):
+        return None
+    return run.get("steps"), (run.get("config") or {}).get("batch_size")

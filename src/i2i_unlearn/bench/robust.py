@@ -53,7 +53,7 @@ from i2i_unlearn.evaluation.bench_cost import NOT_RECORDED, REFERENCE_GFLOPS, at
 from i2i_unlearn.evaluation.evaluate import evaluate_model_dirs
 from i2i_unlearn.lineage import FORGOTTEN_IDS, request_changes
 from i2i_unlearn.paths import absolute, relative
-from i2i_unlearn.runs import total_wall_time
+from i2i_unlearn.runs import total_wall_time, training_recipe
 
 ORIGINAL, RETRAINED = "original", "retrained"
 FLOOR_MARGIN = 0.05          # the tell: at most the retrained-vs-retrained floor + this
@@ -397,9 +397,9 @@ def _timed_training(model_dir: Path, retrains: list[dict]) -> dict:
     """The run record of a `retrain_timed` folder: a training or retraining of the retrained seeds' recipe (as many
     steps of the same batch)."""
     record = read_json(Path(model_dir) / "run.json")
-    recipe = {(r["steps"], r["config"].get("batch_size")) for r in retrains}
+    recipe = {training_recipe(r) for r in retrains}
     mine = (record.get("steps"), (record.get("config") or {}).get("batch_size"))
-    if record.get("kind") not in ("train", "retrain") or mine not in recipe:
+    if training_recipe(record) not in recipe:
         raise UserError(f"retrain_timed: {model_dir} is not a training of the retrained seeds' recipe "
                         f"({' or '.join(f'{s} steps of {b}' for s, b in sorted(recipe))}): its run is a "
                         f"{record.get('kind')} of {mine[0]} steps of {mine[1]}")

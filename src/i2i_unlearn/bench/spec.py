@@ -10,6 +10,7 @@ from i2i_unlearn.checkpoints import read_json
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, from_dict, load_yaml, read_yaml, to_dict
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.paths import absolute
+from i2i_unlearn.runs import training_recipe
 from i2i_unlearn.tasks import check_task
 from i2i_unlearn.unlearn import check_config
 
@@ -126,11 +127,10 @@ def _check_timed(family: dict, where: str) -> None:
     """Each timed training recorded its machine's speed and ran the original's recipe (as many steps of the same
     batch): a training or a retraining."""
     recipe = (read_json(family["original"] / "run.json") if (family["original"] / "run.json").is_file() else {})
-    shape = (recipe.get("steps"), (recipe.get("config") or {}).get("batch_size"))
+    shape = training_recipe(recipe) or (None, None)
     for folder in family["timed"]:
         run = read_json(folder / "run.json") if (folder / "run.json").is_file() else {}
-        if not (run.get("host") or {}).get("matmul_gflops") or run.get("kind") not in ("train", "retrain") \
-                or (run.get("steps"), (run.get("config") or {}).get("batch_size")) != shape:
+        if not (run.get("host") or {}).get("matmul_gflops") or training_recipe(run) != shape:
             raise UserError(f"{where}: {folder} is not a training of the original's recipe ({shape[0]} steps of "
                             f"{shape[1]}) that recorded its machine's speed (its run.json: {run.get('kind')}, "
                             f"{run.get('steps')} steps of {(run.get('config') or {}).get('batch_size')}, speed "
