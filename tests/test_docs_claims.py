@@ -582,6 +582,26 @@ def mae_class_robust():
     assert [t["name"].split(" ")[0] for t in like["targets"] if t["met"] is False] == ["LiRA", "the"]
 
 
+
+@claim("docs/findings.md", "On 200 other Cat training images, which the audit does not attack",
+       "no 500-step grid point of `ours-substitute` has both an AUC inside the held-out seed's interval and a TPR at "
+       "1 % FPR at most its upper end", "(the AUC falls under 0.5)")
+def mae_lira_development_set():
+    record = results("lira-dev-mae.json")
+    assert record["members"]["count"] == 200 and record["config"] == "benchmarks/robust-mae.yaml"
+    models = record["lira"]["models"]
+    ideal = models["retrained"]["intervals"]
+    grid = {name: row for name, row in models.items() if name.startswith("ours-substitute-")}
+    configs = [record["models"][name]["config"] for name in grid]
+    assert len(grid) == 12 and {(c["method"], c["steps"]) for c in configs} == {("ours-substitute", 500)}
+    assert sorted({c["alpha"] for c in configs}) == [0.01, 0.025, 0.05, 0.1, 0.25, 0.5]
+    assert sorted({c["optim"]["lr"] for c in configs}) == [0.00025, 0.0005]
+    both = [name for name, row in grid.items() if ideal["auc"][0] <= row["auc"] <= ideal["auc"][1]
+            and row["tpr_at_0.01_fpr"] <= ideal["tpr_at_0.01_fpr"][1]]
+    assert not both
+    tail_closed = [row for row in grid.values() if row["tpr_at_0.01_fpr"] <= ideal["tpr_at_0.01_fpr"][1]]
+    assert tail_closed and all(row["auc"] < 0.5 for row in tail_closed)
+
 @claim("docs/findings.md", "the Cat+Dog VQ-GAN tells its 100 files apart (AUC 0.71, retrained 0.47), and neither "
        "encoder-only run (the class knobs, or the stop on the attack) reached the retrained model's AUC or stayed "
        "within 1.15x the original's retain FID (1.18x and 1.25x)")
