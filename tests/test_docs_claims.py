@@ -166,15 +166,15 @@ def mae_tuned_on_test():
                 method == "max-loss"), method
 
 
-@claim("docs/findings.md", "The MAE benches (both datasets) and [`audit-mae.md`](../benchmarks/results/audit-mae.md) "
-       "were run with the knobs from before this re-tune (`ours`: 1500 steps, now 500).")
+@claim("docs/findings.md", "The Animal-MNIST bench was run again with these knobs; the Fashion-MNIST bench and "
+       "[`audit-mae.md`](../benchmarks/results/audit-mae.md) were run with the knobs from before this re-tune "
+       "(`ours`: 1500 steps, now 500).")
 def mae_pages_before_the_retune():
     knobs = yaml.safe_load((ROOT / "configs" / "unlearn-mae-animal-mnist.yaml").read_text())
     assert knobs["steps"] == 500
-    for bench in ("mae", "mae-fashion"):
-        steps = {c["steps"] for c in results(f"bench-{bench}/bench.json")["cells"]
-                 if c["row"] == "ours" and c["unlearn_key"]}
-        assert steps == {1500}, bench
+    for bench, steps in (("mae", 500), ("mae-fashion", 1500)):
+        ran = {c["steps"] for c in results(f"bench-{bench}/bench.json")["cells"] if c["row"] == "ours" and c["unlearn_key"]}
+        assert ran == {steps}, bench
     audited = results("audit-mae.json")["knobs_config"]
     assert (audited["steps"], audited["alpha"]) == (1500, 0.1) and knobs["alpha"] != 0.1
 
@@ -247,40 +247,59 @@ def the_bench_targets_are_issue_10s():
     assert {e["issue"] for e in targets if e.get("bench")} == {10}
 
 
-@claim("docs/findings.md", "The MAE and VQ-GAN benches are complete (every method over three unlearning seeds, "
-       "three retrained models, the alpha, retain-size and hole-size ablations), and so is the Fashion-MNIST MAE "
-       "bench (`ours` with the real and with a proxy retain set, on the Animal-MNIST knobs), and so is the "
-       "diffusion bench (three retrained models, the hole-size ablation on one unlearning seed).")
+@claim("docs/findings.md", "The MAE bench is complete with the re-tuned knobs (every method, `ours-substitute`, "
+       "`ours-decoder` and `undo` too, over three unlearning seeds, three retrained models, the alpha, retain-size and "
+       "hole-size ablations). The VQ-GAN bench (the same ablations), the diffusion bench (the hole-size ablation on one "
+       "unlearning seed), each with three retrained models, and the Fashion-MNIST MAE bench (`ours` with the real and "
+       "with a proxy retain set) are complete for the rows and knobs they had before their re-tunes, without issue "
+       "33's methods.")
 def the_benches_are_complete():
-    for name, retrained in (("mae", 3), ("vqgan", 3), ("mae-fashion", 3), ("diffusion", 3)):
+    issue_33 = {"ours-substitute", "ours-decoder", "undo"}
+    for name in ("mae", "vqgan", "mae-fashion", "diffusion"):
         bench = results(f"bench-{name}/bench.json")
         assert bench["progress"]["done"] == bench["progress"]["cells"] and bench["seeds"] == [0, 1, 2]
-        assert [len(f["retrained"]) for f in bench["families"].values()] == [retrained]
+        assert [len(f["retrained"]) for f in bench["families"].values()] == [3]
+        assert (issue_33 <= set(bench["methods"])) == (name == "mae"), name
     for name in ("mae", "vqgan"):
         assert set(results(f"bench-{name}/bench.json")["ablations"]) == {"alpha", "retain-size", "hole-size"}
+    for name in ("vqgan", "diffusion"):   # their configs have the new rows; their JSON predates them
+        configured = yaml.safe_load((ROOT / "benchmarks" / f"bench-{name}.yaml").read_text())["methods"]
+        assert issue_33 & set(configured) and not issue_33 & set(results(f"bench-{name}/bench.json")["methods"])
     fashion = results("bench-mae-fashion/bench.json")["methods"]
     assert set(fashion) == {"ours", "ours-proxy"}
     assert {m["knobs"] for m in fashion.values()} == {"configs/unlearn-mae-animal-mnist.yaml"}
     assert results("bench-diffusion/bench.json")["ablations"]["hole-size"]["seeds"] == [0]
 
-
-@claim("docs/findings.md", "On the MAE only `ours` and `random-encoder` of the method rows keep the retain FID "
-       "tied with the retrained model's (their forget scores tie each other), and no baseline point (a method "
-       "row or its alpha sweep) beats one of `ours`'s on both FIDs' means; `ours`'s retain FID varies more "
-       "between seeds than any baseline's.")
+@claim("docs/findings.md", "On the MAE, by the paired rule, `ours`, `max-loss`, `noisy-label`, `ours-substitute`, "
+       "`ours-decoder` and `undo` tie the retrained models' retain FID, while `retain-label`, `random-encoder` and both "
+       "proxy rows are worse; `ours` forgets more than the retrained models (a higher forget FID) and ties every other "
+       "real-retain method row on forget FID except `ours-substitute`, which forgets less.",
+       "By the paired rule no baseline point (a method row or its alpha sweep) beats `ours` on both FIDs, so the "
+       "trade-off target is met, but `noisy-label` at alpha 0.1, 0.25 and 0.5 forgets more at a tied retain FID, and "
+       "`noisy-label` alpha=0.025 beats `ours` on both means (inside the intervals).")
 def mae_bench_comparisons():
     rows = main_rows("mae")
-    methods = [r for r in rows.values() if r["group"] == "main"]
-    tied = {r["name"] for r in methods if versus(r, rows["retrained"], "retain") == "tie"}
-    assert tied == {"ours", "random-encoder"}
-    assert versus(rows["ours"], rows["random-encoder"], "forget") == "tie"
-    ours = [r for r in rows.values() if r["method"] == "ours" and (r["group"] == "main" and r["name"] == "ours"
-                                                                   or r.get("vary"))]
-    assert not [(b["name"], o["name"]) for b in baseline_points(rows) for o in ours
-                if mean(b, "retain") < mean(o, "retain") and mean(b, "forget") > mean(o, "forget")]
-    spread = {r["name"]: stat(r, "retain")["seed_hw"] for r in methods if r["method"] != "ours"}
-    assert stat(rows["ours"], "retain")["seed_hw"] > max(spread.values())
-
+    methods = {r["name"]: r for r in rows.values() if r["group"] == "main"}
+    retain = {name: versus(r, rows["retrained"], "retain") for name, r in methods.items()}
+    assert {n for n, v in retain.items() if v == "tie"} == {"ours", "max-loss", "noisy-label", "ours-substitute",
+                                                           "ours-decoder", "undo"}
+    assert {n for n, v in retain.items() if v == "worse"} == {"retain-label", "random-encoder", "ours-proxy",
+                                                             "ours-proxy-binarized"}
+    from i2i_unlearn.evaluation.metrics import can_pair
+    assert all(can_pair(stat(r, "retain"), stat(rows["retrained"], "retain")) for r in methods.values())
+    assert versus(rows["ours"], rows["retrained"], "forget") == "better"
+    forget = {name: versus(r, rows["ours"], "forget") for name, r in methods.items()
+              if name != "ours" and not name.startswith("ours-proxy")}
+    assert forget == {**{name: "tie" for name in forget}, "ours-substitute": "worse"}
+    ours = rows["ours"]
+    points = {r["name"]: (versus(r, ours, "retain"), versus(r, ours, "forget")) for r in baseline_points(rows)}
+    assert ("better", "better") not in points.values()
+    verdict = bench_target("mae", "tradeoff")["verdict"]
+    ahead = [f"noisy-label alpha={a} (forget FID)" for a in ("0.1", "0.25", "0.5")]
+    assert verdict == "met; better on one score and tied on the other: " + ", ".join(ahead)
+    on_means = [name for name, r in ((r["name"], r) for r in baseline_points(rows))
+                if mean(r, "retain") < mean(ours, "retain") and mean(r, "forget") > mean(ours, "forget")]
+    assert on_means == ["noisy-label alpha=0.025"] and points[on_means[0]] == ("tie", "tie")
 
 @claim("docs/findings.md", "On the VQ-GAN `ours` ends inside the retrained models' interval on both FIDs, while "
        "`noisy-label` forgets more at a tied retain FID, and on the means `max-loss` alpha=0.025, `noisy-label` "
@@ -335,8 +354,9 @@ def diffusion_bench_comparisons():
     assert "tie" in (versus(rows[beating[0]], ours, "retain"), versus(rows[beating[0]], ours, "forget"))
 
 
-@claim("docs/findings.md", "On the MAE (both datasets) and the VQ-GAN unlearning takes more than a fifth of the "
-       "original's training time, far above the 5 % target; on the diffusion model, whose training is longer, it "
+@claim("docs/findings.md", "On the MAE, with the re-tuned 500 steps, `ours` takes more than a tenth of the original's "
+       "training time, and on the Fashion-MNIST MAE and the VQ-GAN, with their older knobs, more than a fifth, far "
+       "above the 5 % target; on the diffusion model, whose training is longer, it "
        "comes close to it, within what the machine changes: one of its three identical retrainings took more than "
        "twice as long as another, and only the newest recorded its machine's speed")
 def bench_costs():
@@ -344,7 +364,8 @@ def bench_costs():
         record, ours = results(f"bench-{bench}/bench.json"), main_rows(bench)["ours"]
         (family,) = record["families"].values()
         return ours["cost"]["unlearning_wall_time_s"] / family["training"]["original"]["wall_time_s"]
-    assert all(share(bench) > 0.2 for bench in ("mae", "mae-fashion", "vqgan"))
+    assert 0.1 < share("mae") < 0.2 and main_rows("mae")["ours"]["cost"]["steps"] == 500
+    assert all(share(bench) > 0.2 for bench in ("mae-fashion", "vqgan"))
     assert 0.05 < share("diffusion") < 0.06 and bench_target("diffusion", "cost-training")["status"] == "missed"
     retrainings = results("bench-diffusion/bench.json")["families"]["diffusion"]["training"]["retrained"]
     seconds = [t["wall_time_s"] for t in retrainings]
@@ -368,7 +389,8 @@ def budget_reads_the_upper_end():
 
 
 @claim("docs/findings.md", "binarized Fashion-MNIST with forget weight 0.025, cost 1.83x the original's retain FID "
-       "against 1.07x on one seed, and 2.37x over the bench's three seeds, which miss the proxy target too")
+       "against 1.07x on one seed; on the bench's three seeds, with the re-tuned knobs, it costs 2.03x and misses the "
+       "forget targets, and the plain proxy costs 2.65x: the proxy target is missed")
 def best_proxy():
     record = results("proxy-mae.json")
     (best,) = [r for r in record["runs"] if r["name"] == record["chosen"]["run"]["name"]]
@@ -376,7 +398,8 @@ def best_proxy():
     test = record["test"]
     assert (round(test["proxy"]["retain_fid_x"], 2), round(test["reference"]["retain_fid_x"], 2)) == (1.83, 1.07)
     target = bench_target("mae", "proxy")
-    assert target["status"] == "missed" and "ours-proxy-binarized 2.37x (forget targets met)" in target["measured"]
+    assert target["status"] == "missed" and "ours-proxy-binarized 2.03x (forget targets missed)" in target["measured"]
+    assert "ours-proxy 2.65x (forget targets met)" in target["measured"]
 
 
 @claim("docs/findings.md", "All four benches together take more than a night on two CPU cores")
@@ -745,12 +768,12 @@ def animal_mnist_images():
     assert (DataConfig().image_size, DataConfig().channels) == (32, 1)
 
 
-@claim("docs/proxy.md", "a plain Fashion-MNIST proxy forgets Cat but multiplies the retain FID by 4.50 (row "
+@claim("docs/proxy.md", "a plain Fashion-MNIST proxy forgets Cat but multiplies the retain FID by 2.65 (row "
        "`ours-proxy` of [`results.md`](results.md), three seeds).")
 def plain_proxy():
     rows = main_rows("mae")
     assert stat(rows["ours-proxy"], "retain")["n"] == 3
-    assert "ours-proxy 4.50x (forget targets met)" in bench_target("mae", "proxy")["measured"]
+    assert "ours-proxy 2.65x (forget targets met)" in bench_target("mae", "proxy")["measured"]
 
 
 @claim("docs/proxy.md", "Only the values 0 and 1 remain.", "a rotation of up to 20 degrees, a scaling of 0.8 to "
