@@ -33,9 +33,8 @@ def development_members(model, spec):
     """The forget class's training images outside the audit's sample, `max_images` of them (the next seed)."""
     request = {"forget_classes": spec.forget_classes, "seed": spec.seed,
                "trained_classes": (model.pretrained_info.get("training") or {}).get("classes")}
-    data = training_data_config(model)
-    attacked = set(audit_sets(data, max_images=spec.max_images, **request).members.ids)
-    every = audit_sets(data, max_images=None, **request).members
+    every = audit_sets(training_data_config(model), max_images=None, **request).members
+    attacked = set(sample(every, spec.max_images, spec.seed).ids)   # the audit's own, sampled as audit_sets does
     rest = every.subset(torch.tensor([i for i, image_id in enumerate(every.ids) if image_id not in attacked]))
     if len(rest) < 2:
         raise UserError(f"the audit attacks every forget image but {len(rest)}: no development set is left")
@@ -55,15 +54,14 @@ def run(config: Path, models: dict[str, str], command: str) -> dict:
                "out": [load_model(absolute(s, ROOT)) for s in spec.shadows_out], "audited": loaded}
     cache = ROOT / "benchmarks" / "results" / config.stem / "cache"
     lira = lira_membership(shadows, SimpleNamespace(members=members), options, print, cache)
-    record = {"command": command, "config": relative(config, ROOT), "versions": versions(),
-              "members": {"count": len(members), "forget_class_images": total, "left_out_audited": attacked,
-                          "seed": spec.seed + 1},
-              "models": {name: {"dir": relative(absolute(folder, ROOT), ROOT),
-                                "weights_sha256": loaded[name].pretrained_info["weights_sha256"],
-                                "config": (loaded[name].pretrained_info.get("unlearning") or {}).get("config")}
-                         for name, folder in rows.items()},
-              "lira": lira}
-    return record
+    return {"command": command, "config": relative(config, ROOT), "versions": versions(),
+            "members": {"count": len(members), "forget_class_images": total, "left_out_audited": attacked,
+                        "seed": spec.seed + 1},
+            "models": {name: {"dir": relative(absolute(folder, ROOT), ROOT),
+                              "weights_sha256": loaded[name].pretrained_info["weights_sha256"],
+                              "config": (loaded[name].pretrained_info.get("unlearning") or {}).get("config")}
+                       for name, folder in rows.items()},
+            "lira": lira}
 
 
 def markdown(record: dict) -> str:
@@ -83,7 +81,8 @@ def markdown(record: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="the robustness audit's config, e.g. benchmarks/robust-mae.yaml")
+    parser.add_argument("--config", required=True,
+                        help="the robustness audit's config, e.g. benchmarks/robust-mae.yaml")
     parser.add_argument("models", nargs="*", help="name=model folder, each scored")
     args = parser.parse_args(argv)
     try:
