@@ -145,7 +145,7 @@ def test_score_set_adds_the_hole_each_class_and_bootstrap_intervals(tiny_evaluat
     assert set(scored["intervals"]["whole"]) >= {"is", "hidden_mse"}
     # the replicates a paired comparison needs: one per resample, their spread the interval's
     replicates = scored["replicates"]["whole"]["fid"]
-    assert len(replicates) == 30 and set(scored["replicates"]["hole"]) == {"fid", "recognition"}
+    assert len(replicates) == 30 and set(scored["replicates"]["hole"]) == {"fid", "similarity", "recognition"}
     se = torch.tensor(replicates, dtype=torch.float64).std().item()
     assert se == pytest.approx(scored["intervals"]["whole"]["fid"]["se"], rel=1e-4)
     assert sum(entry["count"] for entry in scored["per_class"].values()) == len(images)

@@ -5,6 +5,7 @@ import functools
 
 from i2i_unlearn.checkpoints import read_json, sha256_json, versions
 from i2i_unlearn.config import TaskConfig, UnlearnConfig, to_dict
+from i2i_unlearn.evaluation.scoring import KEPT_REPLICATES
 
 BENCH_CODE_VERSION = 1   # bump when unlearning or evaluation code changes a number: every cell is recomputed
 
@@ -50,9 +51,20 @@ def cell_record(bench: dict, key: str) -> dict | None:
 
 
 def finished_cell(bench: dict, key: str) -> dict | None:
-    """cell_record, when the bench need not score the cell again. A cell scored before cells kept their bootstrap
-    replicates (the reference rows' cells, cached since) is scored again: a row is compared with another by the
-    paired rule only when both kept them, and a method row against the retrained models is the comparison the
-    tables are for. (Tables rewritten from the cells alone still read such a cell, by the unpaired rule.)"""
+    """cell_record, when the bench need not score the cell again. A cell scored before cells kept the bootstrap
+    replicates of every compared score (KEPT_REPLICATES; the reference rows' cells, cached since) is scored again:
+    a row is compared with another by the paired rule only when both kept them, and a method row against the
+    retrained models is the comparison the tables are for. (Tables rewritten from the cells alone still read such a
+    cell, by the unpaired rule.) Scoring again is evaluation only: the cell's unlearned weights are kept."""
     record = cell_record(bench, key)
-    return record if record is not None and "replicates" in record else None
+    return record if record is not None and _kept_every_replicate(record) else None
+
+
+def _kept_every_replicate(record: dict) -> bool:
+    """Every set with replicates (a set too small to score has None) keeps, in the hole view, every KEPT_REPLICATES
+    score its whole view keeps (recognition is absent from both with an evaluator without classes); cells from
+    before the hole kept its similarity do not."""
+    if "replicates" not in record:
+        return False
+    return all(set(KEPT_REPLICATES["hole"]) & set(views["whole"]) <= set(views.get("hole") or {})
+               for views in record["replicates"].values() if views)

@@ -15,6 +15,7 @@ from jsonschema.exceptions import best_match
 from i2i_unlearn.checkpoints import read_json
 from i2i_unlearn.errors import UserError
 from i2i_unlearn.evaluation.metrics import can_pair, compare_rows, paired_difference, paired_verdict
+from i2i_unlearn.evaluation.scoring import KEPT_REPLICATES
 
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 SETS = ("forget", "retain")
@@ -206,8 +207,7 @@ def format_plain(value: float | None) -> str:
 
 # The scores whose bootstrap replicates results.json keeps (scoring.KEPT_REPLICATES): what two rows are compared on.
 _BY_KEY = {"whole": {m.key: m for m in METRICS}, "hole": {m.key: m for m in HOLE_METRICS}}
-PAIRED_SCORES = [(view, _BY_KEY[view][key]) for view, key in
-                 [("whole", "fid"), ("whole", "similarity"), ("whole", "recognition"), ("hole", "fid")]]
+PAIRED_SCORES = [(view, _BY_KEY[view][key]) for view, keys in KEPT_REPLICATES.items() for key in keys]
 
 
 

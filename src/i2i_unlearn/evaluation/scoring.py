@@ -26,8 +26,9 @@ HOLE_SCORES = ("fid", "similarity", "recognition")
 
 WHOLE_BOOTSTRAPPED = ("fid", "is", "similarity", "recognition", "noise_kl", "hidden_mse")
 
-# the bootstrap replicates kept beside the intervals: what paired comparisons of two rows need (the same resamples)
-KEPT_REPLICATES = {"whole": ("fid", "similarity", "recognition"), "hole": ("fid", "recognition")}
+# the bootstrap replicates kept beside the intervals: what paired comparisons of two rows need (the same resamples);
+# every score a table compares rows on, since a score without them falls back to the unpaired rule
+KEPT_REPLICATES = {"whole": ("fid", "similarity", "recognition"), "hole": ("fid", "similarity", "recognition")}
 CLASS_REPLICATES = ("fid", "similarity", "recognition")   # per class, whole images: the collateral verdicts
 REPLICATE_DIGITS = 6   # significant digits kept: far below the spread of any replicate
 
