@@ -306,6 +306,32 @@ def test_a_models_finished_cells_are_scored_again_when_it_is_made_again(finished
     assert cell_path(main[1]).read_text() == seed_1_before   # its model was there: its finished cell is kept
 
 
+def test_a_finished_bench_removes_the_records_its_plan_no_longer_names(finished_bench, tmp_path):
+    """Cells and unlearning records of earlier knobs leave results/ once the whole plan is done, and only then: a
+    run of some methods keeps the others' records."""
+    copy = tmp_path / "bench"
+    shutil.copytree(finished_bench, copy)
+    config = yaml.safe_load((copy / "bench-tiny.yaml").read_text())
+    config.update(results=str(copy / "results"), work=str(copy / "work"))
+    (copy / "bench-tiny.yaml").write_text(yaml.safe_dump(config))
+    results = copy / "results"
+    stale = [results / "cells" / "0123456789abcdef01234567.json", results / "unlearning" / "76543210fedcba9876543210.json"]
+    for path in stale:
+        path.write_text("{}")
+    named = {p: p.read_text() for folder in ("cells", "unlearning") for p in (results / folder).glob("*.json")
+             if p not in stale}
+    plan = make_plan(load_bench(copy / "bench-tiny.yaml"))
+    assert {p.stem for p in named} == {c.key for c in plan} | {c.unlearn_key for c in plan if c.unlearn_key}
+    messages = []
+    run_bench(load_bench(copy / "bench-tiny.yaml"), command="i2i-unlearn bench", methods=["ours"],
+              echo=messages.append)
+    assert all(path.is_file() for path in stale)
+    run_bench(load_bench(copy / "bench-tiny.yaml"), command="i2i-unlearn bench", echo=messages.append)
+    assert not any(path.exists() for path in stale)
+    assert {p: p.read_text() for p in named} == named
+    assert sum("removed 2 records the plan no longer names" in m for m in messages) == 1
+
+
 def test_bench_json_has_intervals_collateral_and_costs(finished_bench):
     bench = json.loads((finished_bench / "results" / "bench.json").read_text())
     assert bench["progress"]["done"] == bench["progress"]["cells"] == 4   # original = retrained (one folder)

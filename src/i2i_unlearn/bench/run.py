@@ -199,9 +199,23 @@ def run_bench(bench: dict, *, command: str = "", methods: list[str] | None = Non
         write_bench_json(bench, cells, command)
         progress.report(cell, done, unlearned)
     result = write_bench_json(bench, cells, command)
+    if methods is None:   # the whole plan is done: what it no longer names is from knobs or rows since replaced
+        removed = prune_records(bench, cells)
+        if removed:
+            echo(f"[bench {bench['name']}] removed {removed} records the plan no longer names (earlier knobs or rows)")
     for line in summary_lines(result):
         echo(line)
     return result
+
+def prune_records(bench: dict, cells: list[Cell]) -> int:
+    """Delete the cell and unlearning records of results/ that no cell of the whole plan names (git keeps them);
+    returns how many. The unlearned models in work/ are left: a run is expensive to make again."""
+    named = {"cells": {c.key for c in cells}, "unlearning": {c.unlearn_key for c in cells if c.unlearn_key}}
+    stale = [path for folder, keys in named.items() for path in sorted((bench["results"] / folder).glob("*.json"))
+             if path.stem not in keys]
+    for path in stale:
+        path.unlink()
+    return len(stale)
 
 def _scored_other_weights(bench: dict, cell: Cell) -> bool:
     """A finished cell whose model has since been made again with other weights (same key, e.g. its folder
