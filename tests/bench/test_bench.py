@@ -315,7 +315,8 @@ def test_a_finished_bench_removes_the_records_its_plan_no_longer_names(finished_
     config.update(results=str(copy / "results"), work=str(copy / "work"))
     (copy / "bench-tiny.yaml").write_text(yaml.safe_dump(config))
     results = copy / "results"
-    stale = [results / "cells" / "0123456789abcdef01234567.json", results / "unlearning" / "76543210fedcba9876543210.json"]
+    stale = [results / "cells" / "0123456789abcdef01234567.json",
+             results / "unlearning" / "76543210fedcba9876543210.json"]
     for path in stale:
         path.write_text("{}")
     named = {p: p.read_text() for folder in ("cells", "unlearning") for p in (results / folder).glob("*.json")
