@@ -166,13 +166,13 @@ def mae_tuned_on_test():
                 method == "max-loss"), method
 
 
-@claim("docs/findings.md", "The Animal-MNIST bench was run again with these knobs; the Fashion-MNIST bench and "
-       "[`audit-mae.md`](../benchmarks/results/audit-mae.md) were run with the knobs from before this re-tune "
+@claim("docs/findings.md", "The Animal-MNIST and Fashion-MNIST benches were run again with these knobs; "
+       "[`audit-mae.md`](../benchmarks/results/audit-mae.md) was run with the knobs from before this re-tune "
        "(`ours`: 1500 steps, now 500).")
 def mae_pages_before_the_retune():
     knobs = yaml.safe_load((ROOT / "configs" / "unlearn-mae-animal-mnist.yaml").read_text())
     assert knobs["steps"] == 500
-    for bench, steps in (("mae", 500), ("mae-fashion", 1500)):
+    for bench, steps in (("mae", 500), ("mae-fashion", 500)):
         ran = {c["steps"] for c in results(f"bench-{bench}/bench.json")["cells"] if c["row"] == "ours" and c["unlearn_key"]}
         assert ran == {steps}, bench
     audited = results("audit-mae.json")["knobs_config"]
@@ -249,10 +249,10 @@ def the_bench_targets_are_issue_10s():
 
 @claim("docs/findings.md", "The MAE bench is complete with the re-tuned knobs (every method, `ours-substitute`, "
        "`ours-decoder` and `undo` too, over three unlearning seeds, three retrained models, the alpha, retain-size and "
-       "hole-size ablations). The VQ-GAN bench (the same ablations), the diffusion bench (the hole-size ablation on one "
-       "unlearning seed), each with three retrained models, and the Fashion-MNIST MAE bench (`ours` with the real and "
-       "with a proxy retain set) are complete for the rows and knobs they had before their re-tunes, without issue "
-       "33's methods.")
+       "hole-size ablations), and so is the Fashion-MNIST MAE bench (`ours` with the real and with a proxy retain set, "
+       "the Animal-MNIST knobs). The VQ-GAN bench (the same ablations) and the diffusion bench (the hole-size "
+       "ablation on one unlearning seed), each with three retrained models, are complete for the rows and knobs "
+       "they had before their re-tunes, without issue 33's methods.")
 def the_benches_are_complete():
     issue_33 = {"ours-substitute", "ours-decoder", "undo"}
     for name in ("mae", "vqgan", "mae-fashion", "diffusion"):
@@ -320,14 +320,15 @@ def vqgan_bench_comparisons():
 
 
 @claim("docs/findings.md", "On Fashion-MNIST `ours` ties the retrained models on the hole alone and on retain "
-       "FID, but its completions also break the whole image's Trouser look (recognition falls to about a fifth) "
-       "where the retrained models' do not.")
+       "FID, but its completions also break the whole image's Trouser look (recognition falls to about a third) "
+       "where the retrained models' do not; with the proxy retain set its retain FID is worse than theirs.")
 def fashion_bench_comparisons():
     rows = main_rows("mae-fashion")
     ours, retrained, original = rows["ours"], rows["retrained"], rows["original"]
     assert versus(ours, retrained, "forget", view="hole") == "tie" and versus(ours, retrained, "retain") == "tie"
-    assert 0.15 <= mean(ours, "forget", "recognition") / mean(original, "forget", "recognition") <= 0.25
+    assert 0.28 <= mean(ours, "forget", "recognition") / mean(original, "forget", "recognition") <= 0.38
     assert mean(retrained, "forget", "recognition") / mean(original, "forget", "recognition") > 0.9
+    assert versus(rows["ours-proxy"], retrained, "retain") == "worse"
 
 
 @claim("docs/findings.md", "On the diffusion model `ours` ties the retrained models on both FIDs (their forget FID "
@@ -354,8 +355,8 @@ def diffusion_bench_comparisons():
     assert "tie" in (versus(rows[beating[0]], ours, "retain"), versus(rows[beating[0]], ours, "forget"))
 
 
-@claim("docs/findings.md", "On the MAE, with the re-tuned 500 steps, `ours` takes more than a tenth of the original's "
-       "training time, and on the Fashion-MNIST MAE and the VQ-GAN, with their older knobs, more than a fifth, far "
+@claim("docs/findings.md", "On the MAE and the Fashion-MNIST MAE, with the re-tuned 500 steps, `ours` takes more "
+       "than a tenth of the original's training time, and on the VQ-GAN, with its older knobs, more than a fifth, far "
        "above the 5 % target; on the diffusion model, whose training is longer, it "
        "comes close to it, within what the machine changes: one of its three identical retrainings took more than "
        "twice as long as another, and only the newest recorded its machine's speed")
@@ -364,8 +365,9 @@ def bench_costs():
         record, ours = results(f"bench-{bench}/bench.json"), main_rows(bench)["ours"]
         (family,) = record["families"].values()
         return ours["cost"]["unlearning_wall_time_s"] / family["training"]["original"]["wall_time_s"]
-    assert 0.1 < share("mae") < 0.2 and main_rows("mae")["ours"]["cost"]["steps"] == 500
-    assert all(share(bench) > 0.2 for bench in ("mae-fashion", "vqgan"))
+    for bench in ("mae", "mae-fashion"):
+        assert 0.1 < share(bench) < 0.2 and main_rows(bench)["ours"]["cost"]["steps"] == 500, bench
+    assert share("vqgan") > 0.2
     assert 0.05 < share("diffusion") < 0.06 and bench_target("diffusion", "cost-training")["status"] == "missed"
     retrainings = results("bench-diffusion/bench.json")["families"]["diffusion"]["training"]["retrained"]
     seconds = [t["wall_time_s"] for t in retrainings]
