@@ -394,6 +394,7 @@ def test_the_results_page_is_rebuilt_from_bench_json_alone(finished_bench, tmp_p
 
 def test_targets_json_holds_every_judged_target_with_its_source(finished_bench, tmp_path):
     from i2i_unlearn.bench.page.targets_file import collect, write_targets
+    from i2i_unlearn.evaluation.bench_targets import TARGET_TEXT
     results = tmp_path / "results"
     (results / "bench-tiny").mkdir(parents=True)
     shutil.copyfile(finished_bench / "results" / "bench.json", results / "bench-tiny" / "bench.json")
@@ -406,6 +407,8 @@ def test_targets_json_holds_every_judged_target_with_its_source(finished_bench, 
     (results / "budget-tiny.json").write_text(json.dumps({"model": "m", "targets": {"budget 1.15": demo[:1]}}))
     robust_targets = [{"name": "the tell: probe accuracy at most the floor + 0.05", "value": 0.7, "limit": 0.6,
                        "met": False},
+                      {"name": "LiRA AUC inside the held-out retrained seed's interval", "value": 0.45,
+                       "limit": [0.48, 0.53], "interval": [0.41, 0.49], "met": False},
                       {"name": "cost: at most 25% of retraining's optimiser steps", "value": 0.1, "limit": 0.25,
                        "met": True}]
     robust = {"name": "robust-tiny", "spec": {"original": "m"},
@@ -424,12 +427,20 @@ def test_targets_json_holds_every_judged_target_with_its_source(finished_bench, 
     assert [e["kind"] for e in by_source["results/tune-tiny.json"]] == ["method"] * 3 + ["competence"]
     assert {e["model"] for e in bench_entries} == {bench["families"]["mae"]["original"]}
     assert all(e["family"] == "mae" for e in bench_entries)
+    # each bench entry a number against its bar; the FIDs with their own interval, the page's text beside them
+    assert all(isinstance(e["value"], (int, float)) and e["limit"] and e["measured"] for e in bench_entries)
+    fids = {e["target"]: e for e in bench_entries if e["interval"] is not None}
+    assert set(fids) == {TARGET_TEXT["retain"], TARGET_TEXT["forget"]}
+    for entry in fids.values():
+        low, high = entry["interval"]
+        assert low < entry["value"] < high and entry["measured"].startswith(f"{entry['value']:.2f}")
     assert by_source["results/budget-tiny.json"][0]["limit"] == "<= 21.0"
     # issue 33's targets, per method row of the robustness benchmark
     assert [(e["issue"], e["run"], e["verdict"]) for e in by_source["results/robust-tiny.json"]] == \
-        [(33, "ours", "missed"), (33, "ours", "met")]
+        [(33, "ours", "missed"), (33, "ours", "missed"), (33, "ours", "met")]
+    assert [e["interval"] for e in by_source["results/robust-tiny.json"]] == [None, [0.41, 0.49], None]
     section = "\n".join(page.robust_section([(robust, "benchmarks/results/robust-tiny.json")]))
-    assert "[robust-tiny](../benchmarks/results/robust-tiny.md)" in section and "ours 1/2" in section
+    assert "[robust-tiny](../benchmarks/results/robust-tiny.md)" in section and "ours 1/3" in section
     assert sum(record["counts"].values()) == len(record["targets"])
     out = write_targets(results, tmp_path / "docs" / "targets.json", tmp_path)
     assert json.loads(out.read_text()) == record and str(tmp_path) not in out.read_text()

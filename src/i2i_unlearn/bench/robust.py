@@ -432,6 +432,7 @@ def judge(row: dict, floor: float | None, held_out: dict, retrained_recognition:
         ideal = intervals.get(key)
         targets.append({"name": f"LiRA {label} inside the held-out retrained seed's interval",
                         "value": lira and lira[key], "limit": ideal,
+                        "interval": ((lira or {}).get("intervals") or {}).get(key),
                         "met": None if not lira or not ideal else ideal[0] <= lira[key] <= ideal[1]})
     probe = row.get("probe_accuracy")
     targets.append({"name": f"the tell: probe accuracy at most the floor + {FLOOR_MARGIN}", "value": probe,

@@ -65,9 +65,17 @@ def _tradeoff_versus(row: dict, reference: dict) -> tuple[str, str]:
     return (compare_rows(_stat(row, "retain", "whole", "fid"), _stat(reference, "retain", "whole", "fid"), "lower"),
             compare_rows(_stat(row, "forget", "whole", "fid"), _stat(reference, "forget", "whole", "fid"), "higher"))
 
-def _target(key: str, target: str, measured: str, verdict: str) -> dict:
+def _target(key: str, target: str, measured: str, verdict: str, value: float | None = None, limit: str | None = None,
+            interval: list[float] | None = None) -> dict:
+    """`measured` and `verdict` are the page's text; `value` (a number), `limit` (its bar, as text: some bars are
+    another row's interval) and `interval` (the value's 95 % interval, where it has one) are targets.json's."""
     status = "met" if verdict.startswith("met") else "tie" if verdict.startswith("tie") else "missed"
-    return {"key": key, "target": target, "measured": measured, "verdict": verdict, "status": status}
+    return {"key": key, "target": target, "measured": measured, "verdict": verdict, "status": status,
+            "value": value, "limit": limit, "interval": interval}
+
+
+def _interval(mean: float, hw: float) -> list[float]:
+    return [round(mean - hw, 6), round(mean + hw, 6)]
 
 def judge_targets(bench: dict, table: dict) -> list[dict]:
     """Each of issue 10's targets on one main table: what was measured and a verdict (met, missed by how
@@ -103,9 +111,9 @@ def judge_targets(bench: dict, table: dict) -> list[dict]:
             verdict = (f"missed: ours {'ties' if versus_original == 'tie' else 'is behind'} the original on forget "
                        "FID (no measurable forgetting)" + rest)
         targets.append(_target("tradeoff", TARGET_TEXT["tradeoff"], f"{len(baselines)} baseline rows compared",
-                               verdict))
+                               verdict, value=len(beaten_by), limit="= 0 baseline rows better on both FIDs"))
     if retrained:
-        (o_r, _), (t_r, t_r_hw) = _mean_hw(ours, "retain"), _mean_hw(retrained, "retain")
+        (o_r, o_r_hw), (t_r, t_r_hw) = _mean_hw(ours, "retain"), _mean_hw(retrained, "retain")
         ours_retain, retrained_retain = _stat(ours, "retain", "whole", "fid"), _stat(retrained, "retain", "whole", "fid")
         if can_pair(ours_retain, retrained_retain):   # the paired rule (compare_rows pairs exactly these)
             versus = compare_rows(ours_retain, retrained_retain, "lower")
@@ -114,7 +122,9 @@ def judge_targets(bench: dict, table: dict) -> list[dict]:
         else:
             verdict = ("met (below the interval)" if o_r < t_r - t_r_hw else "met" if o_r <= t_r + t_r_hw
                        else f"missed by {o_r - (t_r + t_r_hw):.2f}")
-        targets.append(_target("retain", TARGET_TEXT["retain"], f"{o_r:.2f} vs {t_r:.2f} ± {t_r_hw:.2f}", verdict))
+        targets.append(_target("retain", TARGET_TEXT["retain"], f"{o_r:.2f} vs {t_r:.2f} ± {t_r_hw:.2f}", verdict,
+                               value=o_r, limit=f"tied with or below the retrained models' {t_r:.2f} ± {t_r_hw:.2f}",
+                               interval=_interval(o_r, o_r_hw)))
         (o_f, o_f_hw), (t_f, t_f_hw) = _mean_hw(ours, "forget"), _mean_hw(retrained, "forget")
         versus = compare_rows(_stat(ours, "forget", "whole", "fid"), _stat(retrained, "forget", "whole", "fid"), "higher")
         verdict = "met" if o_f >= t_f else "tie (inside the intervals)" if versus == "tie" else \
@@ -127,7 +137,8 @@ def judge_targets(bench: dict, table: dict) -> list[dict]:
             verdict = (f"missed: ours {'ties' if versus_original == 'tie' else 'is behind'} the original on forget "
                        "FID (no measurable forgetting)")
         targets.append(_target("forget", TARGET_TEXT["forget"], f"{o_f:.2f} ± {o_f_hw:.2f} vs {t_f:.2f} ± {t_f_hw:.2f}",
-                               verdict))
+                               verdict, value=o_f, limit=f">= the retrained models' {t_f:.2f} ± {t_f_hw:.2f}",
+                               interval=_interval(o_f, o_f_hw)))
     targets += cost_targets(bench, table, ours)
     worst = (table.get("collateral") or {}).get("ours") or {}
     change = next((c for c in worst.get("classes", []) if c["class"] == worst.get("worst")), None)
@@ -137,7 +148,8 @@ def judge_targets(bench: dict, table: dict) -> list[dict]:
                                f"{md(worst['worst'])}: {_change('fid', change['fid'])}",
                                "met" if ratio <= WORST_CLASS_RATIO else f"missed by {ratio - WORST_CLASS_RATIO:.2f}x"
                                + (" (the rise itself is inside the intervals)"
-                                  if change["fid"].get("verdict") == "tie" else "")))
+                                  if change["fid"].get("verdict") == "tie" else ""),
+                               value=ratio, limit=f"<= {WORST_CLASS_RATIO}"))
     methods = bench.get("methods") or {}
     proxies = [r for name, r in rows.items() if ((methods.get(name) or {}).get("set") or {}).get("proxy")]
     if proxies and "original" in rows:
@@ -161,4 +173,5 @@ def _proxy_target(original: dict, proxies: list[dict]) -> dict:
     verdict = ("missed: no proxy row meets the forget targets" if forget_missed
                else "met" if ratio <= PROXY_RETAIN_RATIO
                else f"missed by {ratio - PROXY_RETAIN_RATIO:.2f}x ({md(best)}, the best)")
-    return _target("proxy", TARGET_TEXT["proxy"], measured, verdict)
+    return _target("proxy", TARGET_TEXT["proxy"], measured, verdict, value=ratio,
+                   limit=f"<= {PROXY_RETAIN_RATIO}, forget targets met")

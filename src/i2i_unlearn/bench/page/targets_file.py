@@ -27,7 +27,9 @@ from i2i_unlearn.paths import relative
 SCHEMA = {"kind": "method (what unlearning achieves) | competence (the original is fit to unlearn from)",
           "model": "the shipped original the target is about (its folder); family: that model's family",
           "verdict": "met | missed | tie | not run | not judged",
-          "interval": "the 95 % interval of the value where its JSON holds one, else null"}
+          "interval": "the 95 % interval of the value where its JSON holds one, else null",
+          "limit": "the bar the value is judged against, as written (a number, or another row's interval)",
+          "measured": "(bench targets) the results page's text of what was measured, both sides"}
 
 
 def _status(met) -> str:
@@ -41,8 +43,9 @@ def bench_entries(bench: dict, source: str) -> list[dict]:
     done = (bench.get("progress") or {}).get("done", 0) >= (bench.get("progress") or {}).get("cells", 0)
     model = ((bench.get("families") or {}).get(table["family"]) or {}).get("original")
     return [{"issue": 10, "kind": "method", "model": model, "family": table["family"], "bench": bench["bench"],
-             "target": t["target"], "value": t["measured"], "limit": None, "interval": None,
-             "verdict": t["status"] if done else "not run", "detail": t["verdict"], "json": source}
+             "target": t["target"], "value": t["value"], "limit": t["limit"], "interval": t["interval"],
+             "measured": t["measured"], "verdict": t["status"] if done else "not run", "detail": t["verdict"],
+             "json": source}
             for t in judge_targets(bench, table)]
 
 
@@ -84,7 +87,7 @@ def robust_entries(record: dict, source: str, root: Path) -> list[dict]:
     request = "files" if record.get("forget_files") else "class"   # a forget class, or a list of training files
     return [{"issue": 33, "kind": "method", "model": model, "family": model_family(model, root), "run": method,
              "request": request,
-             "target": t["name"], "value": t["value"], "limit": t["limit"], "interval": None,
+             "target": t["name"], "value": t["value"], "limit": t["limit"], "interval": t.get("interval"),
              "verdict": _status(t["met"]), "json": source}
             for method, row in record["rows"].items() for t in row.get("targets") or []]
 
