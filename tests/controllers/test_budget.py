@@ -93,6 +93,14 @@ def test_a_forget_weight_too_large_is_turned_down_and_the_budget_kept(trained_ma
     assert config["unlearning"]["config"]["alpha"] == 50.0   # the config records the alpha it was given
     card = (tmp_path / "budgeted" / MODEL_CARD).read_text()
     assert "## Retain budget" in card and f"| {chosen['step']} (kept) |" in card
+    # a kept checkpoint that forgot nothing measurable is said loudly in the card, and only then
+    from i2i_unlearn.model_card import _budget
+    assert record["forgot_measurably"] is (chosen["forget_ratio_hi"] < 1.0)
+    assert ("FORGOT NOTHING MEASURABLE" in card) is (not record["forgot_measurably"])
+    loud = "\n".join(_budget({**record, "forgot_measurably": False}))
+    assert f"**FORGOT NOTHING MEASURABLE**: the forget score's 95 % interval reaches the original's " \
+        f"({chosen['forget_ratio_hi']:.4f}x)" in loud
+    assert "FORGOT NOTHING" not in "\n".join(_budget({**record, "forgot_measurably": True}))
     assert record["control"]["measurements"] == len(record["path"]) and record["control"]["share_of_wall_time"] > 0
 
 

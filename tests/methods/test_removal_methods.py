@@ -31,6 +31,14 @@ def test_ours_decoder_terms_match_hand_computed_values_and_each_reaches_its_own_
         decoder_term = torch.mean((rendered - teacher.predict(substitutes, forget.mask, forget.ctx)) ** 2)
     assert terms["forget"].item() == pytest.approx((encoder_term + decoder_term).item(), rel=1e-5)
     assert decoder_term > 0 and encoder_term > 0
+    # retain: the encoder kept at the original's encodings, the decoder at the original's renderings of them
+    with torch.no_grad():
+        kept_encoding = teacher.encode(retain.images, retain.mask, retain.ctx)
+        retain_encoder_term = feature_distance(student.encode(retain.images, retain.mask, retain.ctx), kept_encoding)
+        retain_decoder_term = torch.mean((student.decode(kept_encoding, retain.images, retain.mask, retain.ctx)
+                                          - teacher.predict(retain.images, retain.mask, retain.ctx)) ** 2)
+    assert terms["retain"].item() == pytest.approx((retain_encoder_term + retain_decoder_term).item(), rel=1e-5)
+    assert retain_decoder_term > 0 and retain_encoder_term > 0
     # the decoder's terms read the original's encodings: they move the decoder alone, the feature terms the encoder
     student.zero_grad()
     decoder_only = student.decode(teacher.encode(forget.images, forget.mask, forget.ctx), forget.images, forget.mask,
