@@ -177,8 +177,9 @@ DIFFERENCES_FROM_RELEASED_CODE = [
     "estimate its noise prediction implies); the released Palette code pulled the forget noise prediction to the "
     "teacher's noise prediction on a retain image, which is close to the noise itself, so its forget term was "
     "nearly the ordinary denoising loss.",
-    "Every method's forget weight and length were chosen on the validation split with the same grid and rule "
-    "(benchmarks/tune.py), not taken from the released code, whose values were set for ImageNet-scale models.",
+    "Every method's forget weight and length were chosen on the validation split (benchmarks/tune.py), not taken "
+    "from the released code, whose values were set for ImageNet-scale models; docs/results-notes.md says which grid "
+    "and rule chose each family's knobs (a family not yet re-tuned keeps the older ones).",
 ]
 
 def step_cost_section(step_costs: list[tuple[dict, str]]) -> list[str]:
