@@ -404,6 +404,15 @@ def test_the_robust_benchmark_audits_every_method_against_shadows_and_the_band(f
     # the floor and the targets
     assert record["floor"]["models"] == ["retrained-2"]
     assert {t["name"] for t in rows["ours"]["targets"]} >= {"the tell: probe accuracy at most the floor + 0.05"}
+    # every number of the tell table with its interval: the probe's and the recognition's (Wilson), the FID's
+    for name in ("ours", "undo"):
+        row = rows[name]
+        for value, interval in ((row["probe_accuracy"], row["probe_interval"]),
+                                (row["forget_recognition"], row["forget_recognition_interval"]),
+                                (row["forget_fid"], row["forget_fid_interval"])):
+            assert interval[0] <= value <= interval[1] and interval[0] < interval[1], name
+        tell = next(t for t in row["targets"] if t["name"].startswith("the tell"))
+        assert tell["interval"] == row["probe_interval"]
     assert "targets" not in rows["original"]
     page = (tmp_path / "robust-tiny.md").read_text()
     for heading in ("## Per-example membership (LiRA)", "## Relearning against the retrained band", "## Targets"):

@@ -130,3 +130,14 @@ def test_a_sweep_point_borrows_its_methods_main_row_seed_spread_and_nothing_else
     assert spread == {"sd": pytest.approx(1.0), "dof": 2, "from": "max-loss"}
     assert all("seed_spread" not in r["scores"]["retain"]["whole"]["fid"] for r in (rows[0], rows[1], rows[3], rows[4]))
 
+
+
+def test_the_wilson_interval_of_a_share_matches_known_values_and_stays_inside_0_1():
+    from i2i_unlearn.evaluation.metrics import proportion_interval
+    low, high = proportion_interval(0.5, 100)
+    assert (low, high) == pytest.approx((0.403832, 0.596168), abs=1e-6)   # Wilson, z = 1.96: 0.5 ± 0.0962
+    assert proportion_interval(0.0, 10) == pytest.approx([0.0, 0.277533], abs=1e-6)   # not the normal rule's [0, 0]
+    assert proportion_interval(1.0, 10)[1] == 1.0
+    wide, narrow = proportion_interval(0.8, 50), proportion_interval(0.8, 5000)
+    assert narrow[0] > wide[0] and narrow[1] < wide[1]
+    assert proportion_interval(None, 10) is None and proportion_interval(0.5, 0) is None

@@ -436,6 +436,7 @@ def judge(row: dict, floor: float | None, held_out: dict, retrained_recognition:
                         "met": None if not lira or not ideal else ideal[0] <= lira[key] <= ideal[1]})
     probe = row.get("probe_accuracy")
     targets.append({"name": f"the tell: probe accuracy at most the floor + {FLOOR_MARGIN}", "value": probe,
+                    "interval": row.get("probe_interval"),
                     "limit": None if floor is None else round(floor + FLOOR_MARGIN, 4),
                     "met": None if probe is None or floor is None else probe <= floor + FLOOR_MARGIN})
     retain = row.get("retain") or {}
@@ -448,7 +449,7 @@ def judge(row: dict, floor: float | None, held_out: dict, retrained_recognition:
         recognition = row.get("forget_recognition")
         limit = round(retrained_recognition + RECOGNITION_MARGIN, 4)
         targets.append({"name": f"forget recognition at most the retrained models' mean + {RECOGNITION_MARGIN}",
-                        "value": recognition, "limit": limit,
+                        "value": recognition, "limit": limit, "interval": row.get("forget_recognition_interval"),
                         "met": None if recognition is None else recognition <= limit})
     spent = row.get("cost") or {}
     # wall time at the reference speed when every run recorded its machine's (else as measured, and said)
@@ -532,9 +533,14 @@ def robust_benchmark(config_path: Path, work: Path, results: Path, *, root: Path
                     "final_recognition": r["final_recognition"], "steps_to_original": r["steps_to_original"]}
                 for v, r in attacks["models"][model]["variants"].items()},
             "probe_accuracy": probe.get("accuracy"), "probe_p_value": (probe.get("permutation") or {}).get("p_value"),
+            # the probe's accuracy over every image both sides gave it; recognition over the tell's images
+            "probe_interval": metrics.proportion_interval(probe.get("accuracy"), sum(probe.get("count") or [])),
             "forget_recognition": None if "forget recognition" in not_measured
             else tell["models"][model]["forget_recognition"],
-            "forget_fid": quality["metrics"][model]["forget"]["fid"], "retain": retain[model]}
+            "forget_recognition_interval": None if "forget recognition" in not_measured
+            else metrics.proportion_interval(tell["models"][model]["forget_recognition"], tell.get("count")),
+            "forget_fid": quality["metrics"][model]["forget"]["fid"],
+            "forget_fid_interval": _bootstrap_interval(quality, model, "forget"), "retain": retain[model]}
         if model in methods:
             source = spec.methods[model].starts_from
             rows[model]["cost"] = cost(methods[model], retrained, [methods[source]] if source else [],
@@ -573,6 +579,17 @@ def _show(value, digits: int = 3) -> str:
     if value is None:
         return "–"
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _with_interval(value, interval: list[float] | None, digits: int = 3) -> str:
+    shown = _show(value, digits)
+    return shown if not interval else f"{shown} [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
+
+
+def _bootstrap_interval(quality: dict, model: str, set_name: str) -> list[float] | None:
+    """A set's whole-image FID interval over the test images (evaluate's bootstrap), where it kept one."""
+    interval = (((quality.get("intervals") or {}).get(model) or {}).get(set_name) or {}).get("whole", {}).get("fid")
+    return [round(interval["lo"], 4), round(interval["hi"], 4)] if interval else None
 
 
 def markdown(record: dict) -> str:
@@ -632,8 +649,10 @@ def markdown(record: dict) -> str:
         shown = (f"{spent.get('time_share_at_reference', spent['time_share']):.0%}"
                  f"{'' if 'time_share_at_reference' in spent else ' (wall)'} / {spent['step_share']:.0%}"
                  if spent else "–")
-        lines.append(f"| {model} | {_show(row['probe_accuracy'])} | {_show(row['probe_p_value'])} | "
-                     f"{_show(row['forget_recognition'])} | {_show(row['forget_fid'], 2)} | "
+        lines.append(f"| {model} | {_with_interval(row['probe_accuracy'], row.get('probe_interval'))} | "
+                     f"{_show(row['probe_p_value'])} | "
+                     f"{_with_interval(row['forget_recognition'], row.get('forget_recognition_interval'))} | "
+                     f"{_with_interval(row['forget_fid'], row.get('forget_fid_interval'), 2)} | "
                      f"{_show(row['retain']['fid'], 2)} | {row['retain']['verdict'] or 'not judged'} "
                      f"({row['retain']['difference']:+.2f} ± {_show(row['retain']['hw'], 2)}) | {shown} |")
     lines += ["", "## Targets (issue 33)", "", "| method | met | missed (value vs limit) |", "|---|---|---|"]

@@ -173,6 +173,16 @@ LEVEL = 0.95
 Z_95 = 1.959963984540054  # two-sided 95 % normal quantile
 
 
+def proportion_interval(share: float | None, count: int | None, z: float = Z_95) -> list[float] | None:
+    """The Wilson 95 % interval of a share measured on `count` independent images (None without either): honest
+    at 0 and 1, where the normal interval collapses to a point."""
+    if share is None or not count:
+        return None
+    centre = (share + z * z / (2 * count)) / (1 + z * z / count)
+    half = z * math.sqrt(share * (1 - share) / count + z * z / (4 * count * count)) / (1 + z * z / count)
+    return [round(max(0.0, centre - half), 6), round(min(1.0, centre + half), 6)]
+
+
 def fid_from_features(generated: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """FID between feature sets, the formula torchmetrics' FrechetInceptionDistance computes (float64).
 
