@@ -539,3 +539,18 @@ def test_the_results_summary_is_the_one_docs_targets_json_makes():
     assert block == "\n".join(summary_lines(targets)), "the README's results summary is stale: run " \
                                                          "benchmarks/make_results_page.py"
     assert "## Results" in text[:text.index(BEGIN)] and "](docs/results.md)" in block
+
+
+def test_the_results_page_is_the_one_its_json_makes(tmp_path):
+    """docs/results.md, made again from the committed JSON by benchmarks/make_results_page.py into another folder,
+    is the committed page byte for byte (else it is stale: rerun the script)."""
+    import importlib.util
+    import shutil
+    loader = importlib.util.spec_from_file_location("make_results_page", ROOT / "benchmarks" / "make_results_page.py")
+    script = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(script)
+    shutil.copyfile(README, tmp_path / "README.md")
+    assert script.main(["--out", str(tmp_path / "results.md"), "--readme", str(tmp_path / "README.md")]) == 0
+    assert (tmp_path / "results.md").read_text() == (ROOT / "docs" / "results.md").read_text(), \
+        "docs/results.md is stale: run benchmarks/make_results_page.py"
+    assert (tmp_path / "README.md").read_text() == README.read_text()
