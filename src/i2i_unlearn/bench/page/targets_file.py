@@ -5,7 +5,8 @@ each family (bench-*/bench.json, issue 10; judged by evaluation/bench_targets.py
 tuned method on test (tune-*.json, issue 9), the budgeted runs' demo targets (budget-*.json, issue 13), the
 robustness targets of every method (robust-*.json, issue 33), the memory targets of the scale benchmark
 (scale_memory.json, issue 34; about no shipped model) and the competence checks of the shipped originals
-(competence.json). A method target (does unlearning do X) and a competence check (is the model good enough to
+(competence.json), and the demo targets of the proxy retain set benchmarks/proxy.py chose (proxy-*.json, issue 10).
+A method target (does unlearning do X) and a competence check (is the model good enough to
 unlearn from) are entries of different `kind`s. A source that
 has not run yet gives no entry; a judged target that is not decided is "not run" (a bench still running) or
 "not judged" (the target does not apply, e.g. a recognition bar the retrained model itself misses). A demo
@@ -111,6 +112,12 @@ def collect(results: Path, root: Path) -> dict:
         record = read_json(path)
         for run in sorted(record.get("targets") or {}):
             entries += demo_entries(record, relative(path, root), 13, run, model_family(record.get("model"), root))
+    for path in sorted(results.glob("proxy-*.json")):   # the chosen proxy retain set's demo targets on test
+        record = read_json(path)
+        if (record.get("test") or {}).get("targets"):
+            label = f"proxy {record['chosen']['run']['name']}"
+            entries += demo_entries({"model": record.get("model"), "targets": {label: record["test"]["targets"]}},
+                                    relative(path, root), 10, label, model_family(record.get("model"), root))
     for path in sorted(results.glob("robust-*.json")):
         entries += robust_entries(read_json(path), relative(path, root), root)
     if (results / "scale_memory.json").is_file():
