@@ -166,6 +166,29 @@ def test_a_config_with_one_retrained_seed_or_an_unknown_source_is_refused(tmp_pa
             robust.load_spec(path, tmp_path)
 
 
+def test_a_row_with_set_unlearns_with_its_knobs_and_those_overrides(tmp_path, monkeypatch):
+    """A bench row such as ours-proxy (the knobs of ours, a proxy retain set over them) is audited as the bench ran
+    it: its `set:` merges over the knobs file, nested keys and all; a row without one keeps the file's knobs."""
+    knobs = tmp_path / "knobs.yaml"
+    knobs.write_text(yaml.safe_dump({"method": "ours", "alpha": 0.1, "steps": 500, "optim": {"lr": 5e-4}}))
+    path = tmp_path / "robust-x.yaml"
+    path.write_text(yaml.safe_dump({
+        "original": "o", "evaluator": "e", "forget_classes": ["Cat"], "retrained": ["r0", "r1", "r2"],
+        "methods": {"ours": {"knobs": "knobs.yaml"},
+                    "ours-proxy": {"knobs": "knobs.yaml", "set": {"proxy": {"dataset": "fashion-mnist"},
+                                                                 "alpha": 0.025, "optim.lr": 1e-4}}}}))
+    spec = robust.load_spec(path, tmp_path)
+    made = {}
+    monkeypatch.setattr(robust, "_made_and_kept",
+                        lambda start, config, out, kept, root: made.setdefault(out.name, config) and out)
+    robust._method_models(spec, tmp_path / "work", tmp_path)
+    plain, proxied = made["method-ours"], made["method-ours-proxy"]
+    assert (plain.alpha, plain.optim.lr, plain.proxy) == (0.1, 5e-4, None)
+    assert (proxied.alpha, proxied.optim.lr, proxied.proxy.dataset) == (0.025, 1e-4, "fashion-mnist")
+    assert proxied.steps == 500 and proxied.forget_classes == ["Cat"]
+    assert robust.recorded_spec(spec)["methods"]["ours-proxy"]["set"]["alpha"] == 0.025
+
+
 def test_a_config_makes_exactly_one_request_and_a_file_request_trains_enough_retrained_seeds(tmp_path):
     common = {"original": "o", "evaluator": "e", "shadows_in": ["i1", "i2"], "methods": {"ours": {"knobs": "k"}}}
     classes = {"forget_classes": ["Cat"], "retrained": ["r0", "r1"], "shadows_out": ["o1", "o2", "o3"]}

@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 
 from i2i_unlearn.bench.audit_benchmark import _cached, _unlearned, forget_list, publish
+from i2i_unlearn.bench.spec import _merge, _nested
 from i2i_unlearn.checkpoints import (keep_model_dir, read_config_dir, read_json, sha256_file, sha256_text, versions,
                                     write_json_atomic, write_text_atomic)
 from i2i_unlearn.config import WHEN_SET_KEY, TaskConfig, UnlearnConfig, from_dict, load_yaml, read_yaml, to_dict
@@ -70,6 +71,9 @@ class RobustMethod:
     # a like-retrained row: when its knobs file does not exist (the tune found no trial that keeps the retain set,
     # so wrote none) the row is not audited and the page says why, where a required row's missing file stops the run
     optional: bool = False
+    # overrides over the knobs file, as the bench's `set:` (e.g. {proxy: {dataset: fashion-mnist}}: a proxy retain
+    # set), so every row of the bench can be audited as the bench ran it
+    set: dict | None = field(default=None, metadata=WHEN_SET_KEY)
 
 
 @dataclass
@@ -199,6 +203,8 @@ def _method_models(spec: RobustSpec, work: Path, root: Path, forget_files: Path 
     while pending:
         name, method = next((n, m) for n, m in pending.items() if m.starts_from in (None, *models))
         config = load_yaml(UnlearnConfig, absolute(method.knobs, root))
+        if method.set:
+            config = from_dict(UnlearnConfig, _merge(to_dict(config), _nested(method.set)), f" (robust row {name})")
         if forget_files is None:
             config.forget_classes = list(spec.forget_classes)
         else:
