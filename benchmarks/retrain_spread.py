@@ -2,7 +2,8 @@
 (the same recipe on the retain classes only) under several training seeds, scores every model on
 the same held-out images (center inpainting 1/2, one evaluation), and writes the spread to
 benchmarks/results/<name>.json and .md. Seed 0 of the original is the shipped model itself
-(trained with the recipe's seed 0), and so is the shipped retrained reference for its recorded seed.
+(trained with the recipe's seed 0), and so is the shipped retrained reference for its recorded seed; another seed
+that benchmarks/train_references.py has trained (pretrained/<model>-seed<N>) is used as it is.
 
     .venv/bin/python benchmarks/retrain_spread.py --model pretrained/mae-animal-mnist \
         --retrained pretrained/mae-animal-mnist-without-cat --seeds 0,1,2
@@ -30,6 +31,15 @@ from _shared import ROOT, command_line, relative
 SCORES = [("retain", "fid"), ("retain", "similarity"), ("forget", "fid"), ("forget", "recognition")]
 
 
+def beside(shipped: Path, seed: int) -> Path:
+    """Where benchmarks/train_references.py keeps another training seed of a shipped model."""
+    return shipped.parent / f"{shipped.name}-seed{seed}"
+
+
+def _is_model(folder: Path) -> bool:
+    return (folder / "model.safetensors").is_file()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "pretrained" / "mae-animal-mnist"))
@@ -53,6 +63,8 @@ def main():
         original = work / f"original-seed{seed}"
         if seed == recipe.seed:
             original = shipped
+        elif _is_model(beside(shipped, seed)):   # trained by benchmarks/train_references.py: nothing to train
+            original = beside(shipped, seed)
         elif not (original / "model.safetensors").is_file():
             config = copy.deepcopy(recipe)
             config.seed = seed
@@ -69,6 +81,8 @@ def main():
         retrained = work / f"retrained-seed{seed}"
         if seed == shipped_retrained_seed:
             retrained = Path(args.retrained)
+        elif args.retrained and _is_model(beside(Path(args.retrained), seed)):
+            retrained = beside(Path(args.retrained), seed)
         elif not (retrained / "model.safetensors").is_file():
             unlearn(shipped, UnlearnConfig(method="retrain", forget_classes=forget, seed=seed), retrained,
                     overwrite=True)
