@@ -595,6 +595,14 @@ def test_cost_targets_are_judged_at_the_reference_speed_where_both_sides_recorde
     timed["steps"] = 2000   # another recipe: not read
     _, retraining = cost_targets(bench, table, ours)
     assert retraining["verdict"] == "met (wall seconds)"
+    # counted FLOPs beside the steps, from the step-cost record of this very model (another model's is not read)
+    bench["families"]["mae"]["original"] = "pretrained/m"
+    counted = {"model": "pretrained/m", "training_step_gflop": 25.0, "unlearning_step_gflop": {"ours": 20.0}}
+    training, _ = cost_targets(bench, table, ours, [{**counted, "model": "pretrained/other"}, counted])
+    assert "; 500 optimizer steps of 4000; counted FLOPs: 500 x 20.0 GFLOP of 4000 x 25.0 GFLOP = 10.0%" \
+        in training["measured"]
+    assert "counted FLOPs" not in cost_targets(bench, table, ours, [{**counted, "model": "pretrained/other"}])[0][
+        "measured"]
 
 
 def test_a_timed_training_must_be_the_originals_recipe_and_record_its_machine(tmp_path):

@@ -47,3 +47,16 @@ def test_the_limit_step_tokenizes_nothing_once_the_cache_is_filled_while_ours_to
     assert all(p.grad is None for p in student.token_decoder.parameters())
     ours(_batch(teacher, images, 0))
     assert calls == [4, 4]                                  # ours: the noise image, whole and degraded
+
+
+def test_counting_flops_times_nothing_and_ours_costs_what_the_limit_does_on_the_mae(tiny_model_dir):
+    """step_cost(flops_only=True) counts each step's FLOPs (forward and backward) and times none: ours on the MAE is
+    the limit step exactly (its teacher encodes the noise image, the limit's the batch's own: the same shapes),
+    max-loss trains the whole model, so it counts more."""
+    from i2i_unlearn.bench.step_cost import FLOP_KEYS, step_cost
+    record = step_cost(tiny_model_dir, ("ours", "max-loss"), images=8, repeats=1, echo=lambda _: None,
+                       flops_only=True)
+    assert set(record) == set(FLOP_KEYS)
+    counted = record["unlearning_step_gflop"]
+    assert record["training_step_gflop"] > 0 and counted["ours"] == counted["limit"] < counted["max-loss"]
+    assert record["gflop_to_training_step"]["ours"] == round(counted["ours"] / record["training_step_gflop"], 3)

@@ -6,7 +6,9 @@ given at a reference speed: seconds x measured GFLOP/s / REFERENCE_GFLOPS. Recor
 their seconds stay as measured, and the page says so (NOT_RECORDED). A cost target is judged on reference seconds
 when both of its sides recorded their speed (a side whose shipped trainings did not may be read from the bench's
 `timed` (re)trainings of the same steps that did), else on wall seconds as before, and its verdict names the basis;
-the optimizer steps stand beside the seconds.
+the optimizer steps stand beside the seconds, and, where benchmarks/step_cost.py counted the family's FLOPs per
+step, the FLOPs of both sides (steps times a step's count, at the shipped recipes' batches: training 64 images,
+unlearning 32 forget + 32 retain).
 """
 from __future__ import annotations
 
@@ -49,7 +51,18 @@ def _typical(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def _cost_target(key: str, limit: float, unlearning: tuple, trainings: list[dict], timed: list[dict] = ()) -> dict:
+def _counted_flops(step_costs, bench: dict, table: dict) -> tuple[float, float] | None:
+    """(GFLOP of one `ours` step, of one training step) counted for the table's original model, or None."""
+    original = ((bench.get("families") or {}).get(table["family"]) or {}).get("original")
+    for record in step_costs or ():
+        ours = (record.get("unlearning_step_gflop") or {}).get("ours")
+        if record.get("model") == original and ours and record.get("training_step_gflop"):
+            return ours, record["training_step_gflop"]
+    return None
+
+
+def _cost_target(key: str, limit: float, unlearning: tuple, trainings: list[dict], timed: list[dict] = (),
+                 flops: tuple[float, float] | None = None) -> dict:
     """One cost target: unlearning (wall s, reference s, steps) against the median of `trainings` (run records).
     Where not every training recorded its machine's speed, the reference seconds are read from `timed`: trainings of
     the same recipe (the same steps) that did, named in the text."""
@@ -69,6 +82,10 @@ def _cost_target(key: str, limit: float, unlearning: tuple, trainings: list[dict
     measured = f"{seconds:.0f} s (median over seeds) of {wall:.0f} s{mean_of} = {seconds / wall:.1%}"
     if steps and None not in train_steps:
         measured += f"; {steps:.0f} optimizer steps of {_mean(train_steps):.0f}"
+        if flops:
+            step_gflop, train_gflop = flops
+            measured += (f"; counted FLOPs: {steps:.0f} x {step_gflop:.1f} GFLOP of {_mean(train_steps):.0f} x "
+                         f"{train_gflop:.1f} GFLOP = {steps * step_gflop / (_mean(train_steps) * train_gflop):.1%}")
     if seconds_ref is not None and None not in refs:   # both sides' speed known: judged at the reference speed
         share, basis = seconds_ref / _typical(refs), f" (judged at {REFERENCE_GFLOPS:.0f} GFLOP/s)"
         measured += (f"; at {REFERENCE_GFLOPS:.0f} GFLOP/s: {seconds_ref:.0f} s of {_typical(refs):.0f} s"
@@ -84,7 +101,7 @@ def _cost_target(key: str, limit: float, unlearning: tuple, trainings: list[dict
             "interval": None}
 
 
-def cost_targets(bench: dict, table: dict, ours: dict) -> list[dict]:
+def cost_targets(bench: dict, table: dict, ours: dict, step_costs=()) -> list[dict]:
     """Unlearning ≤ 5 % of the original's training and ≤ 10 % of retraining (the median of the retrained models),
     for ours's row of a main table."""
     training = ((bench.get("families") or {}).get(table["family"]) or {}).get("training") or {}
@@ -96,9 +113,9 @@ def cost_targets(bench: dict, table: dict, ours: dict) -> list[dict]:
     original = [t for t in [training.get("original")] if t and t.get("wall_time_s")]
     retrained = [t for t in training.get("retrained") or [] if t and t.get("wall_time_s")]
     timed = [t for t in training.get("timed") or [] if t and t.get("wall_time_s") and t.get("host")]
-    targets = []
+    targets, flops = [], _counted_flops(step_costs, bench, table)
     if original:
-        targets.append(_cost_target("cost-training", COST_OF_TRAINING, unlearning, original, timed))
+        targets.append(_cost_target("cost-training", COST_OF_TRAINING, unlearning, original, timed, flops))
     if retrained:
-        targets.append(_cost_target("cost-retraining", COST_OF_RETRAINING, unlearning, retrained, timed))
+        targets.append(_cost_target("cost-retraining", COST_OF_RETRAINING, unlearning, retrained, timed, flops))
     return targets

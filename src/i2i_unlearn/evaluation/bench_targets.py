@@ -77,10 +77,10 @@ def _target(key: str, target: str, measured: str, verdict: str, value: float | N
 def _interval(mean: float, hw: float) -> list[float]:
     return [round(mean - hw, 6), round(mean + hw, 6)]
 
-def judge_targets(bench: dict, table: dict) -> list[dict]:
+def judge_targets(bench: dict, table: dict, step_costs=()) -> list[dict]:
     """Each of issue 10's targets on one main table: what was measured and a verdict (met, missed by how
     much, or tie), with its status. Rows are `ours` as configured; the references are the original and the
-    retrained models."""
+    retrained models. `step_costs`: benchmarks/step_cost.py's records (the cost targets add counted FLOPs)."""
     rows = {r["name"]: r for r in table["rows"] if r.get("scores") and _stat(r, "retain", "whole", "fid")}
     ours, retrained = rows.get("ours"), rows.get("retrained")
     if ours is None:
@@ -139,7 +139,7 @@ def judge_targets(bench: dict, table: dict) -> list[dict]:
         targets.append(_target("forget", TARGET_TEXT["forget"], f"{o_f:.2f} ± {o_f_hw:.2f} vs {t_f:.2f} ± {t_f_hw:.2f}",
                                verdict, value=o_f, limit=f">= the retrained models' {t_f:.2f} ± {t_f_hw:.2f}",
                                interval=_interval(o_f, o_f_hw)))
-    targets += cost_targets(bench, table, ours)
+    targets += cost_targets(bench, table, ours, step_costs)
     worst = (table.get("collateral") or {}).get("ours") or {}
     change = next((c for c in worst.get("classes", []) if c["class"] == worst.get("worst")), None)
     if change and change["fid"].get("change") is not None:

@@ -30,8 +30,8 @@ from i2i_unlearn.paths import relative
 from i2i_unlearn.text import escape_markdown as md
 
 
-def targets_table(bench: dict, table: dict) -> list[str]:
-    targets = judge_targets(bench, table)
+def targets_table(bench: dict, table: dict, step_costs=()) -> list[str]:
+    targets = judge_targets(bench, table, step_costs)
     return _table(["target", "measured", "verdict"], [[t["target"], t["measured"], t["verdict"]] for t in targets]) \
         if targets else []
 
@@ -45,7 +45,7 @@ def families_summary(benches: list[dict], step_costs: list[dict] = ()) -> list[s
     for bench in benches:
         table = _main_table(bench)
         if table is not None and bench["bench"] == f"bench-{table['family']}":
-            verdicts[table["family"]] = {t["key"]: t for t in judge_targets(bench, table)}
+            verdicts[table["family"]] = {t["key"]: t for t in judge_targets(bench, table, step_costs)}
             progress = bench.get("progress") or {}
             if progress.get("done", 0) < progress.get("cells", 0):
                 partial.add(table["family"])
@@ -107,7 +107,7 @@ def night_summary(benches: list[dict]) -> list[str]:
             f"(the machine's speed is recorded for {speed} of {len(measured)} cells; {NOT_RECORDED} for the rest).",
             ""]
 
-def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str) -> list[str]:
+def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str, step_costs=()) -> list[str]:
     progress = bench.get("progress") or {}
     evaluator = bench.get("evaluator") or {}
     lines = [f"## {md(bench['bench'])}", "",
@@ -131,7 +131,7 @@ def bench_section(bench: dict, json_path: str, figures: Path, figure_prefix: str
                   f"Dataset {md(table['dataset'])}, forgetting {md(forget)}; test images: "
                   f"{md(json.dumps(table.get('counts')))}.", ""]
         lines += main_table(table["rows"])
-        targets = targets_table(bench, table) if main else []
+        targets = targets_table(bench, table, step_costs) if main else []
         if targets:
             lines += ["Targets (issue 10), judged from the rows above:", "", *targets]
         versus, rule = versus_table(table["rows"], "retrained")
@@ -205,6 +205,17 @@ def step_cost_section(step_costs: list[tuple[dict, str]]) -> list[str]:
         cells.append(MISSING if to_limit is None else f"{to_limit:.2f}x")
         body.append(cells)
     commands = "; ".join(f"`{record['command']}` ({path})" for record, path in step_costs)
+    counted = [(record, path) for record, path in step_costs if record.get("training_step_gflop")]
+    flop_rows = [[md(record["family"]), f"{record['training_step_gflop']:.1f}",
+                  *(cell((record.get("unlearning_step_gflop") or {}).get(name),
+                         (record.get("gflop_to_training_step") or {}).get(name)) for name in ("limit", *methods))]
+                 for record, _ in counted]
+    flops = ["", "Counted GFLOP per step, the same steps (matrix products and convolutions, forward and backward, "
+             "by torch's FlopCounterMode on the first batch; elementwise work and the optimiser not counted): what "
+             "the steps cost on any machine. " + "; ".join(f"`{record.get('flops_command', record['command'])}` "
+                                                           f"({path})" for record, path in counted) + ".", "",
+             *_table(["family", "training step GFLOP", "limit", *(md(m) for m in methods)], flop_rows)] \
+        if counted else []
     return ["## Step cost", "",
             "Seconds per step on this machine (2 threads), median of the repeats, with the VQ-GAN's token cache "
             "filled (the steady state from a run's second epoch on). Training: the family's loss on 64 images; "
@@ -214,7 +225,7 @@ def step_cost_section(step_costs: list[tuple[dict, str]]) -> list[str]:
             "to compute (the teacher encodes the batch's own images, no noise image); the last column is how far "
             "ours is from it. Seconds follow the machine's speed at the time, which varied between sessions "
             f"here; the ratios, timed in one process minutes apart, are what compare. Made by {commands}.", "",
-            *_table(["family", "training step s", "limit", *(md(m) for m in methods), "ours / limit"], body)]
+            *_table(["family", "training step s", "limit", *(md(m) for m in methods), "ours / limit"], body), *flops]
 
 def render(benches: list[tuple[dict, str]], out: Path, step_costs: list[tuple[dict, str]] = (),
            robust: list[tuple[dict, str]] = (), scale: dict | None = None) -> str:
@@ -231,7 +242,8 @@ def render(benches: list[tuple[dict, str]], out: Path, step_costs: list[tuple[di
         lines += night_summary([bench for bench, _ in benches])
         lines += families_summary([bench for bench, _ in benches], [record for record, _ in step_costs])
     for bench, json_path in benches:
-        lines += bench_section(bench, json_path, out.parent, out.stem + "-" + bench["bench"])
+        lines += bench_section(bench, json_path, out.parent, out.stem + "-" + bench["bench"],
+                               [record for record, _ in step_costs])
         if bench.get("docs"):
             lines += ["How the numbers are made:", "",
                       *(f"- {md(key)}: {md(text)}" for key, text in bench["docs"].items()), ""]

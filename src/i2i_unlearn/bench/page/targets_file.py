@@ -37,7 +37,7 @@ def _status(met) -> str:
     return "met" if met is True else "missed" if met is False else "not judged"
 
 
-def bench_entries(bench: dict, source: str) -> list[dict]:
+def bench_entries(bench: dict, source: str, step_costs=()) -> list[dict]:
     table = _main_table(bench)
     if table is None:
         return []
@@ -47,7 +47,7 @@ def bench_entries(bench: dict, source: str) -> list[dict]:
              "target": t["target"], "value": t["value"], "limit": t["limit"], "interval": t["interval"],
              "measured": t["measured"], "verdict": t["status"] if done else "not run", "detail": t["verdict"],
              "json": source}
-            for t in judge_targets(bench, table)]
+            for t in judge_targets(bench, table, step_costs)]
 
 
 def demo_entries(record: dict, source: str, issue: int, label: str, family: str | None) -> list[dict]:
@@ -102,8 +102,9 @@ def model_family(model: str | None, root: Path) -> str | None:
 def collect(results: Path, root: Path) -> dict:
     """Every entry from the JSON under `results` (benchmarks/results)."""
     entries = []
+    step_costs = [read_json(path) for path in sorted(results.glob("step_cost_*.json"))]
     for path in sorted(results.glob("bench-*/bench.json")):
-        entries += bench_entries(read_json(path), relative(path, root))
+        entries += bench_entries(read_json(path), relative(path, root), step_costs)
     for path in sorted(results.glob("tune-*.json")):
         record = read_json(path)
         for method in sorted(record.get("test") or {}):
