@@ -533,19 +533,19 @@ def mae_files_robust():
     assert [f"{v:.2f}" for v in held_out["intervals"]["tpr_at_0.01_fpr"]] == ["0.00", "0.02"]
 
 
-@claim("docs/findings.md", "Audited with every method tuned on validation, against four retrained MAEs and six LiRA "
+@claim("docs/findings.md", "Audited with every method tuned on validation, against four retrained MAEs and eight LiRA "
        "shadows", "no method passes all 12 robustness targets",
        "`ours` meets 4 (retain FID, forget recognition and both costs) and none of the 8 that test removal",
        "its Cat recognition starts below the retrained band (0.32, the band 0.69 to 0.76) and stays below it after "
        "retain fine-tuning and both quantizations", "fine-tuned whole on Cat images it is inside the band from step 5, "
        "as the retrained models climb back too",
-       "(AUC 0.450, the held-out retrained seed [0.488, 0.533])", "(0.815, floor 0.580)",
-       "Of those 8, the baseline `max-loss` meets 7 (all but LiRA's AUC, 0.457)", "(Cat recognition 0.78, limit 0.772)",
+       "(AUC 0.448, the held-out retrained seed [0.485, 0.528])", "(0.815, floor 0.580)",
+       "Of those 8, the baseline `max-loss` meets 7 (all but LiRA's AUC, 0.432)", "(Cat recognition 0.78, limit 0.772)",
        "took 38 % of retraining's optimiser steps, over the 25 % target",
        "Closest overall: `ours-substitute` with its like-retrained knobs, chosen within the step target (500 steps, "
        "12 % of retraining's), meets 10 of 12", "inside the band under all five attacks, LiRA's AUC is inside the "
-       "held-out interval (0.499)", "forgets as much as retraining (Cat recognition 0.75) and costs 12 % of "
-       "retraining's time", "It misses LiRA's TPR at 1 % FPR (0.070, the ideal at most 0.025",
+       "held-out interval (0.494)", "forgets as much as retraining (Cat recognition 0.75) and costs 12 % of "
+       "retraining's time", "It misses LiRA's TPR at 1 % FPR (0.060, the ideal at most 0.015",
        "the tell by 0.015 (0.645 against 0.630; the retrained seeds themselves read 0.525 to 0.630)")
 def mae_class_robust():
     from i2i_unlearn.bench.robust import COST_SHARE
@@ -553,7 +553,7 @@ def mae_class_robust():
     rows, spec = record["rows"], record["spec"]
     assert spec["forget_classes"] == ["Cat"]
     assert spec["methods"]["ours"]["knobs"] == "configs/unlearn-mae-animal-mnist.yaml"
-    assert len(record["band"]) == 4 and record["lira_shadows"] == {"in": 3, "out": 3}
+    assert len(record["band"]) == 4 and record["lira_shadows"] == {"in": 4, "out": 4}
     tuned = {m["knobs"] for m in spec["methods"].values()}   # every row's knobs chosen by the re-tune
     assert all(k.startswith(("configs/unlearn-", "configs/baselines/", "configs/like-retrained/")) for k in tuned)
 
@@ -579,15 +579,16 @@ def mae_class_robust():
     assert [c["step"] for c in curves["whole"]["curve"]][:2] == [0, 5]
     assert all(audit["models"][m]["variants"]["whole"]["steps_to_original"] is not None for m in record["band"])
     held_out = rows["retrained"]["lira"]["intervals"]
-    assert [f"{v:.3f}" for v in held_out["auc"]] == ["0.488", "0.533"] and held_out["tpr_at_0.01_fpr"][1] == 0.025
-    assert f"{ours['lira']['auc']:.3f}" == "0.450" and ours["lira"]["auc"] < held_out["auc"][0]
+    assert [f"{v:.3f}" for v in held_out["auc"]] == ["0.485", "0.528"]
+    assert f"{held_out['tpr_at_0.01_fpr'][1]:.3f}" == "0.015" and f"{like['lira']['tpr_at_0.01_fpr']:.3f}" == "0.060"
+    assert f"{ours['lira']['auc']:.3f}" == "0.448" and ours["lira"]["auc"] < held_out["auc"][0]
     assert (f"{ours['probe_accuracy']:.3f}", f"{record['floor']['accuracy']:.3f}") == ("0.815", "0.580")
     # the most removal targets: max-loss alone, then the like-retrained substitute
     removal = sorted((met(row, removal=True)[0] for row in methods.values()), reverse=True)
     assert removal[:2] == [7, 6] and met(max_loss, removal=True) == (7, 8) and met(like, removal=True) == (6, 8)
     assert [t["name"] for t in max_loss["targets"] if t["name"].startswith(("relearning", "LiRA", "the tell"))
             and not t["met"]] == ["LiRA AUC inside the held-out retrained seed's interval"]
-    assert f"{max_loss['lira']['auc']:.3f}" == "0.457"
+    assert f"{max_loss['lira']['auc']:.3f}" == "0.432"
     limit = record["retrained_recognition"] + 0.05
     assert (f"{max_loss['forget_recognition']:.2f}", f"{limit:.3f}") == ("0.78", "0.772")
     assert round(100 * max_loss["cost"]["step_share"]) == 38 and COST_SHARE == 0.25
@@ -597,10 +598,10 @@ def mae_class_robust():
         "steps"] == 500
     assert round(100 * like["cost"]["step_share"]) == round(100 * like["cost"]["time_share_at_reference"]) == 12
     assert all(r["band_area"] == 0 for r in like["relearning"].values()) and len(like["relearning"]) == 5
-    assert held_out["auc"][0] <= like["lira"]["auc"] <= held_out["auc"][1] and f"{like['lira']['auc']:.3f}" == "0.499"
+    assert held_out["auc"][0] <= like["lira"]["auc"] <= held_out["auc"][1] and f"{like['lira']['auc']:.3f}" == "0.494"
     assert f"{like['forget_recognition']:.2f}" == "0.75" and like["forget_recognition"] <= limit
     assert like["retain"]["verdict"] != "worse"
-    assert f"{like['lira']['tpr_at_0.01_fpr']:.3f}" == "0.070" and held_out["tpr_at_0.01_fpr"][1] == 0.025
+    assert f"{like['lira']['tpr_at_0.01_fpr']:.3f}" == "0.060" and held_out["tpr_at_0.01_fpr"][1] < 0.06
     floor = record["floor"]["accuracy"] + 0.05
     assert (f"{like['probe_accuracy']:.3f}", f"{floor:.3f}", f"{like['probe_accuracy'] - floor:.3f}") == \
         ("0.645", "0.630", "0.015")
