@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 
 from i2i_unlearn.bench.audit_benchmark import _cached, _unlearned, forget_list, publish
-from i2i_unlearn.bench.spec import _merge, _nested
+from i2i_unlearn.bench.spec import apply_set
 from i2i_unlearn.checkpoints import (keep_model_dir, read_config_dir, read_json, sha256_file, sha256_text, versions,
                                     write_json_atomic, write_text_atomic)
 from i2i_unlearn.config import WHEN_SET_KEY, TaskConfig, UnlearnConfig, from_dict, load_yaml, read_yaml, to_dict
@@ -204,7 +204,7 @@ def _method_models(spec: RobustSpec, work: Path, root: Path, forget_files: Path 
         name, method = next((n, m) for n, m in pending.items() if m.starts_from in (None, *models))
         config = load_yaml(UnlearnConfig, absolute(method.knobs, root))
         if method.set:
-            config = from_dict(UnlearnConfig, _merge(to_dict(config), _nested(method.set)), f" (robust row {name})")
+            config = from_dict(UnlearnConfig, apply_set(to_dict(config), method.set), f" (robust row {name})")
         if forget_files is None:
             config.forget_classes = list(spec.forget_classes)
         else:

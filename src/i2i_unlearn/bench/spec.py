@@ -183,6 +183,11 @@ def _merge(base: dict, overrides: dict) -> dict:
         out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
 
+def apply_set(values: dict, overrides: dict) -> dict:
+    """A config's values with a `set:` block over them (dotted keys allowed: {"optim.lr": 1e-4}), as a bench row's
+    or a robustness row's `set:` is applied."""
+    return _merge(values, _nested(overrides))
+
 class MissingKnobs(UserError):
     """A method's knobs file is not there yet (a dry run lists it; anything else wrong in a config is an error)."""
 
@@ -196,7 +201,7 @@ def method_config(bench: dict, family: str, label: str, seed: int, setting: dict
         raise MissingKnobs(f"knobs file of method {label!r} not found: {knobs} (choose the knobs first: "
                         "benchmarks/tune.py writes them)")
     values = to_dict(load_yaml(UnlearnConfig, knobs))
-    values = _merge(values, _nested(entry["set"]))
+    values = apply_set(values, entry["set"])
     values = _merge(values, setting or {})
     values.update(seed=seed, forget_classes=bench["datasets"][family_spec["dataset"]]["forget_classes"])
     if entry["method"]:

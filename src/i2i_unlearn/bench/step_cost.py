@@ -127,7 +127,7 @@ def step_cost(model_dir: str | Path, methods=METHODS_TIMED, images: int = 64, re
     _fill_token_cache(teacher, split.retain_train)
     for name in ("limit", *methods):
         times = {}
-        for forget_batch in (images // 2, images):
+        for forget_batch in (images // 2,) if flops_only else (images // 2, images):   # FLOPs: the shipped batch
             config = UnlearnConfig(method="ours" if name == "limit" else name, forget_classes=["Cat"],
                                    batch_size=forget_batch, tasks=[TASK])
             unlearner = load_model(model_dir)  # not a copy of the frozen teacher: set_trainable keeps frozen parts
@@ -137,8 +137,8 @@ def step_cost(model_dir: str | Path, methods=METHODS_TIMED, images: int = 64, re
             if f"{forget_batch}+{forget_batch}" == half:   # the shipped knobs' batch: what a run's FLOPs scale
                 record["unlearning_step_gflop"][name] = _step_gflop(
                     UnlearnObjective(method, unlearner, teacher).train(), unlearning_batches(split, config, unlearner))
-            if flops_only:
-                continue
+                if flops_only:
+                    continue
             times[f"{forget_batch}+{forget_batch}"] = round(_median_step_time(
                 UnlearnObjective(method, unlearner, teacher).train(),
                 [p for p in unlearner.parameters() if p.requires_grad],
